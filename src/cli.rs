@@ -1,0 +1,205 @@
+//! Command line: argument parsing, dispatch, exit codes.
+//!
+//! Exit codes: 0 every SLO passed · 1 an SLO failed or a required SLO could
+//! not be measured · 2 invalid input · 3 the stack or harness could not run
+//! (or the run was interrupted).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::report::{RunResult, terminal};
+use crate::run::{RunError, RunOptions, load_inputs};
+use crate::scenario::ProviderChoice;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zeta-bench",
+    version,
+    about = "Load-testing and SLO verification for an observability stack"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run scenarios end to end and judge them against their SLOs.
+    Run {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Run K times faster than real time (overrides stack.time_scale).
+        #[arg(long, value_name = "K")]
+        time_scale: Option<f64>,
+        #[arg(long, value_enum)]
+        provider: Option<ProviderArg>,
+        /// Directory for run directories (default: reports/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Check scenario files (with their SLO and stack files) without running.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the terminal summary of an earlier run's result.json.
+    Report { result: PathBuf },
+    /// Run one mock service.
+    Mock {
+        #[arg(value_enum)]
+        service: MockService,
+        #[arg(long, default_value = "127.0.0.1:8000")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ProviderArg {
+    Auto,
+    Native,
+    Docker,
+    External,
+}
+
+impl From<ProviderArg> for ProviderChoice {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Auto => ProviderChoice::Auto,
+            ProviderArg::Native => ProviderChoice::Native,
+            ProviderArg::Docker => ProviderChoice::Docker,
+            ProviderArg::External => ProviderChoice::External,
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MockService {
+    BackendApi,
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+pub async fn main(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run {
+            scenarios,
+            time_scale,
+            provider,
+            out,
+        } => {
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("zeta-bench: interrupted; reverting faults and stopping the stack…");
+                c.cancel();
+            });
+            let opts = RunOptions {
+                time_scale,
+                provider: provider.map(Into::into),
+                out,
+                self_exe: None,
+                progress: true,
+            };
+            let mut worst = 0u8;
+            for path in &scenarios {
+                let code = match crate::run::run(path, &opts, cancel.clone()).await {
+                    Ok(result) => {
+                        print!("{}", terminal::render(&result));
+                        result.exit_code()
+                    }
+                    Err(e) => {
+                        report_error(&e);
+                        e.exit_code()
+                    }
+                };
+                worst = worst.max(code);
+                if cancel.is_cancelled() {
+                    break;
+                }
+            }
+            worst
+        }
+        Command::Validate { files } => {
+            let mut code = 0;
+            for f in &files {
+                match load_inputs(f, None) {
+                    Ok(i) => println!(
+                        "{}: ok ({} phases, {} faults, {} alert rules)",
+                        f.display(),
+                        i.scenario.load.phases.len(),
+                        i.scenario.faults.len(),
+                        i.files.rules.len()
+                    ),
+                    Err(d) => {
+                        eprintln!("{d}");
+                        eprintln!("{}: {} problem(s)", f.display(), d.len());
+                        code = 2;
+                    }
+                }
+            }
+            code
+        }
+        Command::Report { result } => {
+            let text = match std::fs::read_to_string(&result) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{}: cannot read: {e}", result.display());
+                    return 2;
+                }
+            };
+            match serde_json::from_str::<RunResult>(&text) {
+                Ok(r) => {
+                    print!("{}", terminal::render(&r));
+                    r.exit_code()
+                }
+                Err(e) => {
+                    eprintln!(
+                        "{}:{}:{}: not a zeta-bench result: {e}",
+                        result.display(),
+                        e.line(),
+                        e.column()
+                    );
+                    2
+                }
+            }
+        }
+        Command::Mock { service, listen } => {
+            let router = match service {
+                MockService::BackendApi => crate::mock::backend::router(true),
+            };
+            match crate::mock::serve(router, listen).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("zeta-bench mock: {e:#}");
+                    3
+                }
+            }
+        }
+    }
+}
+
+fn report_error(e: &RunError) {
+    match e {
+        RunError::Input(d) => {
+            eprintln!("{d}");
+            eprintln!(
+                "zeta-bench: {} problem(s) in the input; nothing was started",
+                d.len()
+            );
+        }
+        RunError::CouldNotRun(err) => eprintln!("zeta-bench: could not run: {err:#}"),
+    }
+}

@@ -1,0 +1,128 @@
+//! Fault injection on the plan's timeline, with exact timing and a
+//! guaranteed revert.
+//!
+//! Each fault records when it was requested, when it *took effect*
+//! (verified: for `service_down`, the process was reaped), and when it was
+//! reverted (the service answers its health check again). MTTD is measured
+//! from "took effect". If the run is interrupted, active faults are reverted
+//! by teardown (a killed service stays down until teardown, which is the
+//! state teardown leaves anyway); nothing the harness did outlives the run.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::scenario::FaultKind;
+use crate::scenario::plan::{Plan, PlannedFault};
+use crate::stack::Stack;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FaultRecord {
+    pub name: String,
+    pub kind: FaultKind,
+    pub target: String,
+    /// Planned start, from load start (wall time).
+    #[serde(with = "crate::report::serde_duration")]
+    pub planned_at: Duration,
+    pub requested_at: Option<DateTime<Utc>>,
+    pub took_effect_at: Option<DateTime<Utc>>,
+    pub revert_requested_at: Option<DateTime<Utc>>,
+    pub reverted_at: Option<DateTime<Utc>>,
+    /// How it was reverted: "restarted", "teardown" (run interrupted).
+    pub reverted_by: Option<String>,
+    pub error: Option<String>,
+}
+
+enum Step {
+    Inject(usize),
+    Revert(usize),
+}
+
+/// Run every fault of the plan against `stack`, counting from `start`.
+pub async fn run(
+    stack: &mut Stack,
+    plan: &Plan,
+    start: Instant,
+    cancel: CancellationToken,
+) -> Vec<FaultRecord> {
+    let mut records: Vec<FaultRecord> = plan.faults.iter().map(record_for).collect();
+    let mut steps: Vec<(Duration, Step)> = Vec::new();
+    for (i, f) in plan.faults.iter().enumerate() {
+        steps.push((f.at, Step::Inject(i)));
+        steps.push((f.at + f.duration, Step::Revert(i)));
+    }
+    steps.sort_by_key(|(t, s)| (*t, matches!(s, Step::Inject(_))));
+
+    for (at, step) in steps {
+        tokio::select! {
+            _ = tokio::time::sleep_until(start + at) => {}
+            _ = cancel.cancelled() => break,
+        }
+        match step {
+            Step::Inject(i) => inject(stack, &plan.faults[i], &mut records[i]).await,
+            Step::Revert(i) => {
+                if records[i].took_effect_at.is_some() {
+                    revert(stack, &plan.faults[i], &mut records[i]).await;
+                }
+            }
+        }
+    }
+    for r in records.iter_mut() {
+        if r.took_effect_at.is_some() && r.reverted_at.is_none() {
+            r.reverted_by = Some("teardown".into());
+        }
+    }
+    records
+}
+
+fn record_for(f: &PlannedFault) -> FaultRecord {
+    FaultRecord {
+        name: f.name.clone(),
+        kind: f.kind,
+        target: f.target.clone(),
+        planned_at: f.at,
+        requested_at: None,
+        took_effect_at: None,
+        revert_requested_at: None,
+        reverted_at: None,
+        reverted_by: None,
+        error: None,
+    }
+}
+
+async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
+    r.requested_at = Some(Utc::now());
+    let result = match f.kind {
+        FaultKind::ServiceDown => stack.kill_service(&f.target).await,
+    };
+    match result {
+        Ok(()) => {
+            r.took_effect_at = Some(Utc::now());
+            tracing::info!("fault {}: {} is down", f.name, f.target);
+        }
+        Err(e) => {
+            tracing::error!("fault {}: could not inject: {e:#}", f.name);
+            r.error = Some(format!("could not inject: {e:#}"));
+        }
+    }
+}
+
+async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
+    r.revert_requested_at = Some(Utc::now());
+    let result = match f.kind {
+        FaultKind::ServiceDown => stack.restart_service(&f.target).await,
+    };
+    match result {
+        Ok(()) => {
+            r.reverted_at = Some(Utc::now());
+            r.reverted_by = Some("restarted".into());
+            tracing::info!("fault {}: {} is back", f.name, f.target);
+        }
+        Err(e) => {
+            tracing::error!("fault {}: could not revert: {e:#}", f.name);
+            r.error = Some(format!("could not revert: {e:#}"));
+        }
+    }
+}

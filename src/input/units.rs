@@ -1,0 +1,175 @@
+//! Value types written in zeta-bench's files: durations (`90s`, `5m`,
+//! `1h30m`, `250ms`), rates (`100/s`, `600/m`) and percentages (`90%`).
+//!
+//! Durations are printed back in Prometheus' own format, because rendered
+//! stack configs (scrape intervals, rule `for`, Alertmanager timers) are
+//! read by Prometheus and Alertmanager.
+
+use std::time::Duration;
+
+const UNITS: &[(&str, u128)] = &[
+    ("w", 7 * 24 * 3_600_000),
+    ("d", 24 * 3_600_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+pub const DURATION_EXPECTED: &str = "a duration like \"90s\", \"5m\" or \"1h30m\"";
+pub const RATE_EXPECTED: &str = "a rate like \"100/s\" or \"600/m\"";
+pub const PERCENT_EXPECTED: &str = "a percentage like \"90%\"";
+
+/// Parse `1h30m`, `90s`, `1.5s`, `250ms`. Units: ms, s, m, h, d, w.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let s = text.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut total_ms: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let number: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let factor = UNITS.iter().find(|(u, _)| *u == unit)?.1;
+        total_ms += number * factor as f64;
+    }
+    if !total_ms.is_finite() || total_ms < 0.0 {
+        return None;
+    }
+    Some(Duration::from_micros((total_ms * 1000.0).round() as u64))
+}
+
+/// Print a duration the way Prometheus writes one (`1h30m`, `6s`,
+/// `1s500ms`). Sub-millisecond parts are rounded to the millisecond, which
+/// is Prometheus' resolution.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, factor) in UNITS {
+        // Prometheus accepts w and d, but h/m/s read better in reports.
+        if matches!(*unit, "w" | "d") {
+            continue;
+        }
+        if ms >= *factor {
+            out.push_str(&format!("{}{}", ms / factor, unit));
+            ms %= factor;
+        }
+    }
+    out
+}
+
+/// Human form for reports: `4m12s`, `850ms`, `1.2s`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
+        if h > 0 {
+            format!("{h}h{m:02}m{s:02}s")
+        } else {
+            format!("{m}m{s:02}s")
+        }
+    }
+}
+
+/// A request rate, always held per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+}
+
+pub fn parse_rate(text: &str) -> Option<Rate> {
+    let (n, unit) = text.trim().split_once('/')?;
+    let n: f64 = n.trim().parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let per = match unit.trim() {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        "h" | "hour" => 3600.0,
+        other => parse_duration(other)?.as_secs_f64(),
+    };
+    if per <= 0.0 {
+        return None;
+    }
+    Some(Rate {
+        per_second: n / per,
+    })
+}
+
+/// `90%` → 0.9. A bare number is not accepted: `0.9` and `90` are both
+/// plausible and mean different things.
+pub fn parse_percent(text: &str) -> Option<f64> {
+    let n: f64 = text.trim().strip_suffix('%')?.trim().parse().ok()?;
+    (n.is_finite() && (0.0..=100.0).contains(&n)).then_some(n / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
+        for bad in ["", "five", "5", "5x", "m5", "-5s", "5m s"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_print_like_prometheus() {
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1s500ms");
+        assert_eq!(format_duration(Duration::from_secs(6)), "6s");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        for ms in [1u64, 999, 1000, 61_001, 3_600_000, 90_061_001] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)), Some(d), "{ms}");
+        }
+    }
+
+    #[test]
+    fn rates_and_percentages() {
+        assert_eq!(parse_rate("100/s").unwrap().per_second, 100.0);
+        assert_eq!(parse_rate("600/m").unwrap().per_second, 10.0);
+        assert_eq!(parse_rate("30/10s").unwrap().per_second, 3.0);
+        assert!(parse_rate("100").is_none());
+        assert!(parse_rate("x/s").is_none());
+        assert_eq!(parse_percent("90%"), Some(0.9));
+        assert_eq!(parse_percent("100 %"), Some(1.0));
+        assert!(parse_percent("0.9").is_none());
+        assert!(parse_percent("120%").is_none());
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_duration(Duration::from_millis(12_340)), "12.3s");
+        assert_eq!(human_duration(Duration::from_secs(252)), "4m12s");
+    }
+}

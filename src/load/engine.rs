@@ -1,0 +1,185 @@
+//! Sending the scheduled requests.
+//!
+//! One dispatcher walks the arrival schedule and, for each arrival that is
+//! due, spawns a task that sends it; tasks report to one recorder over a
+//! channel. The dispatcher never waits for responses, so a slow server
+//! cannot slow the arrival rate (open model). When max-in-flight requests
+//! are outstanding, a due arrival is recorded as dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::record::{LoadReport, Outcome, Recorder, Sample};
+use super::schedule::{ArrivalIter, Picker, tenant_name};
+use crate::scenario::plan::Plan;
+use crate::scenario::template::Values;
+use crate::scenario::{MixEntry, Tenants};
+use crate::trace_context::TraceParent;
+
+pub struct LoadOptions<'a> {
+    pub base_url: String,
+    pub plan: &'a Plan,
+    pub mix: &'a [MixEntry],
+    pub tenants: &'a Tenants,
+    pub max_in_flight: u32,
+    pub timeout: Duration,
+    /// Trace ids kept per endpoint for the coverage check.
+    pub trace_cap: usize,
+    /// Print a progress line this often (None: quiet).
+    pub progress_every: Option<Duration>,
+}
+
+/// Run the whole schedule (or until `cancel`), then wait for in-flight
+/// requests up to the request timeout. `start` is the instant the schedule
+/// counts from, shared with the fault scheduler.
+pub async fn run(
+    opts: LoadOptions<'_>,
+    start: Instant,
+    cancel: CancellationToken,
+) -> anyhow::Result<LoadReport> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(opts.timeout)
+        .pool_max_idle_per_host(opts.max_in_flight as usize)
+        .tcp_nodelay(true)
+        .build()?;
+    let endpoints: Vec<String> = opts
+        .mix
+        .iter()
+        .map(|m| m.request.endpoint.clone())
+        .collect();
+    let phases = opts
+        .plan
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p.rate_per_second, p.duration))
+        .collect();
+    let tenants = (1..=opts.tenants.count).map(tenant_name).collect();
+    let mut recorder = Recorder::new(endpoints, phases, tenants, opts.trace_cap);
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Sample>();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut picker = Picker::new(opts.mix, opts.tenants);
+    let arrivals = ArrivalIter::new(&opts.plan.phases, opts.tenants.seed);
+    let base = opts.base_url.trim_end_matches('/').to_string();
+    let max = opts.max_in_flight as usize;
+    let mut interrupted = false;
+    let mut next_progress = opts.progress_every.map(|d| start + d);
+    let mut url = String::with_capacity(256);
+
+    for (offset, phase) in arrivals {
+        let due = start + offset;
+        // Drain finished samples while waiting, to keep the channel short.
+        while let Ok(s) = rx.try_recv() {
+            recorder.record(&s);
+        }
+        if Instant::now() < due {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = cancel.cancelled() => { interrupted = true; break; }
+            }
+        } else if cancel.is_cancelled() {
+            interrupted = true;
+            break;
+        }
+        if let (Some(at), Some(every)) = (next_progress, opts.progress_every) {
+            if Instant::now() >= at {
+                let p = &opts.plan.phases[phase];
+                tracing::info!(
+                    "load: phase {} at {:.0}/s, {:.0}s of {:.0}s, {} in flight",
+                    p.name,
+                    p.rate_per_second,
+                    offset.as_secs_f64(),
+                    opts.plan.load_end.as_secs_f64(),
+                    in_flight.load(Ordering::Relaxed)
+                );
+                next_progress = Some(at + every);
+            }
+        }
+        let pick = picker.pick();
+        let entry = pick.entry;
+        if in_flight.load(Ordering::Relaxed) >= max {
+            recorder.dropped(entry, phase);
+            continue;
+        }
+        let tenant_idx = tenant_index(pick.tenant);
+        let tenant = pick.tenant.to_string();
+        let values = Values {
+            tenant: &tenant,
+            user: pick.user,
+            item: pick.item,
+        };
+        let template = &opts.mix[entry].request;
+        url.clear();
+        url.push_str(&base);
+        template.target.expand_into(&mut url, values);
+        let body = template.body.as_ref().map(|b| b.expand(values));
+        let trace = TraceParent::random(picker.rng());
+        let mut req = client
+            .request(template.method.clone(), url.as_str())
+            .header("x-tenant-id", &tenant)
+            .header("traceparent", trace.header());
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        let tx = tx.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            let sent = start.elapsed();
+            let outcome = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    // Read the body so the connection returns to the pool.
+                    match resp.bytes().await {
+                        Ok(_) => Outcome::Status(status),
+                        Err(e) if e.is_timeout() => Outcome::Timeout,
+                        Err(_) => Outcome::OtherError,
+                    }
+                }
+                Err(e) if e.is_timeout() => Outcome::Timeout,
+                Err(e) if e.is_connect() => Outcome::Connect,
+                Err(_) => Outcome::OtherError,
+            };
+            let _ = tx.send(Sample {
+                endpoint: entry,
+                phase,
+                intended: offset,
+                sent,
+                done: start.elapsed(),
+                outcome,
+                trace_id: trace.trace_id,
+                tenant: tenant_idx,
+            });
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(tx);
+    // In-flight requests finish within their timeout; wait at most that.
+    let deadline = Instant::now() + opts.timeout + Duration::from_secs(1);
+    loop {
+        tokio::select! {
+            s = rx.recv() => match s {
+                Some(s) => recorder.record(&s),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::warn!("load: {} requests still in flight after the request timeout; not recorded", in_flight.load(Ordering::Relaxed));
+                break;
+            }
+        }
+    }
+    Ok(recorder.finish(base, interrupted))
+}
+
+fn tenant_index(name: &str) -> u32 {
+    name.strip_prefix("tenant_")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map(|n| n.saturating_sub(1))
+        .unwrap_or(0)
+}

@@ -1,0 +1,17 @@
+//! The load engine: turns the plan's phases into HTTP requests on an open
+//! model (arrivals on schedule, never throttled by slow responses) and
+//! records what happened.
+//!
+//! - [`schedule`]: when each request is due and what it is (seeded);
+//! - [`engine`]: sends them, bounded by max-in-flight (excess is *dropped*
+//!   and counted, never silently skipped);
+//! - [`record`]: HdrHistograms per endpoint × status class × phase, from
+//!   the intended send time (coordinated omission corrected) and from the
+//!   actual send time, plus a per-second series.
+
+pub mod engine;
+pub mod record;
+pub mod schedule;
+
+pub use engine::{LoadOptions, run};
+pub use record::LoadReport;

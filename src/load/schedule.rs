@@ -1,0 +1,217 @@
+//! When each request is due, and what it is. Everything random comes from
+//! one seeded generator, so the same seed gives the same request sequence.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Zipf};
+
+use crate::scenario::plan::PlannedPhase;
+use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants};
+
+/// Users and items drawn per request; bounded so that per-tenant state in
+/// the mocks stays bounded.
+pub const USERS: u32 = 1_000;
+pub const ITEMS: u32 = 10_000;
+
+/// Arrival offsets from the start of load, phase by phase.
+pub struct ArrivalIter {
+    phases: Vec<PlannedPhase>,
+    phase: usize,
+    /// Index of the next arrival within the phase (constant arrivals).
+    index: u64,
+    /// Time of the last arrival within the phase (Poisson arrivals).
+    t: f64,
+    rng: ChaCha8Rng,
+}
+
+impl ArrivalIter {
+    pub fn new(phases: &[PlannedPhase], seed: u64) -> Self {
+        ArrivalIter {
+            phases: phases.to_vec(),
+            phase: 0,
+            index: 0,
+            t: 0.0,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_a771),
+        }
+    }
+}
+
+impl Iterator for ArrivalIter {
+    /// (offset from load start, phase index)
+    type Item = (Duration, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let p = self.phases.get(self.phase)?;
+            let rate = p.rate_per_second;
+            let len = p.duration.as_secs_f64();
+            let offset = if rate <= 0.0 {
+                None
+            } else {
+                match p.arrivals {
+                    Arrivals::Constant => {
+                        let t = self.index as f64 / rate;
+                        self.index += 1;
+                        (t < len).then_some(t)
+                    }
+                    Arrivals::Poisson => {
+                        let exp = Exp::new(rate).expect("rate checked positive");
+                        self.t += exp.sample(&mut self.rng);
+                        (self.t < len).then_some(self.t)
+                    }
+                }
+            };
+            match offset {
+                Some(t) => return Some((p.start + Duration::from_secs_f64(t), self.phase)),
+                None => {
+                    self.phase += 1;
+                    self.index = 0;
+                    self.t = 0.0;
+                }
+            }
+        }
+    }
+}
+
+/// Picks the request (mix entry), tenant, user and item for each arrival.
+pub struct Picker {
+    cumulative: Vec<u64>,
+    tenants: Vec<String>,
+    zipf: Option<Zipf<f64>>,
+    rng: ChaCha8Rng,
+}
+
+pub struct Pick<'a> {
+    pub entry: usize,
+    pub tenant: &'a str,
+    pub user: u32,
+    pub item: u32,
+}
+
+/// The seed's tenant id format: `tenant_001`.
+pub fn tenant_name(i: u32) -> String {
+    format!("tenant_{i:03}")
+}
+
+impl Picker {
+    pub fn new(mix: &[MixEntry], tenants: &Tenants) -> Self {
+        let mut total = 0u64;
+        let cumulative = mix
+            .iter()
+            .map(|m| {
+                total += m.weight as u64;
+                total
+            })
+            .collect();
+        let zipf = match tenants.distribution {
+            TenantDistribution::Zipf { skew } => Some(
+                Zipf::new(tenants.count as f64, skew)
+                    .expect("count ≥ 1 and skew > 0 are validated"),
+            ),
+            TenantDistribution::Uniform => None,
+        };
+        Picker {
+            cumulative,
+            tenants: (1..=tenants.count).map(tenant_name).collect(),
+            zipf,
+            rng: ChaCha8Rng::seed_from_u64(tenants.seed),
+        }
+    }
+
+    pub fn pick(&mut self) -> Pick<'_> {
+        let total = *self.cumulative.last().expect("mix is never empty");
+        let w = self.rng.random_range(0..total);
+        let entry = self.cumulative.partition_point(|&c| c <= w);
+        let t = match &self.zipf {
+            // Zipf samples 1..=n as floats; rank 1 is the busiest tenant.
+            Some(z) => (z.sample(&mut self.rng) as usize).clamp(1, self.tenants.len()) - 1,
+            None => self.rng.random_range(0..self.tenants.len()),
+        };
+        Pick {
+            entry,
+            tenant: &self.tenants[t],
+            user: self.rng.random_range(1..=USERS),
+            item: self.rng.random_range(1..=ITEMS),
+        }
+    }
+
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::RequestTemplate;
+
+    fn phase(start: u64, secs: u64, rate: f64, arrivals: Arrivals) -> PlannedPhase {
+        PlannedPhase {
+            name: "p".into(),
+            start: Duration::from_secs(start),
+            duration: Duration::from_secs(secs),
+            rate_per_second: rate,
+            arrivals,
+        }
+    }
+
+    #[test]
+    fn constant_arrivals_are_evenly_spaced_and_counted() {
+        let a: Vec<_> = ArrivalIter::new(
+            &[
+                phase(0, 2, 10.0, Arrivals::Constant),
+                phase(2, 1, 4.0, Arrivals::Constant),
+            ],
+            1,
+        )
+        .collect();
+        assert_eq!(a.len(), 24);
+        assert_eq!(a[1].0, Duration::from_millis(100));
+        assert_eq!(a[20], (Duration::from_secs(2), 1));
+        assert_eq!(a[21].0, Duration::from_millis(2250));
+    }
+
+    #[test]
+    fn poisson_mean_matches_the_rate() {
+        let n = ArrivalIter::new(&[phase(0, 1000, 50.0, Arrivals::Poisson)], 7).count() as f64;
+        // 50 000 expected; the standard deviation is √50 000 ≈ 224.
+        assert!((n - 50_000.0).abs() < 1_200.0, "{n}");
+    }
+
+    #[test]
+    fn same_seed_same_sequence() {
+        let mix = vec![
+            MixEntry {
+                request: RequestTemplate::parse("GET /a", None).unwrap(),
+                weight: 70,
+            },
+            MixEntry {
+                request: RequestTemplate::parse("GET /b", None).unwrap(),
+                weight: 30,
+            },
+        ];
+        let tenants = Tenants {
+            count: 50,
+            distribution: TenantDistribution::Zipf { skew: 1.1 },
+            seed: 42,
+        };
+        let run = || {
+            let mut p = Picker::new(&mix, &tenants);
+            (0..1000)
+                .map(|_| {
+                    let x = p.pick();
+                    (x.entry, x.tenant.to_string(), x.user)
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        let share_a = a.iter().filter(|x| x.0 == 0).count();
+        assert!((620..780).contains(&share_a), "{share_a}");
+        let top = a.iter().filter(|x| x.1 == "tenant_001").count();
+        let last = a.iter().filter(|x| x.1 == "tenant_050").count();
+        assert!(top > 5 * last.max(1), "zipf skew: {top} vs {last}");
+    }
+}

@@ -1,0 +1,36 @@
+//! What the stack did, as seen from outside: notifications that reached the
+//! harness's receivers ([`receiver`]) and Prometheus' own view of its alerts
+//! over time ([`alerts`]).
+
+pub mod alerts;
+pub mod receiver;
+
+/// A reqwest error in words a user can act on, without the URL's query
+/// string (which may hold a secret).
+pub fn http_error(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection refused or failed"
+    } else if e.is_decode() {
+        "unreadable response body"
+    } else if e.is_status() {
+        "error status"
+    } else {
+        "request failed"
+    };
+    match e.url() {
+        Some(u) => format!(
+            "{what} ({}://{}{})",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            port_and_path(u)
+        ),
+        None => what.to_string(),
+    }
+}
+
+fn port_and_path(u: &reqwest::Url) -> String {
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{port}{}", u.path())
+}

@@ -1,0 +1,90 @@
+//! `RunResult`: everything a run measured, in one serializable model.
+//! `schema_version` changes whenever a field changes meaning or goes away.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::fault::FaultRecord;
+use crate::load::LoadReport;
+use crate::observe::alerts::AlertTimeline;
+use crate::observe::receiver::Notification;
+use crate::slo::check::{Detection, RoutingRow, SloResult, Status};
+use crate::stack::render::DroppedTarget;
+use crate::stack::{ComponentInfo, ProviderDecision};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every required SLO measured and met.
+    Pass,
+    /// A required SLO failed or could not be measured.
+    Fail,
+    /// The run did not complete (interrupted, or a component failed
+    /// mid-run); the result is partial.
+    Incomplete,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub description: String,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackInfo {
+    pub dir: String,
+    pub scrape_targets: Vec<(String, String)>,
+    pub dropped_targets: Vec<DroppedTarget>,
+    pub unobserved_integrations: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub zeta_bench_version: String,
+    pub scenario: ScenarioInfo,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// K: wall durations × K = real-time equivalents.
+    pub time_scale: f64,
+    pub provider: ProviderDecision,
+    pub components: Vec<ComponentInfo>,
+    pub stack: StackInfo,
+    pub faults: Vec<FaultRecord>,
+    pub alerts: Vec<AlertTimeline>,
+    /// Prometheus' alerts were polled this often (wall seconds).
+    pub alert_poll_interval_s: f64,
+    pub notifications: Vec<Notification>,
+    pub detections: Vec<Detection>,
+    pub routing: Vec<RoutingRow>,
+    pub load: Option<LoadReport>,
+    pub slos: Vec<SloResult>,
+    pub verdict: Verdict,
+    pub notes: Vec<String>,
+    pub run_dir: String,
+}
+
+impl RunResult {
+    /// The verdict the SLO results imply.
+    pub fn judge(slos: &[SloResult], incomplete: bool) -> Verdict {
+        if incomplete {
+            return Verdict::Incomplete;
+        }
+        let failed = slos
+            .iter()
+            .any(|s| s.status == Status::Fail || (s.required && s.status == Status::NotMeasured));
+        if failed { Verdict::Fail } else { Verdict::Pass }
+    }
+
+    /// Exit code per the README: 0 pass, 1 SLO failed, 3 could not run.
+    pub fn exit_code(&self) -> u8 {
+        match self.verdict {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Incomplete => 3,
+        }
+    }
+}

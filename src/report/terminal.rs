@@ -1,0 +1,191 @@
+//! The terminal summary: verdict, SLO table, detections, routing, load.
+
+use std::fmt::Write;
+
+use super::model::{RunResult, Verdict};
+use crate::slo::check::Status;
+
+pub fn render(r: &RunResult) -> String {
+    let mut o = String::new();
+    let k = r.time_scale;
+    let _ = writeln!(o, "\n== zeta-bench: {} ==", r.scenario.name);
+    let _ = writeln!(
+        o,
+        "provider {} ({}); time scale {k}{}",
+        r.provider.name,
+        r.provider.reason,
+        if k == 1.0 {
+            String::new()
+        } else {
+            format!(": every duration ran {k}× faster; real-time equivalents = wall × {k}")
+        }
+    );
+    for c in &r.components {
+        let _ = writeln!(
+            o,
+            "  {:<13} {:<28} {}",
+            c.name,
+            c.url,
+            c.version.as_deref().unwrap_or("version unknown")
+        );
+    }
+    for d in &r.stack.dropped_targets {
+        let _ = writeln!(
+            o,
+            "  not scraped: job {} target {} ({})",
+            d.job, d.target, d.reason
+        );
+    }
+    for i in &r.stack.unobserved_integrations {
+        let _ = writeln!(o, "  not observed: {i}");
+    }
+
+    if !r.faults.is_empty() {
+        let _ = writeln!(o, "\nFaults");
+        for f in &r.faults {
+            let took = f
+                .took_effect_at
+                .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                .unwrap_or_else(|| "never".into());
+            let back = f
+                .reverted_at
+                .map(|t| t.format("%H:%M:%S%.3f").to_string())
+                .unwrap_or_else(|| {
+                    f.reverted_by
+                        .clone()
+                        .unwrap_or_else(|| "not reverted".into())
+                });
+            let _ = writeln!(
+                o,
+                "  {:<28} took effect {took}, reverted {back}{}",
+                f.name,
+                f.error
+                    .as_ref()
+                    .map(|e| format!(" — {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+
+    if !r.detections.is_empty() {
+        let _ = writeln!(o, "\nDetection (fault → pending → firing → notified)");
+        for d in &r.detections {
+            let rel = |t: Option<chrono::DateTime<chrono::Utc>>| match (d.fault_took_effect_at, t) {
+                (Some(t0), Some(t)) => {
+                    format!("+{:.1}s", (t - t0).num_milliseconds() as f64 / 1000.0)
+                }
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                o,
+                "  {} [{}]: pending {} · firing {} · notified {}",
+                d.alert,
+                d.severity,
+                rel(d.pending_at),
+                rel(d.firing_seen_at),
+                rel(d.notified.first().map(|(_, t)| *t)),
+            );
+            match (d.mttd_wall_s, d.mttd_real_s) {
+                (Some(w), Some(real)) if k != 1.0 => {
+                    let _ = writeln!(o, "    MTTD {w:.1}s wall = {real:.0}s real-time equivalent");
+                }
+                (Some(w), _) => {
+                    let _ = writeln!(o, "    MTTD {w:.1}s");
+                }
+                _ => {
+                    let _ = writeln!(o, "    not detected");
+                }
+            }
+            for (dst, at) in &d.notified {
+                let _ = writeln!(o, "    reached {dst} at {}", at.format("%H:%M:%S%.3f"));
+            }
+        }
+    }
+
+    if !r.routing.is_empty() {
+        let _ = writeln!(o, "\nRouting (alert: expected → got)");
+        for row in &r.routing {
+            let list = |v: &[crate::slo::Destination]| {
+                if v.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    v.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            let _ = writeln!(
+                o,
+                "  {} [{}]: {} → {}; resolved at {}",
+                row.alert,
+                row.severity,
+                list(&row.expected),
+                list(&row.firing),
+                list(&row.resolved)
+            );
+        }
+    }
+
+    if let Some(l) = &r.load {
+        let _ = writeln!(
+            o,
+            "\nLoad ({} sent, {} dropped, {} errors; latency from intended send time)",
+            l.total_sent, l.total_dropped, l.total_errors
+        );
+        for e in &l.endpoints {
+            let _ = writeln!(
+                o,
+                "  {:<34} {:>7} req  p50 {:>7.1}ms  p95 {:>7.1}ms  p99 {:>7.1}ms  {}",
+                e.endpoint,
+                e.requests,
+                e.latency.p50_ms,
+                e.latency.p95_ms,
+                e.latency.p99_ms,
+                e.by_class
+                    .iter()
+                    .map(|(c, n)| format!("{c}:{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+    }
+
+    let _ = writeln!(o, "\nSLOs");
+    for s in &r.slos {
+        let status = match s.status {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::NotMeasured if s.required => "NOT MEASURED (required)",
+            Status::NotMeasured => "NOT MEASURED",
+        };
+        let _ = writeln!(
+            o,
+            "  {:<18} {:<24} target {}{}",
+            s.name,
+            status,
+            s.target,
+            s.measured
+                .as_ref()
+                .map(|m| format!("; measured {m}"))
+                .unwrap_or_default()
+        );
+        for d in &s.details {
+            let _ = writeln!(o, "      {d}");
+        }
+    }
+    for n in &r.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let verdict = match r.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::Incomplete => "INCOMPLETE",
+    };
+    let _ = writeln!(
+        o,
+        "\nVerdict: {verdict}   (result: {}/result.json)",
+        r.run_dir
+    );
+    o
+}

@@ -1,0 +1,411 @@
+//! One scenario, end to end:
+//! parse+validate → plan → provision → execute (load ║ faults ║ observe)
+//! → teardown (always) → evaluate → result.
+//!
+//! An SLO violation is a result, not an error. Errors are only
+//! [`RunError::Input`] (exit 2) and [`RunError::CouldNotRun`] (exit 3).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::input::{Diagnostics, Located, Pos};
+use crate::load::{self, LoadOptions};
+use crate::observe::alerts::AlertWatch;
+use crate::observe::receiver::{NotificationStatus, Receivers};
+use crate::report::model::{RunResult, SCHEMA_VERSION, ScenarioInfo, StackInfo};
+use crate::scenario::plan::{self, Plan, scale};
+use crate::scenario::{self, ProviderChoice, Scenario};
+use crate::slo::{self, SloSpec, check};
+use crate::stack::{self, Stack, StackFiles, StackOptions};
+use crate::{fault, stack::process::which};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Input(Diagnostics),
+    #[error("{0:#}")]
+    CouldNotRun(anyhow::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Input(_) => 2,
+            RunError::CouldNotRun(_) => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub time_scale: Option<f64>,
+    pub provider: Option<ProviderChoice>,
+    /// Where run directories go (default `reports/`).
+    pub out: Option<PathBuf>,
+    /// The `zeta-bench` executable, to run mock services.
+    pub self_exe: Option<PathBuf>,
+    /// Print progress lines during load.
+    pub progress: bool,
+}
+
+/// Everything a run needs that comes from files, validated.
+pub struct Inputs {
+    pub scenario: Scenario,
+    pub slo: SloSpec,
+    pub files: StackFiles,
+    pub plan: Plan,
+}
+
+/// Read and cross-check a scenario with its SLO and stack files. Every
+/// problem in every file is collected before returning.
+pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagnostics> {
+    let scenario = scenario::load_scenario(path)?;
+    let mut diags = Diagnostics::default();
+    let slo = slo::load_slo(&scenario.slo.value)
+        .map_err(|d| diags.extend(d))
+        .ok();
+    let files = StackFiles::load(&scenario.stack.dir.value)
+        .map_err(|d| diags.extend(d))
+        .ok();
+    if let Some(files) = &files {
+        for (i, e) in scenario.expect.alerts.iter().enumerate() {
+            if files.rule(&e.name).is_none() {
+                diags.push(
+                    &scenario.file,
+                    Pos::default(),
+                    &format!("expect.alerts[{i}].name"),
+                    format!(
+                        "no alerting rule named {:?} in {}; rules are {}",
+                        e.name,
+                        files.dir.join("prometheus").display(),
+                        files
+                            .rules
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    let k = match time_scale {
+        Some(k) => Located::new(k, Pos { line: 0, column: 0 }, "--time-scale"),
+        None => scenario.stack.time_scale.clone(),
+    };
+    let plan = plan::plan(&scenario, k, files.as_ref().map(StackFiles::min_interval))
+        .map_err(|d| diags.extend(d))
+        .ok();
+    match (slo, files, plan) {
+        (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
+            scenario,
+            slo,
+            files,
+            plan,
+        }),
+        _ => Err(diags.sorted()),
+    }
+}
+
+pub async fn run(
+    path: &Path,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> Result<RunResult, RunError> {
+    let inputs = load_inputs(path, opts.time_scale).map_err(RunError::Input)?;
+    let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
+    let decision =
+        stack::choose_provider(choice).map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
+    execute(inputs, decision, opts, cancel)
+        .await
+        .map_err(RunError::CouldNotRun)
+}
+
+fn run_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {
+    let base = opts.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = base.join(format!(
+        "{safe}-{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the run directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn execute(
+    inputs: Inputs,
+    decision: stack::ProviderDecision,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunResult> {
+    let Inputs {
+        scenario,
+        slo,
+        files,
+        plan,
+    } = inputs;
+    let k = plan.time_scale;
+    let started_at = Utc::now();
+    let dir = run_dir(opts, &scenario.name)?;
+    let self_exe = match &opts.self_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("finding the zeta-bench executable")?,
+    };
+    tracing::info!("run directory {}", dir.display());
+
+    // Receivers first: the rendered Alertmanager config points at them.
+    let receivers = Receivers::new(files.rules.iter().map(|r| r.name.clone()).collect());
+    let observers = cancel.child_token();
+    let (receiver_base, receiver_task) = receivers
+        .serve(observers.clone())
+        .await
+        .context("starting the notification receivers")?;
+
+    tracing::info!("provider {}: {}", decision.name, decision.reason);
+    let mut stack = Stack::start(
+        decision.clone(),
+        StackOptions {
+            files: files.clone(),
+            time_scale: k,
+            run_dir: dir.clone(),
+            self_exe,
+            receiver_base,
+        },
+        &cancel,
+    )
+    .await?;
+    tracing::info!(
+        "stack up: prometheus {} alertmanager {}",
+        stack.prometheus_url,
+        stack.alertmanager_url
+    );
+
+    let watch = AlertWatch::default();
+    let eval = scale(files.evaluation_interval(), k);
+    let poll = (eval / 4).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let watch_task = tokio::spawn(watch.clone().run(
+        http,
+        stack.prometheus_url.clone(),
+        poll,
+        observers.clone(),
+    ));
+
+    let target = stack
+        .services
+        .get("backend-api")
+        .cloned()
+        .context("the stack has no backend-api to send load to")?;
+    let start = tokio::time::Instant::now();
+    let load_opts = LoadOptions {
+        base_url: target,
+        plan: &plan,
+        mix: &scenario.load.mix,
+        tenants: &scenario.tenants,
+        max_in_flight: scenario.load.max_in_flight,
+        timeout: scenario.load.timeout,
+        trace_cap: 1_000,
+        progress_every: opts.progress.then_some(Duration::from_secs(5)),
+    };
+    let (load_report, faults) = tokio::join!(
+        load::run(load_opts, start, cancel.clone()),
+        fault::run(&mut stack, &plan, start, cancel.clone())
+    );
+    let mut notes = Vec::new();
+    let load_report = match load_report {
+        Ok(r) => Some(r),
+        Err(e) => {
+            notes.push(format!("load engine failed: {e:#}"));
+            None
+        }
+    };
+
+    // Let resolutions arrive: after the last revert, Prometheus needs a
+    // scrape and an evaluation, Alertmanager up to a group_interval.
+    if !cancel.is_cancelled() {
+        let (_, group_interval) = files.root_route_timers();
+        let bound = scale(
+            files.scrape_interval()
+                + files.evaluation_interval() * 2
+                + group_interval
+                + stack::files::defaults::RESEND_DELAY,
+            k,
+        ) + Duration::from_secs(5);
+        if let Err(waited) = drain(&receivers, &watch, bound, &cancel).await {
+            notes.push(waited);
+        }
+    }
+
+    observers.cancel();
+    let _ = watch_task.await;
+    let _ = receiver_task.await;
+    let teardown_notes = stack.teardown().await;
+    notes.extend(teardown_notes);
+    let interrupted = cancel.is_cancelled();
+    if interrupted {
+        notes.push("the run was interrupted; this result is partial".into());
+    }
+    let (polls, poll_errors) = watch.poll_stats();
+    if !poll_errors.is_empty() {
+        notes.push(format!(
+            "{} of {polls} polls of Prometheus' alerts failed; first: {}",
+            poll_errors.len(),
+            poll_errors[0]
+        ));
+    }
+
+    let alerts = watch.timelines();
+    let notifications = receivers.notifications();
+    let unmeasured = unmeasured_reasons();
+    let verdicts = check::evaluate(&check::Evidence {
+        slo: &slo,
+        expect: &scenario.expect,
+        files: &files,
+        time_scale: k,
+        faults: &faults,
+        alerts: &alerts,
+        notifications: &notifications,
+        unmeasured: &unmeasured,
+    });
+    let verdict = RunResult::judge(&verdicts.slos, interrupted);
+    let result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        zeta_bench_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            file: scenario.file.display().to_string(),
+        },
+        started_at,
+        finished_at: Utc::now(),
+        time_scale: k,
+        provider: decision,
+        components: stack.components.clone(),
+        stack: StackInfo {
+            dir: files.dir.display().to_string(),
+            scrape_targets: stack.rendered.scrape_targets.clone(),
+            dropped_targets: stack.rendered.dropped_targets.clone(),
+            unobserved_integrations: stack.rendered.unobserved_integrations.clone(),
+        },
+        faults,
+        alerts,
+        alert_poll_interval_s: poll.as_secs_f64(),
+        notifications,
+        detections: verdicts.detections,
+        routing: verdicts.routing,
+        load: load_report,
+        slos: verdicts.slos,
+        verdict,
+        notes,
+        run_dir: dir.display().to_string(),
+    };
+    let json = serde_json::to_string_pretty(&result)?;
+    std::fs::write(dir.join("result.json"), json).context("writing result.json")?;
+    Ok(result)
+}
+
+/// Wait until no alert is active in Prometheus and every destination that
+/// got a firing notification also got a resolved one, or until `bound`.
+async fn drain(
+    receivers: &Receivers,
+    watch: &AlertWatch,
+    bound: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let open: Vec<String> = watch
+            .timelines()
+            .into_iter()
+            .filter(|t| t.gone_at.is_none())
+            .map(|t| t.name)
+            .collect();
+        let ns = receivers.notifications();
+        let unresolved: Vec<String> = ns
+            .iter()
+            .filter(|n| n.status == NotificationStatus::Firing)
+            .flat_map(|f| f.alerts.iter().map(move |a| (a, &f.destination, f.at)))
+            .filter(|(a, d, at)| {
+                !ns.iter().any(|r| {
+                    r.status == NotificationStatus::Resolved
+                        && r.destination == **d
+                        && r.at >= *at
+                        && r.alerts.contains(a)
+                })
+            })
+            .map(|(a, d, _)| format!("{a} at {d}"))
+            .collect();
+        if open.is_empty() && unresolved.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline || cancel.is_cancelled() {
+            return Err(format!(
+                "stopped waiting after {:.0?} for alerts to resolve: still active in Prometheus: [{}]; no resolved notification yet: [{}]",
+                bound,
+                open.join(", "),
+                unresolved.join(", ")
+            ));
+        }
+        tokio::select! {
+            _ = receivers.arrived() => {}
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = cancel.cancelled() => {}
+        }
+    }
+}
+
+/// Why the SLOs that need Grafana, Loki and Jaeger are not measured by this
+/// build, naming what is missing on this machine.
+fn unmeasured_reasons() -> Vec<(String, String)> {
+    let present = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| which(n).map(|p| p.display().to_string()))
+    };
+    let why = |component: &str, names: &[&str], what: &str| match present(names) {
+        Some(p) => format!(
+            "{component} is installed ({p}) but this version's native provider does not start it yet; {what}"
+        ),
+        None => format!(
+            "{component} is not installed ({} not on PATH); {what}",
+            names.join(" or ")
+        ),
+    };
+    vec![
+        (
+            "dashboard_latency".into(),
+            why(
+                "Grafana",
+                &["grafana-server", "grafana"],
+                "dashboard queries were not run",
+            ),
+        ),
+        (
+            "log_search".into(),
+            why("Loki", &["loki"], "no log search was timed"),
+        ),
+        (
+            "trace_coverage".into(),
+            why(
+                "Jaeger",
+                &["jaeger-all-in-one", "jaeger"],
+                "no trace was looked up",
+            ),
+        ),
+    ]
+}

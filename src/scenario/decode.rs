@@ -1,0 +1,653 @@
+//! Scenario YAML → [`Scenario`], collecting every problem.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::input::{Decoder, Diagnostics, Located, Node, yaml};
+
+/// Where a service's fault may be aimed. Names are the seed's service names.
+pub const FAULT_TARGETS: &[&str] = &["backend-api"];
+
+pub fn parse_scenario(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
+    let root = yaml::parse(text).map_err(|(pos, msg)| {
+        let mut d = Diagnostics::default();
+        d.push(file, pos, "", format!("invalid YAML: {msg}"));
+        d
+    })?;
+    let mut dec = Decoder::new(file);
+    let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let scenario = decode_root(&mut dec, &root, &base);
+    match scenario {
+        Some(s) if !dec.has_errors() => Ok(s),
+        _ => Err(dec.into_diagnostics().sorted()),
+    }
+}
+
+fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> {
+    let mut m = dec.map(root, "")?;
+    let name = m.required(dec, "name").and_then(|n| dec.string(n, "name"));
+    let description = m
+        .get("description")
+        .and_then(|n| dec.string(n, "description"))
+        .unwrap_or_default();
+    let stack = decode_stack(dec, m.get("stack"), base, m.pos());
+    let slo = m.required(dec, "slo").and_then(|n| {
+        dec.string(n, "slo")
+            .map(|s| Located::new(base.join(s), n.pos, "slo"))
+    });
+    let tenants = decode_tenants(dec, m.get("tenants"));
+    let load = m.required(dec, "load").and_then(|n| decode_load(dec, n));
+    let faults = match m.get("faults") {
+        Some(n) => decode_faults(dec, n),
+        None => Some(Vec::new()),
+    };
+    let expect = decode_expect(dec, m.get("expect"), faults.as_deref().unwrap_or(&[]));
+    m.finish(dec);
+
+    let (load, faults) = (load?, faults?);
+    check_faults_fit(dec, &faults, &load);
+    Some(Scenario {
+        file: dec.file().to_path_buf(),
+        name: name?,
+        description,
+        stack: stack?,
+        slo: slo?,
+        tenants: tenants?,
+        load,
+        faults,
+        expect: expect?,
+    })
+}
+
+fn decode_stack(
+    dec: &mut Decoder,
+    node: Option<&Node>,
+    base: &Path,
+    parent_pos: crate::input::Pos,
+) -> Option<StackRef> {
+    let default_dir = || Located::new(base.join("../stack"), parent_pos, "stack.dir");
+    let Some(node) = node else {
+        return Some(StackRef {
+            dir: default_dir(),
+            provider: ProviderChoice::Auto,
+            time_scale: Located::new(1.0, parent_pos, "stack.time_scale"),
+        });
+    };
+    let mut m = dec.map(node, "stack")?;
+    let dir = match m.get("dir") {
+        Some(n) => dec
+            .string(n, "stack.dir")
+            .map(|s| Located::new(base.join(s), n.pos, "stack.dir")),
+        None => Some(default_dir()),
+    };
+    let provider = match m.get("provider") {
+        Some(n) => dec
+            .one_of(n, "stack.provider", ProviderChoice::NAMES)
+            .and_then(|s| ProviderChoice::from_name(&s)),
+        None => Some(ProviderChoice::Auto),
+    };
+    let time_scale = match m.get("time_scale") {
+        Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {
+            if k > 0.0 {
+                Some(Located::new(k, n.pos, "stack.time_scale"))
+            } else {
+                dec.error(
+                    n.pos,
+                    "stack.time_scale",
+                    format!("expected a number above 0, found {k}"),
+                );
+                None
+            }
+        }),
+        None => Some(Located::new(1.0, m.pos(), "stack.time_scale")),
+    };
+    m.finish(dec);
+    Some(StackRef {
+        dir: dir?,
+        provider: provider?,
+        time_scale: time_scale?,
+    })
+}
+
+fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
+    let Some(node) = node else {
+        return Some(Tenants {
+            count: 10,
+            distribution: TenantDistribution::Uniform,
+            seed: 42,
+        });
+    };
+    let mut m = dec.map(node, "tenants")?;
+    let count = match m.get("count") {
+        Some(n) => dec.u64(n, "tenants.count").and_then(|c| {
+            if (1..=100_000).contains(&c) {
+                Some(c as u32)
+            } else {
+                dec.error(
+                    n.pos,
+                    "tenants.count",
+                    format!("expected 1 to 100000 tenants, found {c}"),
+                );
+                None
+            }
+        }),
+        None => Some(10),
+    };
+    let kind = match m.get("distribution") {
+        Some(n) => dec.one_of(n, "tenants.distribution", &["uniform", "zipf"]),
+        None => Some("uniform".to_string()),
+    };
+    let skew = match m.get("skew") {
+        Some(n) => dec.f64(n, "tenants.skew").and_then(|s| {
+            if s > 0.0 {
+                Some(s)
+            } else {
+                dec.error(
+                    n.pos,
+                    "tenants.skew",
+                    format!("expected a number above 0, found {s}"),
+                );
+                None
+            }
+        }),
+        None => Some(1.1),
+    };
+    let seed = match m.get("seed") {
+        Some(n) => dec.u64(n, "tenants.seed"),
+        None => Some(42),
+    };
+    m.finish(dec);
+    let distribution = match kind?.as_str() {
+        "zipf" => TenantDistribution::Zipf { skew: skew? },
+        _ => TenantDistribution::Uniform,
+    };
+    Some(Tenants {
+        count: count?,
+        distribution,
+        seed: seed?,
+    })
+}
+
+fn decode_load(dec: &mut Decoder, node: &Node) -> Option<Load> {
+    let mut m = dec.map(node, "load")?;
+    let phases = m.required(dec, "phases").and_then(|n| {
+        let items = dec.seq(n, "load.phases")?;
+        if items.is_empty() {
+            dec.error(
+                n.pos,
+                "load.phases",
+                "expected at least one phase, found an empty list",
+            );
+            return None;
+        }
+        let decoded: Vec<Option<Phase>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, p)| decode_phase(dec, p, &format!("load.phases[{i}]")))
+            .collect();
+        decoded.into_iter().collect::<Option<Vec<_>>>()
+    });
+    let mix = m.required(dec, "mix").and_then(|n| {
+        let items = dec.seq(n, "load.mix")?;
+        if items.is_empty() {
+            dec.error(
+                n.pos,
+                "load.mix",
+                "expected at least one request, found an empty list",
+            );
+            return None;
+        }
+        let decoded: Vec<Option<MixEntry>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, e)| decode_mix(dec, e, &format!("load.mix[{i}]")))
+            .collect();
+        decoded.into_iter().collect::<Option<Vec<_>>>()
+    });
+    let max_in_flight = match m.get("max_in_flight") {
+        Some(n) => dec.u64(n, "load.max_in_flight").and_then(|v| {
+            if v >= 1 {
+                Some(v.min(u32::MAX as u64) as u32)
+            } else {
+                dec.error(n.pos, "load.max_in_flight", "expected at least 1, found 0");
+                None
+            }
+        }),
+        None => Some(1_000),
+    };
+    let timeout = match m.get("timeout") {
+        Some(n) => dec.duration(n, "load.timeout").map(|d| d.value),
+        None => Some(Duration::from_secs(10)),
+    };
+    m.finish(dec);
+    Some(Load {
+        phases: phases?,
+        mix: mix?,
+        max_in_flight: max_in_flight?,
+        timeout: timeout?,
+    })
+}
+
+fn decode_phase(dec: &mut Decoder, node: &Node, field: &str) -> Option<Phase> {
+    let mut m = dec.map(node, field)?;
+    let name = match m.get("name") {
+        Some(n) => dec.string(n, &m.path("name")),
+        None => Some(field.to_string()),
+    };
+    let duration = m
+        .required(dec, "duration")
+        .and_then(|n| dec.duration(n, &m.path("duration")))
+        .and_then(|d| {
+            if d.value.is_zero() {
+                dec.error(d.pos, &d.field, "expected a duration above 0, found 0");
+                None
+            } else {
+                Some(d)
+            }
+        });
+    let rate = m
+        .required(dec, "rate")
+        .and_then(|n| dec.rate(n, &m.path("rate")));
+    let arrivals = match m.get("arrivals") {
+        Some(n) => dec
+            .one_of(n, &m.path("arrivals"), &["constant", "poisson"])
+            .map(|s| {
+                if s == "poisson" {
+                    Arrivals::Poisson
+                } else {
+                    Arrivals::Constant
+                }
+            }),
+        None => Some(Arrivals::Constant),
+    };
+    m.finish(dec);
+    Some(Phase {
+        name: name?,
+        duration: duration?,
+        rate_per_second: rate?.per_second,
+        arrivals: arrivals?,
+    })
+}
+
+fn decode_mix(dec: &mut Decoder, node: &Node, field: &str) -> Option<MixEntry> {
+    let mut m = dec.map(node, field)?;
+    let request = m.required(dec, "request");
+    let body = m
+        .get("body")
+        .and_then(|n| dec.string(n, &m.path("body")).map(|s| (s, n)));
+    let weight = match m.get("weight") {
+        Some(n) => dec.u64(n, &m.path("weight")).and_then(|w| {
+            if (1..=1_000_000).contains(&w) {
+                Some(w as u32)
+            } else {
+                dec.error(
+                    n.pos,
+                    &m.path("weight"),
+                    format!("expected a weight from 1 to 1000000, found {w}"),
+                );
+                None
+            }
+        }),
+        None => Some(1),
+    };
+    let template = request.and_then(|n| {
+        let text = dec.string(n, &m.path("request"))?;
+        let body_text = body.as_ref().map(|(s, _)| s.as_str());
+        match RequestTemplate::parse(&text, body_text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Attribute placeholder errors in the body to the body.
+                let at = match (&body, RequestTemplate::parse(&text, None)) {
+                    (Some((_, b)), Ok(_)) => (b.pos, m.path("body")),
+                    _ => (n.pos, m.path("request")),
+                };
+                dec.error(at.0, &at.1, e);
+                None
+            }
+        }
+    });
+    m.finish(dec);
+    Some(MixEntry {
+        request: template?,
+        weight: weight?,
+    })
+}
+
+fn decode_faults(dec: &mut Decoder, node: &Node) -> Option<Vec<Fault>> {
+    let items = dec.seq(node, "faults")?;
+    let decoded: Vec<Option<Fault>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, f)| decode_fault(dec, f, &format!("faults[{i}]")))
+        .collect();
+    let faults = decoded.into_iter().collect::<Option<Vec<_>>>()?;
+    for (i, f) in faults.iter().enumerate() {
+        if faults[..i].iter().any(|g| g.name == f.name) {
+            dec.error(
+                f.target.pos,
+                &format!("faults[{i}].name"),
+                format!(
+                    "two faults are named {:?}; give each a distinct `name`",
+                    f.name
+                ),
+            );
+        }
+    }
+    Some(faults)
+}
+
+fn decode_fault(dec: &mut Decoder, node: &Node, field: &str) -> Option<Fault> {
+    let mut m = dec.map(node, field)?;
+    let kind = m.required(dec, "kind").and_then(|n| {
+        dec.one_of(n, &m.path("kind"), FaultKind::NAMES)
+            .and_then(|s| FaultKind::from_name(&s))
+    });
+    let target = m.required(dec, "target").and_then(|n| {
+        let t = dec.string(n, &m.path("target"))?;
+        if FAULT_TARGETS.contains(&t.as_str()) {
+            Some(Located::new(t, n.pos, m.path("target")))
+        } else {
+            dec.error(
+                n.pos,
+                &m.path("target"),
+                format!(
+                    "unknown fault target {t:?}; expected one of {}",
+                    FAULT_TARGETS
+                        .iter()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            None
+        }
+    });
+    let at = m
+        .required(dec, "at")
+        .and_then(|n| dec.duration(n, &m.path("at")));
+    let duration = m
+        .required(dec, "duration")
+        .and_then(|n| dec.duration(n, &m.path("duration")));
+    let name = m.get("name").and_then(|n| dec.string(n, &m.path("name")));
+    m.finish(dec);
+    let (kind, target) = (kind?, target?);
+    Some(Fault {
+        name: name.unwrap_or_else(|| format!("{}:{}", kind.name(), target.value)),
+        kind,
+        target,
+        at: at?,
+        duration: duration?,
+    })
+}
+
+/// A fault must start and end while load runs, so that the run observes
+/// both the detection and the recovery.
+fn check_faults_fit(dec: &mut Decoder, faults: &[Fault], load: &Load) {
+    let total = load.total_duration();
+    let human = crate::input::units::human_duration;
+    for f in faults {
+        let end = f.at.value + f.duration.value;
+        if f.at.value >= total {
+            dec.error(
+                f.at.pos,
+                &f.at.field,
+                format!(
+                    "the fault starts at {} but the load phases end at {}",
+                    human(f.at.value),
+                    human(total)
+                ),
+            );
+        } else if end > total {
+            dec.error(
+                f.duration.pos,
+                &f.duration.field,
+                format!(
+                    "the fault would end at {} ({} + {}) but the load phases end at {}; the run must see the recovery",
+                    human(end),
+                    human(f.at.value),
+                    human(f.duration.value),
+                    human(total)
+                ),
+            );
+        }
+        if f.duration.value.is_zero() {
+            dec.error(
+                f.duration.pos,
+                &f.duration.field,
+                "expected a duration above 0, found 0",
+            );
+        }
+    }
+    for (i, a) in faults.iter().enumerate() {
+        for b in &faults[i + 1..] {
+            let overlap = a.at.value < b.at.value + b.duration.value
+                && b.at.value < a.at.value + a.duration.value;
+            if a.target.value == b.target.value && overlap {
+                dec.error(
+                    b.at.pos,
+                    &b.at.field,
+                    format!(
+                        "this fault overlaps fault {:?} on the same target {:?}",
+                        a.name, a.target.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn decode_expect(dec: &mut Decoder, node: Option<&Node>, faults: &[Fault]) -> Option<Expect> {
+    let Some(node) = node else {
+        return Some(Expect {
+            alerts: Vec::new(),
+            unexpected_alerts: UnexpectedAlerts::Fail,
+        });
+    };
+    let mut m = dec.map(node, "expect")?;
+    let alerts = match m.get("alerts") {
+        Some(n) => dec.seq(n, "expect.alerts").and_then(|items| {
+            let decoded: Vec<Option<ExpectedAlert>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, a)| decode_expected_alert(dec, a, &format!("expect.alerts[{i}]"), faults))
+                .collect();
+            decoded.into_iter().collect::<Option<Vec<_>>>()
+        }),
+        None => Some(Vec::new()),
+    };
+    let unexpected = match m.get("unexpected_alerts") {
+        Some(n) => dec
+            .one_of(n, "expect.unexpected_alerts", &["fail", "warn"])
+            .map(|s| {
+                if s == "warn" {
+                    UnexpectedAlerts::Warn
+                } else {
+                    UnexpectedAlerts::Fail
+                }
+            }),
+        None => Some(UnexpectedAlerts::Fail),
+    };
+    m.finish(dec);
+    Some(Expect {
+        alerts: alerts?,
+        unexpected_alerts: unexpected?,
+    })
+}
+
+fn decode_expected_alert(
+    dec: &mut Decoder,
+    node: &Node,
+    field: &str,
+    faults: &[Fault],
+) -> Option<ExpectedAlert> {
+    let mut m = dec.map(node, field)?;
+    let name = m
+        .required(dec, "name")
+        .and_then(|n| dec.string(n, &m.path("name")));
+    let labels = match m.get("labels") {
+        Some(n) => dec.string_map(n, &m.path("labels")),
+        None => Some(Vec::new()),
+    };
+    let fault_node = m.get("fault");
+    let fault = match fault_node {
+        Some(n) => dec.string(n, &m.path("fault")).and_then(|f| {
+            if faults.iter().any(|x| x.name == f) {
+                Some(f)
+            } else {
+                dec.error(
+                    n.pos,
+                    &m.path("fault"),
+                    format!(
+                        "no fault is named {f:?}; faults are {}",
+                        faults
+                            .iter()
+                            .map(|x| format!("{:?}", x.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                None
+            }
+        }),
+        None => {
+            let labels = labels.clone().unwrap_or_default();
+            let by_target = faults.iter().find(|f| {
+                labels
+                    .iter()
+                    .any(|(k, v)| (k == "job" || k == "service") && *v == f.target.value)
+            });
+            match (by_target, faults) {
+                (Some(f), _) => Some(f.name.clone()),
+                (None, [only]) => Some(only.name.clone()),
+                (None, []) => {
+                    dec.error(m.pos(), field, "an expected alert needs a fault to be measured from, and the scenario has none");
+                    None
+                }
+                (None, _) => {
+                    dec.error(
+                        m.pos(),
+                        &m.path("fault"),
+                        "several faults could have caused this alert; name one with `fault:`",
+                    );
+                    None
+                }
+            }
+        }
+    };
+    m.finish(dec);
+    Some(ExpectedAlert {
+        name: name?,
+        labels: labels?,
+        fault: fault?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name: service-down
+description: backend-api dies
+stack: { dir: ../stack, provider: native, time_scale: 10 }
+slo: ../slo/phase1.yml
+tenants: { count: 50, distribution: zipf, skew: 1.1, seed: 42 }
+load:
+  phases:
+    - { name: warmup, duration: 1m, rate: 20/s }
+    - { name: steady, duration: 5m, rate: 100/s, arrivals: poisson }
+  mix:
+    - { request: "GET /api/v1/recommendations?user_id={user}&k=10", weight: 70 }
+    - { request: "POST /api/v1/events", body: '{"user_id":"{user}","item_id":"{item}"}', weight: 30 }
+faults:
+  - { kind: service_down, target: backend-api, at: 2m, duration: 3m }
+expect:
+  alerts:
+    - { name: ServiceDown, labels: { job: backend-api } }
+  unexpected_alerts: fail
+"#;
+
+    #[test]
+    fn a_good_scenario_decodes() {
+        let s = parse_scenario(Path::new("scenarios/x.yml"), GOOD).unwrap();
+        assert_eq!(s.name, "service-down");
+        assert_eq!(s.stack.time_scale.value, 10.0);
+        assert_eq!(s.stack.provider, ProviderChoice::Native);
+        assert_eq!(s.load.phases.len(), 2);
+        assert_eq!(s.load.phases[1].arrivals, Arrivals::Poisson);
+        assert_eq!(s.load.total_duration(), Duration::from_secs(360));
+        assert_eq!(
+            s.tenants.distribution,
+            TenantDistribution::Zipf { skew: 1.1 }
+        );
+        assert_eq!(s.faults[0].name, "service_down:backend-api");
+        assert_eq!(s.expect.alerts[0].fault, "service_down:backend-api");
+        assert_eq!(s.slo.value, Path::new("scenarios/../slo/phase1.yml"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_position() {
+        let bad = GOOD
+            .replace(
+                "duration: 1m, rate: 20/s",
+                "duration: five, rate: 20/s, colour: red",
+            )
+            .replace(
+                "target: backend-api, at: 2m, duration: 3m",
+                "target: payments, at: 5m, duration: 3m",
+            );
+        let err = parse_scenario(Path::new("s.yml"), &bad)
+            .unwrap_err()
+            .to_string();
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("s.yml:8:37: load.phases[0].duration: expected a duration")),
+            "{err}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("s.yml:8:55: load.phases[0].colour: unknown field")),
+            "{err}"
+        );
+        assert!(
+            lines.iter().any(|l| l
+                .starts_with("s.yml:14:36: faults[0].target: unknown fault target \"payments\"")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fault_outside_the_run_is_an_error() {
+        let bad = GOOD.replace("at: 2m, duration: 3m", "at: 2m, duration: 10m");
+        let err = parse_scenario(Path::new("s.yml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("faults[0].duration: the fault would end at 12m00s"),
+            "{err}"
+        );
+        let bad = GOOD.replace("at: 2m, duration: 3m", "at: 7m, duration: 1m");
+        let err = parse_scenario(Path::new("s.yml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "faults[0].at: the fault starts at 7m00s but the load phases end at 6m00s"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_are_located() {
+        let err = parse_scenario(Path::new("s.yml"), "name: [x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.yml:"), "{err}");
+        assert!(err.contains("invalid YAML"), "{err}");
+    }
+}

@@ -1,0 +1,163 @@
+//! The plan: the scenario's timeline in wall-clock terms.
+//!
+//! With `time_scale: K` every duration of the scenario (phases, fault start
+//! and length) is divided by K. Request *rates* are kept: 100 req/s stays
+//! 100 req/s, so dashboards and ratios read the same at any K; a phase simply
+//! sends K times fewer requests. Durations inside the stack are scaled by the
+//! renderers in [`crate::stack::render`].
+
+use std::time::Duration;
+
+use super::{Arrivals, Fault, FaultKind, Scenario};
+use crate::input::units::human_duration;
+use crate::input::{Diagnostics, Located};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub time_scale: f64,
+    pub phases: Vec<PlannedPhase>,
+    pub faults: Vec<PlannedFault>,
+    /// End of the last phase, from the start of load.
+    pub load_end: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedPhase {
+    pub name: String,
+    pub start: Duration,
+    pub duration: Duration,
+    pub rate_per_second: f64,
+    pub arrivals: Arrivals,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannedFault {
+    pub name: String,
+    pub kind: FaultKind,
+    pub target: String,
+    pub at: Duration,
+    pub duration: Duration,
+}
+
+pub fn scale(d: Duration, k: f64) -> Duration {
+    Duration::from_secs_f64(d.as_secs_f64() / k)
+}
+
+/// Build the plan. `k` is the scenario's time scale unless the command line
+/// overrides it; `min_stack_interval` is the shortest scrape or evaluation
+/// interval of the stack, which must stay at or above one second once
+/// divided by K.
+pub fn plan(
+    scenario: &Scenario,
+    k: Located<f64>,
+    min_stack_interval: Option<Duration>,
+) -> Result<Plan, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    if let Some(min) = min_stack_interval {
+        let scaled = scale(min, k.value);
+        if scaled < Duration::from_secs(1) {
+            diags.push(
+                &scenario.file,
+                k.pos,
+                &k.field,
+                format!(
+                    "time scale {} would put the stack's shortest scrape/evaluation interval ({}) at {}; \
+                     Prometheus cannot be trusted under 1s, so use a time scale of at most {}",
+                    k.value,
+                    human_duration(min),
+                    human_duration(scaled),
+                    min.as_secs_f64().floor()
+                ),
+            );
+            return Err(diags);
+        }
+    }
+    let mut start = Duration::ZERO;
+    let phases = scenario
+        .load
+        .phases
+        .iter()
+        .map(|p| {
+            let duration = scale(p.duration.value, k.value);
+            let planned = PlannedPhase {
+                name: p.name.clone(),
+                start,
+                duration,
+                rate_per_second: p.rate_per_second,
+                arrivals: p.arrivals,
+            };
+            start += duration;
+            planned
+        })
+        .collect();
+    let faults = scenario
+        .faults
+        .iter()
+        .map(|f: &Fault| PlannedFault {
+            name: f.name.clone(),
+            kind: f.kind,
+            target: f.target.value.clone(),
+            at: scale(f.at.value, k.value),
+            duration: scale(f.duration.value, k.value),
+        })
+        .collect();
+    Ok(Plan {
+        time_scale: k.value,
+        phases,
+        faults,
+        load_end: start,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::Pos;
+    use std::path::Path;
+
+    fn scenario() -> Scenario {
+        super::super::parse_scenario(
+            Path::new("s.yml"),
+            "name: t\nslo: s.yml\nstack: {time_scale: 10}\nload:\n  phases:\n    - {duration: 1m, rate: 5/s}\n    - {duration: 2m, rate: 10/s}\n  mix: [{request: GET /}]\nfaults:\n  - {kind: service_down, target: backend-api, at: 30s, duration: 1m}\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn durations_divide_by_k_and_rates_stay() {
+        let s = scenario();
+        let p = plan(
+            &s,
+            s.stack.time_scale.clone(),
+            Some(Duration::from_secs(15)),
+        )
+        .unwrap();
+        assert_eq!(p.phases[0].duration, Duration::from_secs(6));
+        assert_eq!(p.phases[1].start, Duration::from_secs(6));
+        assert_eq!(p.load_end, Duration::from_secs(18));
+        assert_eq!(p.phases[1].rate_per_second, 10.0);
+        assert_eq!(p.faults[0].at, Duration::from_secs(3));
+        assert_eq!(p.faults[0].duration, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn refuses_a_scale_that_puts_intervals_under_a_second() {
+        let s = scenario();
+        let k = Located::new(
+            20.0,
+            Pos {
+                line: 3,
+                column: 21,
+            },
+            "stack.time_scale",
+        );
+        let err = plan(&s, k, Some(Duration::from_secs(15)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.yml:3:21: stack.time_scale: time scale 20 would put"),
+            "{err}"
+        );
+        assert!(err.contains("at most 15"), "{err}");
+    }
+}

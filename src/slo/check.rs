@@ -1,0 +1,526 @@
+//! Judging a run's evidence against the SLO file and the scenario's
+//! expectations. Pure functions over recorded data: no I/O, so every rule
+//! here is unit-tested on hand-built evidence.
+//!
+//! Times are measured in wall time and compared in real-time equivalent
+//! (wall × time scale), which is what the SLO file states.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::spec::{Destination, SloSpec};
+use crate::fault::FaultRecord;
+use crate::input::units::human_duration;
+use crate::observe::alerts::AlertTimeline;
+use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::scenario::{Expect, UnexpectedAlerts};
+use crate::stack::files::StackFiles;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Fail,
+    NotMeasured,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SloResult {
+    pub name: String,
+    pub status: Status,
+    pub required: bool,
+    pub target: String,
+    pub measured: Option<String>,
+    /// Why: one line per finding, worst first.
+    pub details: Vec<String>,
+}
+
+/// One expected alert, from fault to notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Detection {
+    pub alert: String,
+    pub labels: Vec<(String, String)>,
+    pub fault: String,
+    pub severity: String,
+    pub fault_took_effect_at: Option<DateTime<Utc>>,
+    /// Prometheus `activeAt`: the rule's expression first held.
+    pub pending_at: Option<DateTime<Utc>>,
+    pub firing_seen_at: Option<DateTime<Utc>>,
+    /// First firing notification per destination.
+    pub notified: Vec<(Destination, DateTime<Utc>)>,
+    /// Fault → first firing notification, wall seconds.
+    pub mttd_wall_s: Option<f64>,
+    /// The same × time scale.
+    pub mttd_real_s: Option<f64>,
+}
+
+/// One alert that fired: where it should have gone, where it went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoutingRow {
+    pub alert: String,
+    pub severity: String,
+    pub expected: Vec<Destination>,
+    pub firing: Vec<Destination>,
+    pub resolved: Vec<Destination>,
+    pub missed: Vec<Destination>,
+    pub unexpected: Vec<Destination>,
+}
+
+pub struct Evidence<'a> {
+    pub slo: &'a SloSpec,
+    pub expect: &'a Expect,
+    pub files: &'a StackFiles,
+    pub time_scale: f64,
+    pub faults: &'a [FaultRecord],
+    pub alerts: &'a [AlertTimeline],
+    pub notifications: &'a [Notification],
+    /// Why SLOs that need Grafana, Loki or Jaeger could not be measured.
+    pub unmeasured: &'a [(String, String)],
+}
+
+pub struct Verdicts {
+    pub slos: Vec<SloResult>,
+    pub detections: Vec<Detection>,
+    pub routing: Vec<RoutingRow>,
+}
+
+pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
+    let detections = detections(ev);
+    let routing = routing(ev);
+    let mut slos = vec![expectations(ev, &detections)];
+    if let Some(m) = &ev.slo.mttd {
+        slos.push(mttd(ev, m, &detections));
+    }
+    if let Some(d) = &ev.slo.alert_delivery {
+        slos.push(delivery(ev, d, &routing));
+    }
+    let unmeasured = |name: &str, required: bool, target: String| {
+        let reason = ev
+            .unmeasured
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| "this version of zeta-bench does not measure it yet".into());
+        SloResult {
+            name: name.into(),
+            status: Status::NotMeasured,
+            required,
+            target,
+            measured: None,
+            details: vec![reason],
+        }
+    };
+    if let Some(d) = &ev.slo.dashboard_latency {
+        slos.push(unmeasured(
+            "dashboard_latency",
+            d.required,
+            format!("every dashboard ≤ {}", human_duration(d.max)),
+        ));
+    }
+    if let Some(l) = &ev.slo.log_search {
+        slos.push(unmeasured(
+            "log_search",
+            l.required,
+            format!("{} queries ≤ {}", l.queries.len(), human_duration(l.max)),
+        ));
+    }
+    if let Some(t) = &ev.slo.trace_coverage {
+        slos.push(unmeasured(
+            "trace_coverage",
+            t.required,
+            format!("≥ {}%", t.min * 100.0),
+        ));
+    }
+    Verdicts {
+        slos,
+        detections,
+        routing,
+    }
+}
+
+fn severity_of(
+    ev: &Evidence<'_>,
+    alert: &str,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> String {
+    labels
+        .and_then(|l| l.get("severity").cloned())
+        .or_else(|| ev.files.rule(alert).map(|r| r.severity().to_string()))
+        .unwrap_or_default()
+}
+
+fn detections(ev: &Evidence<'_>) -> Vec<Detection> {
+    ev.expect
+        .alerts
+        .iter()
+        .map(|e| {
+            let fault = ev.faults.iter().find(|f| f.name == e.fault);
+            let t0 = fault.and_then(|f| f.took_effect_at);
+            // The first timeline of this alert that started after the fault
+            // took effect (an alert already active before it is not a
+            // detection of it).
+            let timeline = ev
+                .alerts
+                .iter()
+                .filter(|t| t.matches(&e.name, &e.labels))
+                .filter(|t| match (t0, t.gone_at) {
+                    (Some(t0), Some(gone)) => gone > t0,
+                    _ => true,
+                })
+                .min_by_key(|t| t.active_at);
+            let mut notified: Vec<(Destination, DateTime<Utc>)> = Vec::new();
+            for n in ev.notifications {
+                let after = t0.is_none_or(|t0| n.at >= t0);
+                if n.status == NotificationStatus::Firing && after && n.alerts.contains(&e.name) {
+                    if !notified.iter().any(|(d, _)| *d == n.destination) {
+                        notified.push((n.destination.clone(), n.at));
+                    }
+                }
+            }
+            notified.sort_by_key(|(_, at)| *at);
+            let mttd_wall_s = match (t0, notified.first()) {
+                (Some(t0), Some((_, at))) => Some(secs(*at - t0)),
+                _ => None,
+            };
+            Detection {
+                alert: e.name.clone(),
+                labels: e.labels.clone(),
+                fault: e.fault.clone(),
+                severity: severity_of(ev, &e.name, timeline.map(|t| &t.labels)),
+                fault_took_effect_at: t0,
+                pending_at: timeline.and_then(|t| t.active_at),
+                firing_seen_at: timeline.and_then(|t| t.first_seen_firing),
+                notified,
+                mttd_wall_s,
+                mttd_real_s: mttd_wall_s.map(|w| w * ev.time_scale),
+            }
+        })
+        .collect()
+}
+
+fn secs(d: chrono::TimeDelta) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+fn real(ev: &Evidence<'_>, wall_s: f64) -> String {
+    let real = Duration::from_secs_f64((wall_s * ev.time_scale).max(0.0));
+    if ev.time_scale == 1.0 {
+        human_duration(real)
+    } else {
+        format!(
+            "{} real-time equivalent ({} wall × {})",
+            human_duration(real),
+            human_duration(Duration::from_secs_f64(wall_s.max(0.0))),
+            ev.time_scale
+        )
+    }
+}
+
+/// Names of alerts that reached firing in Prometheus or in a notification.
+fn fired_alerts(ev: &Evidence<'_>) -> BTreeSet<String> {
+    let mut fired: BTreeSet<String> = ev
+        .alerts
+        .iter()
+        .filter(|t| t.first_seen_firing.is_some())
+        .map(|t| t.name.clone())
+        .collect();
+    for n in ev
+        .notifications
+        .iter()
+        .filter(|n| n.status == NotificationStatus::Firing)
+    {
+        fired.extend(n.alerts.iter().cloned());
+    }
+    fired
+}
+
+fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
+    let mut details = Vec::new();
+    let mut failed = false;
+    for d in detections {
+        if d.fault_took_effect_at.is_none() {
+            failed = true;
+            details.push(format!(
+                "{}: its fault {:?} never took effect, so nothing could be detected",
+                d.alert, d.fault
+            ));
+        } else if d.firing_seen_at.is_none() && d.notified.is_empty() {
+            failed = true;
+            let why = if d.pending_at.is_some() {
+                "it became pending but never fired (its `for` did not elapse while the condition held)"
+            } else {
+                "Prometheus never reported it pending or firing: its expression never held"
+            };
+            details.push(format!("{} never fired: {why}", d.alert));
+        }
+    }
+    let expected: BTreeSet<&str> = ev.expect.alerts.iter().map(|e| e.name.as_str()).collect();
+    let unexpected: Vec<String> = fired_alerts(ev)
+        .into_iter()
+        .filter(|a| !expected.contains(a.as_str()))
+        .collect();
+    if !unexpected.is_empty() {
+        let fail = ev.expect.unexpected_alerts == UnexpectedAlerts::Fail;
+        failed |= fail;
+        details.push(format!(
+            "unexpected alert{} fired: {}{}",
+            if unexpected.len() == 1 { "" } else { "s" },
+            unexpected.join(", "),
+            if fail {
+                ""
+            } else {
+                " (unexpected_alerts: warn)"
+            }
+        ));
+    }
+    let fired_expected = detections
+        .iter()
+        .filter(|d| d.firing_seen_at.is_some() || !d.notified.is_empty())
+        .count();
+    SloResult {
+        name: "expected_alerts".into(),
+        status: if failed { Status::Fail } else { Status::Pass },
+        required: true,
+        target: format!(
+            "{} expected alert(s) fire, no unexpected alert",
+            detections.len()
+        ),
+        measured: Some(format!(
+            "{fired_expected} of {} fired, {} unexpected",
+            detections.len(),
+            unexpected.len()
+        )),
+        details,
+    }
+}
+
+fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -> SloResult {
+    let covered: Vec<&Detection> = detections
+        .iter()
+        .filter(|d| m.severities.contains(&d.severity))
+        .collect();
+    let target = format!(
+        "≤ {} for {} alerts",
+        human_duration(m.max),
+        m.severities.join("/")
+    );
+    if covered.is_empty() {
+        return SloResult {
+            name: "mttd".into(),
+            status: Status::NotMeasured,
+            required: m.required,
+            target,
+            measured: None,
+            details: vec![format!(
+                "the scenario expects no alert of severity {}, so no detection time was measured",
+                m.severities.join(" or ")
+            )],
+        };
+    }
+    let max_wall = m.max.as_secs_f64() / ev.time_scale;
+    let mut details = Vec::new();
+    let mut failed = false;
+    let mut worst: Option<f64> = None;
+    for d in &covered {
+        match d.mttd_wall_s {
+            Some(w) => {
+                worst = Some(worst.map_or(w, |x: f64| x.max(w)));
+                if w > max_wall {
+                    failed = true;
+                    details.push(format!(
+                        "{}: MTTD {} is over the {} target",
+                        d.alert,
+                        real(ev, w),
+                        human_duration(m.max)
+                    ));
+                } else {
+                    details.push(format!("{}: MTTD {}", d.alert, real(ev, w)));
+                }
+            }
+            None => {
+                failed = true;
+                details.push(format!(
+                    "{}: no firing notification reached any receiver, so it was never detected",
+                    d.alert
+                ));
+            }
+        }
+    }
+    SloResult {
+        name: "mttd".into(),
+        status: if failed { Status::Fail } else { Status::Pass },
+        required: m.required,
+        target,
+        measured: worst.map(|w| format!("worst {}", real(ev, w))),
+        details,
+    }
+}
+
+fn routing(ev: &Evidence<'_>) -> Vec<RoutingRow> {
+    let delivery = ev.slo.alert_delivery.as_ref();
+    fired_alerts(ev)
+        .into_iter()
+        .map(|alert| {
+            let labels = ev
+                .alerts
+                .iter()
+                .find(|t| t.name == alert)
+                .map(|t| &t.labels);
+            let severity = severity_of(ev, &alert, labels);
+            let expected: Vec<Destination> = delivery
+                .map(|d| d.destinations(&severity).to_vec())
+                .unwrap_or_default();
+            let got = |status| {
+                let set: BTreeSet<Destination> = ev
+                    .notifications
+                    .iter()
+                    .filter(|n| n.status == status && n.alerts.contains(&alert))
+                    .map(|n| n.destination.clone())
+                    .collect();
+                set.into_iter().collect::<Vec<_>>()
+            };
+            let firing = got(NotificationStatus::Firing);
+            let resolved = got(NotificationStatus::Resolved);
+            RoutingRow {
+                missed: expected
+                    .iter()
+                    .filter(|d| !firing.contains(d))
+                    .cloned()
+                    .collect(),
+                unexpected: firing
+                    .iter()
+                    .filter(|d| !expected.contains(d))
+                    .cloned()
+                    .collect(),
+                alert,
+                severity,
+                expected,
+                firing,
+                resolved,
+            }
+        })
+        .collect()
+}
+
+fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]) -> SloResult {
+    let mut details = Vec::new();
+    let mut missed_critical = 0u64;
+    let mut failed = false;
+    for r in rows {
+        if !r.missed.is_empty() {
+            if r.severity == "critical" {
+                missed_critical += 1;
+            } else {
+                failed = true;
+            }
+            details.push(format!(
+                "{} ({}) never reached {}",
+                r.alert,
+                if r.severity.is_empty() {
+                    "no severity"
+                } else {
+                    &r.severity
+                },
+                r.missed
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !r.unexpected.is_empty() {
+            failed = true;
+            details.push(format!(
+                "{} ({}) reached {}, which its routing policy does not name",
+                r.alert,
+                r.severity,
+                r.unexpected
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let unresolved: Vec<String> = r
+            .firing
+            .iter()
+            .filter(|dst| !r.resolved.contains(dst))
+            .map(ToString::to_string)
+            .collect();
+        if !unresolved.is_empty() {
+            failed = true;
+            details.push(format!(
+                "{}: no resolved notification reached {}",
+                r.alert,
+                unresolved.join(", ")
+            ));
+        }
+    }
+    // Duplicates: one firing notification per destination per alert episode
+    // is expected; more within one episode means grouping is broken.
+    for r in rows {
+        for dst in &r.firing {
+            let n = ev
+                .notifications
+                .iter()
+                .filter(|n| {
+                    n.status == NotificationStatus::Firing
+                        && n.alerts.contains(&r.alert)
+                        && n.destination == *dst
+                })
+                .count();
+            let episodes = ev
+                .alerts
+                .iter()
+                .filter(|t| t.name == r.alert && t.first_seen_firing.is_some())
+                .count()
+                .max(1);
+            if n > episodes {
+                details.push(format!("{}: {dst} got {n} firing notifications for {episodes} episode(s) (repeat_interval or grouping)", r.alert));
+            }
+        }
+    }
+    let unattributed = ev
+        .notifications
+        .iter()
+        .filter(|n| n.alerts.is_empty())
+        .count();
+    if unattributed > 0 {
+        details.push(format!(
+            "{unattributed} notification(s) named no known alert; their templates should include the alert name"
+        ));
+    }
+    if missed_critical > d.missed_critical {
+        failed = true;
+    }
+    if rows.is_empty() {
+        return SloResult {
+            name: "alert_delivery".into(),
+            status: Status::NotMeasured,
+            required: d.required,
+            target: format!("≤ {} missed critical, routing as policy", d.missed_critical),
+            measured: None,
+            details: vec!["no alert fired, so no delivery could be checked".into()],
+        };
+    }
+    SloResult {
+        name: "alert_delivery".into(),
+        status: if failed { Status::Fail } else { Status::Pass },
+        required: d.required,
+        target: format!(
+            "≤ {} missed critical, routing as policy, resolved",
+            d.missed_critical
+        ),
+        measured: Some(format!(
+            "{missed_critical} missed critical, {} alert(s) checked",
+            rows.len()
+        )),
+        details,
+    }
+}
+
+#[cfg(test)]
+mod tests;

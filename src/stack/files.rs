@@ -1,0 +1,335 @@
+//! The `stack/` directory: the observability stack as code, read once.
+//!
+//! Holds the raw YAML (so that renderers change only what they must) and a
+//! typed view of the alert rules and intervals for planning and evaluation.
+//! Problems are input errors with file:line:column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::render::promql;
+use crate::input::units::parse_duration;
+use crate::input::yaml::{self as spanned, Step};
+use crate::input::{Diagnostics, Pos};
+
+pub const PROMETHEUS_CONFIG: &str = "prometheus/prometheus.yml";
+pub const ALERTMANAGER_CONFIG: &str = "alertmanager/alertmanager.yml";
+
+/// Prometheus' and Alertmanager's own defaults, which must be made explicit
+/// when time-scaling a config that relies on them.
+pub mod defaults {
+    use std::time::Duration;
+    pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
+    pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
+    pub const LOOKBACK_DELTA: Duration = Duration::from_secs(300);
+    pub const RESEND_DELAY: Duration = Duration::from_secs(60);
+    pub const GROUP_WAIT: Duration = Duration::from_secs(30);
+    pub const GROUP_INTERVAL: Duration = Duration::from_secs(300);
+    pub const REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+    pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
+}
+
+#[derive(Debug, Clone)]
+pub struct StackFiles {
+    pub dir: PathBuf,
+    pub prometheus: Value,
+    /// Rule files by their path relative to `prometheus/`, as `rule_files`
+    /// names them.
+    pub rule_files: BTreeMap<String, Value>,
+    pub alertmanager: Value,
+    pub rules: Vec<AlertRule>,
+}
+
+/// One alerting rule, typed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AlertRule {
+    pub name: String,
+    pub expr: String,
+    #[serde(with = "crate::report::serde_duration")]
+    pub for_: Duration,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub file: String,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+impl AlertRule {
+    pub fn severity(&self) -> &str {
+        self.labels
+            .get("severity")
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+struct Source {
+    path: PathBuf,
+    tree: spanned::Node,
+}
+
+impl Source {
+    fn read(path: PathBuf, diags: &mut Diagnostics) -> Option<(Source, Value)> {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(&path, Pos::default(), "", format!("cannot read: {e}"));
+                return None;
+            }
+        };
+        let tree = match spanned::parse(&text) {
+            Ok(t) => t,
+            Err((pos, msg)) => {
+                diags.push(&path, pos, "", format!("invalid YAML: {msg}"));
+                return None;
+            }
+        };
+        match serde_yaml::from_str::<Value>(&text) {
+            Ok(v) => Some((Source { path, tree }, v)),
+            Err(e) => {
+                let pos = e
+                    .location()
+                    .map(|l| Pos {
+                        line: l.line(),
+                        column: l.column(),
+                    })
+                    .unwrap_or_default();
+                diags.push(&path, pos, "", format!("invalid YAML: {e}"));
+                None
+            }
+        }
+    }
+
+    fn error(&self, diags: &mut Diagnostics, path: &[Step<'_>], field: &str, msg: String) {
+        diags.push(&self.path, self.tree.locate(path), field, msg);
+    }
+}
+
+impl StackFiles {
+    pub fn load(dir: &Path) -> Result<StackFiles, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        if !dir.is_dir() {
+            diags.push(
+                dir,
+                Pos::default(),
+                "stack.dir",
+                "expected a stack directory (with prometheus/ and alertmanager/), found none",
+            );
+            return Err(diags);
+        }
+        let prom = Source::read(dir.join(PROMETHEUS_CONFIG), &mut diags);
+        let am = Source::read(dir.join(ALERTMANAGER_CONFIG), &mut diags);
+        let (Some((prom_src, prometheus)), Some((_am_src, alertmanager))) = (prom, am) else {
+            return Err(diags);
+        };
+        let mut rule_files = BTreeMap::new();
+        let mut rules = Vec::new();
+        let names: Vec<String> = prometheus
+            .get("rule_files")
+            .and_then(Value::as_sequence)
+            .map(|s| {
+                s.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (i, name) in names.iter().enumerate() {
+            if name.starts_with('/') || name.contains('*') || name.contains("..") {
+                prom_src.error(
+                    &mut diags,
+                    &[Step::Key("rule_files"), Step::Index(i)],
+                    &format!("rule_files[{i}]"),
+                    format!("expected a file path relative to prometheus/ (so the same file works in Docker and natively), found {name:?}"),
+                );
+                continue;
+            }
+            if let Some((src, value)) = Source::read(dir.join("prometheus").join(name), &mut diags)
+            {
+                rules.extend(typed_rules(&src, &value, name, &mut diags));
+                rule_files.insert(name.clone(), value);
+            }
+        }
+        check_intervals(&prom_src, &prometheus, &mut diags);
+        if diags.is_empty() {
+            Ok(StackFiles {
+                dir: dir.to_path_buf(),
+                prometheus,
+                rule_files,
+                alertmanager,
+                rules,
+            })
+        } else {
+            Err(diags.sorted())
+        }
+    }
+
+    pub fn scrape_interval(&self) -> Duration {
+        global_duration(&self.prometheus, "scrape_interval").unwrap_or(defaults::SCRAPE_INTERVAL)
+    }
+
+    pub fn evaluation_interval(&self) -> Duration {
+        global_duration(&self.prometheus, "evaluation_interval")
+            .unwrap_or(defaults::EVALUATION_INTERVAL)
+    }
+
+    /// The shortest scrape or evaluation interval anywhere in the config
+    /// (global, per job, per rule group): the time-scale limit.
+    pub fn min_interval(&self) -> Duration {
+        let mut min = self.scrape_interval().min(self.evaluation_interval());
+        if let Some(jobs) = self
+            .prometheus
+            .get("scrape_configs")
+            .and_then(Value::as_sequence)
+        {
+            for j in jobs {
+                if let Some(d) = j
+                    .get("scrape_interval")
+                    .and_then(Value::as_str)
+                    .and_then(parse_duration)
+                {
+                    min = min.min(d);
+                }
+            }
+        }
+        for file in self.rule_files.values() {
+            for g in groups(file) {
+                if let Some(d) = g
+                    .get("interval")
+                    .and_then(Value::as_str)
+                    .and_then(parse_duration)
+                {
+                    min = min.min(d);
+                }
+            }
+        }
+        min
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&AlertRule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// Alertmanager route timers of the root route (group_wait,
+    /// group_interval), with Alertmanager's defaults.
+    pub fn root_route_timers(&self) -> (Duration, Duration) {
+        let route = self.alertmanager.get("route");
+        let get = |k: &str, d: Duration| {
+            route
+                .and_then(|r| r.get(k))
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+                .unwrap_or(d)
+        };
+        (
+            get("group_wait", defaults::GROUP_WAIT),
+            get("group_interval", defaults::GROUP_INTERVAL),
+        )
+    }
+}
+
+fn global_duration(v: &Value, key: &str) -> Option<Duration> {
+    v.get("global")?.get(key)?.as_str().and_then(parse_duration)
+}
+
+pub(crate) fn groups(file: &Value) -> impl Iterator<Item = &Value> {
+    file.get("groups")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+fn check_intervals(src: &Source, prom: &Value, diags: &mut Diagnostics) {
+    for key in ["scrape_interval", "evaluation_interval", "scrape_timeout"] {
+        if let Some(v) = prom.get("global").and_then(|g| g.get(key)) {
+            if v.as_str().and_then(parse_duration).is_none() {
+                src.error(
+                    diags,
+                    &[Step::Key("global"), Step::Key(key)],
+                    &format!("global.{key}"),
+                    format!("expected a duration like \"15s\", found {v:?}"),
+                );
+            }
+        }
+    }
+}
+
+fn typed_rules(src: &Source, file: &Value, name: &str, diags: &mut Diagnostics) -> Vec<AlertRule> {
+    let mut out = Vec::new();
+    for (gi, g) in groups(file).enumerate() {
+        let Some(rules) = g.get("rules").and_then(Value::as_sequence) else {
+            continue;
+        };
+        for (ri, r) in rules.iter().enumerate() {
+            let path = |k: &'static str| {
+                [
+                    Step::Key("groups"),
+                    Step::Index(gi),
+                    Step::Key("rules"),
+                    Step::Index(ri),
+                    Step::Key(k),
+                ]
+            };
+            let field = |k: &str| format!("groups[{gi}].rules[{ri}].{k}");
+            let expr = r.get("expr").and_then(Value::as_str).unwrap_or_default();
+            if let Err(e) = promql::scale_expr(expr, 1.0) {
+                src.error(
+                    diags,
+                    &path("expr"),
+                    &field("expr"),
+                    format!("invalid PromQL: {e}"),
+                );
+            }
+            let Some(alert) = r.get("alert").and_then(Value::as_str) else {
+                continue; // a recording rule
+            };
+            let for_ = match r.get("for") {
+                None => Duration::ZERO,
+                Some(v) => match v.as_str().and_then(parse_duration) {
+                    Some(d) => d,
+                    None => {
+                        src.error(
+                            diags,
+                            &path("for"),
+                            &field("for"),
+                            format!("expected a duration like \"1m\", found {v:?}"),
+                        );
+                        Duration::ZERO
+                    }
+                },
+            };
+            let strings = |k: &str| -> BTreeMap<String, String> {
+                r.get(k)
+                    .and_then(Value::as_mapping)
+                    .map(|m| {
+                        m.iter()
+                            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), scalar_string(v)?)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            out.push(AlertRule {
+                name: alert.to_string(),
+                expr: expr.to_string(),
+                for_,
+                labels: strings("labels"),
+                annotations: strings("annotations"),
+                file: name.to_string(),
+                pos: src.tree.locate(&path("alert")),
+            });
+        }
+    }
+    out
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

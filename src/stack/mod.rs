@@ -1,0 +1,101 @@
+//! The stack under test: one [`Stack`] handle (endpoints, lifecycle, fault
+//! hooks) whatever provider brought it up.
+//!
+//! - [`files`]: `stack/` read and checked once;
+//! - [`render`]: configs rendered into the run directory;
+//! - [`native`]: real binaries as child processes ([`process`]).
+
+pub mod files;
+pub mod native;
+pub mod process;
+pub mod render;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::scenario::ProviderChoice;
+
+pub use files::StackFiles;
+
+/// One running component, as reported.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ComponentInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub url: String,
+    pub log: String,
+}
+
+/// What a provider needs to bring the stack up.
+pub struct StackOptions {
+    pub files: StackFiles,
+    pub time_scale: f64,
+    pub run_dir: PathBuf,
+    /// The `zeta-bench` executable, which runs the mock services.
+    pub self_exe: PathBuf,
+    /// Base URL of the harness's notification receivers.
+    pub receiver_base: String,
+}
+
+/// The chosen provider and why, as printed and recorded.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProviderDecision {
+    pub name: String,
+    pub reason: String,
+}
+
+pub fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision, String> {
+    match choice {
+        ProviderChoice::Native => Ok(ProviderDecision {
+            name: "native".into(),
+            reason: "asked for by the scenario or --provider".into(),
+        }),
+        ProviderChoice::Auto => Ok(ProviderDecision {
+            name: "native".into(),
+            reason: "auto: this build runs the stack natively (docker and external providers are not built in yet)".into(),
+        }),
+        ProviderChoice::Docker | ProviderChoice::External => Err(format!(
+            "the {} provider is not built into this version of zeta-bench; use provider: native or auto",
+            serde_json::to_value(choice)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+pub struct Stack {
+    pub provider: ProviderDecision,
+    pub components: Vec<ComponentInfo>,
+    pub prometheus_url: String,
+    pub alertmanager_url: String,
+    /// Mock service name → base URL.
+    pub services: BTreeMap<String, String>,
+    pub rendered: render::Rendered,
+    backend: native::Native,
+}
+
+impl Stack {
+    pub async fn start(
+        decision: ProviderDecision,
+        opts: StackOptions,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<Stack> {
+        native::start(decision, opts, cancel).await
+    }
+
+    /// Stop a service abruptly (SIGKILL) and return once it is gone.
+    pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.backend.kill(name).await
+    }
+
+    /// Start a stopped service again and return once it answers.
+    pub async fn restart_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.backend.restart(name).await
+    }
+
+    /// Stop everything. Safe to call more than once.
+    pub async fn teardown(&mut self) -> Vec<String> {
+        self.backend.teardown().await
+    }
+}

@@ -1,0 +1,289 @@
+//! The native provider: Prometheus, Alertmanager and the mock services as
+//! child processes on free loopback ports, data and logs in the run
+//! directory. Binaries come from the Debian/Ubuntu packages `prometheus` and
+//! `prometheus-alertmanager` (`scripts/install.sh` installs them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+
+use super::process::{self, Spec, Supervised, free_port, which};
+use super::render::{self, AddressMap, RenderInput};
+use super::{ComponentInfo, ProviderDecision, Stack, StackOptions};
+use crate::scenario::plan::scale;
+
+/// The mock services this provider runs, by their seed name and compose
+/// address (what `stack/prometheus/prometheus.yml` scrapes).
+const MOCKS: &[(&str, &str)] = &[("backend-api", "backend-api:8000")];
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+pub struct Native {
+    /// In start order; torn down in reverse.
+    procs: Vec<Supervised>,
+    http: reqwest::Client,
+}
+
+impl Native {
+    fn get(&mut self, name: &str) -> anyhow::Result<&mut Supervised> {
+        self.procs
+            .iter_mut()
+            .find(|p| p.spec.name == name)
+            .with_context(|| format!("{name} is not a component of this stack"))
+    }
+
+    pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
+        let p = self.get(name)?;
+        if !p.is_running() {
+            bail!("{name} is not running");
+        }
+        p.kill().await;
+        if p.is_running() {
+            bail!("{name} survived SIGKILL");
+        }
+        Ok(())
+    }
+
+    pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let http = self.http.clone();
+        let p = self.get(name)?;
+        p.start(&http).await?;
+        Ok(())
+    }
+
+    pub async fn teardown(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for p in self.procs.iter_mut().rev() {
+            if !p.stop(STOP_GRACE).await {
+                notes.push(format!(
+                    "{} did not stop within {STOP_GRACE:?} of SIGTERM and was killed",
+                    p.spec.name
+                ));
+            }
+        }
+        notes
+    }
+}
+
+fn binary(candidates: &[&str], package: &str) -> anyhow::Result<PathBuf> {
+    candidates.iter().find_map(|c| which(c)).with_context(|| {
+        format!(
+            "{} not found on PATH; install the Debian/Ubuntu package `{package}` (scripts/install.sh does)",
+            candidates.join(" or ")
+        )
+    })
+}
+
+pub async fn start(
+    decision: ProviderDecision,
+    opts: StackOptions,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Stack> {
+    let prometheus_bin = binary(&["prometheus"], "prometheus")?;
+    let alertmanager_bin = binary(
+        &["prometheus-alertmanager", "alertmanager"],
+        "prometheus-alertmanager",
+    )?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .context("building an HTTP client")?;
+    let mut native = Native {
+        procs: Vec::new(),
+        http: http.clone(),
+    };
+    let mut components = Vec::new();
+    let mut addresses = AddressMap::new();
+    let mut services = BTreeMap::new();
+    let logs = opts.run_dir.join("logs");
+
+    // Mock services first: Prometheus should find them up on its first scrape.
+    for (name, compose_addr) in MOCKS {
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let spec = Spec {
+            name: name.to_string(),
+            program: opts.self_exe.clone(),
+            args: vec![
+                "mock".into(),
+                name.to_string(),
+                "--listen".into(),
+                addr.clone(),
+            ],
+            env: vec![("RUST_LOG".into(), "warn".into())],
+            log: logs.join(format!("{name}.log")),
+            ready_url: format!("http://{addr}/health"),
+            ready_timeout: READY_TIMEOUT,
+        };
+        start_one(&mut native, spec, cancel).await?;
+        addresses.insert(compose_addr.to_string(), addr.clone());
+        services.insert(name.to_string(), format!("http://{addr}"));
+        components.push(ComponentInfo {
+            name: name.to_string(),
+            version: Some(format!("zeta-bench {}", env!("CARGO_PKG_VERSION"))),
+            url: format!("http://{addr}"),
+            log: logs.join(format!("{name}.log")).display().to_string(),
+        });
+    }
+
+    let am_addr = format!("127.0.0.1:{}", free_port()?);
+    let prom_addr = format!("127.0.0.1:{}", free_port()?);
+    addresses.insert("alertmanager:9093".into(), am_addr.clone());
+    addresses.insert("localhost:9090".into(), prom_addr.clone());
+    addresses.insert("prometheus:9090".into(), prom_addr.clone());
+
+    let rendered = render::render(&RenderInput {
+        files: &opts.files,
+        time_scale: opts.time_scale,
+        addresses: &addresses,
+        receiver_base: &opts.receiver_base,
+        out_dir: &opts.run_dir.join("config"),
+    })
+    .context("rendering stack/ into the run directory")?;
+
+    let data = opts.run_dir.join("data");
+    let am_spec = Spec {
+        name: "alertmanager".into(),
+        program: alertmanager_bin.clone(),
+        args: vec![
+            format!("--config.file={}", rendered.alertmanager_config.display()),
+            format!("--storage.path={}", data.join("alertmanager").display()),
+            format!("--web.listen-address={am_addr}"),
+            // No gossip: it would bind 9094 and join other runs' instances.
+            "--cluster.listen-address=".into(),
+        ],
+        env: vec![],
+        log: logs.join("alertmanager.log"),
+        ready_url: format!("http://{am_addr}/-/ready"),
+        ready_timeout: READY_TIMEOUT,
+    };
+    start_one(&mut native, am_spec, cancel).await?;
+
+    let mut prom_args = vec![
+        format!("--config.file={}", rendered.prometheus_config.display()),
+        format!("--storage.tsdb.path={}", data.join("prometheus").display()),
+        format!("--web.listen-address={prom_addr}"),
+    ];
+    prom_args.extend(rendered.prometheus_flags.iter().cloned());
+    let prom_spec = Spec {
+        name: "prometheus".into(),
+        program: prometheus_bin.clone(),
+        args: prom_args,
+        env: vec![],
+        log: logs.join("prometheus.log"),
+        ready_url: format!("http://{prom_addr}/-/ready"),
+        ready_timeout: READY_TIMEOUT,
+    };
+    start_one(&mut native, prom_spec, cancel).await?;
+
+    for (name, bin, addr) in [
+        ("alertmanager", &alertmanager_bin, &am_addr),
+        ("prometheus", &prometheus_bin, &prom_addr),
+    ] {
+        components.push(ComponentInfo {
+            name: name.into(),
+            version: process::version(bin).await,
+            url: format!("http://{addr}"),
+            log: logs.join(format!("{name}.log")).display().to_string(),
+        });
+    }
+
+    let prometheus_url = format!("http://{prom_addr}");
+    let scrape = scale(opts.files.scrape_interval(), opts.time_scale);
+    wait_for_targets(
+        &http,
+        &prometheus_url,
+        scrape * 3 + Duration::from_secs(10),
+        cancel,
+    )
+    .await?;
+
+    Ok(Stack {
+        provider: decision,
+        components,
+        prometheus_url,
+        alertmanager_url: format!("http://{am_addr}"),
+        services,
+        rendered,
+        backend: native,
+    })
+}
+
+async fn start_one(
+    native: &mut Native,
+    spec: Spec,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut p = Supervised::new(spec);
+    // Registered before it starts, so that teardown covers a start that is
+    // interrupted half-way.
+    let result = tokio::select! {
+        r = p.start(&native.http) => r.map_err(anyhow::Error::from),
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted while starting {}", p.spec.name)),
+    };
+    native.procs.push(p);
+    result
+}
+
+/// Wait until Prometheus has scraped every target successfully once.
+async fn wait_for_targets(
+    http: &reqwest::Client,
+    prometheus: &str,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = format!("{prometheus}/api/v1/targets?state=active");
+    let mut last;
+    loop {
+        if cancel.is_cancelled() {
+            bail!("interrupted while waiting for Prometheus' first scrapes");
+        }
+        match http.get(&url).timeout(Duration::from_secs(2)).send().await {
+            Ok(resp) => match resp.json::<serde_json::Value>().await {
+                Ok(body) => {
+                    let targets = body["data"]["activeTargets"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    let down: Vec<String> = targets
+                        .iter()
+                        .filter(|t| t["health"] != "up")
+                        .map(|t| {
+                            format!(
+                                "{} ({}): health {}, {}",
+                                t["labels"]["job"].as_str().unwrap_or("?"),
+                                t["scrapeUrl"].as_str().unwrap_or("?"),
+                                t["health"].as_str().unwrap_or("?"),
+                                t["lastError"]
+                                    .as_str()
+                                    .filter(|e| !e.is_empty())
+                                    .unwrap_or("no error yet")
+                            )
+                        })
+                        .collect();
+                    if !targets.is_empty() && down.is_empty() {
+                        return Ok(());
+                    }
+                    last = if targets.is_empty() {
+                        "Prometheus lists no targets yet".into()
+                    } else {
+                        down.join("; ")
+                    };
+                }
+                Err(e) => last = format!("unreadable answer: {e}"),
+            },
+            Err(e) => last = crate::observe::http_error(&e),
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "prometheus: timed out after {:.0?} waiting for every scrape target to be up: {last}",
+                timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,244 @@
+//! Child processes the harness starts, and the guarantee that it stops them.
+//!
+//! Every component runs in its own process group, so that stopping it stops
+//! whatever it forked too. Stopping is SIGTERM, then SIGKILL after a grace
+//! period. A [`Supervised`] that is dropped while its process still runs
+//! (early return, panic) SIGKILLs the group on the spot: teardown does not
+//! depend on every code path remembering to call it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// How to start one component and how to tell it is ready.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// stdout and stderr go here (appended across restarts).
+    pub log: PathBuf,
+    /// Ready when this URL answers 2xx.
+    pub ready_url: String,
+    pub ready_timeout: Duration,
+}
+
+/// Why a component could not start: named, with its last log lines.
+#[derive(Debug, thiserror::Error)]
+#[error("{component} could not start: {reason}\n--- last lines of {log} ---\n{last_lines}")]
+pub struct StartError {
+    pub component: String,
+    pub reason: String,
+    pub log: String,
+    pub last_lines: String,
+}
+
+pub struct Supervised {
+    pub spec: Spec,
+    child: Option<Child>,
+    pgid: Option<i32>,
+    pub started_at: Option<Instant>,
+}
+
+impl Supervised {
+    pub fn new(spec: Spec) -> Self {
+        Supervised {
+            spec,
+            child: None,
+            pgid: None,
+            started_at: None,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pgid.map(|p| p as u32)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Spawn and wait until ready. On failure the process is stopped and the
+    /// error carries the reason and the log's last lines.
+    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), StartError> {
+        let spec = &self.spec;
+        let fail = |reason: String| StartError {
+            component: spec.name.clone(),
+            reason,
+            log: spec.log.display().to_string(),
+            last_lines: last_lines(&spec.log, 20),
+        };
+        let log = open_log(&spec.log).map_err(|e| fail(format!("cannot open its log: {e}")))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| fail(format!("cannot open its log: {e}")))?;
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(spec.env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("cannot run {}: {e}", spec.program.display())))?;
+        self.pgid = child.id().map(|p| p as i32);
+        self.child = Some(child);
+        self.started_at = Some(Instant::now());
+
+        let deadline = Instant::now() + spec.ready_timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                let reason = format!("it exited during start-up ({status})");
+                self.child = None;
+                return Err(fail_now(&self.spec, reason));
+            }
+            let attempt = http
+                .get(&self.spec.ready_url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await;
+            if matches!(&attempt, Ok(r) if r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let last = match attempt {
+                    Ok(r) => format!("last answer: HTTP {}", r.status()),
+                    Err(e) => format!("last error: {}", crate::observe::http_error(&e)),
+                };
+                self.kill().await;
+                return Err(fail_now(
+                    &self.spec,
+                    format!(
+                        "timed out after {:?} waiting for {} to answer 2xx ({last})",
+                        self.spec.ready_timeout, self.spec.ready_url
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL the process group and reap the child.
+    pub async fn kill(&mut self) {
+        self.signal(Signal::SIGKILL);
+        if let Some(mut c) = self.child.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+        }
+        self.pgid = None;
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`. Returns whether it stopped on
+    /// SIGTERM within the grace period.
+    pub async fn stop(&mut self, grace: Duration) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        self.signal(Signal::SIGTERM);
+        let graceful = tokio::time::timeout(grace, c.wait()).await.is_ok();
+        // The group may still hold children even when the leader exited.
+        self.signal(Signal::SIGKILL);
+        if !graceful {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+        }
+        self.pgid = None;
+        graceful
+    }
+
+    fn signal(&self, sig: Signal) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH (already gone) is the normal case after an exit.
+            let _ = killpg(Pid::from_raw(pgid), sig);
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.signal(Signal::SIGKILL);
+        }
+    }
+}
+
+fn fail_now(spec: &Spec, reason: String) -> StartError {
+    StartError {
+        component: spec.name.clone(),
+        reason,
+        log: spec.log.display().to_string(),
+        last_lines: last_lines(&spec.log, 20),
+    }
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// The last `n` lines of a log file, for error messages.
+pub fn last_lines(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    if lines.is_empty() {
+        "(the log is empty)".to_string()
+    } else {
+        lines[start..].join("\n")
+    }
+}
+
+/// A free TCP port on 127.0.0.1. Another process could take it before the
+/// component binds it; start-up then fails with the component's own
+/// "address in use" line in the error.
+pub fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Find a program on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// First line of `program --version` (both Prometheus and Alertmanager print
+/// it on stderr).
+pub async fn version(program: &Path) -> Option<String> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        Command::new(program).arg("--version").output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}

@@ -1,0 +1,126 @@
+//! Rendering `stack/` into a run directory.
+//!
+//! zeta-bench never keeps a second copy of the stack's configuration. The
+//! renderers copy it and change only:
+//! - addresses: scrape targets and the Alertmanager target → where each
+//!   component really listens; Slack/PagerDuty/webhook URLs → the harness's
+//!   receivers (secret files and keys are dropped, never copied);
+//! - with time scale K ≠ 1, durations: Prometheus intervals, rule `for`,
+//!   PromQL windows ([`promql`]), Alertmanager timers, and the Prometheus
+//!   flags `--query.lookback-delta` and `--rules.alert.resend-delay`.
+//!
+//! Defaults that the files leave implicit are written out scaled, since an
+//! unscaled default (Alertmanager's 5 min `group_interval`) would dominate an
+//! accelerated run.
+
+pub mod alertmanager;
+pub mod prometheus;
+pub mod promql;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::input::units::{format_duration, parse_duration};
+use crate::scenario::plan::scale;
+
+/// `host:port` as written in `stack/` (compose service names) → the
+/// address the component really listens on in this run.
+pub type AddressMap = BTreeMap<String, String>;
+
+pub struct RenderInput<'a> {
+    pub files: &'a super::files::StackFiles,
+    pub time_scale: f64,
+    pub addresses: &'a AddressMap,
+    /// Base URL of the harness's notification receivers.
+    pub receiver_base: &'a str,
+    pub out_dir: &'a Path,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Rendered {
+    #[serde(skip)]
+    pub prometheus_config: PathBuf,
+    #[serde(skip)]
+    pub alertmanager_config: PathBuf,
+    #[serde(skip)]
+    pub prometheus_flags: Vec<String>,
+    /// Scrape targets this run does not have, and why.
+    pub dropped_targets: Vec<DroppedTarget>,
+    /// Scrape targets kept, as (job, address).
+    pub scrape_targets: Vec<(String, String)>,
+    /// Notification integrations the harness cannot observe (email, …).
+    pub unobserved_integrations: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DroppedTarget {
+    pub job: String,
+    pub target: String,
+    pub reason: String,
+}
+
+pub fn render(input: &RenderInput<'_>) -> anyhow::Result<Rendered> {
+    let mut out = Rendered::default();
+    prometheus::render(input, &mut out)?;
+    alertmanager::render(input, &mut out)?;
+    Ok(out)
+}
+
+/// Scale the duration at `map[key]`, or write `default` scaled when the key
+/// is absent and a default is given.
+pub(crate) fn scale_field(map: &mut Mapping, key: &str, k: f64, default: Option<Duration>) {
+    let current = map
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(parse_duration)
+        .or(default);
+    if let Some(d) = current {
+        map.insert(key.into(), Value::String(format_duration(scale(d, k))));
+    }
+}
+
+pub(crate) fn mapping_mut<'v>(v: &'v mut Value, key: &str) -> &'v mut Mapping {
+    let map = v.as_mapping_mut().expect("caller checked a mapping");
+    let entry = map
+        .entry(key.into())
+        .or_insert_with(|| Value::Mapping(Mapping::new()));
+    if !entry.is_mapping() {
+        *entry = Value::Mapping(Mapping::new());
+    }
+    entry.as_mapping_mut().expect("just made a mapping")
+}
+
+pub(crate) fn write_yaml(path: &Path, value: &Value) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let text = format!(
+        "# Rendered by zeta-bench from stack/ for one run. Do not edit: edit stack/.\n{}",
+        serde_yaml::to_string(value)?
+    );
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Copy a directory tree, skipping the files a renderer writes itself.
+pub(crate) fn copy_tree(from: &Path, to: &Path, skip: &[&Path]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if skip.iter().any(|s| *s == path) {
+            continue;
+        }
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&path, &dest, skip)?;
+        } else {
+            std::fs::copy(&path, &dest).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Time-scaling PromQL: divide every range selector, subquery range and
+//! step, and offset by K, through a real PromQL parser.
+//!
+//! Regexes would also rewrite durations inside label matchers and strings
+//! (`{le="5m"}`), and miss subquery steps; walking the AST does neither.
+
+use std::time::Duration;
+
+use promql_parser::parser::{self, Expr, Offset};
+
+/// Parse `expr` and return it with every duration divided by `k`.
+pub fn scale_expr(expr: &str, k: f64) -> Result<String, String> {
+    let mut ast = parser::parse(expr)?;
+    if k != 1.0 {
+        scale(&mut ast, k);
+    }
+    Ok(ast.to_string())
+}
+
+/// Every range-vector window in `expr` (`rate(x[5m])` → 5m), for the static
+/// detection-time floor of a rule.
+pub fn range_windows(expr: &str) -> Result<Vec<Duration>, String> {
+    let ast = parser::parse(expr)?;
+    let mut out = Vec::new();
+    collect_windows(&ast, &mut out);
+    Ok(out)
+}
+
+fn scale_duration(d: Duration, k: f64) -> Duration {
+    // Prometheus' resolution is a millisecond; never round a window to 0.
+    let ms = (d.as_secs_f64() * 1000.0 / k).round().max(1.0);
+    Duration::from_millis(ms as u64)
+}
+
+fn scale_offset(o: &mut Option<Offset>, k: f64) {
+    if let Some(off) = o {
+        *off = match off {
+            Offset::Pos(d) => Offset::Pos(scale_duration(*d, k)),
+            Offset::Neg(d) => Offset::Neg(scale_duration(*d, k)),
+        };
+    }
+}
+
+fn scale(e: &mut Expr, k: f64) {
+    match e {
+        Expr::Aggregate(a) => {
+            scale(&mut a.expr, k);
+            if let Some(p) = &mut a.param {
+                scale(p, k);
+            }
+        }
+        Expr::Unary(u) => scale(&mut u.expr, k),
+        Expr::Binary(b) => {
+            scale(&mut b.lhs, k);
+            scale(&mut b.rhs, k);
+        }
+        Expr::Paren(p) => scale(&mut p.expr, k),
+        Expr::Subquery(s) => {
+            scale(&mut s.expr, k);
+            s.range = scale_duration(s.range, k);
+            if let Some(step) = &mut s.step {
+                *step = scale_duration(*step, k);
+            }
+            scale_offset(&mut s.offset, k);
+        }
+        Expr::VectorSelector(v) => scale_offset(&mut v.offset, k),
+        Expr::MatrixSelector(m) => {
+            m.range = scale_duration(m.range, k);
+            scale_offset(&mut m.vs.offset, k);
+        }
+        Expr::Call(c) => {
+            for arg in c.args.args.iter_mut() {
+                scale(arg, k);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
+    match e {
+        Expr::Aggregate(a) => {
+            collect_windows(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_windows(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_windows(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_windows(&b.lhs, out);
+            collect_windows(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_windows(&p.expr, out),
+        Expr::Subquery(s) => {
+            out.push(s.range);
+            collect_windows(&s.expr, out);
+        }
+        Expr::MatrixSelector(m) => out.push(m.range),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_windows(a, out)),
+        Expr::VectorSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_subqueries_and_offsets_scale() {
+        let out = scale_expr(
+            r#"sum(rate(http_requests_total{status=~"5..",le="5m"}[5m] offset 1h)) / max_over_time(up[10m:30s])"#,
+            10.0,
+        )
+        .unwrap();
+        assert!(out.contains("[30s] offset 6m"), "{out}");
+        assert!(out.contains("[1m:3s]"), "{out}");
+        assert!(
+            out.contains(r#"le="5m""#),
+            "label values are untouched: {out}"
+        );
+    }
+
+    #[test]
+    fn sub_second_windows_keep_millisecond_precision() {
+        let out = scale_expr("rate(x[15s])", 10.0).unwrap();
+        assert!(out.contains("[1s500ms]"), "{out}");
+    }
+
+    #[test]
+    fn identity_when_k_is_one() {
+        let out = scale_expr("up == 0", 1.0).unwrap();
+        assert_eq!(out, "up == 0");
+    }
+
+    #[test]
+    fn invalid_promql_is_an_error() {
+        assert!(scale_expr("rate(x[5m]", 2.0).is_err());
+    }
+
+    #[test]
+    fn windows_are_listed() {
+        let w =
+            range_windows("histogram_quantile(0.95, sum(rate(x_bucket[5m])) by (le)) > 1").unwrap();
+        assert_eq!(w, vec![Duration::from_secs(300)]);
+    }
+}
