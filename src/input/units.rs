@@ -81,7 +81,7 @@ pub fn human_duration(d: Duration) -> String {
     } else if ms < 60_000 {
         format!("{:.1}s", d.as_secs_f64())
     } else {
-        let s = d.as_secs();
+        let s = d.as_secs_f64().round() as u64;
         let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
         if h > 0 {
             format!("{h}h{m:02}m{s:02}s")

@@ -42,7 +42,7 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         Some(n) => decode_faults(dec, n),
         None => Some(Vec::new()),
     };
-    let expect = decode_expect(dec, m.get("expect"), faults.as_deref().unwrap_or(&[]));
+    let expect = decode_expect(dec, m.get("expect"), faults.as_deref());
     m.finish(dec);
 
     let (load, faults) = (load?, faults?);
@@ -316,28 +316,45 @@ fn decode_mix(dec: &mut Decoder, node: &Node, field: &str) -> Option<MixEntry> {
 
 fn decode_faults(dec: &mut Decoder, node: &Node) -> Option<Vec<Fault>> {
     let items = dec.seq(node, "faults")?;
-    let decoded: Vec<Option<Fault>> = items
+    let decoded: Vec<Option<(Fault, Option<crate::input::Pos>)>> = items
         .iter()
         .enumerate()
         .map(|(i, f)| decode_fault(dec, f, &format!("faults[{i}]")))
         .collect();
-    let faults = decoded.into_iter().collect::<Option<Vec<_>>>()?;
-    for (i, f) in faults.iter().enumerate() {
-        if faults[..i].iter().any(|g| g.name == f.name) {
-            dec.error(
-                f.target.pos,
+    let decoded = decoded.into_iter().collect::<Option<Vec<_>>>()?;
+    let mut faults: Vec<Fault> = Vec::new();
+    for (i, (mut f, explicit)) in decoded.into_iter().enumerate() {
+        match explicit {
+            Some(pos) if faults.iter().any(|g| g.name == f.name) => dec.error(
+                pos,
                 &format!("faults[{i}].name"),
                 format!(
                     "two faults are named {:?}; give each a distinct `name`",
                     f.name
                 ),
-            );
+            ),
+            Some(_) => {}
+            None => {
+                // Default names are `kind:target`, numbered when repeated.
+                let base = f.name.clone();
+                let mut n = 1;
+                while faults.iter().any(|g| g.name == f.name) {
+                    n += 1;
+                    f.name = format!("{base}#{n}");
+                }
+            }
         }
+        faults.push(f);
     }
     Some(faults)
 }
 
-fn decode_fault(dec: &mut Decoder, node: &Node, field: &str) -> Option<Fault> {
+/// A fault, and the position of its `name` when one was given.
+fn decode_fault(
+    dec: &mut Decoder,
+    node: &Node,
+    field: &str,
+) -> Option<(Fault, Option<crate::input::Pos>)> {
     let mut m = dec.map(node, field)?;
     let kind = m.required(dec, "kind").and_then(|n| {
         dec.one_of(n, &m.path("kind"), FaultKind::NAMES)
@@ -369,16 +386,20 @@ fn decode_fault(dec: &mut Decoder, node: &Node, field: &str) -> Option<Fault> {
     let duration = m
         .required(dec, "duration")
         .and_then(|n| dec.duration(n, &m.path("duration")));
-    let name = m.get("name").and_then(|n| dec.string(n, &m.path("name")));
+    let name_node = m.get("name");
+    let name = name_node.and_then(|n| dec.string(n, &m.path("name")));
     m.finish(dec);
     let (kind, target) = (kind?, target?);
-    Some(Fault {
-        name: name.unwrap_or_else(|| format!("{}:{}", kind.name(), target.value)),
-        kind,
-        target,
-        at: at?,
-        duration: duration?,
-    })
+    Some((
+        Fault {
+            name: name.unwrap_or_else(|| format!("{}:{}", kind.name(), target.value)),
+            kind,
+            target,
+            at: at?,
+            duration: duration?,
+        },
+        name_node.map(|n| n.pos),
+    ))
 }
 
 /// A fault must start and end while load runs, so that the run observes
@@ -437,7 +458,11 @@ fn check_faults_fit(dec: &mut Decoder, faults: &[Fault], load: &Load) {
     }
 }
 
-fn decode_expect(dec: &mut Decoder, node: Option<&Node>, faults: &[Fault]) -> Option<Expect> {
+fn decode_expect(
+    dec: &mut Decoder,
+    node: Option<&Node>,
+    faults: Option<&[Fault]>,
+) -> Option<Expect> {
     let Some(node) = node else {
         return Some(Expect {
             alerts: Vec::new(),
@@ -479,8 +504,12 @@ fn decode_expected_alert(
     dec: &mut Decoder,
     node: &Node,
     field: &str,
-    faults: &[Fault],
+    faults: Option<&[Fault]>,
 ) -> Option<ExpectedAlert> {
+    // When the faults themselves are invalid, their problems are reported
+    // already; do not add a second, confusing one here.
+    let checked_faults = faults;
+    let faults = faults.unwrap_or(&[]);
     let mut m = dec.map(node, field)?;
     let name = m
         .required(dec, "name")
@@ -491,6 +520,7 @@ fn decode_expected_alert(
     };
     let fault_node = m.get("fault");
     let fault = match fault_node {
+        Some(n) if checked_faults.is_none() => dec.string(n, &m.path("fault")),
         Some(n) => dec.string(n, &m.path("fault")).and_then(|f| {
             if faults.iter().any(|x| x.name == f) {
                 Some(f)
@@ -510,6 +540,7 @@ fn decode_expected_alert(
                 None
             }
         }),
+        None if checked_faults.is_none() => None,
         None => {
             let labels = labels.clone().unwrap_or_default();
             let by_target = faults.iter().find(|f| {
@@ -604,18 +635,18 @@ expect:
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("s.yml:8:37: load.phases[0].duration: expected a duration")),
+                .any(|l| l.starts_with("s.yml:9:33: load.phases[0].duration: expected a duration")),
             "{err}"
         );
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("s.yml:8:55: load.phases[0].colour: unknown field")),
+                .any(|l| l.starts_with("s.yml:9:51: load.phases[0].colour: unknown field")),
             "{err}"
         );
         assert!(
             lines.iter().any(|l| l
-                .starts_with("s.yml:14:36: faults[0].target: unknown fault target \"payments\"")),
+                .starts_with("s.yml:15:35: faults[0].target: unknown fault target \"payments\"")),
             "{err}"
         );
     }

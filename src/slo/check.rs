@@ -174,10 +174,12 @@ fn detections(ev: &Evidence<'_>) -> Vec<Detection> {
             let mut notified: Vec<(Destination, DateTime<Utc>)> = Vec::new();
             for n in ev.notifications {
                 let after = t0.is_none_or(|t0| n.at >= t0);
-                if n.status == NotificationStatus::Firing && after && n.alerts.contains(&e.name) {
-                    if !notified.iter().any(|(d, _)| *d == n.destination) {
-                        notified.push((n.destination.clone(), n.at));
-                    }
+                if n.status == NotificationStatus::Firing
+                    && after
+                    && n.alerts.contains(&e.name)
+                    && !notified.iter().any(|(d, _)| *d == n.destination)
+                {
+                    notified.push((n.destination.clone(), n.at));
                 }
             }
             notified.sort_by_key(|(_, at)| *at);
@@ -342,10 +344,22 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
             }
             None => {
                 failed = true;
-                details.push(format!(
-                    "{}: no firing notification reached any receiver, so it was never detected",
+                let mut line = format!(
+                    "{}: never detected: no firing notification reached any receiver",
                     d.alert
-                ));
+                );
+                if let Some(rule) = ev.files.rule(&d.alert) {
+                    let f = super::floor::floor(rule, ev.files);
+                    if f.best > m.max {
+                        line.push_str(&format!(
+                            "; its configuration cannot notify sooner than {} ({}), which is over the {} MTTD target",
+                            human_duration(f.best),
+                            f.best_terms,
+                            human_duration(m.max)
+                        ));
+                    }
+                }
+                details.push(line);
             }
         }
     }

@@ -6,6 +6,7 @@
 //! the SLO file marks it `required` (the default).
 
 pub mod check;
+pub mod floor;
 pub mod spec;
 
 pub use spec::{Destination, SloSpec, load_slo};

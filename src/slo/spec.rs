@@ -345,7 +345,7 @@ trace_coverage:    { min: 100% }
             .to_string();
         assert!(
             err.contains(
-                "slo.yml:3:74: alert_delivery.routing.critical[1]: expected a destination"
+                "slo.yml:3:75: alert_delivery.routing.critical[1]: expected a destination"
             ),
             "{err}"
         );

@@ -117,6 +117,7 @@ pub async fn start(
             log: logs.join(format!("{name}.log")),
             ready_url: format!("http://{addr}/health"),
             ready_timeout: READY_TIMEOUT,
+            pid_file: Some(opts.run_dir.join("pids.txt")),
         };
         start_one(&mut native, spec, cancel).await?;
         addresses.insert(compose_addr.to_string(), addr.clone());
@@ -159,6 +160,7 @@ pub async fn start(
         log: logs.join("alertmanager.log"),
         ready_url: format!("http://{am_addr}/-/ready"),
         ready_timeout: READY_TIMEOUT,
+        pid_file: Some(opts.run_dir.join("pids.txt")),
     };
     start_one(&mut native, am_spec, cancel).await?;
 
@@ -176,6 +178,7 @@ pub async fn start(
         log: logs.join("prometheus.log"),
         ready_url: format!("http://{prom_addr}/-/ready"),
         ready_timeout: READY_TIMEOUT,
+        pid_file: Some(opts.run_dir.join("pids.txt")),
     };
     start_one(&mut native, prom_spec, cancel).await?;
 

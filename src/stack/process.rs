@@ -27,6 +27,9 @@ pub struct Spec {
     /// Ready when this URL answers 2xx.
     pub ready_url: String,
     pub ready_timeout: Duration,
+    /// Every spawn appends `name pid ready_url` here, so that anyone (a
+    /// person, a test) can check afterwards that nothing survived.
+    pub pid_file: Option<PathBuf>,
 }
 
 /// Why a component could not start: named, with its last log lines.
@@ -93,6 +96,11 @@ impl Supervised {
             .spawn()
             .map_err(|e| fail(format!("cannot run {}: {e}", spec.program.display())))?;
         self.pgid = child.id().map(|p| p as i32);
+        if let (Some(file), Some(pid)) = (&spec.pid_file, self.pgid) {
+            use std::io::Write;
+            let line = format!("{} {pid} {}\n", spec.name, spec.ready_url);
+            let _ = open_log(file).and_then(|mut f| f.write_all(line.as_bytes()));
+        }
         self.child = Some(child);
         self.started_at = Some(Instant::now());
 

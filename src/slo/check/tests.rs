@@ -1,1 +1,318 @@
+//! The verdict rules on hand-built evidence.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Duration as TD, Utc};
+
 use super::*;
+use crate::fault::FaultRecord;
+use crate::observe::alerts::AlertTimeline;
+use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::scenario::{ExpectedAlert, FaultKind};
+use crate::slo::spec::parse_slo;
+
+const SLO: &str = r##"
+mttd: { max: 5m, severities: [critical] }
+alert_delivery: { missed_critical: 0, routing: { critical: [pagerduty, "slack:#crit"], warning: ["slack:#warn"], info: [] } }
+trace_coverage: { min: 100%, required: false }
+"##;
+
+fn t0() -> DateTime<Utc> {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn files(for_: &str) -> StackFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("prometheus")).unwrap();
+    std::fs::create_dir_all(d.join("alertmanager")).unwrap();
+    std::fs::write(
+        d.join("prometheus/prometheus.yml"),
+        "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [r.yml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("prometheus/r.yml"),
+        format!("groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("alertmanager/alertmanager.yml"),
+        "route: {receiver: x, group_wait: 30s}\nreceivers: [{name: x}]\n",
+    )
+    .unwrap();
+    let f = StackFiles::load(d).unwrap();
+    drop(dir);
+    f
+}
+
+fn fault() -> FaultRecord {
+    FaultRecord {
+        name: "f".into(),
+        kind: FaultKind::ServiceDown,
+        target: "backend-api".into(),
+        planned_at: std::time::Duration::ZERO,
+        requested_at: Some(t0()),
+        took_effect_at: Some(t0()),
+        revert_requested_at: Some(t0() + TD::seconds(30)),
+        reverted_at: Some(t0() + TD::seconds(31)),
+        reverted_by: Some("restarted".into()),
+        error: None,
+    }
+}
+
+fn timeline(name: &str, sev: &str, fire_s: i64) -> AlertTimeline {
+    AlertTimeline {
+        name: name.into(),
+        labels: BTreeMap::from([
+            ("alertname".into(), name.into()),
+            ("severity".into(), sev.into()),
+            ("job".into(), "backend-api".into()),
+        ]),
+        active_at: Some(t0() + TD::seconds(1)),
+        first_seen_pending: Some(t0() + TD::seconds(2)),
+        first_seen_firing: Some(t0() + TD::seconds(fire_s)),
+        gone_at: Some(t0() + TD::seconds(40)),
+    }
+}
+
+fn note(dst: Destination, status: NotificationStatus, alert: &str, at_s: i64) -> Notification {
+    Notification {
+        at: t0() + TD::seconds(at_s),
+        destination: dst,
+        receiver: "r".into(),
+        status,
+        alerts: vec![alert.into()],
+        summary: String::new(),
+    }
+}
+
+fn expect() -> Expect {
+    Expect {
+        alerts: vec![ExpectedAlert {
+            name: "ServiceDown".into(),
+            labels: vec![("job".into(), "backend-api".into())],
+            fault: "f".into(),
+        }],
+        unexpected_alerts: UnexpectedAlerts::Fail,
+    }
+}
+
+fn crit() -> Destination {
+    Destination::Slack("#crit".into())
+}
+
+fn full_delivery(fire_at: i64) -> Vec<Notification> {
+    vec![
+        note(
+            Destination::PagerDuty,
+            NotificationStatus::Firing,
+            "ServiceDown",
+            fire_at,
+        ),
+        note(crit(), NotificationStatus::Firing, "ServiceDown", fire_at),
+        note(
+            Destination::PagerDuty,
+            NotificationStatus::Resolved,
+            "ServiceDown",
+            45,
+        ),
+        note(crit(), NotificationStatus::Resolved, "ServiceDown", 45),
+    ]
+}
+
+fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notification]) -> Verdicts {
+    let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let faults = [fault()];
+    let exp = expect();
+    let v = evaluate(&Evidence {
+        slo: &slo,
+        expect: &exp,
+        files,
+        time_scale: k,
+        faults: &faults,
+        alerts,
+        notifications: ns,
+        unmeasured: &[],
+    });
+    // `slo` and friends are dropped here; results own their data.
+    v
+}
+
+fn slo<'a>(v: &'a Verdicts, name: &str) -> &'a SloResult {
+    v.slos.iter().find(|s| s.name == name).unwrap()
+}
+
+#[test]
+fn a_clean_detection_passes_and_is_measured_in_real_time() {
+    let f = files("1m");
+    let v = judge(
+        &f,
+        10.0,
+        &[timeline("ServiceDown", "critical", 8)],
+        &full_delivery(12),
+    );
+    assert_eq!(slo(&v, "mttd").status, Status::Pass);
+    assert_eq!(v.detections[0].mttd_wall_s, Some(12.0));
+    assert_eq!(v.detections[0].mttd_real_s, Some(120.0));
+    assert_eq!(slo(&v, "alert_delivery").status, Status::Pass);
+    assert_eq!(slo(&v, "expected_alerts").status, Status::Pass);
+    assert_eq!(slo(&v, "trace_coverage").status, Status::NotMeasured);
+    assert!(!slo(&v, "trace_coverage").required);
+    assert_eq!(
+        crate::report::RunResult::judge(&v.slos, false),
+        crate::report::Verdict::Pass
+    );
+}
+
+#[test]
+fn over_target_in_real_time_fails_even_when_wall_time_is_short() {
+    let f = files("1m");
+    // 31 s wall × 10 = 310 s > 5 min.
+    let v = judge(
+        &f,
+        10.0,
+        &[timeline("ServiceDown", "critical", 8)],
+        &full_delivery(31),
+    );
+    let m = slo(&v, "mttd");
+    assert_eq!(m.status, Status::Fail);
+    assert!(
+        m.details[0].contains("over the 5m00s target"),
+        "{:?}",
+        m.details
+    );
+}
+
+#[test]
+fn a_missing_destination_counts_as_missed_critical() {
+    let f = files("1m");
+    let ns: Vec<_> = full_delivery(12)
+        .into_iter()
+        .filter(|n| n.destination != Destination::PagerDuty)
+        .collect();
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("never reached pagerduty")),
+        "{:?}",
+        d.details
+    );
+    assert_eq!(v.routing[0].missed, vec![Destination::PagerDuty]);
+}
+
+#[test]
+fn a_missing_resolve_fails_delivery() {
+    let f = files("1m");
+    let ns: Vec<_> = full_delivery(12)
+        .into_iter()
+        .filter(|n| !(n.destination == crit() && n.status == NotificationStatus::Resolved))
+        .collect();
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("no resolved notification reached slack:#crit")),
+        "{:?}",
+        d.details
+    );
+}
+
+#[test]
+fn an_alert_that_never_fired_is_named() {
+    let f = files("1m");
+    let v = judge(&f, 1.0, &[], &[]);
+    let e = slo(&v, "expected_alerts");
+    assert_eq!(e.status, Status::Fail);
+    assert!(
+        e.details[0].starts_with("ServiceDown never fired: Prometheus never reported it"),
+        "{:?}",
+        e.details
+    );
+    assert_eq!(slo(&v, "mttd").status, Status::Fail);
+    assert_eq!(slo(&v, "alert_delivery").status, Status::NotMeasured);
+}
+
+#[test]
+fn a_for_longer_than_the_target_is_explained() {
+    let f = files("10m");
+    let mut t = timeline("ServiceDown", "critical", 0);
+    t.first_seen_firing = None;
+    let v = judge(&f, 1.0, &[t], &[]);
+    let m = slo(&v, "mttd");
+    assert!(m.details[0].contains("cannot notify sooner than 10m30s (for 10m00s + group_wait 30.0s), which is over the 5m00s MTTD target"), "{:?}", m.details);
+    let e = slo(&v, "expected_alerts");
+    assert!(
+        e.details[0].contains("became pending but never fired"),
+        "{:?}",
+        e.details
+    );
+}
+
+#[test]
+fn unexpected_alerts_and_wrong_destinations_fail() {
+    let f = files("1m");
+    let mut ns = full_delivery(12);
+    ns.push(note(crit(), NotificationStatus::Firing, "Noise", 5));
+    ns.push(note(crit(), NotificationStatus::Resolved, "Noise", 50));
+    let v = judge(
+        &f,
+        1.0,
+        &[
+            timeline("ServiceDown", "critical", 8),
+            timeline("Noise", "warning", 3),
+        ],
+        &ns,
+    );
+    let e = slo(&v, "expected_alerts");
+    assert_eq!(e.status, Status::Fail);
+    assert!(
+        e.details
+            .iter()
+            .any(|l| l.contains("unexpected alert fired: Noise")),
+        "{:?}",
+        e.details
+    );
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details.iter().any(|l| l.contains(
+            "Noise (warning) reached slack:#crit, which its routing policy does not name"
+        )),
+        "{:?}",
+        d.details
+    );
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("Noise (warning) never reached slack:#warn")),
+        "{:?}",
+        d.details
+    );
+}
+
+#[test]
+fn a_required_slo_that_was_not_measured_fails_the_run() {
+    let slos = vec![SloResult {
+        name: "x".into(),
+        status: Status::NotMeasured,
+        required: true,
+        target: String::new(),
+        measured: None,
+        details: vec![],
+    }];
+    assert_eq!(
+        crate::report::RunResult::judge(&slos, false),
+        crate::report::Verdict::Fail
+    );
+    assert_eq!(
+        crate::report::RunResult::judge(&[], true),
+        crate::report::Verdict::Incomplete
+    );
+}

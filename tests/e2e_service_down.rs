@@ -1,0 +1,147 @@
+//! The end-to-end slice against the real Prometheus and Alertmanager:
+//! the shipped scenario passes, and three broken stacks each fail for the
+//! reason a user would need to see.
+
+mod common;
+
+use common::{FAST_SCENARIO, Project, stack_binaries_present, survivors};
+use tokio_util::sync::CancellationToken;
+use zeta_bench::report::Verdict;
+use zeta_bench::run::{RunOptions, run};
+use zeta_bench::slo::Destination;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_service_down_scenario_passes_with_measured_mttd() {
+    if !stack_binaries_present("shipped_service_down_scenario_passes_with_measured_mttd") {
+        return;
+    }
+    let p = Project::new();
+    let opts = RunOptions {
+        out: Some(p.out()),
+        self_exe: Some(common::BIN.into()),
+        ..Default::default()
+    };
+    let r = run(
+        &p.path("scenarios/service-down.yml"),
+        &opts,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the run completes");
+    let summary = zeta_bench::report::terminal::render(&r);
+    assert_eq!(r.verdict, Verdict::Pass, "{summary}");
+    assert_eq!(r.time_scale, 10.0);
+    let d = &r.detections[0];
+    assert_eq!(d.alert, "ServiceDown");
+    let wall = d.mttd_wall_s.expect("MTTD measured");
+    assert!(wall > 0.0 && wall < 30.0, "{summary}");
+    assert_eq!(d.mttd_real_s, Some(wall * 10.0));
+    // The fault happened before Prometheus saw the rule hold, and the
+    // notification came after it fired.
+    let t0 = d.fault_took_effect_at.unwrap();
+    assert!(
+        d.pending_at.unwrap() >= t0 - chrono::Duration::seconds(2),
+        "{summary}"
+    );
+    assert!(
+        d.notified[0].1 >= d.firing_seen_at.unwrap() - chrono::Duration::seconds(2),
+        "{summary}"
+    );
+    let dests: Vec<_> = d.notified.iter().map(|(x, _)| x.clone()).collect();
+    assert!(dests.contains(&Destination::PagerDuty), "{summary}");
+    assert!(
+        dests.contains(&Destination::Slack("#zeta-critical-alerts".into())),
+        "{summary}"
+    );
+    assert_eq!(
+        r.routing[0].resolved.len(),
+        2,
+        "resolved at both: {summary}"
+    );
+    let load = r.load.as_ref().unwrap();
+    assert!(load.total_sent > 2_000, "{summary}");
+    assert!(
+        load.total_errors > 0,
+        "requests failed while backend-api was down: {summary}"
+    );
+    assert!(r.faults[0].reverted_at.is_some());
+    // Rendered config and logs are in the run directory; secrets are not.
+    let dir = std::path::Path::new(&r.run_dir);
+    let am = std::fs::read_to_string(dir.join("config/alertmanager/alertmanager.yml")).unwrap();
+    assert!(!am.contains("/run/secrets"), "{am}");
+    assert!(am.contains("group_wait: 3s"), "{am}");
+    assert!(dir.join("result.json").is_file());
+    assert!(survivors(dir).is_empty(), "{:?}", survivors(dir));
+}
+
+fn fast_run(p: &Project) -> (i32, String) {
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    let out = p.run(&["run", "scenarios/fast.yml", "--out", "reports"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = p.run_dir();
+    assert!(
+        survivors(&dir).is_empty(),
+        "processes survived: {:?}",
+        survivors(&dir)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_for_of_ten_minutes_is_over_the_mttd_target() {
+    if !stack_binaries_present("a_for_of_ten_minutes_is_over_the_mttd_target") {
+        return;
+    }
+    let p = Project::new();
+    p.edit("stack/prometheus/alert-rules.yml", "for: 1m", "for: 10m");
+    let (code, text) = fast_run(&p);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("mttd               FAIL"), "{text}");
+    assert!(
+        text.contains("which is over the 5m00s MTTD target"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
+    if !stack_binaries_present("a_critical_route_without_pagerduty_names_pagerduty_as_missed") {
+        return;
+    }
+    let p = Project::new();
+    p.edit(
+        "stack/alertmanager/alertmanager.yml",
+        "    pagerduty_configs:\n      - routing_key_file: /run/secrets/pagerduty_routing_key\n        send_resolved: true\n        severity: critical\n",
+        "",
+    );
+    let (code, text) = fast_run(&p);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("alert_delivery     FAIL"), "{text}");
+    assert!(
+        text.contains("ServiceDown (critical) never reached pagerduty"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_rule_on_a_missing_metric_names_the_alert_that_never_fired() {
+    if !stack_binaries_present("a_rule_on_a_missing_metric_names_the_alert_that_never_fired") {
+        return;
+    }
+    let p = Project::new();
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "expr: up{job=~",
+        "expr: upp{job=~",
+    );
+    let (code, text) = fast_run(&p);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("ServiceDown never fired: Prometheus never reported it pending or firing"),
+        "{text}"
+    );
+}

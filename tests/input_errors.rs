@@ -1,0 +1,107 @@
+//! Invalid input exits 2 before anything starts, naming file:line:column,
+//! the field, and what was expected, for every problem in the file.
+
+mod common;
+
+use common::Project;
+
+const BROKEN: &str = r#"name: broken
+stack: { dir: ../stack, time_scale: 10 }
+slo: ../slo/phase1.yml
+load:
+  phases:
+    - { name: warmup, duration: 1m, rate: 20/s, colour: blue }
+    - { name: steady, duration: five minutes, rate: 100/s }
+  mix:
+    - { request: "GET /api/v1/recommendations?user_id={user}", weight: 1 }
+faults:
+  - { kind: service_down, target: payments, at: 30s, duration: 1m }
+  - { kind: service_down, target: backend-api, at: 50s, duration: 1m }
+expect:
+  alerts:
+    - { name: ServiceDown, labels: { job: backend-api } }
+"#;
+
+#[test]
+fn every_problem_is_named_with_its_location() {
+    let p = Project::new();
+    p.write("scenarios/broken.yml", BROKEN);
+    for cmd in ["run", "validate"] {
+        let out = p.run(&[cmd, "scenarios/broken.yml"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        let has = |prefix: &str| lines.iter().any(|l| l.starts_with(prefix));
+        assert!(
+            has("scenarios/broken.yml:6:49: load.phases[0].colour: unknown field \"colour\""),
+            "{err}"
+        );
+        assert!(
+            has(
+                "scenarios/broken.yml:7:33: load.phases[1].duration: expected a duration like \"90s\", \"5m\" or \"1h30m\", found \"five minutes\""
+            ),
+            "{err}"
+        );
+        assert!(
+            has(
+                "scenarios/broken.yml:11:35: faults[0].target: unknown fault target \"payments\"; expected one of \"backend-api\""
+            ),
+            "{err}"
+        );
+        assert_eq!(lines.len(), 4, "three problems and a count: {err}");
+        assert!(
+            !p.path("reports").exists()
+                || std::fs::read_dir(p.path("reports")).unwrap().count() == 0,
+            "nothing was started"
+        );
+    }
+}
+
+#[test]
+fn a_fault_past_the_end_of_the_load_is_an_input_error() {
+    let p = Project::new();
+    let text = BROKEN
+        .replace(", colour: blue", "")
+        .replace("duration: five minutes", "duration: 2m")
+        .replace(
+            "target: payments, at: 30s, duration: 1m",
+            "target: backend-api, at: 2m30s, duration: 1m",
+        )
+        .replace("at: 50s, duration: 1m", "at: 10s, duration: 20s");
+    p.write("scenarios/late.yml", &text);
+    let out = p.run(&["validate", "scenarios/late.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("scenarios/late.yml:11:69: faults[0].duration: the fault would end at 3m30s (2m30s + 1m00s) but the load phases end at 3m00s"), "{err}");
+}
+
+#[test]
+fn the_shipped_scenario_validates() {
+    let p = Project::new();
+    let out = p.run(&["validate", "scenarios/service-down.yml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("scenarios/service-down.yml: ok"));
+}
+
+#[test]
+fn an_expected_alert_without_a_rule_and_a_too_fast_time_scale_are_input_errors() {
+    let p = Project::new();
+    let text = std::fs::read_to_string(p.path("scenarios/service-down.yml"))
+        .unwrap()
+        .replace("name: ServiceDown", "name: ServiceDwn")
+        .replace("time_scale: 10", "time_scale: 30");
+    p.write("scenarios/x.yml", &text);
+    let out = p.run(&["validate", "scenarios/x.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("expect.alerts[0].name: no alerting rule named \"ServiceDwn\""),
+        "{err}"
+    );
+    assert!(err.contains("stack.time_scale: time scale 30 would put the stack's shortest scrape/evaluation interval (15.0s) at 500ms"), "{err}");
+}

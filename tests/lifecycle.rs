@@ -1,0 +1,79 @@
+//! Nothing the harness starts survives it: after a component fails to
+//! start, after SIGINT in the middle of the load, after SIGTERM during
+//! start-up.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{FAST_SCENARIO, Project, Running, bound_ports, stack_binaries_present, survivors};
+use nix::sys::signal::Signal;
+
+#[test]
+fn a_component_that_cannot_start_exits_3_naming_it_and_leaves_nothing() {
+    if !stack_binaries_present("a_component_that_cannot_start_exits_3_naming_it_and_leaves_nothing")
+    {
+        return;
+    }
+    let p = Project::new();
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    // Valid YAML that Alertmanager itself rejects.
+    p.edit(
+        "stack/alertmanager/alertmanager.yml",
+        "global:\n",
+        "global:\n  no_such_setting: true\n",
+    );
+    let out = p.run(&["run", "scenarios/fast.yml", "--out", "reports"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("alertmanager could not start"), "{err}");
+    assert!(
+        err.contains("no_such_setting"),
+        "the component's own log line is shown: {err}"
+    );
+    let dir = p.run_dir();
+    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+    assert!(bound_ports(&dir).is_empty(), "{:?}", bound_ports(&dir));
+}
+
+#[test]
+fn sigint_in_the_middle_of_the_load_tears_everything_down() {
+    if !stack_binaries_present("sigint_in_the_middle_of_the_load_tears_everything_down") {
+        return;
+    }
+    let p = Project::new();
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    let mut r = Running::start(&p, &["run", "scenarios/fast.yml", "--out", "reports"]);
+    // The fault is in force from 2 s into the load: interrupt during it.
+    r.wait_for("is down", Duration::from_secs(60));
+    r.signal(Signal::SIGINT);
+    let code = r.wait(Duration::from_secs(60));
+    let stderr = r.seen.join("\n");
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let dir = p.run_dir();
+    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+    assert!(bound_ports(&dir).is_empty(), "{:?}", bound_ports(&dir));
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["verdict"], "incomplete");
+    assert_eq!(result["faults"][0]["reverted_by"], "teardown");
+}
+
+#[test]
+fn sigterm_during_start_up_tears_everything_down() {
+    if !stack_binaries_present("sigterm_during_start_up_tears_everything_down") {
+        return;
+    }
+    let p = Project::new();
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    let mut r = Running::start(&p, &["run", "scenarios/fast.yml", "--out", "reports"]);
+    r.wait_for("provider native", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    r.signal(Signal::SIGTERM);
+    let code = r.wait(Duration::from_secs(60));
+    assert_eq!(code, 3, "{}", r.seen.join("\n"));
+    let dir = p.run_dir();
+    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+    assert!(bound_ports(&dir).is_empty(), "{:?}", bound_ports(&dir));
+}
