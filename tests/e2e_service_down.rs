@@ -115,8 +115,8 @@ fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
     let p = Project::new();
     p.edit(
         "stack/alertmanager/alertmanager.yml",
-        "    pagerduty_configs:\n      - routing_key_file: /run/secrets/pagerduty_routing_key\n        send_resolved: true\n        severity: critical\n",
-        "",
+        "  - name: critical\n    pagerduty_configs:",
+        "  - name: critical\n    x_removed_pagerduty_configs:",
     );
     let (code, text) = fast_run(&p);
     assert_eq!(code, 1, "{text}");
