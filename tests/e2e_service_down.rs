@@ -113,11 +113,13 @@ fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
         return;
     }
     let p = Project::new();
-    p.edit(
-        "stack/alertmanager/alertmanager.yml",
-        "  - name: critical\n    pagerduty_configs:",
-        "  - name: critical\n    x_removed_pagerduty_configs:",
-    );
+    // Delete the critical receiver's whole pagerduty_configs block.
+    let path = p.path("stack/alertmanager/alertmanager.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let head = "  - name: critical\n";
+    let start = text.find("  - name: critical\n    pagerduty_configs:").unwrap() + head.len();
+    let end = start + text[start..].find("    slack_configs:").unwrap();
+    std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
     let (code, text) = fast_run(&p);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("alert_delivery     FAIL"), "{text}");
