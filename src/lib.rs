@@ -8,6 +8,7 @@
 //! [`cli`] maps outcomes to exit codes.
 
 pub mod cli;
+pub mod contract;
 pub mod fault;
 pub mod input;
 pub mod load;

@@ -117,7 +117,10 @@ fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
     let path = p.path("stack/alertmanager/alertmanager.yml");
     let text = std::fs::read_to_string(&path).unwrap();
     let head = "  - name: critical\n";
-    let start = text.find("  - name: critical\n    pagerduty_configs:").unwrap() + head.len();
+    let start = text
+        .find("  - name: critical\n    pagerduty_configs:")
+        .unwrap()
+        + head.len();
     let end = start + text[start..].find("    slack_configs:").unwrap();
     std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
     let (code, text) = fast_run(&p);

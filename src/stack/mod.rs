@@ -6,6 +6,8 @@
 //! - [`native`]: real binaries as child processes ([`process`]).
 
 pub mod files;
+pub mod grafana;
+pub mod lint;
 pub mod native;
 pub mod process;
 pub mod render;

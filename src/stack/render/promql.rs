@@ -147,3 +147,43 @@ mod tests {
         assert_eq!(w, vec![Duration::from_secs(300)]);
     }
 }
+
+/// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
+/// y), for checking rules and dashboards against the metric contract.
+pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
+    let ast = parser::parse(expr)?;
+    let mut out = Vec::new();
+    collect_names(&ast, &mut out);
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn collect_names(e: &Expr, out: &mut Vec<String>) {
+    let selector = |vs: &promql_parser::parser::VectorSelector, out: &mut Vec<String>| {
+        if let Some(n) = &vs.name {
+            out.push(n.clone());
+        } else if let Some(m) = vs.matchers.matchers.iter().find(|m| m.name == "__name__") {
+            out.push(m.value.clone());
+        }
+    };
+    match e {
+        Expr::Aggregate(a) => {
+            collect_names(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_names(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_names(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_names(&b.lhs, out);
+            collect_names(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_names(&p.expr, out),
+        Expr::Subquery(s) => collect_names(&s.expr, out),
+        Expr::VectorSelector(v) => selector(v, out),
+        Expr::MatrixSelector(m) => selector(&m.vs, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_names(a, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}

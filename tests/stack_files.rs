@@ -1,0 +1,356 @@
+//! `stack/` proven by the real tools and by the project's own models:
+//! promtool (config, rules, rule unit tests, and the time-scaled rendering),
+//! amtool (config, and the route of every alert), dashboards against
+//! provisioning, and the metric contract.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::repo;
+use zeta_bench::stack::StackFiles;
+use zeta_bench::stack::grafana::load_dashboard;
+use zeta_bench::stack::lint;
+
+fn tool(name: &str, test: &str) -> bool {
+    let ok = Command::new(name).arg("--version").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: {name} is missing in CI (scripts/install.sh installs it)"
+        );
+        eprintln!("SKIPPED {test}: {name} is not installed; run scripts/install.sh");
+    }
+    ok
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running the tool");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
+    text
+}
+
+fn stack() -> std::path::PathBuf {
+    repo().join("stack")
+}
+
+#[test]
+fn promtool_checks_config_rules_and_rule_unit_tests() {
+    if !tool(
+        "promtool",
+        "promtool_checks_config_rules_and_rule_unit_tests",
+    ) {
+        return;
+    }
+    let prom = stack().join("prometheus");
+    run(Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(prom.join("prometheus.yml")));
+    let rules = run(Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(prom.join("alert-rules.yml")));
+    assert!(rules.contains("SUCCESS: 10 rules found"), "{rules}");
+    let tests: Vec<_> = std::fs::read_dir(prom.join("tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    assert!(!tests.is_empty());
+    let mut cmd = Command::new("promtool");
+    cmd.current_dir(&prom).arg("test").arg("rules").args(&tests);
+    let out = run(&mut cmd);
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+#[test]
+fn every_seed_alert_has_a_unit_test_that_fires_it() {
+    let files = StackFiles::load(&stack()).unwrap();
+    let tests =
+        std::fs::read_to_string(stack().join("prometheus/tests/alert-rules.test.yml")).unwrap();
+    for r in &files.rules {
+        assert!(
+            tests.contains(&format!(
+                "alertname: {}\n        exp_alerts:\n          - exp_labels",
+                r.name
+            )),
+            "no firing test for {}",
+            r.name
+        );
+        assert!(
+            r.annotations.contains_key("summary")
+                && r.annotations.contains_key("description")
+                && r.annotations.contains_key("runbook_url"),
+            "{} lacks annotations",
+            r.name
+        );
+        assert!(
+            ["critical", "warning", "info"].contains(&r.severity()),
+            "{} severity {:?}",
+            r.name,
+            r.severity()
+        );
+    }
+    for seed in [
+        "ServiceDown",
+        "HighErrorRate",
+        "HighLatencyP95",
+        "DatabaseDown",
+        "HighMemoryUsage",
+        "DiskSpaceLow",
+        "CacheHitRateLow",
+    ] {
+        assert!(files.rule(seed).is_some(), "seed alert {seed} is missing");
+    }
+}
+
+#[test]
+fn the_time_scaled_rendering_is_valid_for_promtool() {
+    if !tool(
+        "promtool",
+        "the_time_scaled_rendering_is_valid_for_promtool",
+    ) {
+        return;
+    }
+    let files = StackFiles::load(&stack()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut addresses = zeta_bench::stack::render::AddressMap::new();
+    addresses.insert("backend-api:8000".into(), "127.0.0.1:1".into());
+    addresses.insert("alertmanager:9093".into(), "127.0.0.1:2".into());
+    let rendered = zeta_bench::stack::render::render(&zeta_bench::stack::render::RenderInput {
+        files: &files,
+        time_scale: 15.0,
+        addresses: &addresses,
+        receiver_base: "http://127.0.0.1:3",
+        out_dir: out.path(),
+    })
+    .unwrap();
+    let text = run(Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(&rendered.prometheus_config));
+    assert!(text.contains("SUCCESS: 10 rules found"), "{text}");
+    let rules = std::fs::read_to_string(out.path().join("prometheus/alert-rules.yml")).unwrap();
+    assert!(rules.contains("[20s]"), "5m windows became 20s: {rules}");
+    assert!(rules.contains("for: 40s"), "10m `for` became 40s: {rules}");
+    if tool("amtool", "the_time_scaled_rendering_is_valid_for_promtool") {
+        run(Command::new("amtool")
+            .arg("check-config")
+            .arg(&rendered.alertmanager_config));
+    }
+}
+
+#[test]
+fn amtool_routes_every_alert_to_its_severity_receiver() {
+    if !tool(
+        "amtool",
+        "amtool_routes_every_alert_to_its_severity_receiver",
+    ) {
+        return;
+    }
+    let am = stack().join("alertmanager/alertmanager.yml");
+    run(Command::new("amtool").arg("check-config").arg(&am));
+    let files = StackFiles::load(&stack()).unwrap();
+    let expected = |sev: &str| match sev {
+        "critical" => "critical",
+        "warning" => "slack-warnings",
+        "info" => "silent",
+        _ => "slack-warnings",
+    };
+    let mut cases: Vec<(String, String)> = files
+        .rules
+        .iter()
+        .map(|r| (r.name.clone(), r.severity().to_string()))
+        .collect();
+    cases.push(("SomethingWithoutSeverity".into(), String::new()));
+    for (alert, sev) in cases {
+        let mut cmd = Command::new("amtool");
+        cmd.args(["config", "routes", "test", "--config.file"])
+            .arg(&am);
+        cmd.arg(format!("--verify.receivers={}", expected(&sev)));
+        cmd.arg(format!("alertname={alert}"))
+            .arg("service=backend-api");
+        if !sev.is_empty() {
+            cmd.arg(format!("severity={sev}"));
+        }
+        let out = run(&mut cmd);
+        assert_eq!(
+            out.lines().next().unwrap_or("").trim(),
+            expected(&sev),
+            "{alert}: {out}"
+        );
+    }
+}
+
+#[test]
+fn dashboards_load_and_every_query_is_valid_and_provisioned() {
+    let files = StackFiles::load(&stack()).unwrap();
+    let dashboards = lint::load_dashboards(&stack()).unwrap();
+    let titles: Vec<&str> = dashboards.iter().map(|d| d.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "API Performance",
+            "Business Metrics",
+            "ML Engine Performance",
+            "System Health"
+        ]
+    );
+    let problems = lint::lint(&files).unwrap();
+    assert!(
+        problems.is_empty(),
+        "{}",
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // Every panel the seed lists, by title.
+    let seed_panels = [
+        "Service Status",
+        "CPU Usage per Service",
+        "Memory Usage per Service",
+        "Disk Space Available",
+        "Network I/O",
+        "Pod/Container Restart Rate",
+        "Request Rate by Endpoint",
+        "Latency (p50, p95, p99)",
+        "Error Rate by Endpoint",
+        "Response Code Distribution",
+        "Top 10 Slowest Endpoints",
+        "Top 10 Endpoints by Throughput",
+        "Training Job Status",
+        "Model Quality Metrics (NDCG@10, MAP@10, Precision, Recall)",
+        "Embedding Cache Hit Rate",
+        "FAISS Search Latency",
+        "ML Request Rate by Operation",
+        "Embedding Generation Latency",
+        "Model Version Deployed per Tenant",
+        "Recommendations Served (Last Hour)",
+        "API Calls by Tenant",
+        "Active Tenants Count",
+        "Revenue Metrics (Mock)",
+        "Top 10 Tenants by Usage",
+        "Tenant Growth Over Time",
+        "API Endpoint Usage Distribution",
+        "Tenant Usage Summary Table",
+    ];
+    let all: Vec<&str> = dashboards
+        .iter()
+        .flat_map(|d| d.panels.iter().map(|p| p.title.as_str()))
+        .collect();
+    for t in seed_panels {
+        assert!(all.contains(&t), "no panel {t:?}");
+    }
+    // Every query the seed spells out appears verbatim.
+    let exprs: Vec<&str> = dashboards
+        .iter()
+        .flat_map(|d| d.targets().map(|(_, t)| t.expr.as_str()))
+        .collect();
+    for q in [
+        "rate(http_requests_total{status=~\"5..\"}[5m]) / rate(http_requests_total[5m])",
+        "node_filesystem_avail_bytes / node_filesystem_size_bytes",
+        "model_quality_ndcg_at_10",
+        "rate(embedding_cache_hits_total[5m]) / (rate(embedding_cache_hits_total[5m]) + rate(embedding_cache_misses_total[5m]))",
+        "histogram_quantile(0.95, sum(rate(faiss_search_duration_seconds_bucket[5m])) by (le))",
+        "sum(increase(recommendations_served_total[1h]))",
+        "topk(10, sum(increase(api_requests_total[1h])) by (tenant_id))",
+        "count(count by (tenant_id) (api_requests_total))",
+    ] {
+        assert!(exprs.contains(&q), "seed query missing: {q}");
+    }
+}
+
+#[test]
+fn a_broken_dashboard_is_caught() {
+    let files = StackFiles::load(&stack()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    copy(&stack(), dir.path());
+    let path = dir.path().join("grafana/dashboards/api-performance.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen(
+            "sum by (endpoint) (rate(http_requests_total",
+            "sum by (endpoint) (rate(http_request_totl",
+            1,
+        )
+        .replacen("\"uid\": \"prometheus\"", "\"uid\": \"prom-typo\"", 1)
+        .replacen("[5m])) by (endpoint, le))", "[5m])) by (endpoint, le)", 1);
+    std::fs::write(&path, text).unwrap();
+    let broken = StackFiles {
+        dir: dir.path().to_path_buf(),
+        ..files
+    };
+    let problems: Vec<String> = lint::lint(&broken)
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let all = problems.join("\n");
+    assert!(
+        all.contains("datasource")
+            && all.contains("prom-typo")
+            && all.contains("is not provisioned"),
+        "{all}"
+    );
+    assert!(all.contains("does not parse after substitution"), "{all}");
+    assert!(
+        all.contains("http_request_totl, which is not in the metric contract"),
+        "{all}"
+    );
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn real_world_dashboards_of_every_schema_load() {
+    let f = |n: &str| load_dashboard(&repo().join("tests/fixtures/grafana").join(n)).unwrap();
+    // schemaVersion 14 with top-level rows.
+    let old = f("node-exporter-full-old-schema14-rows.json");
+    assert_eq!(old.schema_version, 14);
+    assert_eq!(old.targets().count(), 472);
+    // Collapsed rows keep their panels inside the row panel.
+    let loki = f("loki-mixin-loki-operational.json");
+    assert!(loki.panels.iter().any(|p| p.row.is_some()));
+    assert!(loki.panels.len() >= 38, "{}", loki.panels.len());
+    // Datasource references through a variable.
+    let jaeger = f("jaeger-mixin-dashboard.json");
+    assert!(jaeger.targets().any(|(p, t)| matches!(
+        p.datasource_of(t),
+        zeta_bench::stack::grafana::DsRef::Variable(_)
+    )));
+    // Every Prometheus query of the kube-prometheus dashboard parses after
+    // Grafana's substitution.
+    let kube = f("kube-prometheus-k8s-resources-namespace.json");
+    let sources = vec![
+        serde_yaml::from_str::<zeta_bench::stack::grafana::provisioning::Datasource>(
+            "{name: prometheus, uid: prometheus, type: prometheus, isDefault: true}",
+        )
+        .unwrap(),
+    ];
+    let problems = lint::check_dashboards(std::slice::from_ref(&kube), &sources);
+    let parse_problems: Vec<_> = problems
+        .iter()
+        .filter(|p| p.what.contains("does not parse"))
+        .collect();
+    assert!(parse_problems.is_empty(), "{parse_problems:?}");
+    assert!(kube.targets().count() > 10);
+}
