@@ -104,50 +104,6 @@ fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_subqueries_and_offsets_scale() {
-        let out = scale_expr(
-            r#"sum(rate(http_requests_total{status=~"5..",le="5m"}[5m] offset 1h)) / max_over_time(up[10m:30s])"#,
-            10.0,
-        )
-        .unwrap();
-        assert!(out.contains("[30s] offset 6m"), "{out}");
-        assert!(out.contains("[1m:3s]"), "{out}");
-        assert!(
-            out.contains(r#"le="5m""#),
-            "label values are untouched: {out}"
-        );
-    }
-
-    #[test]
-    fn sub_second_windows_keep_millisecond_precision() {
-        let out = scale_expr("rate(x[15s])", 10.0).unwrap();
-        assert!(out.contains("[1s500ms]"), "{out}");
-    }
-
-    #[test]
-    fn identity_when_k_is_one() {
-        let out = scale_expr("up == 0", 1.0).unwrap();
-        assert_eq!(out, "up == 0");
-    }
-
-    #[test]
-    fn invalid_promql_is_an_error() {
-        assert!(scale_expr("rate(x[5m]", 2.0).is_err());
-    }
-
-    #[test]
-    fn windows_are_listed() {
-        let w =
-            range_windows("histogram_quantile(0.95, sum(rate(x_bucket[5m])) by (le)) > 1").unwrap();
-        assert_eq!(w, vec![Duration::from_secs(300)]);
-    }
-}
-
 /// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
 /// y), for checking rules and dashboards against the metric contract.
 pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
@@ -185,5 +141,56 @@ fn collect_names(e: &Expr, out: &mut Vec<String>) {
         Expr::MatrixSelector(m) => selector(&m.vs, out),
         Expr::Call(c) => c.args.args.iter().for_each(|a| collect_names(a, out)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_subqueries_and_offsets_scale() {
+        let out = scale_expr(
+            r#"sum(rate(http_requests_total{status=~"5..",le="5m"}[5m] offset 1h)) / max_over_time(up[10m:30s])"#,
+            10.0,
+        )
+        .unwrap();
+        assert!(out.contains("[30s] offset 6m"), "{out}");
+        assert!(out.contains("[1m:3s]"), "{out}");
+        assert!(
+            out.contains(r#"le="5m""#),
+            "label values are untouched: {out}"
+        );
+    }
+
+    #[test]
+    fn sub_second_windows_keep_millisecond_precision() {
+        let out = scale_expr("rate(x[15s])", 10.0).unwrap();
+        assert!(out.contains("[1s500ms]"), "{out}");
+    }
+
+    #[test]
+    fn identity_when_k_is_one() {
+        let out = scale_expr("up == 0", 1.0).unwrap();
+        assert_eq!(out, "up == 0");
+    }
+
+    #[test]
+    fn invalid_promql_is_an_error() {
+        assert!(scale_expr("rate(x[5m]", 2.0).is_err());
+    }
+
+    #[test]
+    fn metric_names_include_histogram_series_and_name_matchers() {
+        let n = metric_names(r#"sum(rate(a_bucket[5m])) / on() group_left b + {__name__="c"}"#)
+            .unwrap();
+        assert_eq!(n, vec!["a_bucket", "b", "c"]);
+    }
+
+    #[test]
+    fn windows_are_listed() {
+        let w =
+            range_windows("histogram_quantile(0.95, sum(rate(x_bucket[5m])) by (le)) > 1").unwrap();
+        assert_eq!(w, vec![Duration::from_secs(300)]);
     }
 }
