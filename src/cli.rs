@@ -135,20 +135,7 @@ pub async fn main(cli: Cli) -> u8 {
         Command::Validate { files } => {
             let mut code = 0;
             for f in &files {
-                match load_inputs(f, None) {
-                    Ok(i) => println!(
-                        "{}: ok ({} phases, {} faults, {} alert rules)",
-                        f.display(),
-                        i.scenario.load.phases.len(),
-                        i.scenario.faults.len(),
-                        i.files.rules.len()
-                    ),
-                    Err(d) => {
-                        eprintln!("{d}");
-                        eprintln!("{}: {} problem(s)", f.display(), d.len());
-                        code = 2;
-                    }
-                }
+                code = code.max(validate(f));
             }
             code
         }
@@ -189,6 +176,86 @@ pub async fn main(cli: Cli) -> u8 {
             }
         }
     }
+}
+
+/// `validate`: input errors exit 2; a rule that can never meet the MTTD
+/// target exits 1; otherwise 0.
+fn validate(f: &std::path::Path) -> u8 {
+    use crate::input::units::human_duration;
+    let i = match load_inputs(f, None) {
+        Ok(i) => i,
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!("{}: {} problem(s)", f.display(), d.len());
+            return 2;
+        }
+    };
+    let mut code = 0;
+    match crate::stack::lint::lint(&i.files) {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            code = 2;
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            code = 2;
+        }
+    }
+    for line in crate::stack::tools::check(&i.files.dir) {
+        match line {
+            Ok(ok) => println!("{ok}"),
+            Err(problem) => {
+                eprintln!("{problem}");
+                code = 2;
+            }
+        }
+    }
+    let target = i.slo.mttd.as_ref();
+    println!(
+        "{}: ok ({} phases, {} faults, {} alert rules, {} dashboards checked)",
+        f.display(),
+        i.scenario.load.phases.len(),
+        i.scenario.faults.len(),
+        i.files.rules.len(),
+        crate::stack::lint::load_dashboards(&i.files.dir)
+            .map(|d| d.len())
+            .unwrap_or(0),
+    );
+    println!(
+        "detection floors (best = for + group_wait; worst adds a scrape, an evaluation and the longest range window):"
+    );
+    for rf in crate::slo::floor::floors(&i.files, target) {
+        println!(
+            "  {:<24} {:<9} best {:>8}  worst {:>8}{}",
+            rf.rule.name,
+            rf.rule.severity(),
+            human_duration(rf.floor.best),
+            human_duration(rf.floor.worst),
+            if rf.impossible {
+                "  ← can never meet the MTTD target"
+            } else {
+                ""
+            }
+        );
+        if rf.impossible {
+            eprintln!(
+                "{}:{}:{}: alert {}: severity {} is covered by the MTTD SLO (≤ {}), but it cannot notify sooner than {} ({})",
+                i.files.dir.join("prometheus").join(&rf.rule.file).display(),
+                rf.rule.pos.line,
+                rf.rule.pos.column,
+                rf.rule.name,
+                rf.rule.severity(),
+                human_duration(target.map(|m| m.max).unwrap_or_default()),
+                human_duration(rf.floor.best),
+                rf.floor.best_terms
+            );
+            code = code.max(1);
+        }
+    }
+    code
 }
 
 fn report_error(e: &RunError) {

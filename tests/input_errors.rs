@@ -76,8 +76,37 @@ fn a_fault_past_the_end_of_the_load_is_an_input_error() {
 }
 
 #[test]
-fn the_shipped_scenario_validates() {
+fn validate_names_the_seed_rules_that_can_never_meet_the_mttd_target() {
     let p = Project::new();
+    let out = p.run(&["validate", "scenarios/service-down.yml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("scenarios/service-down.yml: ok"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ServiceDown"), "{stdout}");
+    assert!(stderr.contains("alert HighErrorRate: severity critical is covered by the MTTD SLO (≤ 5m00s), but it cannot notify sooner than 5m30s (for 5m00s + group_wait 30.0s)"), "{stderr}");
+    assert!(
+        stderr.contains("alert HighLatencyP95: severity critical"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stack/prometheus/alert-rules.yml:"),
+        "{stderr}"
+    );
+    // Once the seed's `for` values are lowered, validation passes.
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "for: 5m\n        labels:\n          severity: critical",
+        "for: 2m\n        labels:\n          severity: critical",
+    );
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "for: 10m\n        labels:\n          severity: critical",
+        "for: 3m\n        labels:\n          severity: critical",
+    );
     let out = p.run(&["validate", "scenarios/service-down.yml"]);
     assert_eq!(
         out.status.code(),
@@ -85,7 +114,6 @@ fn the_shipped_scenario_validates() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("scenarios/service-down.yml: ok"));
 }
 
 #[test]

@@ -354,3 +354,166 @@ fn real_world_dashboards_of_every_schema_load() {
     assert!(parse_problems.is_empty(), "{parse_problems:?}");
     assert!(kube.targets().count() > 10);
 }
+
+#[test]
+fn docker_compose_is_complete_pinned_and_keeps_secrets_in_env() {
+    let text = std::fs::read_to_string(stack().join("docker-compose.yml")).unwrap();
+    let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let services = v["services"].as_mapping().unwrap();
+    for name in [
+        "prometheus",
+        "grafana",
+        "loki",
+        "promtail",
+        "jaeger",
+        "alertmanager",
+        "node-exporter",
+        "cadvisor",
+        "postgres-exporter",
+        "redis-exporter",
+        "postgres",
+        "redis",
+        "backend-api",
+        "ml-engine",
+    ] {
+        assert!(services.contains_key(name), "no service {name}");
+    }
+    let mut published = Vec::new();
+    for (name, s) in services {
+        let name = name.as_str().unwrap();
+        let image = s["image"].as_str().unwrap_or("");
+        if s.get("build").is_none() {
+            let tag = image.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+            assert!(
+                !tag.is_empty() && tag != "latest" && tag.chars().any(|c| c.is_ascii_digit()),
+                "{name}: image {image:?} is not pinned"
+            );
+        }
+        for p in s["ports"].as_sequence().into_iter().flatten() {
+            let host = p.as_str().unwrap().split(':').next().unwrap().to_string();
+            published.push(host);
+        }
+        for vol in s["volumes"].as_sequence().into_iter().flatten() {
+            let src = vol.as_str().unwrap().split(':').next().unwrap();
+            if let Some(rel) = src.strip_prefix("./") {
+                assert!(
+                    stack().join(rel).exists(),
+                    "{name}: mounts ./{rel}, which does not exist"
+                );
+            }
+        }
+    }
+    for port in [
+        "3000", "3100", "6831", "6832", "9090", "9093", "14268", "16686",
+    ] {
+        assert!(
+            published.contains(&port.to_string()),
+            "seed port {port} is not published: {published:?}"
+        );
+    }
+    // Every variable compose reads is documented in .env.example.
+    let env = std::fs::read_to_string(stack().join(".env.example")).unwrap();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("${") {
+        let name: String = rest[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            env.contains(&format!("\n{name}=")),
+            "{name} is not in .env.example"
+        );
+        rest = &rest[i + 2..];
+    }
+    for secret in ["SLACK_WEBHOOK_URL", "PAGERDUTY_ROUTING_KEY"] {
+        assert!(
+            text.contains(&format!("environment: {secret}")),
+            "{secret} must reach Alertmanager as a secret file"
+        );
+    }
+    // No default Grafana password anywhere, least of all the seed's.
+    assert!(
+        text.contains("GRAFANA_ADMIN_PASSWORD:?"),
+        "compose must refuse to start without a Grafana password"
+    );
+    for entry in walk(&stack()) {
+        let body = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !body.contains("admin123"),
+            "{} ships the seed's default password",
+            entry.display()
+        );
+    }
+    // Retention as the seed states it.
+    assert!(text.contains("--storage.tsdb.retention.time=30d"));
+    let loki = std::fs::read_to_string(stack().join("loki/loki-config.yml")).unwrap();
+    assert!(loki.contains("retention_period: 168h") && loki.contains("retention_enabled: true"));
+}
+
+#[test]
+fn prometheus_scrapes_every_seed_target_and_jaeger_samples_everything_in_development() {
+    let files = StackFiles::load(&stack()).unwrap();
+    let text = serde_yaml::to_string(&files.prometheus).unwrap();
+    for target in [
+        "backend-api:8000",
+        "ml-engine:8001",
+        "node-exporter:9100",
+        "cadvisor:8080",
+        "postgres-exporter:9187",
+        "redis-exporter:9121",
+        "alertmanager:9093",
+        "localhost:9090",
+    ] {
+        assert!(text.contains(target), "no scrape target {target}");
+    }
+    let jaeger: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(stack().join("jaeger/jaeger-config.yml")).unwrap(),
+    )
+    .unwrap();
+    assert!(jaeger["receivers"]["otlp"]["protocols"]["http"].is_mapping());
+    let dev: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack().join("jaeger/sampling-strategies.json")).unwrap(),
+    )
+    .unwrap();
+    let prod: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack().join("jaeger/sampling-strategies.production.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dev["default_strategy"]["param"], 1.0);
+    assert_eq!(prod["default_strategy"]["param"], 0.1);
+    // Promtail and Alloy extract the same fields.
+    let promtail = std::fs::read_to_string(stack().join("loki/promtail-config.yml")).unwrap();
+    let alloy = std::fs::read_to_string(stack().join("loki/config.alloy")).unwrap();
+    for field in [
+        "level",
+        "service",
+        "tenant_id",
+        "trace_id",
+        "endpoint",
+        "latency_ms",
+    ] {
+        assert!(
+            promtail.contains(&format!("{field}: {field}")),
+            "promtail does not extract {field}"
+        );
+        assert!(
+            alloy.contains(&format!("= \"{field}\"")),
+            "alloy does not extract {field}"
+        );
+    }
+    serde_yaml::from_str::<serde_yaml::Value>(&promtail).expect("promtail config is YAML");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -42,3 +42,63 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
         ),
     }
 }
+
+/// Every alert rule with its floor, and whether the MTTD SLO covers it and
+/// can never be met by it.
+pub struct RuleFloor<'a> {
+    pub rule: &'a AlertRule,
+    pub floor: Floor,
+    pub covered: bool,
+    pub impossible: bool,
+}
+
+pub fn floors<'a>(
+    files: &'a StackFiles,
+    mttd: Option<&crate::slo::spec::MttdSlo>,
+) -> Vec<RuleFloor<'a>> {
+    files
+        .rules
+        .iter()
+        .map(|rule| {
+            let floor = floor(rule, files);
+            let covered = mttd.is_some_and(|m| m.severities.iter().any(|s| s == rule.severity()));
+            let impossible = covered && mttd.is_some_and(|m| floor.best > m.max);
+            RuleFloor {
+                rule,
+                floor,
+                covered,
+                impossible,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_rules_that_can_never_meet_five_minutes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let files = StackFiles::load(&dir).unwrap();
+        let mttd = crate::slo::spec::MttdSlo {
+            max: Duration::from_secs(300),
+            severities: vec!["critical".into()],
+            required: true,
+        };
+        let all = floors(&files, Some(&mttd));
+        let impossible: Vec<&str> = all
+            .iter()
+            .filter(|f| f.impossible)
+            .map(|f| f.rule.name.as_str())
+            .collect();
+        assert_eq!(impossible, ["HighErrorRate", "HighLatencyP95"]);
+        let sd = all.iter().find(|f| f.rule.name == "ServiceDown").unwrap();
+        // for 1m + group_wait 30s; worst adds a scrape and an evaluation.
+        assert_eq!(sd.floor.best, Duration::from_secs(90));
+        assert_eq!(sd.floor.worst, Duration::from_secs(120));
+        let er = all.iter().find(|f| f.rule.name == "HighErrorRate").unwrap();
+        // worst: 5m + 30s + 15s + 15s + the 5m rate window.
+        assert_eq!(er.floor.worst, Duration::from_secs(660));
+    }
+}

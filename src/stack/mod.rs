@@ -11,6 +11,7 @@ pub mod lint;
 pub mod native;
 pub mod process;
 pub mod render;
+pub mod tools;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
