@@ -4,7 +4,6 @@
 //! not be measured · 2 invalid input · 3 the stack or harness could not run
 //! (or the run was interrupted).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,8 +50,8 @@ pub enum Command {
     Mock {
         #[arg(value_enum)]
         service: MockService,
-        #[arg(long, default_value = "127.0.0.1:8000")]
-        listen: SocketAddr,
+        #[command(flatten)]
+        config: crate::mock::MockConfig,
     },
 }
 
@@ -78,6 +77,7 @@ impl From<ProviderArg> for ProviderChoice {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum MockService {
     BackendApi,
+    MlEngine,
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM.
@@ -163,11 +163,19 @@ pub async fn main(cli: Cli) -> u8 {
                 }
             }
         }
-        Command::Mock { service, listen } => {
-            let router = match service {
-                MockService::BackendApi => crate::mock::backend::router(true),
+        Command::Mock { service, config } => {
+            let built = match service {
+                MockService::BackendApi => crate::mock::backend::build(&config).await,
+                MockService::MlEngine => crate::mock::ml::build(&config).await,
             };
-            match crate::mock::serve(router, listen).await {
+            let router = match built {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("zeta-bench mock: cannot start: {e:#}");
+                    return 3;
+                }
+            };
+            match crate::mock::serve(router, config.listen).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("zeta-bench mock: {e:#}");

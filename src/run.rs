@@ -329,10 +329,11 @@ async fn drain(
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + bound;
     loop {
+        // Only alerts that fired notify; pending ones never will.
         let open: Vec<String> = watch
             .timelines()
             .into_iter()
-            .filter(|t| t.gone_at.is_none())
+            .filter(|t| t.gone_at.is_none() && t.first_seen_firing.is_some())
             .map(|t| t.name)
             .collect();
         let ns = receivers.notifications();
@@ -355,7 +356,7 @@ async fn drain(
         }
         if tokio::time::Instant::now() >= deadline || cancel.is_cancelled() {
             return Err(format!(
-                "stopped waiting after {:.0?} for alerts to resolve: still active in Prometheus: [{}]; no resolved notification yet: [{}]",
+                "stopped waiting after {:.0?} for alerts to resolve: still firing in Prometheus: [{}]; no resolved notification yet: [{}]",
                 bound,
                 open.join(", "),
                 unresolved.join(", ")

@@ -10,9 +10,7 @@ use rand_distr::{Distribution, Exp, Zipf};
 use crate::scenario::plan::PlannedPhase;
 use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants};
 
-/// Users and items drawn per request; bounded so that per-tenant state in
-/// the mocks stays bounded.
-pub const USERS: u32 = 1_000;
+/// Items drawn per request (`{item}`); users come from the scenario.
 pub const ITEMS: u32 = 10_000;
 
 /// Arrival offsets from the start of load, phase by phase.
@@ -80,6 +78,7 @@ pub struct Picker {
     cumulative: Vec<u64>,
     tenants: Vec<String>,
     zipf: Option<Zipf<f64>>,
+    users: u32,
     rng: ChaCha8Rng,
 }
 
@@ -116,6 +115,7 @@ impl Picker {
             cumulative,
             tenants: (1..=tenants.count).map(tenant_name).collect(),
             zipf,
+            users: tenants.users.max(1),
             rng: ChaCha8Rng::seed_from_u64(tenants.seed),
         }
     }
@@ -132,7 +132,7 @@ impl Picker {
         Pick {
             entry,
             tenant: &self.tenants[t],
-            user: self.rng.random_range(1..=USERS),
+            user: self.rng.random_range(1..=self.users),
             item: self.rng.random_range(1..=ITEMS),
         }
     }
@@ -196,6 +196,7 @@ mod tests {
             count: 50,
             distribution: TenantDistribution::Zipf { skew: 1.1 },
             seed: 42,
+            users: 20,
         };
         let run = || {
             let mut p = Picker::new(&mix, &tenants);

@@ -1,211 +1,293 @@
 //! Mock `backend-api`: the seed's public API in miniature.
 //!
-//! - `GET /api/v1/recommendations?user_id=…&k=…` (tenant from the
-//!   `X-Tenant-ID` header or `tenant_id` query parameter)
-//! - `POST /api/v1/events` with `{"user_id": …, "item_id": …}`
-//! - `POST /api/v1/train`
-//! - `GET /health`, `GET /metrics`
+//! - `GET /api/v1/recommendations?user_id=…&k=…`: checks the tenant (in
+//!   PostgreSQL when configured), looks in the recommendation cache (Redis
+//!   when configured), else asks ml-engine, propagating the trace;
+//! - `POST /api/v1/events` `{"user_id": …, "item_id": …}`: stored;
+//! - `POST /api/v1/train`: forwarded to ml-engine;
+//! - `GET /health`, `GET /metrics`, `/admin/faults`.
 //!
-//! Every request is counted in `http_requests_total`, timed in
-//! `http_request_duration_seconds` and logged as one JSON line.
+//! The tenant comes from `X-Tenant-ID` or the `tenant_id` query parameter.
+
+// Handlers short-circuit with a ready `Response` as their error (axum's idiom).
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::{MatchedPath, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::log::{LogLine, emit, now_rfc3339_ms};
-use super::metrics::{
-    BackendMetrics, HttpLabels, InProgressLabels, TenantEndpointLabels, TenantLabels,
-};
-use crate::trace_context::TraceParent;
+use super::config::MockConfig;
+use super::kit::{Kit, RequestSpan, json_error, observe, tenant_of};
+use super::log::LogSink;
+use super::metrics::{BackendMetrics, PoolLabels, QueryLabels, TenantEndpointLabels, TenantLabels};
+use super::store::{Cache, Store};
+use super::trace::{AttrValue, SPAN_KIND_CLIENT, Tracer};
 
 pub const SERVICE: &str = "backend-api";
 const MAX_BODY: usize = 64 * 1024;
+const CACHE_TTL: Duration = Duration::from_secs(120);
 
-pub struct AppState {
-    pub metrics: BackendMetrics,
-    jobs: AtomicU64,
-    /// Emit one JSON log line per request (off in benchmarks of the router).
-    pub log_requests: bool,
+pub struct Backend {
+    kit: Arc<Kit>,
+    m: BackendMetrics,
+    store: Store,
+    cache: Cache,
+    ml: Option<(reqwest::Client, String)>,
 }
 
-pub fn router(log_requests: bool) -> Router {
-    let state = Arc::new(AppState {
-        metrics: BackendMetrics::new(),
-        jobs: AtomicU64::new(0),
-        log_requests,
+/// Build the service: connects to PostgreSQL, Redis and the trace endpoint
+/// when configured.
+pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let m = BackendMetrics::register(&mut registry);
+    let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
+    let tracer = Tracer::new(SERVICE, cfg.otlp_endpoint.clone());
+    let kit = Arc::new(Kit::new(SERVICE, cfg.tenants, registry, tracer, log));
+    let store = Store::connect(cfg.database_url.as_deref(), cfg.tenants).await?;
+    let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
+    let ml = match &cfg.ml_engine {
+        Some(url) => Some((
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(5))
+                .pool_max_idle_per_host(256)
+                .tcp_nodelay(true)
+                .build()?,
+            url.trim_end_matches('/').to_string(),
+        )),
+        None => None,
+    };
+    let app = Arc::new(Backend {
+        kit: kit.clone(),
+        m,
+        store,
+        cache,
+        ml,
     });
+    Ok(router(app))
+}
+
+fn router(app: Arc<Backend>) -> Router {
+    let kit = app.kit.clone();
     Router::new()
         .route("/api/v1/recommendations", get(recommendations))
         .route("/api/v1/events", post(events))
         .route("/api/v1/train", post(train))
         .route("/health", get(health))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .route("/metrics", get(metrics))
+        .with_state(app)
+        .merge(super::kit::common_routes(kit.clone()))
+        .layer(axum::middleware::from_fn_with_state(kit, observe))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
 }
 
-/// Counts, times and logs every request except `/metrics`.
-async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().to_string();
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let tenant = tenant_of(req.headers(), req.uri().query()).unwrap_or_default();
-    let parent = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
-    let in_progress = state
-        .metrics
-        .http_in_progress
-        .get_or_create(&InProgressLabels {
-            method: method.clone(),
-            endpoint: endpoint.clone(),
-        })
-        .clone();
-    in_progress.inc();
-    let response = next.run(req).await;
-    in_progress.dec();
-
-    let elapsed = start.elapsed();
-    let status = response.status();
-    let labels = HttpLabels {
-        method,
-        endpoint: endpoint.clone(),
-        status: status.as_u16().to_string(),
-    };
-    state.metrics.http_requests.get_or_create(&labels).inc();
-    state
-        .metrics
-        .http_duration
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
-    if !tenant.is_empty() {
-        state
-            .metrics
+impl Backend {
+    /// The request's tenant if it is one of ours (and registered in
+    /// PostgreSQL when PostgreSQL is used), else the response to send.
+    async fn tenant(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        endpoint: &str,
+    ) -> Result<String, Response> {
+        let tenant = tenant_of(headers, query).unwrap_or_default();
+        if tenant.is_empty() {
+            return Err(json_error(
+                StatusCode::BAD_REQUEST,
+                "missing tenant: set the X-Tenant-ID header or tenant_id",
+            ));
+        }
+        if !self.kit.is_known_tenant(&tenant) {
+            return Err(json_error(StatusCode::NOT_FOUND, "unknown tenant"));
+        }
+        let start = Instant::now();
+        let found = self.store.tenant_exists(&tenant).await;
+        self.db_observe("select_tenant", start);
+        match found {
+            Ok(true) => {}
+            Ok(false) => return Err(json_error(StatusCode::NOT_FOUND, "unknown tenant")),
+            Err(e) => return Err(db_unavailable(&e)),
+        }
+        self.m
             .api_requests
             .get_or_create(&TenantEndpointLabels {
                 tenant_id: tenant.clone(),
-                endpoint: endpoint.clone(),
+                endpoint: endpoint.to_string(),
             })
             .inc();
+        Ok(tenant)
     }
-    if state.log_requests {
-        let mut rng = rand::rng();
-        let trace = parent.unwrap_or_else(|| TraceParent::random(&mut rng));
-        let span_id = format!("{:016x}", rand::Rng::random::<u64>(&mut rng).max(1));
-        let (level, message) = if status.is_server_error() {
-            ("ERROR", "Request failed")
-        } else if status.is_client_error() {
-            ("WARNING", "Request rejected")
-        } else {
-            ("INFO", "Request processed successfully")
-        };
-        emit(&LogLine {
-            timestamp: now_rfc3339_ms(),
-            level,
-            service: SERVICE,
-            trace_id: &trace.trace_id_hex(),
-            span_id: &span_id,
-            tenant_id: &tenant,
-            endpoint: &endpoint,
-            message,
-            latency_ms: (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-        });
+
+    fn db_observe(&self, query_type: &str, start: Instant) {
+        self.m
+            .db_query
+            .get_or_create(&QueryLabels {
+                query_type: query_type.to_string(),
+            })
+            .observe(start.elapsed().as_secs_f64());
+        self.m
+            .db_pool
+            .get_or_create(&PoolLabels {
+                pool_name: self.store.pool_name().to_string(),
+            })
+            .set(self.store.pool_size() as i64);
     }
-    response
 }
 
-fn tenant_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(t) = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) {
-        return Some(t.to_string());
-    }
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "tenant_id")
-        .map(|(_, v)| v.to_string())
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
-
-fn valid_tenant(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 64
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+fn db_unavailable(e: &anyhow::Error) -> Response {
+    // tokio-postgres errors carry no credentials.
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("database unavailable: {e}"),
+    )
 }
 
 #[derive(Deserialize)]
 struct RecQuery {
     user_id: Option<String>,
     k: Option<String>,
-    tenant_id: Option<String>,
 }
 
 async fn recommendations(
-    State(state): State<Arc<AppState>>,
+    State(b): State<Arc<Backend>>,
+    Extension(span): Extension<RequestSpan>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Query(q): Query<RecQuery>,
 ) -> Response {
-    let tenant = headers
-        .get("x-tenant-id")
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
-        .or(q.tenant_id)
-        .unwrap_or_default();
-    if !valid_tenant(&tenant) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "missing or invalid tenant: set the X-Tenant-ID header or tenant_id",
-        );
-    }
+    let tenant = match b
+        .tenant(&headers, uri.query(), "/api/v1/recommendations")
+        .await
+    {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
     let Some(user) = q.user_id.filter(|u| !u.is_empty() && u.len() <= 128) else {
-        return error(StatusCode::BAD_REQUEST, "user_id is required");
+        return json_error(StatusCode::BAD_REQUEST, "user_id is required");
     };
     let k: usize = match q.k.as_deref().map(str::parse) {
         None => 10,
         Some(Ok(k)) if (1..=100).contains(&k) => k,
         _ => {
-            return error(
+            return json_error(
                 StatusCode::BAD_REQUEST,
                 "k must be a whole number from 1 to 100",
             );
         }
     };
-    // Deterministic scores per (tenant, user), so responses are stable.
-    let seed = fnv(tenant.as_bytes()) ^ fnv(user.as_bytes()).rotate_left(17);
-    let items: Vec<_> = (0..k as u64)
+    let key = format!("rec:{tenant}:{user}:{k}");
+    let start = Instant::now();
+    let cached = if b.kit.faults.force_cache_miss() {
+        None
+    } else {
+        b.cache.get(&key).await.ok().flatten()
+    };
+    b.m.cache
+        .time("recommendation", "get", start.elapsed().as_secs_f64());
+    b.m.cache.lookup("recommendation", cached.is_some());
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let body = match &b.ml {
+                Some((client, url)) => {
+                    match call_ml(&b, client, url, span, &tenant, &user, k).await {
+                        Ok(body) => body,
+                        Err(r) => return r,
+                    }
+                }
+                None => local_recommendations(&tenant, &user, k),
+            };
+            let start = Instant::now();
+            let _ = b.cache.set(&key, &body, CACHE_TTL).await;
+            b.m.cache
+                .time("recommendation", "set", start.elapsed().as_secs_f64());
+            body
+        }
+    };
+    b.m.recommendations_served
+        .get_or_create(&TenantLabels { tenant_id: tenant })
+        .inc_by(k as u64);
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+async fn call_ml(
+    b: &Backend,
+    client: &reqwest::Client,
+    url: &str,
+    span: RequestSpan,
+    tenant: &str,
+    user: &str,
+    k: usize,
+) -> Result<String, Response> {
+    let mut child = span.child("GET /v1/recommend", SPAN_KIND_CLIENT);
+    let result = client
+        .get(format!("{url}/v1/recommend"))
+        .query(&[
+            ("tenant_id", tenant),
+            ("user_id", user),
+            ("k", &k.to_string()),
+        ])
+        .header("traceparent", child.traceparent())
+        .header("x-tenant-id", tenant)
+        .send()
+        .await;
+    let outcome = match result {
+        Ok(r) if r.status().is_success() => {
+            child.attributes.push((
+                "http.response.status_code",
+                AttrValue::Int(r.status().as_u16() as i64),
+            ));
+            r.text()
+                .await
+                .map_err(|e| format!("reading ml-engine's answer: {e}"))
+        }
+        Ok(r) => {
+            child.attributes.push((
+                "http.response.status_code",
+                AttrValue::Int(r.status().as_u16() as i64),
+            ));
+            Err(format!("ml-engine answered {}", r.status()))
+        }
+        Err(e) => Err(format!(
+            "ml-engine unreachable: {}",
+            crate::observe::http_error(&e)
+        )),
+    };
+    child
+        .attributes
+        .push(("http.request.method", AttrValue::Str("GET".into())));
+    child
+        .attributes
+        .push(("server.address", AttrValue::Str(url.to_string())));
+    child
+        .attributes
+        .push(("tenant_id", AttrValue::Str(tenant.to_string())));
+    child.error = outcome.is_err();
+    child.end = SystemTime::now();
+    b.kit.tracer.finish(child);
+    outcome.map_err(|e| json_error(StatusCode::BAD_GATEWAY, e))
+}
+
+/// Without an ml-engine: stable pseudo-random scores per (tenant, user).
+fn local_recommendations(tenant: &str, user: &str, k: usize) -> String {
+    let q = super::vector::embed(tenant, user, 1);
+    let items: Vec<_> = (0..k)
         .map(|i| {
-            let h = splitmix(seed.wrapping_add(i));
+            let h = (q[i % super::vector::DIM].to_bits() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64;
             json!({"item_id": format!("item_{}", h % 10_000), "score": 1.0 - (i as f64) / (k as f64 + 1.0)})
         })
         .collect();
-    state
-        .metrics
-        .recommendations_served
-        .get_or_create(&TenantLabels {
-            tenant_id: tenant.clone(),
-        })
-        .inc_by(k as u64);
-    Json(json!({"tenant_id": tenant, "user_id": user, "items": items})).into_response()
+    json!({"tenant_id": tenant, "user_id": user, "items": items}).to_string()
 }
 
 #[derive(Deserialize)]
@@ -214,125 +296,97 @@ struct Event {
     item_id: String,
 }
 
-async fn events(body: Result<Json<Event>, axum::extract::rejection::JsonRejection>) -> Response {
-    match body {
-        Ok(Json(e)) if !e.user_id.is_empty() && !e.item_id.is_empty() => {
-            (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response()
+async fn events(
+    State(b): State<Arc<Backend>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Result<Json<Event>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let tenant = match b.tenant(&headers, uri.query(), "/api/v1/events").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let e = match body {
+        Ok(Json(e))
+            if !e.user_id.is_empty()
+                && !e.item_id.is_empty()
+                && e.user_id.len() <= 128
+                && e.item_id.len() <= 128 =>
+        {
+            e
         }
-        Ok(_) => error(
-            StatusCode::BAD_REQUEST,
-            "user_id and item_id must not be empty",
-        ),
-        Err(rejection) => error(rejection.status(), rejection.body_text()),
+        Ok(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "user_id and item_id must be 1 to 128 characters",
+            );
+        }
+        Err(rejection) => return json_error(rejection.status(), rejection.body_text()),
+    };
+    let start = Instant::now();
+    let stored = b.store.insert_event(&tenant, &e.user_id, &e.item_id).await;
+    b.db_observe("insert_event", start);
+    match stored {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response(),
+        Err(e) => db_unavailable(&e),
     }
 }
 
-async fn train(State(state): State<Arc<AppState>>) -> Response {
-    let id = state.jobs.fetch_add(1, Ordering::Relaxed) + 1;
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({"job_id": format!("job_{id}"), "status": "queued"})),
-    )
-        .into_response()
+async fn train(
+    State(b): State<Arc<Backend>>,
+    Extension(span): Extension<RequestSpan>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let tenant = match b.tenant(&headers, uri.query(), "/api/v1/train").await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let Some((client, url)) = &b.ml else {
+        return (
+            StatusCode::ACCEPTED,
+            Json(json!({"tenant_id": tenant, "status": "queued", "job_id": null})),
+        )
+            .into_response();
+    };
+    let mut child = span.child("POST /v1/train", SPAN_KIND_CLIENT);
+    let result = client
+        .post(format!("{url}/v1/train"))
+        .header("traceparent", child.traceparent())
+        .json(&json!({"tenant_id": tenant}))
+        .send()
+        .await;
+    child.end = SystemTime::now();
+    let response = match result {
+        Ok(r) => {
+            let status =
+                StatusCode::from_u16(r.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            child.error = !status.is_success();
+            match r.text().await {
+                Ok(text) => (
+                    status,
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    text,
+                )
+                    .into_response(),
+                Err(e) => json_error(
+                    StatusCode::BAD_GATEWAY,
+                    format!("reading ml-engine's answer: {e}"),
+                ),
+            }
+        }
+        Err(e) => {
+            child.error = true;
+            json_error(
+                StatusCode::BAD_GATEWAY,
+                format!("ml-engine unreachable: {}", crate::observe::http_error(&e)),
+            )
+        }
+    };
+    b.kit.tracer.finish(child);
+    response
 }
 
 async fn health() -> Response {
     Json(json!({"status": "ok", "service": SERVICE})).into_response()
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-        .into_response()
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::{Body, to_bytes};
-    use axum::http::Request;
-    use tower::ServiceExt;
-
-    async fn call(app: &Router, req: Request<Body>) -> (StatusCode, String) {
-        let resp = app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-        (status, String::from_utf8_lossy(&body).into_owned())
-    }
-
-    #[tokio::test]
-    async fn recommendations_are_counted_with_the_seed_labels() {
-        let app = router(false);
-        let req = Request::get("/api/v1/recommendations?user_id=u1&k=3")
-            .header("x-tenant-id", "tenant_001")
-            .body(Body::empty())
-            .unwrap();
-        let (status, body) = call(&app, req).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["items"].as_array().unwrap().len(), 3);
-
-        let (_, metrics) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
-        assert!(metrics.contains(r#"http_requests_total{method="GET",endpoint="/api/v1/recommendations",status="200"} 1"#), "{metrics}");
-        assert!(metrics.contains(r#"http_request_duration_seconds_bucket{le="0.005",method="GET",endpoint="/api/v1/recommendations",status="200"}"#) || metrics.contains("http_request_duration_seconds_bucket{"), "{metrics}");
-        assert!(
-            metrics.contains(r#"recommendations_served_total{tenant_id="tenant_001"} 3"#),
-            "{metrics}"
-        );
-        assert!(
-            metrics.contains("# TYPE http_request_duration_seconds histogram"),
-            "{metrics}"
-        );
-    }
-
-    #[tokio::test]
-    async fn bad_requests_get_a_json_4xx_and_are_counted() {
-        let app = router(false);
-        let no_tenant = Request::get("/api/v1/recommendations?user_id=u1")
-            .body(Body::empty())
-            .unwrap();
-        let (s, body) = call(&app, no_tenant).await;
-        assert_eq!(s, StatusCode::BAD_REQUEST);
-        assert!(body.contains("\"error\""), "{body}");
-
-        let bad_json = Request::post("/api/v1/events")
-            .header("content-type", "application/json")
-            .body(Body::from("{\"user_id\": 1"))
-            .unwrap();
-        let (s, body) = call(&app, bad_json).await;
-        assert!(s.is_client_error(), "{s}");
-        assert!(body.contains("\"error\""), "{body}");
-
-        let huge = Request::post("/api/v1/events")
-            .header("content-type", "application/json")
-            .body(Body::from(vec![b' '; MAX_BODY + 10]))
-            .unwrap();
-        let (s, _) = call(&app, huge).await;
-        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-
-        let (_, metrics) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
-        assert!(metrics.contains(r#"http_requests_total{method="GET",endpoint="/api/v1/recommendations",status="400"} 1"#), "{metrics}");
-        assert!(
-            metrics.contains(r#"endpoint="/api/v1/events",status="413"} 1"#),
-            "{metrics}"
-        );
-    }
 }

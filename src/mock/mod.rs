@@ -1,17 +1,28 @@
-//! Mock services that stand in for the seed's `backend-api` (and, later,
-//! `ml-engine`): real HTTP services with the seed's endpoints and the exact
-//! metric names, types and labels the stack's alert rules and dashboards
-//! query. Each runs as its own process (`zeta-bench mock backend-api`), so
-//! that a `service_down` fault can really kill it.
+//! Mock services that stand in for the seed's `backend-api` and
+//! `ml-engine`: real HTTP services with the seed's endpoints, the exact
+//! metric names, types and labels of [`crate::contract`], the seed's JSON
+//! log lines, OTLP traces, and fault knobs. Each runs as its own process
+//! (`zeta-bench mock backend-api|ml-engine`), so that a `service_down`
+//! fault can really kill it.
 
 pub mod backend;
+pub mod config;
+pub mod faults;
+pub mod kit;
 pub mod log;
 pub mod metrics;
+pub mod ml;
+pub mod store;
+pub mod trace;
+pub mod vector;
 
-use std::net::SocketAddr;
+#[cfg(test)]
+mod tests;
+
+pub use config::MockConfig;
 
 /// Serve `router` on `listen` until Ctrl-C or SIGTERM.
-pub async fn serve(router: axum::Router, listen: SocketAddr) -> anyhow::Result<()> {
+pub async fn serve(router: axum::Router, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     use anyhow::Context;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -7,7 +7,10 @@ use super::*;
 use crate::input::{Decoder, Diagnostics, Located, Node, yaml};
 
 /// Where a service's fault may be aimed. Names are the seed's service names.
-pub const FAULT_TARGETS: &[&str] = &["backend-api"];
+/// Active users per tenant when the scenario does not say.
+pub(super) const DEFAULT_USERS: u32 = 20;
+
+pub const FAULT_TARGETS: &[&str] = &["backend-api", "ml-engine"];
 
 pub fn parse_scenario(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     let root = yaml::parse(text).map_err(|(pos, msg)| {
@@ -116,6 +119,7 @@ fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
             count: 10,
             distribution: TenantDistribution::Uniform,
             seed: 42,
+            users: DEFAULT_USERS,
         });
     };
     let mut m = dec.map(node, "tenants")?;
@@ -157,6 +161,21 @@ fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
         Some(n) => dec.u64(n, "tenants.seed"),
         None => Some(42),
     };
+    let users = match m.get("users") {
+        Some(n) => dec.u64(n, "tenants.users").and_then(|u| {
+            if (1..=1_000_000).contains(&u) {
+                Some(u as u32)
+            } else {
+                dec.error(
+                    n.pos,
+                    "tenants.users",
+                    format!("expected 1 to 1000000 users per tenant, found {u}"),
+                );
+                None
+            }
+        }),
+        None => Some(DEFAULT_USERS),
+    };
     m.finish(dec);
     let distribution = match kind?.as_str() {
         "zipf" => TenantDistribution::Zipf { skew: skew? },
@@ -166,6 +185,7 @@ fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
         count: count?,
         distribution,
         seed: seed?,
+        users: users?,
     })
 }
 

@@ -68,6 +68,10 @@ pub struct Tenants {
     pub count: u32,
     pub distribution: TenantDistribution,
     pub seed: u64,
+    /// Active users per tenant (`{user}` is drawn from 1..=users). A small
+    /// active population keeps the services' caches warm, as in production;
+    /// a cold cache would trip CacheHitRateLow without any fault.
+    pub users: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

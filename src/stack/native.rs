@@ -17,7 +17,10 @@ use crate::scenario::plan::scale;
 
 /// The mock services this provider runs, by their seed name and compose
 /// address (what `stack/prometheus/prometheus.yml` scrapes).
-const MOCKS: &[(&str, &str)] = &[("backend-api", "backend-api:8000")];
+const MOCKS: &[(&str, &str)] = &[
+    ("ml-engine", "ml-engine:8001"),
+    ("backend-api", "backend-api:8000"),
+];
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -101,18 +104,37 @@ pub async fn start(
     let mut services = BTreeMap::new();
     let logs = opts.run_dir.join("logs");
 
-    // Mock services first: Prometheus should find them up on its first scrape.
-    for (name, compose_addr) in MOCKS {
-        let addr = format!("127.0.0.1:{}", free_port()?);
+    // Mock services first: Prometheus should find them up on its first
+    // scrape. ml-engine before backend-api, which calls it.
+    let ml_addr = format!("127.0.0.1:{}", free_port()?);
+    let backend_addr = format!("127.0.0.1:{}", free_port()?);
+    for (name, compose_addr, addr) in MOCKS.iter().map(|(n, c)| {
+        let a = if *n == "ml-engine" {
+            &ml_addr
+        } else {
+            &backend_addr
+        };
+        (*n, *c, a.clone())
+    }) {
+        let log_file = logs.join(format!("{name}.jsonl"));
+        let mut args = vec![
+            "mock".to_string(),
+            name.to_string(),
+            "--listen".into(),
+            addr.clone(),
+            // Request log lines go to the .jsonl file (what a log shipper
+            // would tail), not into the process log.
+            "--quiet".into(),
+            "--log-file".into(),
+            log_file.display().to_string(),
+        ];
+        if name == "backend-api" {
+            args.extend(["--ml-engine".to_string(), format!("http://{ml_addr}")]);
+        }
         let spec = Spec {
             name: name.to_string(),
             program: opts.self_exe.clone(),
-            args: vec![
-                "mock".into(),
-                name.to_string(),
-                "--listen".into(),
-                addr.clone(),
-            ],
+            args,
             env: vec![("RUST_LOG".into(), "warn".into())],
             log: logs.join(format!("{name}.log")),
             ready_url: format!("http://{addr}/health"),

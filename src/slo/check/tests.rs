@@ -316,3 +316,50 @@ fn a_required_slo_that_was_not_measured_fails_the_run() {
         crate::report::Verdict::Incomplete
     );
 }
+
+#[test]
+fn a_quiet_scenario_passes_with_nothing_to_detect() {
+    let f = files("1m");
+    let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let exp = Expect {
+        alerts: vec![],
+        unexpected_alerts: UnexpectedAlerts::Fail,
+    };
+    let v = evaluate(&Evidence {
+        slo: &slo,
+        expect: &exp,
+        files: &f,
+        time_scale: 1.0,
+        faults: &[],
+        alerts: &[],
+        notifications: &[],
+        unmeasured: &[],
+    });
+    assert_eq!(slo_named(&v, "expected_alerts").status, Status::Pass);
+    let m = slo_named(&v, "mttd");
+    assert_eq!((m.status, m.required), (Status::NotMeasured, false));
+    assert_eq!(
+        crate::report::RunResult::judge(&v.slos, false),
+        crate::report::Verdict::Pass
+    );
+    // The same quiet run fails as soon as anything fires.
+    let ns = [note(crit(), NotificationStatus::Firing, "Noise", 5)];
+    let v = evaluate(&Evidence {
+        slo: &slo,
+        expect: &exp,
+        files: &f,
+        time_scale: 1.0,
+        faults: &[],
+        alerts: &[timeline("Noise", "warning", 3)],
+        notifications: &ns,
+        unmeasured: &[],
+    });
+    assert_eq!(
+        crate::report::RunResult::judge(&v.slos, false),
+        crate::report::Verdict::Fail
+    );
+}
+
+fn slo_named<'a>(v: &'a Verdicts, name: &str) -> &'a SloResult {
+    slo(v, name)
+}

@@ -1,0 +1,378 @@
+//! What both mock services share: the HTTP metrics of the seed, process
+//! metrics, the request log line, server spans, tenant bounds, and fault
+//! knobs, applied by one middleware ([`observe`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+use axum::Json;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use rand::Rng;
+
+use super::faults::{Faults, Verdict};
+use super::log::{LogLine, LogSink, now_rfc3339_ms};
+use super::metrics::{HistogramFamily, HttpLabels, InProgressLabels, latency_histogram};
+use super::trace::{AttrValue, SPAN_KIND_SERVER, Span, Tracer};
+use crate::load::schedule::tenant_name;
+use crate::trace_context::TraceParent;
+
+/// The server span of the request being handled, for child spans.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSpan {
+    pub trace_id: u128,
+    pub span_id: u64,
+}
+
+impl RequestSpan {
+    /// Start a child span (e.g. an outgoing call).
+    pub fn child(&self, name: impl Into<String>, kind: u8) -> Span {
+        let now = SystemTime::now();
+        Span {
+            trace_id: self.trace_id,
+            span_id: rand::rng().random::<u64>().max(1),
+            parent_span_id: Some(self.span_id),
+            name: name.into(),
+            kind,
+            start: now,
+            end: now,
+            attributes: Vec::new(),
+            error: false,
+        }
+    }
+}
+
+pub struct ProcessMetrics {
+    resident: Gauge,
+    virtual_mem: Gauge,
+    cpu: Counter<f64, std::sync::atomic::AtomicU64>,
+    start_time: Gauge,
+    open_fds: Gauge,
+    last_cpu: std::sync::Mutex<f64>,
+}
+
+impl ProcessMetrics {
+    fn new(registry: &mut Registry) -> ProcessMetrics {
+        let p = ProcessMetrics {
+            resident: Gauge::default(),
+            virtual_mem: Gauge::default(),
+            cpu: Counter::default(),
+            start_time: Gauge::default(),
+            open_fds: Gauge::default(),
+            last_cpu: std::sync::Mutex::new(0.0),
+        };
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            p.resident.clone(),
+        );
+        registry.register(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            p.virtual_mem.clone(),
+        );
+        registry.register(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            p.cpu.clone(),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds",
+            p.start_time.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Number of open file descriptors",
+            p.open_fds.clone(),
+        );
+        p.start_time.set(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs() as i64,
+        );
+        p
+    }
+
+    /// Read /proc/self before a scrape.
+    fn refresh(&self) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+                * 1024
+        };
+        self.resident.set(kb("VmRSS:"));
+        self.virtual_mem.set(kb("VmSize:"));
+        // utime and stime are fields 14 and 15 of /proc/self/stat, in
+        // USER_HZ (100 on Linux); the name (field 2) may hold spaces.
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks: f64 = [11, 12]
+                .iter()
+                .filter_map(|i| f.get(*i)?.parse::<f64>().ok())
+                .sum();
+            let secs = ticks / 100.0;
+            let mut last = self.last_cpu.lock().expect("cpu poisoned");
+            if secs > *last {
+                self.cpu.inc_by(secs - *last);
+                *last = secs;
+            }
+        }
+        let fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
+        self.open_fds.set(fds as i64);
+    }
+}
+
+pub struct Kit {
+    pub service: &'static str,
+    pub tenants: u32,
+    pub registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: HistogramFamily<HttpLabels>,
+    pub http_in_progress: Family<InProgressLabels, Gauge>,
+    pub process: ProcessMetrics,
+    spans_dropped: Counter,
+    spans_dropped_seen: std::sync::atomic::AtomicU64,
+    pub tracer: Tracer,
+    pub faults: Faults,
+    pub log: LogSink,
+}
+
+impl Kit {
+    /// The shared metrics are registered into `registry`; the service then
+    /// registers its own and calls [`Kit::finish`].
+    pub fn new(
+        service: &'static str,
+        tenants: u32,
+        mut registry: Registry,
+        tracer: Tracer,
+        log: LogSink,
+    ) -> Kit {
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let http_in_progress = Family::<InProgressLabels, Gauge>::default();
+        // prometheus-client appends `_total` to counters.
+        registry.register(
+            "http_requests",
+            "Total HTTP requests",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency in seconds",
+            http_duration.clone(),
+        );
+        registry.register(
+            "http_requests_in_progress",
+            "HTTP requests being served",
+            http_in_progress.clone(),
+        );
+        let spans_dropped = Counter::default();
+        registry.register(
+            "zeta_mock_spans_dropped",
+            "Spans dropped because the trace collector was unreachable or slow",
+            spans_dropped.clone(),
+        );
+        let process = ProcessMetrics::new(&mut registry);
+        let faults = Faults::new(service, &mut registry);
+        Kit {
+            service,
+            tenants,
+            registry,
+            http_requests,
+            http_duration,
+            http_in_progress,
+            process,
+            spans_dropped,
+            spans_dropped_seen: Default::default(),
+            tracer,
+            faults,
+            log,
+        }
+    }
+
+    /// `tenant_001` … up to the configured count: label values stay bounded.
+    pub fn is_known_tenant(&self, t: &str) -> bool {
+        t.strip_prefix("tenant_")
+            .filter(|n| n.len() >= 3 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| (1..=self.tenants).contains(&n) && tenant_name(n) == t)
+    }
+
+    pub fn encode(&self) -> String {
+        self.process.refresh();
+        let dropped = self.tracer.dropped.load(Ordering::Relaxed);
+        let seen = self.spans_dropped_seen.swap(dropped, Ordering::Relaxed);
+        if dropped > seen {
+            self.spans_dropped.inc_by(dropped - seen);
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// The tenant a request is for: `X-Tenant-ID`, else `tenant_id` in the query.
+pub fn tenant_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(t) = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) {
+        return Some(t.to_string());
+    }
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "tenant_id")
+        .map(|(_, v)| v.to_string())
+}
+
+pub fn json_error(status: axum::http::StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({"error": message.into()}))).into_response()
+}
+
+/// Counts, times, logs and traces every request (except `/metrics` and
+/// `/admin/*`), and applies the fault knobs.
+pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/metrics" || path.starts_with("/admin/") {
+        return next.run(req).await;
+    }
+    let start = Instant::now();
+    let started_at = SystemTime::now();
+    let method = req.method().to_string();
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let tenant = tenant_of(req.headers(), req.uri().query())
+        .filter(|t| kit.is_known_tenant(t))
+        .unwrap_or_default();
+    let parent = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let span = {
+        let mut rng = rand::rng();
+        RequestSpan {
+            trace_id: parent
+                .map(|p| p.trace_id)
+                .unwrap_or_else(|| rng.random::<u128>().max(1)),
+            span_id: rng.random::<u64>().max(1),
+        }
+    };
+    req.extensions_mut().insert(span);
+    let in_progress = kit
+        .http_in_progress
+        .get_or_create(&InProgressLabels {
+            method: method.clone(),
+            endpoint: endpoint.clone(),
+        })
+        .clone();
+    in_progress.inc();
+    let response = match kit.faults.before(&endpoint).await {
+        Verdict::Proceed => next.run(req).await,
+        Verdict::Fail(status) => json_error(status, "injected fault: error_rate"),
+    };
+    in_progress.dec();
+
+    let elapsed = start.elapsed();
+    let status = response.status();
+    let labels = HttpLabels {
+        method: method.clone(),
+        endpoint: endpoint.clone(),
+        status: status.as_u16().to_string(),
+    };
+    kit.http_requests.get_or_create(&labels).inc();
+    kit.http_duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
+    if kit.tracer.enabled() {
+        let mut attributes = vec![
+            ("http.request.method", AttrValue::Str(method.clone())),
+            ("http.route", AttrValue::Str(endpoint.clone())),
+            (
+                "http.response.status_code",
+                AttrValue::Int(status.as_u16() as i64),
+            ),
+        ];
+        if !tenant.is_empty() {
+            attributes.push(("tenant_id", AttrValue::Str(tenant.clone())));
+        }
+        kit.tracer.finish(Span {
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            parent_span_id: parent.map(|p| p.span_id),
+            name: format!("{method} {endpoint}"),
+            kind: SPAN_KIND_SERVER,
+            start: started_at,
+            end: SystemTime::now(),
+            attributes,
+            error: status.is_server_error(),
+        });
+    }
+    if kit.log.enabled() {
+        let (level, message) = if status.is_server_error() {
+            ("ERROR", "Request failed")
+        } else if status.is_client_error() {
+            ("WARNING", "Request rejected")
+        } else {
+            ("INFO", "Request processed successfully")
+        };
+        kit.log.write(&LogLine {
+            timestamp: now_rfc3339_ms(),
+            level,
+            service: kit.service,
+            trace_id: &format!("{:032x}", span.trace_id),
+            span_id: &format!("{:016x}", span.span_id),
+            tenant_id: &tenant,
+            endpoint: &endpoint,
+            message,
+            latency_ms: (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        });
+    }
+    response
+}
+
+pub async fn metrics(State(kit): State<Arc<Kit>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        kit.encode(),
+    )
+        .into_response()
+}
+
+/// The routes every mock has: `/metrics` and the fault admin API.
+pub fn common_routes(kit: Arc<Kit>) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .route(
+            "/admin/faults",
+            get(super::faults::get_knobs)
+                .put(super::faults::put_knobs)
+                .delete(super::faults::delete_knobs),
+        )
+        .with_state(kit)
+}
