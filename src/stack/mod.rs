@@ -5,6 +5,7 @@
 //! - [`render`]: configs rendered into the run directory;
 //! - [`native`]: real binaries as child processes ([`process`]).
 
+pub mod datastores;
 pub mod files;
 pub mod grafana;
 pub mod lint;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use super::process::{self, Spec, Supervised, free_port, which};
+use nix::sys::signal::Signal;
+
+use super::process::{self, Ready, Spec, Supervised, free_port, which};
 use super::render::{self, AddressMap, RenderInput};
 use super::{ComponentInfo, ProviderDecision, Stack, StackOptions};
 use crate::scenario::plan::scale;
@@ -137,8 +139,9 @@ pub async fn start(
             args,
             env: vec![("RUST_LOG".into(), "warn".into())],
             log: logs.join(format!("{name}.log")),
-            ready_url: format!("http://{addr}/health"),
+            ready: Ready::Http(format!("http://{addr}/health")),
             ready_timeout: READY_TIMEOUT,
+            stop_signal: Signal::SIGTERM,
             pid_file: Some(opts.run_dir.join("pids.txt")),
         };
         start_one(&mut native, spec, cancel).await?;
@@ -180,8 +183,9 @@ pub async fn start(
         ],
         env: vec![],
         log: logs.join("alertmanager.log"),
-        ready_url: format!("http://{am_addr}/-/ready"),
+        ready: Ready::Http(format!("http://{am_addr}/-/ready")),
         ready_timeout: READY_TIMEOUT,
+        stop_signal: Signal::SIGTERM,
         pid_file: Some(opts.run_dir.join("pids.txt")),
     };
     start_one(&mut native, am_spec, cancel).await?;
@@ -198,8 +202,9 @@ pub async fn start(
         args: prom_args,
         env: vec![],
         log: logs.join("prometheus.log"),
-        ready_url: format!("http://{prom_addr}/-/ready"),
+        ready: Ready::Http(format!("http://{prom_addr}/-/ready")),
         ready_timeout: READY_TIMEOUT,
+        stop_signal: Signal::SIGTERM,
         pid_file: Some(opts.run_dir.join("pids.txt")),
     };
     start_one(&mut native, prom_spec, cancel).await?;

@@ -24,12 +24,78 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// stdout and stderr go here (appended across restarts).
     pub log: PathBuf,
-    /// Ready when this URL answers 2xx.
-    pub ready_url: String,
+    pub ready: Ready,
     pub ready_timeout: Duration,
+    /// What asks it to stop (PostgreSQL: SIGINT, its "fast" shutdown).
+    pub stop_signal: Signal,
     /// Every spawn appends `name pid ready_url` here, so that anyone (a
     /// person, a test) can check afterwards that nothing survived.
     pub pid_file: Option<PathBuf>,
+}
+
+/// How to tell a component is ready.
+#[derive(Debug, Clone)]
+pub enum Ready {
+    /// The URL answers 2xx.
+    Http(String),
+    /// The address accepts TCP connections.
+    Tcp(String),
+    /// A PostgreSQL session opens and answers a query.
+    Postgres(String),
+}
+
+impl Ready {
+    /// Where it listens, as recorded in pids.txt.
+    pub fn address(&self) -> String {
+        match self {
+            Ready::Http(u) => u.clone(),
+            Ready::Tcp(a) => format!("tcp://{a}"),
+            Ready::Postgres(c) => c
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("port="))
+                .map(|p| format!("tcp://127.0.0.1:{p}"))
+                .unwrap_or_default(),
+        }
+    }
+
+    async fn check(&self, http: &reqwest::Client) -> Result<(), String> {
+        match self {
+            Ready::Http(url) => match http.get(url).timeout(Duration::from_secs(1)).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                Ok(r) => Err(format!("HTTP {}", r.status())),
+                Err(e) => Err(crate::observe::http_error(&e)),
+            },
+            Ready::Tcp(addr) => {
+                match tokio::time::timeout(
+                    Duration::from_secs(1),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("connect timed out".into()),
+                }
+            }
+            Ready::Postgres(conn) => {
+                let attempt = tokio::time::timeout(Duration::from_secs(2), async {
+                    let (client, connection) =
+                        tokio_postgres::connect(conn, tokio_postgres::NoTls).await?;
+                    let task = tokio::spawn(connection);
+                    let r = client.simple_query("SELECT 1").await.map(|_| ());
+                    drop(client);
+                    task.abort();
+                    r
+                })
+                .await;
+                match attempt {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("timed out".into()),
+                }
+            }
+        }
+    }
 }
 
 /// Why a component could not start: named, with its last log lines.
@@ -98,7 +164,7 @@ impl Supervised {
         self.pgid = child.id().map(|p| p as i32);
         if let (Some(file), Some(pid)) = (&spec.pid_file, self.pgid) {
             use std::io::Write;
-            let line = format!("{} {pid} {}\n", spec.name, spec.ready_url);
+            let line = format!("{} {pid} {}\n", spec.name, spec.ready.address());
             let _ = open_log(file).and_then(|mut f| f.write_all(line.as_bytes()));
         }
         self.child = Some(child);
@@ -115,25 +181,19 @@ impl Supervised {
                 self.child = None;
                 return Err(fail_now(&self.spec, reason));
             }
-            let attempt = http
-                .get(&self.spec.ready_url)
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
-            if matches!(&attempt, Ok(r) if r.status().is_success()) {
+            let attempt = self.spec.ready.check(http).await;
+            if attempt.is_ok() {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let last = match attempt {
-                    Ok(r) => format!("last answer: HTTP {}", r.status()),
-                    Err(e) => format!("last error: {}", crate::observe::http_error(&e)),
-                };
+                let last = attempt.err().unwrap_or_default();
                 self.kill().await;
                 return Err(fail_now(
                     &self.spec,
                     format!(
-                        "timed out after {:?} waiting for {} to answer 2xx ({last})",
-                        self.spec.ready_timeout, self.spec.ready_url
+                        "timed out after {:?} waiting for it to be ready at {} (last: {last})",
+                        self.spec.ready_timeout,
+                        self.spec.ready.address()
                     ),
                 ));
             }
@@ -150,13 +210,14 @@ impl Supervised {
         self.pgid = None;
     }
 
-    /// SIGTERM, then SIGKILL after `grace`. Returns whether it stopped on
-    /// SIGTERM within the grace period.
+    /// Its stop signal (SIGTERM unless the spec says otherwise), then
+    /// SIGKILL after `grace`. Returns whether it stopped within the grace
+    /// period.
     pub async fn stop(&mut self, grace: Duration) -> bool {
         let Some(mut c) = self.child.take() else {
             return true;
         };
-        self.signal(Signal::SIGTERM);
+        self.signal(self.spec.stop_signal);
         let graceful = tokio::time::timeout(grace, c.wait()).await.is_ok();
         // The group may still hold children even when the leader exited.
         self.signal(Signal::SIGKILL);

@@ -1,0 +1,256 @@
+//! PostgreSQL and Redis for the native stack, with their Prometheus
+//! exporters, all from Debian/Ubuntu packages (`postgresql`,
+//! `redis-server`, `prometheus-postgres-exporter`,
+//! `prometheus-redis-exporter`).
+//!
+//! PostgreSQL refuses to run as root. When zeta-bench runs as root, initdb
+//! and postgres run as the `postgres` user (which the package creates)
+//! through `setpriv`, with the data directory in a private directory under
+//! the system temp dir that user can reach; it is removed at teardown.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use nix::sys::signal::Signal;
+
+use super::process::{Ready, Spec, which};
+
+/// The PostgreSQL role and database the mocks use.
+pub const PG_USER: &str = "zeta";
+pub const PG_DB: &str = "postgres";
+
+/// A PostgreSQL server binary (initdb, postgres): on PATH, else the newest
+/// under /usr/lib/postgresql/*/bin (Debian does not put them on PATH).
+pub fn pg_bin(name: &str) -> Option<PathBuf> {
+    if let Some(p) = which(name) {
+        return Some(p);
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.is_file())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.components()
+            .nth(4)
+            .and_then(|c| c.as_os_str().to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions.pop()
+}
+
+/// uid and gid of a user, from /etc/passwd.
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&name))
+            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+    })
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// How to run a PostgreSQL binary: as ourselves, or as `postgres` when root.
+fn pg_command(bin: &Path, uid: Option<(u32, u32)>) -> (PathBuf, Vec<String>) {
+    match uid {
+        None => (bin.to_path_buf(), Vec::new()),
+        Some((u, g)) => (
+            which("setpriv").unwrap_or_else(|| PathBuf::from("/usr/bin/setpriv")),
+            vec![
+                format!("--reuid={u}"),
+                format!("--regid={g}"),
+                "--clear-groups".into(),
+                "--".into(),
+                bin.display().to_string(),
+            ],
+        ),
+    }
+}
+
+/// An initialised PostgreSQL data directory, removed on drop.
+pub struct PgData {
+    pub dir: tempfile::TempDir,
+    uid: Option<(u32, u32)>,
+}
+
+/// `initdb` a fresh cluster that trusts local connections (it listens on
+/// loopback only). Fails with an actionable message when PostgreSQL or the
+/// `postgres` user is missing.
+pub async fn init_postgres(log: &Path) -> anyhow::Result<PgData> {
+    let initdb = pg_bin("initdb")
+        .context("initdb not found (install the Debian/Ubuntu package `postgresql`)")?;
+    let uid = if is_root() {
+        Some(user_ids("postgres").context(
+            "PostgreSQL refuses to run as root and there is no `postgres` user to run it as; install the `postgresql` package or run zeta-bench as a normal user",
+        )?)
+    } else {
+        None
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("zeta-bench-pg-")
+        .tempdir()
+        .context("creating PostgreSQL's data directory")?;
+    if let Some((u, g)) = uid {
+        std::os::unix::fs::chown(dir.path(), Some(u), Some(g))
+            .context("giving the data directory to `postgres`")?;
+    }
+    let (program, mut args) = pg_command(&initdb, uid);
+    args.extend([
+        "-D".to_string(),
+        dir.path().join("data").display().to_string(),
+        "-U".into(),
+        PG_USER.into(),
+        "--auth=trust".into(),
+        "-E".into(),
+        "UTF8".into(),
+        "--no-sync".into(),
+    ]);
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&program).args(&args).output(),
+    )
+    .await
+    .context("initdb did not finish within 60s")?
+    .with_context(|| format!("running {}", program.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::write(log, &text);
+    if !out.status.success() {
+        bail!(
+            "initdb failed ({}):\n{}",
+            out.status,
+            super::process::last_lines(log, 20)
+        );
+    }
+    Ok(PgData { dir, uid })
+}
+
+impl PgData {
+    /// The server, on `port` of 127.0.0.1 only, without unix sockets.
+    pub fn spec(&self, port: u16, log: PathBuf, pid_file: Option<PathBuf>) -> anyhow::Result<Spec> {
+        let postgres = pg_bin("postgres").context("postgres not found (install `postgresql`)")?;
+        let (program, mut args) = pg_command(&postgres, self.uid);
+        args.extend([
+            "-D".to_string(),
+            self.dir.path().join("data").display().to_string(),
+            "-p".into(),
+            port.to_string(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+            "-c".into(),
+            "unix_socket_directories=".into(),
+            // A test database: durability is not what is measured.
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "max_connections=50".into(),
+        ]);
+        Ok(Spec {
+            name: "postgresql".into(),
+            program,
+            args,
+            env: vec![],
+            log,
+            ready: Ready::Postgres(conn_string(port)),
+            ready_timeout: Duration::from_secs(30),
+            // "Fast" shutdown: SIGTERM would wait for every client to leave.
+            stop_signal: Signal::SIGINT,
+            pid_file,
+        })
+    }
+}
+
+pub fn conn_string(port: u16) -> String {
+    format!("host=127.0.0.1 port={port} user={PG_USER} dbname={PG_DB} connect_timeout=2")
+}
+
+pub fn url(port: u16) -> String {
+    format!("postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
+}
+
+pub fn redis_spec(
+    port: u16,
+    dir: &Path,
+    log: PathBuf,
+    pid_file: Option<PathBuf>,
+) -> anyhow::Result<Spec> {
+    let program =
+        which("redis-server").context("redis-server not found (install `redis-server`)")?;
+    std::fs::create_dir_all(dir)?;
+    Ok(Spec {
+        name: "redis".into(),
+        program,
+        args: vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--protected-mode".into(),
+            "yes".into(),
+        ],
+        env: vec![],
+        log,
+        ready: Ready::Tcp(format!("127.0.0.1:{port}")),
+        ready_timeout: Duration::from_secs(15),
+        stop_signal: Signal::SIGTERM,
+        pid_file,
+    })
+}
+
+/// `prometheus-postgres-exporter` (Debian) or `postgres_exporter`.
+pub fn postgres_exporter_spec(
+    port: u16,
+    pg_port: u16,
+    log: PathBuf,
+    pid_file: Option<PathBuf>,
+) -> Option<Spec> {
+    let program = which("prometheus-postgres-exporter").or_else(|| which("postgres_exporter"))?;
+    Some(Spec {
+        name: "postgres-exporter".into(),
+        program,
+        args: vec![format!("--web.listen-address=127.0.0.1:{port}")],
+        env: vec![("DATA_SOURCE_NAME".into(), url(pg_port))],
+        log,
+        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
+        ready_timeout: Duration::from_secs(15),
+        stop_signal: Signal::SIGTERM,
+        pid_file,
+    })
+}
+
+/// `prometheus-redis-exporter` (Debian) or `redis_exporter`.
+pub fn redis_exporter_spec(
+    port: u16,
+    redis_port: u16,
+    log: PathBuf,
+    pid_file: Option<PathBuf>,
+) -> Option<Spec> {
+    let program = which("prometheus-redis-exporter").or_else(|| which("redis_exporter"))?;
+    Some(Spec {
+        name: "redis-exporter".into(),
+        program,
+        args: vec![
+            format!("--redis.addr=redis://127.0.0.1:{redis_port}"),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        env: vec![],
+        log,
+        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
+        ready_timeout: Duration::from_secs(15),
+        stop_signal: Signal::SIGTERM,
+        pid_file,
+    })
+}
