@@ -226,7 +226,11 @@ async fn execute(
         load::run(load_opts, start, cancel.clone()),
         fault::run(&mut stack, &plan, start, cancel.clone())
     );
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = stack
+        .not_started
+        .iter()
+        .map(|n| format!("not started: {n}"))
+        .collect();
     let load_report = match load_report {
         Ok(r) => Some(r),
         Err(e) => {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::mock::faults::{ErrorRate, Knobs, Latency};
 use crate::scenario::FaultKind;
 use crate::scenario::plan::{Plan, PlannedFault};
 use crate::stack::Stack;
@@ -69,12 +70,48 @@ pub async fn run(
             }
         }
     }
-    for r in records.iter_mut() {
+    // Interrupted: clear knobs now; processes go with teardown.
+    for (i, r) in records.iter_mut().enumerate() {
         if r.took_effect_at.is_some() && r.reverted_at.is_none() {
-            r.reverted_by = Some("teardown".into());
+            let f = &plan.faults[i];
+            if knobs(f).is_some() {
+                revert(stack, f, r).await;
+                r.reverted_by = Some("cleared on interrupt".into());
+            } else {
+                r.reverted_by = Some("teardown".into());
+            }
         }
     }
     records
+}
+
+/// The mock knobs a knob-driven fault sets.
+pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
+    let p = &f.params;
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64).unwrap_or(0);
+    match f.kind {
+        FaultKind::HighLatency => Some(Knobs {
+            latency: Some(Latency {
+                fixed_ms: ms(p.latency),
+                jitter_ms: ms(p.jitter),
+                endpoint: p.endpoint.clone(),
+            }),
+            ..Knobs::default()
+        }),
+        FaultKind::ErrorRate => Some(Knobs {
+            error_rate: Some(ErrorRate {
+                ratio: p.ratio.unwrap_or(0.0),
+                status: p.status.unwrap_or(500),
+                endpoint: p.endpoint.clone(),
+            }),
+            ..Knobs::default()
+        }),
+        FaultKind::CacheDegradation => Some(Knobs {
+            cache_miss_ratio: p.ratio,
+            ..Knobs::default()
+        }),
+        FaultKind::ServiceDown | FaultKind::DatabaseDown => None,
+    }
 }
 
 fn record_for(f: &PlannedFault) -> FaultRecord {
@@ -94,13 +131,21 @@ fn record_for(f: &PlannedFault) -> FaultRecord {
 
 async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
-    let result = match f.kind {
-        FaultKind::ServiceDown => stack.kill_service(&f.target).await,
+    let result = match (f.kind, knobs(f)) {
+        (FaultKind::ServiceDown, _) => stack.kill_service(&f.target).await,
+        (FaultKind::DatabaseDown, _) => stack.stop_service(&f.target).await,
+        (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
+        (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
     };
     match result {
         Ok(()) => {
             r.took_effect_at = Some(Utc::now());
-            tracing::info!("fault {}: {} is down", f.name, f.target);
+            match f.kind {
+                FaultKind::ServiceDown | FaultKind::DatabaseDown => {
+                    tracing::info!("fault {}: {} is down", f.name, f.target)
+                }
+                _ => tracing::info!("fault {}: {} knobs set", f.name, f.target),
+            }
         }
         Err(e) => {
             tracing::error!("fault {}: could not inject: {e:#}", f.name);
@@ -112,13 +157,21 @@ async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
 async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
-        FaultKind::ServiceDown => stack.restart_service(&f.target).await,
+        FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
+        _ => stack.set_knobs(&f.target, &Knobs::default()).await,
     };
     match result {
         Ok(()) => {
             r.reverted_at = Some(Utc::now());
-            r.reverted_by = Some("restarted".into());
-            tracing::info!("fault {}: {} is back", f.name, f.target);
+            r.reverted_by = Some(
+                if knobs(f).is_some() {
+                    "knobs cleared"
+                } else {
+                    "restarted"
+                }
+                .into(),
+            );
+            tracing::info!("fault {}: {} is back to normal", f.name, f.target);
         }
         Err(e) => {
             tracing::error!("fault {}: could not revert: {e:#}", f.name);

@@ -10,8 +10,6 @@ use crate::input::{Decoder, Diagnostics, Located, Node, yaml};
 /// Active users per tenant when the scenario does not say.
 pub(super) const DEFAULT_USERS: u32 = 20;
 
-pub const FAULT_TARGETS: &[&str] = &["backend-api", "ml-engine"];
-
 pub fn parse_scenario(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     let root = yaml::parse(text).map_err(|(pos, msg)| {
         let mut d = Diagnostics::default();
@@ -382,15 +380,17 @@ fn decode_fault(
     });
     let target = m.required(dec, "target").and_then(|n| {
         let t = dec.string(n, &m.path("target"))?;
-        if FAULT_TARGETS.contains(&t.as_str()) {
+        let allowed = kind.map(FaultKind::targets).unwrap_or(&[]);
+        if kind.is_none() || allowed.contains(&t.as_str()) {
             Some(Located::new(t, n.pos, m.path("target")))
         } else {
             dec.error(
                 n.pos,
                 &m.path("target"),
                 format!(
-                    "unknown fault target {t:?}; expected one of {}",
-                    FAULT_TARGETS
+                    "unknown fault target {t:?} for {}; expected one of {}",
+                    kind.map(FaultKind::name).unwrap_or(""),
+                    allowed
                         .iter()
                         .map(|s| format!("{s:?}"))
                         .collect::<Vec<_>>()
@@ -400,6 +400,7 @@ fn decode_fault(
             None
         }
     });
+    let params = kind.and_then(|k| decode_fault_params(dec, &mut m, k));
     let at = m
         .required(dec, "at")
         .and_then(|n| dec.duration(n, &m.path("at")));
@@ -414,12 +415,93 @@ fn decode_fault(
         Fault {
             name: name.unwrap_or_else(|| format!("{}:{}", kind.name(), target.value)),
             kind,
+            params: params?,
             target,
             at: at?,
             duration: duration?,
         },
         name_node.map(|n| n.pos),
     ))
+}
+
+/// The settings each kind takes; settings of other kinds are unknown fields.
+fn decode_fault_params(
+    dec: &mut Decoder,
+    m: &mut crate::input::MapReader<'_>,
+    kind: FaultKind,
+) -> Option<FaultParams> {
+    let mut p = FaultParams::default();
+    let mut ok = true;
+    let endpoint = |dec: &mut Decoder,
+                    m: &mut crate::input::MapReader<'_>|
+     -> Option<Option<String>> {
+        match m.get("endpoint") {
+            Some(n) => {
+                let e = dec.string(n, &m.path("endpoint"))?;
+                if e.starts_with('/') {
+                    Some(Some(e))
+                } else {
+                    dec.error(
+                        n.pos,
+                        &m.path("endpoint"),
+                        format!("expected a route like \"/api/v1/recommendations\", found {e:?}"),
+                    );
+                    None
+                }
+            }
+            None => Some(None),
+        }
+    };
+    match kind {
+        FaultKind::ServiceDown | FaultKind::DatabaseDown => {}
+        FaultKind::HighLatency => {
+            p.latency = m
+                .required(dec, "latency")
+                .and_then(|n| dec.duration(n, &m.path("latency")))
+                .map(|d| d.value);
+            ok &= p.latency.is_some();
+            if let Some(n) = m.get("jitter") {
+                p.jitter = dec.duration(n, &m.path("jitter")).map(|d| d.value);
+                ok &= p.jitter.is_some();
+            }
+            match endpoint(dec, m) {
+                Some(e) => p.endpoint = e,
+                None => ok = false,
+            }
+        }
+        FaultKind::ErrorRate => {
+            p.ratio = m
+                .required(dec, "ratio")
+                .and_then(|n| dec.percent(n, &m.path("ratio")));
+            ok &= p.ratio.is_some();
+            p.status = Some(500);
+            if let Some(n) = m.get("status") {
+                match dec.u64(n, &m.path("status")) {
+                    Some(s) if (500..=599).contains(&s) => p.status = Some(s as u16),
+                    Some(s) => {
+                        dec.error(
+                            n.pos,
+                            &m.path("status"),
+                            format!("expected a 5xx status, found {s}"),
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+            match endpoint(dec, m) {
+                Some(e) => p.endpoint = e,
+                None => ok = false,
+            }
+        }
+        FaultKind::CacheDegradation => {
+            p.ratio = m
+                .required(dec, "miss_ratio")
+                .and_then(|n| dec.percent(n, &m.path("miss_ratio")));
+            ok &= p.ratio.is_some();
+        }
+    }
+    ok.then_some(p)
 }
 
 /// A fault must start and end while load runs, so that the run observes

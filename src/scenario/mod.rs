@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::input::{Diagnostics, Located};
 
-pub use decode::{FAULT_TARGETS, parse_scenario};
+pub use decode::parse_scenario;
 pub use template::RequestTemplate;
 
 #[derive(Debug, Clone)]
@@ -123,23 +123,92 @@ pub struct MixEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
+    /// Kill the service's process (SIGKILL); restart it after.
     ServiceDown,
+    /// The mock's latency knob.
+    HighLatency,
+    /// The mock's error knob.
+    ErrorRate,
+    /// The mock's cache-miss knob.
+    CacheDegradation,
+    /// Stop PostgreSQL (fast shutdown); start it again after.
+    DatabaseDown,
 }
 
+const MOCKS: &[&str] = &["backend-api", "ml-engine"];
+
 impl FaultKind {
-    pub const NAMES: &'static [&'static str] = &["service_down"];
+    pub const NAMES: &'static [&'static str] = &[
+        "service_down",
+        "high_latency",
+        "error_rate",
+        "cache_degradation",
+        "database_down",
+    ];
 
     pub fn from_name(s: &str) -> Option<Self> {
-        match s {
-            "service_down" => Some(Self::ServiceDown),
-            _ => None,
-        }
+        Some(match s {
+            "service_down" => Self::ServiceDown,
+            "high_latency" => Self::HighLatency,
+            "error_rate" => Self::ErrorRate,
+            "cache_degradation" => Self::CacheDegradation,
+            "database_down" => Self::DatabaseDown,
+            _ => return None,
+        })
     }
 
     pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// What this kind of fault may be aimed at.
+    pub fn targets(self) -> &'static [&'static str] {
         match self {
-            Self::ServiceDown => "service_down",
+            Self::DatabaseDown => &["postgresql"],
+            _ => MOCKS,
         }
+    }
+}
+
+/// The settings of a fault, by kind (`latency` for high_latency, …).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaultParams {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
+    pub latency: Option<Duration>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
+    pub jitter: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Error ratio or cache-miss ratio, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+mod opt_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.and_then(|s| Duration::try_from_secs_f64(s).ok()))
     }
 }
 
@@ -147,6 +216,7 @@ impl FaultKind {
 pub struct Fault {
     pub name: String,
     pub kind: FaultKind,
+    pub params: FaultParams,
     pub target: Located<String>,
     pub at: Located<Duration>,
     pub duration: Located<Duration>,

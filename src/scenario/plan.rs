@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{Arrivals, Fault, FaultKind, Scenario};
+use super::{Arrivals, Fault, FaultKind, FaultParams, Scenario};
 use crate::input::units::human_duration;
 use crate::input::{Diagnostics, Located};
 
@@ -34,6 +34,7 @@ pub struct PlannedPhase {
 pub struct PlannedFault {
     pub name: String,
     pub kind: FaultKind,
+    pub params: FaultParams,
     pub target: String,
     pub at: Duration,
     pub duration: Duration,
@@ -96,6 +97,7 @@ pub fn plan(
         .map(|f: &Fault| PlannedFault {
             name: f.name.clone(),
             kind: f.kind,
+            params: f.params.clone(),
             target: f.target.value.clone(),
             at: scale(f.at.value, k.value),
             duration: scale(f.duration.value, k.value),

@@ -76,6 +76,8 @@ pub struct Stack {
     /// Mock service name → base URL.
     pub services: BTreeMap<String, String>,
     pub rendered: render::Rendered,
+    /// Components this provider could not start here, and why.
+    pub not_started: Vec<String>,
     backend: native::Native,
 }
 
@@ -91,6 +93,48 @@ impl Stack {
     /// Stop a service abruptly (SIGKILL) and return once it is gone.
     pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
         self.backend.kill(name).await
+    }
+
+    /// Stop a component gracefully (PostgreSQL: fast shutdown) and return
+    /// once it is gone.
+    pub async fn stop_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.backend.stop(name).await
+    }
+
+    /// Set a mock service's fault knobs and verify they took effect.
+    pub async fn set_knobs(
+        &self,
+        service: &str,
+        knobs: &crate::mock::faults::Knobs,
+    ) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let base = self
+            .services
+            .get(service)
+            .with_context(|| format!("{service} is not a mock service of this stack"))?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        let url = format!("{base}/admin/faults");
+        let resp = client
+            .put(&url)
+            .json(knobs)
+            .send()
+            .await
+            .with_context(|| format!("setting {service}'s fault knobs"))?;
+        if !resp.status().is_success() {
+            anyhow::bail!(
+                "{service} refused the fault knobs: {} {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        let now: crate::mock::faults::Knobs = client.get(&url).send().await?.json().await?;
+        if &now != knobs {
+            anyhow::bail!("{service}'s fault knobs read back as {now:?}, not {knobs:?}");
+        }
+        Ok(())
     }
 
     /// Start a stopped service again and return once it answers.

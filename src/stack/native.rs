@@ -31,6 +31,8 @@ pub struct Native {
     /// In start order; torn down in reverse.
     procs: Vec<Supervised>,
     http: reqwest::Client,
+    /// PostgreSQL's data directory, removed after PostgreSQL stops.
+    pg_data: Option<super::datastores::PgData>,
 }
 
 impl Native {
@@ -65,13 +67,53 @@ impl Native {
         for p in self.procs.iter_mut().rev() {
             if !p.stop(STOP_GRACE).await {
                 notes.push(format!(
-                    "{} did not stop within {STOP_GRACE:?} of SIGTERM and was killed",
-                    p.spec.name
+                    "{} did not stop within {STOP_GRACE:?} of {} and was killed",
+                    p.spec.name, p.spec.stop_signal
                 ));
             }
         }
+        // PostgreSQL is stopped: its data directory can go.
+        self.pg_data = None;
         notes
     }
+
+    /// Stop gracefully (its stop signal) and return once it is gone.
+    pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
+        let p = self.get(name)?;
+        if !p.is_running() {
+            bail!("{name} is not running");
+        }
+        p.stop(STOP_GRACE).await;
+        if p.is_running() {
+            bail!("{name} is still running after its stop signal and SIGKILL");
+        }
+        Ok(())
+    }
+}
+
+async fn pg_version() -> Option<String> {
+    let bin = super::datastores::pg_bin("postgres")?;
+    process::version(&bin).await
+}
+
+/// The fault targets this provider can run on this machine, and why the
+/// others are missing.
+pub fn available_targets() -> Vec<(&'static str, Result<(), String>)> {
+    let pg = if super::datastores::pg_bin("initdb").is_none() {
+        Err("PostgreSQL is not installed (package postgresql)".to_string())
+    } else if super::datastores::postgres_exporter_spec(0, 0, "/dev/null".into(), None).is_none() {
+        Err(
+            "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire"
+                .to_string(),
+        )
+    } else {
+        Ok(())
+    };
+    vec![
+        ("backend-api", Ok(())),
+        ("ml-engine", Ok(())),
+        ("postgresql", pg),
+    ]
 }
 
 fn binary(candidates: &[&str], package: &str) -> anyhow::Result<PathBuf> {
@@ -100,11 +142,98 @@ pub async fn start(
     let mut native = Native {
         procs: Vec::new(),
         http: http.clone(),
+        pg_data: None,
     };
     let mut components = Vec::new();
     let mut addresses = AddressMap::new();
     let mut services = BTreeMap::new();
+    let mut not_started = Vec::new();
     let logs = opts.run_dir.join("logs");
+    let pid_file = Some(opts.run_dir.join("pids.txt"));
+
+    // Datastores first: the mocks connect to them at start-up.
+    let mut mock_env: Vec<(String, String)> = Vec::new();
+    let mut backend_env: Vec<(String, String)> = Vec::new();
+    match super::datastores::init_postgres(&logs.join("initdb.log")).await {
+        Ok(data) => {
+            let port = free_port()?;
+            let spec = data.spec(port, logs.join("postgresql.log"), pid_file.clone())?;
+            native.pg_data = Some(data);
+            start_one(&mut native, spec, cancel).await?;
+            backend_env.push(("ZETA_DATABASE_URL".into(), super::datastores::url(port)));
+            components.push(ComponentInfo {
+                name: "postgresql".into(),
+                version: pg_version().await,
+                url: format!("postgresql://127.0.0.1:{port}"),
+                log: logs.join("postgresql.log").display().to_string(),
+            });
+            let exporter_port = free_port()?;
+            match super::datastores::postgres_exporter_spec(exporter_port, port, logs.join("postgres-exporter.log"), pid_file.clone()) {
+                Some(spec) => {
+                    let program = spec.program.clone();
+                    start_one(&mut native, spec, cancel).await?;
+                    addresses.insert("postgres-exporter:9187".into(), format!("127.0.0.1:{exporter_port}"));
+                    components.push(ComponentInfo {
+                        name: "postgres-exporter".into(),
+                        version: process::version(&program).await,
+                        url: format!("http://127.0.0.1:{exporter_port}"),
+                        log: logs.join("postgres-exporter.log").display().to_string(),
+                    });
+                }
+                None => not_started.push("postgres-exporter: not installed (package prometheus-postgres-exporter); DatabaseDown cannot fire".to_string()),
+            }
+        }
+        Err(e) => not_started.push(format!(
+            "postgresql: {e:#}; backend-api keeps its data in memory"
+        )),
+    }
+    if which("redis-server").is_some() {
+        let port = free_port()?;
+        let spec = super::datastores::redis_spec(
+            port,
+            &opts.run_dir.join("data/redis"),
+            logs.join("redis.log"),
+            pid_file.clone(),
+        )?;
+        let program = spec.program.clone();
+        start_one(&mut native, spec, cancel).await?;
+        mock_env.push(("ZETA_REDIS_URL".into(), format!("redis://127.0.0.1:{port}")));
+        components.push(ComponentInfo {
+            name: "redis".into(),
+            version: process::version(&program).await,
+            url: format!("redis://127.0.0.1:{port}"),
+            log: logs.join("redis.log").display().to_string(),
+        });
+        let exporter_port = free_port()?;
+        match super::datastores::redis_exporter_spec(
+            exporter_port,
+            port,
+            logs.join("redis-exporter.log"),
+            pid_file.clone(),
+        ) {
+            Some(spec) => {
+                let program = spec.program.clone();
+                start_one(&mut native, spec, cancel).await?;
+                addresses.insert(
+                    "redis-exporter:9121".into(),
+                    format!("127.0.0.1:{exporter_port}"),
+                );
+                components.push(ComponentInfo {
+                    name: "redis-exporter".into(),
+                    version: process::version(&program).await,
+                    url: format!("http://127.0.0.1:{exporter_port}"),
+                    log: logs.join("redis-exporter.log").display().to_string(),
+                });
+            }
+            None => not_started.push(
+                "redis-exporter: not installed (package prometheus-redis-exporter)".to_string(),
+            ),
+        }
+    } else {
+        not_started.push(
+            "redis: not installed (package redis-server); the caches live in memory".to_string(),
+        );
+    }
 
     // Mock services first: Prometheus should find them up on its first
     // scrape. ml-engine before backend-api, which calls it.
@@ -137,12 +266,19 @@ pub async fn start(
             name: name.to_string(),
             program: opts.self_exe.clone(),
             args,
-            env: vec![("RUST_LOG".into(), "warn".into())],
+            env: {
+                let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
+                env.extend(mock_env.iter().cloned());
+                if name == "backend-api" {
+                    env.extend(backend_env.iter().cloned());
+                }
+                env
+            },
             log: logs.join(format!("{name}.log")),
             ready: Ready::Http(format!("http://{addr}/health")),
             ready_timeout: READY_TIMEOUT,
             stop_signal: Signal::SIGTERM,
-            pid_file: Some(opts.run_dir.join("pids.txt")),
+            pid_file: pid_file.clone(),
         };
         start_one(&mut native, spec, cancel).await?;
         addresses.insert(compose_addr.to_string(), addr.clone());
@@ -238,6 +374,7 @@ pub async fn start(
         alertmanager_url: format!("http://{am_addr}"),
         services,
         rendered,
+        not_started,
         backend: native,
     })
 }
