@@ -176,6 +176,12 @@ async fn execute(
         .await
         .context("starting the notification receivers")?;
 
+    let trace_sink = crate::observe::traces::TraceSink::default();
+    let (otlp_endpoint, trace_task) = trace_sink
+        .serve(observers.clone())
+        .await
+        .context("starting the OTLP trace receiver")?;
+
     tracing::info!("provider {}: {}", decision.name, decision.reason);
     let mut stack = Stack::start(
         decision.clone(),
@@ -185,6 +191,7 @@ async fn execute(
             run_dir: dir.clone(),
             self_exe,
             receiver_base,
+            otlp_endpoint: Some(otlp_endpoint),
         },
         &cancel,
     )
@@ -205,6 +212,17 @@ async fn execute(
         poll,
         observers.clone(),
     ));
+
+    // Dashboards, loaded during the load as a person would open them.
+    let probe = dashboard_probe(&files, &stack)
+        .map_err(|e| tracing::warn!("dashboard queries will not be measured: {e:#}"))
+        .ok()
+        .map(std::sync::Arc::new);
+    let probe_task = probe.clone().map(|p| {
+        let first = (plan.load_end / 4).max(Duration::from_secs(2));
+        let every = (plan.load_end / 8).max(Duration::from_secs(2));
+        tokio::spawn(p.run(first, every, observers.clone()))
+    });
 
     let target = stack
         .services
@@ -255,9 +273,33 @@ async fn execute(
         }
     }
 
+    // Spans are exported in batches every 500 ms.
+    if !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
     observers.cancel();
     let _ = watch_task.await;
     let _ = receiver_task.await;
+    let _ = trace_task.await;
+    if let Some(t) = probe_task {
+        let _ = t.await;
+    }
+    let dashboards = probe.map(|p| p.report());
+    let samples = load_report
+        .as_ref()
+        .map(|l| l.trace_samples.as_slice())
+        .unwrap_or(&[]);
+    let kills: Vec<f64> = match load_report.as_ref().and_then(|l| l.started_at) {
+        Some(start) => faults
+            .iter()
+            .filter(|f| f.kind == crate::scenario::FaultKind::ServiceDown)
+            .filter_map(|f| f.took_effect_at)
+            .map(|t| (t - start).num_milliseconds() as f64 / 1000.0)
+            .collect(),
+        None => Vec::new(),
+    };
+    let traces = trace_sink.coverage(samples, &kills);
+    let logs = crate::observe::logs::check_files(&dir.join("logs"), samples);
     let teardown_notes = stack.teardown().await;
     notes.extend(teardown_notes);
     let interrupted = cancel.is_cancelled();
@@ -285,6 +327,9 @@ async fn execute(
         alerts: &alerts,
         notifications: &notifications,
         unmeasured: &unmeasured,
+        dashboards: dashboards.as_ref(),
+        traces: Some(&traces),
+        logs: Some(&logs),
     });
     let verdict = RunResult::judge(&verdicts.slos, interrupted);
     let result = RunResult {
@@ -313,6 +358,9 @@ async fn execute(
         detections: verdicts.detections,
         routing: verdicts.routing,
         load: load_report,
+        dashboards,
+        traces: Some(traces),
+        logs: Some(logs),
         slos: verdicts.slos,
         verdict,
         notes,
@@ -372,6 +420,31 @@ async fn drain(
             _ = cancel.cancelled() => {}
         }
     }
+}
+
+fn dashboard_probe(
+    files: &StackFiles,
+    stack: &Stack,
+) -> anyhow::Result<crate::observe::dashboards::Probe> {
+    use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};
+    let sources =
+        crate::stack::grafana::provisioning::load_datasources(&files.dir.join(DATASOURCES_FILE))?;
+    let dashboards = load_dashboards(&files.dir)?;
+    let scrape = sources
+        .iter()
+        .find(|s| s.kind == "prometheus")
+        .and_then(|s| s.time_interval())
+        .unwrap_or(crate::stack::grafana::vars::DEFAULT_SCRAPE);
+    let mut running: std::collections::BTreeSet<String> =
+        stack.components.iter().map(|c| c.name.clone()).collect();
+    running.insert("prometheus".into());
+    crate::observe::dashboards::Probe::new(
+        &dashboards,
+        &sources,
+        stack.prometheus_url.clone(),
+        scrape,
+        &running,
+    )
 }
 
 /// Why the SLOs that need Grafana, Loki and Jaeger are not measured by this

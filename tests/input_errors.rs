@@ -44,7 +44,7 @@ fn every_problem_is_named_with_its_location() {
         );
         assert!(
             has(
-                "scenarios/broken.yml:11:35: faults[0].target: unknown fault target \"payments\"; expected one of \"backend-api\", \"ml-engine\""
+                "scenarios/broken.yml:11:35: faults[0].target: unknown fault target \"payments\" for service_down; expected one of \"backend-api\", \"ml-engine\""
             ),
             "{err}"
         );

@@ -71,6 +71,8 @@ pub async fn run(
     let mut interrupted = false;
     let mut next_progress = opts.progress_every.map(|d| start + d);
     let mut url = String::with_capacity(256);
+    let started_at =
+        chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
 
     for (offset, phase) in arrivals {
         let due = start + offset;
@@ -174,7 +176,9 @@ pub async fn run(
             }
         }
     }
-    Ok(recorder.finish(base, interrupted))
+    let mut report = recorder.finish(base, interrupted);
+    report.started_at = Some(started_at);
+    Ok(report)
 }
 
 fn tenant_index(name: &str) -> u32 {

@@ -138,6 +138,9 @@ pub struct LoadReport {
     pub trace_samples: Vec<TraceSample>,
     /// Whether the run was cut short (Ctrl-C).
     pub interrupted: bool,
+    /// Wall-clock time of offset 0 (every `sent_s` counts from here).
+    #[serde(default)]
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 struct Cell {
@@ -298,6 +301,7 @@ impl Recorder {
             send_lateness: Quantiles::of(&self.lateness),
             trace_samples: self.traces.into_iter().flatten().collect(),
             interrupted,
+            started_at: None,
         }
     }
 }

@@ -3,7 +3,10 @@
 //! over time ([`alerts`]).
 
 pub mod alerts;
+pub mod dashboards;
+pub mod logs;
 pub mod receiver;
+pub mod traces;
 
 /// A reqwest error in words a user can act on, without the URL's query
 /// string (which may hold a secret).

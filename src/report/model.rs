@@ -61,6 +61,12 @@ pub struct RunResult {
     pub detections: Vec<Detection>,
     pub routing: Vec<RoutingRow>,
     pub load: Option<LoadReport>,
+    #[serde(default)]
+    pub dashboards: Option<crate::observe::dashboards::DashboardReport>,
+    #[serde(default)]
+    pub traces: Option<crate::observe::traces::TraceReport>,
+    #[serde(default)]
+    pub logs: Option<crate::observe::logs::LogReport>,
     pub slos: Vec<SloResult>,
     pub verdict: Verdict,
     pub notes: Vec<String>,

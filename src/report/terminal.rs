@@ -151,6 +151,54 @@ pub fn render(r: &RunResult) -> String {
         }
     }
 
+    if let Some(d) = &r.dashboards {
+        let _ = writeln!(o, "\nDashboards ({} loads each; {})", d.rounds, d.via);
+        for dash in &d.dashboards {
+            let q = |x| {
+                crate::observe::dashboards::quantile(&dash.samples_ms, x)
+                    .map(|v| format!("{v:.0}ms"))
+                    .unwrap_or_else(|| "—".into())
+            };
+            let measured = dash.panels.iter().filter(|p| p.skipped.is_none()).count();
+            let no_data = dash
+                .panels
+                .iter()
+                .filter(|p| {
+                    !p.samples_ms.is_empty() && p.no_data_rounds as usize == p.samples_ms.len()
+                })
+                .count();
+            let _ = writeln!(
+                o,
+                "  {:<24} p50 {:>6}  p95 {:>6}  max {:>6}  {measured}/{} panels measured, {no_data} without data",
+                dash.dashboard,
+                q(0.5),
+                q(0.95),
+                q(1.0),
+                dash.panels.len()
+            );
+        }
+    }
+    if let Some(t) = &r.traces {
+        let _ = writeln!(o, "\nTraces ({})", t.store);
+        for e in &t.endpoints {
+            let _ = writeln!(
+                o,
+                "  {:<34} {}/{} traced{}",
+                e.endpoint,
+                e.found,
+                e.sent,
+                if e.chain_checked > 0 {
+                    format!(
+                        ", {}/{} calls linked to ml-engine",
+                        e.linked, e.chain_checked
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+
     let _ = writeln!(o, "\nSLOs");
     for s in &r.slos {
         let status = match s.status {

@@ -79,6 +79,9 @@ pub struct Evidence<'a> {
     pub notifications: &'a [Notification],
     /// Why SLOs that need Grafana, Loki or Jaeger could not be measured.
     pub unmeasured: &'a [(String, String)],
+    pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
+    pub traces: Option<&'a crate::observe::traces::TraceReport>,
+    pub logs: Option<&'a crate::observe::logs::LogReport>,
 }
 
 pub struct Verdicts {
@@ -97,42 +100,25 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     if let Some(d) = &ev.slo.alert_delivery {
         slos.push(delivery(ev, d, &routing));
     }
-    let unmeasured = |name: &str, required: bool, target: String| {
-        let reason = ev
-            .unmeasured
+    let reason = |name: &str| {
+        ev.unmeasured
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, r)| r.clone())
-            .unwrap_or_else(|| "this version of zeta-bench does not measure it yet".into());
-        SloResult {
-            name: name.into(),
-            status: Status::NotMeasured,
-            required,
-            target,
-            measured: None,
-            details: vec![reason],
-        }
+            .unwrap_or_else(|| "this version of zeta-bench does not measure it yet".into())
     };
     if let Some(d) = &ev.slo.dashboard_latency {
-        slos.push(unmeasured(
-            "dashboard_latency",
-            d.required,
-            format!("every dashboard ≤ {}", human_duration(d.max)),
+        slos.push(signals::dashboards(
+            d,
+            ev.dashboards,
+            reason("dashboard_latency"),
         ));
     }
     if let Some(l) = &ev.slo.log_search {
-        slos.push(unmeasured(
-            "log_search",
-            l.required,
-            format!("{} queries ≤ {}", l.queries.len(), human_duration(l.max)),
-        ));
+        slos.push(signals::logs(l, ev.logs, reason("log_search")));
     }
     if let Some(t) = &ev.slo.trace_coverage {
-        slos.push(unmeasured(
-            "trace_coverage",
-            t.required,
-            format!("≥ {}%", t.min * 100.0),
-        ));
+        slos.push(signals::traces(t, ev.traces));
     }
     Verdicts {
         slos,
@@ -540,6 +526,8 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         details,
     }
 }
+
+mod signals;
 
 #[cfg(test)]
 mod tests;

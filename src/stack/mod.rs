@@ -39,6 +39,8 @@ pub struct StackOptions {
     pub self_exe: PathBuf,
     /// Base URL of the harness's notification receivers.
     pub receiver_base: String,
+    /// Where the mock services export their traces (OTLP/HTTP).
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The chosen provider and why, as printed and recorded.

@@ -153,6 +153,9 @@ pub async fn start(
 
     // Datastores first: the mocks connect to them at start-up.
     let mut mock_env: Vec<(String, String)> = Vec::new();
+    if let Some(otlp) = &opts.otlp_endpoint {
+        mock_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp.clone()));
+    }
     let mut backend_env: Vec<(String, String)> = Vec::new();
     match super::datastores::init_postgres(&logs.join("initdb.log")).await {
         Ok(data) => {

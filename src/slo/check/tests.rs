@@ -135,6 +135,9 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         alerts,
         notifications: ns,
         unmeasured: &[],
+        dashboards: None,
+        traces: None,
+        logs: None,
     });
     // `slo` and friends are dropped here; results own their data.
     v
@@ -334,6 +337,9 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         alerts: &[],
         notifications: &[],
         unmeasured: &[],
+        dashboards: None,
+        traces: None,
+        logs: None,
     });
     assert_eq!(slo_named(&v, "expected_alerts").status, Status::Pass);
     let m = slo_named(&v, "mttd");
@@ -353,6 +359,9 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         alerts: &[timeline("Noise", "warning", 3)],
         notifications: &ns,
         unmeasured: &[],
+        dashboards: None,
+        traces: None,
+        logs: None,
     });
     assert_eq!(
         crate::report::RunResult::judge(&v.slos, false),
