@@ -68,8 +68,8 @@ fn sigterm_during_start_up_tears_everything_down() {
     let p = Project::new();
     p.write("scenarios/fast.yml", FAST_SCENARIO);
     let mut r = Running::start(&p, &["run", "scenarios/fast.yml", "--out", "reports"]);
-    r.wait_for("provider native", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(300));
+    // Some components are up, Prometheus and Alertmanager are not yet.
+    r.wait_for("started ml-engine", Duration::from_secs(60));
     r.signal(Signal::SIGTERM);
     let code = r.wait(Duration::from_secs(60));
     assert_eq!(code, 3, "{}", r.seen.join("\n"));

@@ -39,9 +39,12 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
     }
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let pg_data = init_postgres(&dir.path().join("initdb.log"))
-        .await
-        .expect("initdb");
+    let pg_data = init_postgres(
+        &dir.path().join("initdb.log"),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("initdb");
     let pg_port = free_port().unwrap();
     let mut pg = Supervised::new(
         pg_data

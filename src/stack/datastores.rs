@@ -80,7 +80,10 @@ pub struct PgData {
 /// `initdb` a fresh cluster that trusts local connections (it listens on
 /// loopback only). Fails with an actionable message when PostgreSQL or the
 /// `postgres` user is missing.
-pub async fn init_postgres(log: &Path) -> anyhow::Result<PgData> {
+pub async fn init_postgres(
+    log: &Path,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<PgData> {
     let initdb = pg_bin("initdb")
         .context("initdb not found (install the Debian/Ubuntu package `postgresql`)")?;
     let uid = if is_root() {
@@ -109,13 +112,15 @@ pub async fn init_postgres(log: &Path) -> anyhow::Result<PgData> {
         "UTF8".into(),
         "--no-sync".into(),
     ]);
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(&program).args(&args).output(),
-    )
-    .await
-    .context("initdb did not finish within 60s")?
-    .with_context(|| format!("running {}", program.display()))?;
+    // kill_on_drop: an interrupted start-up kills initdb with it.
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&args).kill_on_drop(true);
+    let out = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(60), cmd.output()) => r
+            .context("initdb did not finish within 60s")?
+            .with_context(|| format!("running {}", program.display()))?,
+        _ = cancel.cancelled() => bail!("interrupted while initialising PostgreSQL"),
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

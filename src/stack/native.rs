@@ -157,7 +157,7 @@ pub async fn start(
         mock_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp.clone()));
     }
     let mut backend_env: Vec<(String, String)> = Vec::new();
-    match super::datastores::init_postgres(&logs.join("initdb.log")).await {
+    match super::datastores::init_postgres(&logs.join("initdb.log"), cancel).await {
         Ok(data) => {
             let port = free_port()?;
             let spec = data.spec(port, logs.join("postgresql.log"), pid_file.clone())?;
@@ -394,6 +394,9 @@ async fn start_one(
         r = p.start(&native.http) => r.map_err(anyhow::Error::from),
         _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted while starting {}", p.spec.name)),
     };
+    if result.is_ok() {
+        tracing::info!("started {} (pid {})", p.spec.name, p.pid().unwrap_or(0));
+    }
     native.procs.push(p);
     result
 }
