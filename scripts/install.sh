@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what zeta-bench needs to run its native stack and its tests, from
 # the Debian/Ubuntu packages: Prometheus (with promtool), Alertmanager (with
-# amtool), PostgreSQL, Redis, and the postgres, redis and node exporters.
+# amtool), PostgreSQL, Redis, the postgres, redis and node exporters, and
+# Chromium (for the report's browser test).
 # Elsewhere it prints the exact command instead. Safe to run again: it
 # installs only what is missing. The packages' own services are not used
 # (zeta-bench starts its own instances on free loopback ports).
@@ -17,6 +18,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v prometheus-postgres-exporter >/dev/null 2>&1 || need+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null 2>&1 || need+=(prometheus-redis-exporter)
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+# Headless Chromium checks the HTML report in a real browser (tests only).
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install.sh: cargo is missing: install Rust 1.85 or newer (https://rustup.rs), then run this again." >&2

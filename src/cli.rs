@@ -44,8 +44,19 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Print the terminal summary of an earlier run's result.json.
-    Report { result: PathBuf },
+    /// Render earlier results: the terminal summary, and on request HTML,
+    /// JUnit XML and Markdown (several results: one combined JUnit and
+    /// Markdown; HTML for the first).
+    Report {
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+    },
     /// Run one mock service.
     Mock {
         #[arg(value_enum)]
@@ -114,11 +125,14 @@ pub async fn main(cli: Cli) -> u8 {
                 progress: true,
             };
             let mut worst = 0u8;
+            let mut results = Vec::new();
             for path in &scenarios {
                 let code = match crate::run::run(path, &opts, cancel.clone()).await {
                     Ok(result) => {
                         print!("{}", terminal::render(&result));
-                        result.exit_code()
+                        let code = result.exit_code();
+                        results.push(result);
+                        code
                     }
                     Err(e) => {
                         report_error(&e);
@@ -130,6 +144,32 @@ pub async fn main(cli: Cli) -> u8 {
                     break;
                 }
             }
+            if scenarios.len() > 1 {
+                // One gate: a combined JUnit file and summary for the suite.
+                let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+                let written = std::fs::write(
+                    out.join("suite-junit.xml"),
+                    crate::report::junit::render(&results),
+                )
+                .and_then(|()| {
+                    std::fs::write(
+                        out.join("suite-summary.md"),
+                        crate::report::markdown::render(&results),
+                    )
+                });
+                match written {
+                    Ok(()) => println!(
+                        "\nSuite: {} scenario(s), worst exit code {worst}; {} and {}",
+                        scenarios.len(),
+                        out.join("suite-junit.xml").display(),
+                        out.join("suite-summary.md").display()
+                    ),
+                    Err(e) => eprintln!(
+                        "zeta-bench: writing the suite report in {}: {e}",
+                        out.display()
+                    ),
+                }
+            }
             worst
         }
         Command::Validate { files } => {
@@ -139,29 +179,54 @@ pub async fn main(cli: Cli) -> u8 {
             }
             code
         }
-        Command::Report { result } => {
-            let text = match std::fs::read_to_string(&result) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("{}: cannot read: {e}", result.display());
-                    return 2;
-                }
-            };
-            match serde_json::from_str::<RunResult>(&text) {
-                Ok(r) => {
-                    print!("{}", terminal::render(&r));
-                    r.exit_code()
-                }
-                Err(e) => {
-                    eprintln!(
-                        "{}:{}:{}: not a zeta-bench result: {e}",
-                        result.display(),
-                        e.line(),
-                        e.column()
-                    );
-                    2
+        Command::Report {
+            results,
+            html,
+            junit,
+            markdown,
+        } => {
+            let mut loaded = Vec::new();
+            for path in &results {
+                let text = match std::fs::read_to_string(path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("{}: cannot read: {e}", path.display());
+                        return 2;
+                    }
+                };
+                match serde_json::from_str::<RunResult>(&text) {
+                    Ok(r) => loaded.push(r),
+                    Err(e) => {
+                        eprintln!(
+                            "{}:{}:{}: not a zeta-bench result: {e}",
+                            path.display(),
+                            e.line(),
+                            e.column()
+                        );
+                        return 2;
+                    }
                 }
             }
+            for r in &loaded {
+                print!("{}", terminal::render(r));
+            }
+            let written = (|| -> anyhow::Result<()> {
+                if let Some(f) = &html {
+                    std::fs::write(f, crate::report::html::render(&loaded[0])?)?;
+                }
+                if let Some(f) = &junit {
+                    std::fs::write(f, crate::report::junit::render(&loaded))?;
+                }
+                if let Some(f) = &markdown {
+                    std::fs::write(f, crate::report::markdown::render(&loaded))?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = written {
+                eprintln!("zeta-bench report: {e:#}");
+                return 3;
+            }
+            loaded.iter().map(RunResult::exit_code).max().unwrap_or(0)
         }
         Command::Mock { service, config } => {
             let built = match service {

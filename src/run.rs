@@ -347,6 +347,7 @@ async fn execute(
         components: stack.components.clone(),
         stack: StackInfo {
             dir: files.dir.display().to_string(),
+            git_revision: git_revision(&files.dir),
             scrape_targets: stack.rendered.scrape_targets.clone(),
             dropped_targets: stack.rendered.dropped_targets.clone(),
             unobserved_integrations: stack.rendered.unobserved_integrations.clone(),
@@ -368,6 +369,7 @@ async fn execute(
     };
     let json = serde_json::to_string_pretty(&result)?;
     std::fs::write(dir.join("result.json"), json).context("writing result.json")?;
+    crate::report::write_all(&result, &dir)?;
     Ok(result)
 }
 
@@ -420,6 +422,20 @@ async fn drain(
             _ = cancel.cancelled() => {}
         }
     }
+}
+
+/// The stack directory's git revision (`abc1234`, `-dirty` with local
+/// edits), when it is in a git checkout.
+fn git_revision(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn dashboard_probe(

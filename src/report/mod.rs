@@ -2,6 +2,10 @@
 //! its renderers. Every renderer reads only the result, so a report can be
 //! re-rendered later from `result.json` (`zeta-bench report`).
 
+pub mod charts;
+pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod model;
 pub mod terminal;
 
@@ -20,4 +24,21 @@ pub mod serde_duration {
         let secs = f64::deserialize(d)?;
         Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
+}
+
+/// Write `report.html`, `junit.xml` and `summary.md` beside `result.json`.
+pub fn write_all(r: &RunResult, dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::write(dir.join("report.html"), html::render(r)?).context("writing report.html")?;
+    std::fs::write(
+        dir.join("junit.xml"),
+        junit::render(std::slice::from_ref(r)),
+    )
+    .context("writing junit.xml")?;
+    std::fs::write(
+        dir.join("summary.md"),
+        markdown::render(std::slice::from_ref(r)),
+    )
+    .context("writing summary.md")?;
+    Ok(())
 }

@@ -36,6 +36,9 @@ pub struct ScenarioInfo {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackInfo {
     pub dir: String,
+    /// `git describe` of the stack directory, with `-dirty` for local edits.
+    #[serde(default)]
+    pub git_revision: Option<String>,
     pub scrape_targets: Vec<(String, String)>,
     pub dropped_targets: Vec<DroppedTarget>,
     pub unobserved_integrations: Vec<String>,

@@ -1,0 +1,158 @@
+//! The reports rendered from a real result: the HTML escapes everything it
+//! did not draw itself, has every section, and loads in a real browser
+//! (headless Chromium) without errors; JUnit and Markdown say the same.
+
+mod common;
+
+use std::process::Command;
+
+use zeta_bench::report::{RunResult, html, junit, markdown};
+
+fn fixture() -> RunResult {
+    let text =
+        std::fs::read_to_string(common::repo().join("tests/fixtures/results/service-down.json"))
+            .unwrap();
+    serde_json::from_str(&text).expect("the fixture matches the current result model")
+}
+
+#[test]
+fn html_has_every_section_and_escapes_what_users_wrote() {
+    let mut r = fixture();
+    r.scenario.name = "<script>alert('x')</script>".into();
+    r.scenario.description = "a & b <i>".into();
+    let page = html::render(&r).unwrap();
+    assert!(!page.contains("<script>"), "scenario text is escaped");
+    assert!(page.contains("&lt;script&gt;"));
+    assert!(page.contains("a &amp; b &lt;i&gt;"));
+    for id in [
+        "summary",
+        "verdict",
+        "slos",
+        "timeline",
+        "detection",
+        "routing",
+        "dashboards",
+        "traces",
+        "load",
+        "environment",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "section {id}");
+    }
+    // Charts are inline SVG; nothing is fetched.
+    assert!(
+        page.matches("<svg").count() >= 3,
+        "rate, latency and MTTD charts"
+    );
+    assert!(
+        !page.contains("http://cdn") && !page.contains("<link") && !page.contains("src=\"http")
+    );
+    assert!(page.contains("real-time equivalent"));
+}
+
+#[test]
+fn junit_and_markdown_agree_with_the_result() {
+    let r = fixture();
+    let x = junit::render(std::slice::from_ref(&r));
+    assert!(x.starts_with("<?xml"));
+    assert_eq!(x.matches("<testcase ").count(), r.slos.len());
+    let fails = r
+        .slos
+        .iter()
+        .filter(|s| s.status == zeta_bench::slo::check::Status::Fail)
+        .count();
+    assert_eq!(x.matches("<failure ").count(), fails);
+    assert!(
+        x.contains("<skipped message=\"not measured: Loki is not installed"),
+        "{x}"
+    );
+    let md = markdown::render(std::slice::from_ref(&r));
+    assert!(md.starts_with("## zeta-bench: ✅ PASS"), "{md}");
+    assert!(md.contains("| mttd | ✅ pass |"), "{md}");
+}
+
+#[test]
+fn the_report_loads_in_headless_chromium_without_errors() {
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium must be installed in CI (scripts/install.sh)"
+        );
+        eprintln!(
+            "SKIPPED the_report_loads_in_headless_chromium_without_errors: chromium is not installed; run scripts/install.sh"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, html::render(&fixture()).unwrap()).unwrap();
+    let shot = dir.path().join("report.png");
+    let profile = dir.path().join("profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1100,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        shot.metadata().map(|m| m.len() > 20_000).unwrap_or(false),
+        "a screenshot was taken:\n{log}"
+    );
+    for bad in [
+        "Uncaught",
+        "CONSOLE(",
+        "ERR_FILE_NOT_FOUND",
+        "Failed to load resource",
+    ] {
+        assert!(!log.contains(bad), "browser reported {bad}:\n{log}");
+    }
+    let dom = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile2").display()
+        ))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for text in [
+        "PASS",
+        "SLOs",
+        "Timeline",
+        "Detection",
+        "Routing",
+        "Dashboards",
+        "Trace coverage",
+        "ServiceDown",
+    ] {
+        assert!(dom.contains(text), "the rendered page shows {text}");
+    }
+}
