@@ -65,11 +65,14 @@ pub fn annotations(r: &RunResult) -> (Vec<Span>, Vec<Marker>) {
     (spans, markers)
 }
 
-/// One time series chart: `series` are (name, colour, points).
+/// One line of a chart: name, colour, (x, y) points.
+pub type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+/// One time series chart.
 pub fn timeline(
     title: &str,
     y_label: &str,
-    series: &[(&str, RGBColor, Vec<(f64, f64)>)],
+    series: &[Series<'_>],
     spans: &[Span],
     markers: &[Marker],
 ) -> String {
