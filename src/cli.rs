@@ -57,6 +57,34 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         markdown: Option<PathBuf>,
     },
+    /// Drive open-model load at any HTTP service, without a stack: the load
+    /// engine as a plain load tool.
+    Load {
+        /// Base URL, e.g. http://127.0.0.1:8000
+        #[arg(long)]
+        target: String,
+        /// Arrival rate, e.g. 5000/s.
+        #[arg(long, default_value = "100/s")]
+        rate: String,
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Request template(s), e.g. "GET /api/v1/recommendations?user_id={user}&k=10".
+        #[arg(long = "request", default_value = "GET /")]
+        requests: Vec<String>,
+        #[arg(long, default_value_t = false)]
+        poisson: bool,
+        #[arg(long, default_value_t = 50)]
+        tenants: u32,
+        #[arg(long, default_value_t = 20)]
+        users: u32,
+        #[arg(long, default_value_t = 10_000)]
+        max_in_flight: u32,
+        #[arg(long, default_value = "10s")]
+        timeout: String,
+        /// Print the full load report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run one mock service.
     Mock {
         #[arg(value_enum)]
@@ -228,6 +256,41 @@ pub async fn main(cli: Cli) -> u8 {
             }
             loaded.iter().map(RunResult::exit_code).max().unwrap_or(0)
         }
+        Command::Load {
+            target,
+            rate,
+            duration,
+            requests,
+            poisson,
+            tenants,
+            users,
+            max_in_flight,
+            timeout,
+            json,
+        } => match crate::load::cli::run(crate::load::cli::LoadArgs {
+            target,
+            rate,
+            duration,
+            requests,
+            poisson,
+            tenants,
+            users,
+            max_in_flight,
+            timeout,
+            json,
+        })
+        .await
+        {
+            Ok(()) => 0,
+            Err(crate::load::cli::LoadError::Input(e)) => {
+                eprintln!("zeta-bench load: {e}");
+                2
+            }
+            Err(crate::load::cli::LoadError::Run(e)) => {
+                eprintln!("zeta-bench load: {e:#}");
+                3
+            }
+        },
         Command::Mock { service, config } => {
             let built = match service {
                 MockService::BackendApi => crate::mock::backend::build(&config).await,

@@ -9,6 +9,7 @@
 //!   the intended send time (coordinated omission corrected) and from the
 //!   actual send time, plus a per-second series.
 
+pub mod cli;
 pub mod engine;
 pub mod record;
 pub mod schedule;
