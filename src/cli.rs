@@ -57,6 +57,44 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         markdown: Option<PathBuf>,
     },
+    /// Bring the stack and the mocks up for a game day; Ctrl-C tears down.
+    Up {
+        #[arg(long, default_value = "stack")]
+        stack: PathBuf,
+        /// Real time (1) for game days.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Inject a fault into the stack `zeta-bench up` runs; it reverts when
+    /// the duration ends or on Ctrl-C.
+    Fault {
+        #[arg(value_parser = parse_fault_kind)]
+        kind: crate::scenario::FaultKind,
+        #[arg(long)]
+        target: String,
+        #[arg(long, default_value = "5m")]
+        duration: String,
+        /// high_latency: added latency, e.g. 1500ms.
+        #[arg(long)]
+        latency: Option<String>,
+        /// error_rate: share of requests that fail, e.g. 20%.
+        #[arg(long)]
+        ratio: Option<String>,
+        /// error_rate: the status they fail with (5xx).
+        #[arg(long)]
+        status: Option<u16>,
+        /// cache_degradation: share of cache lookups that miss, e.g. 90%.
+        #[arg(long)]
+        miss_ratio: Option<String>,
+        /// Only this route, e.g. /api/v1/recommendations.
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// The state file `zeta-bench up` wrote.
+        #[arg(long, default_value = "reports/up.json")]
+        up: PathBuf,
+    },
     /// Drive open-model load at any HTTP service, without a stack: the load
     /// engine as a plain load tool.
     Load {
@@ -117,6 +155,15 @@ impl From<ProviderArg> for ProviderChoice {
 pub enum MockService {
     BackendApi,
     MlEngine,
+}
+
+fn parse_fault_kind(s: &str) -> Result<crate::scenario::FaultKind, String> {
+    crate::scenario::FaultKind::from_name(s).ok_or_else(|| {
+        format!(
+            "expected one of {}",
+            crate::scenario::FaultKind::NAMES.join(", ")
+        )
+    })
 }
 
 /// Resolves on the first Ctrl-C or SIGTERM.
@@ -255,6 +302,98 @@ pub async fn main(cli: Cli) -> u8 {
                 return 3;
             }
             loaded.iter().map(RunResult::exit_code).max().unwrap_or(0)
+        }
+        Command::Up {
+            stack,
+            time_scale,
+            out,
+        } => {
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                c.cancel();
+            });
+            let exe = match std::env::current_exe() {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("zeta-bench up: {e}");
+                    return 3;
+                }
+            };
+            match crate::gameday::up(&stack, time_scale, &out, exe, cancel).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("zeta-bench up: could not run: {e:#}");
+                    3
+                }
+            }
+        }
+        Command::Fault {
+            kind,
+            target,
+            duration,
+            latency,
+            ratio,
+            status,
+            miss_ratio,
+            endpoint,
+            up,
+        } => {
+            use crate::input::units::{parse_duration, parse_percent};
+            let bad = |what: &str, v: &str| {
+                eprintln!(
+                    "zeta-bench fault: {what}: expected {}, found {v:?}",
+                    if what == "--duration" || what == "--latency" {
+                        "a duration like \"90s\""
+                    } else {
+                        "a percentage like \"20%\""
+                    }
+                );
+                2
+            };
+            let Some(duration) = parse_duration(&duration) else {
+                return bad("--duration", &duration);
+            };
+            let mut params = crate::scenario::FaultParams {
+                endpoint,
+                status,
+                ..Default::default()
+            };
+            if let Some(l) = latency {
+                match parse_duration(&l) {
+                    Some(d) => params.latency = Some(d),
+                    None => return bad("--latency", &l),
+                }
+            }
+            if let Some(r) = ratio.or(miss_ratio) {
+                match parse_percent(&r) {
+                    Some(p) => params.ratio = Some(p),
+                    None => return bad("--ratio", &r),
+                }
+            }
+            if kind == crate::scenario::FaultKind::ErrorRate && params.status.is_none() {
+                params.status = Some(500);
+            }
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                c.cancel();
+            });
+            let req = crate::gameday::FaultRequest {
+                kind,
+                target,
+                duration,
+                params,
+            };
+            match crate::gameday::fault_command(&up, req, cancel).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("zeta-bench fault: {e:#}");
+                    3
+                }
+            }
         }
         Command::Load {
             target,

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod contract;
 pub mod fault;
+pub mod gameday;
 pub mod input;
 pub mod load;
 pub mod mock;

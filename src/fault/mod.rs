@@ -114,7 +114,7 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
     }
 }
 
-fn record_for(f: &PlannedFault) -> FaultRecord {
+pub fn record_for(f: &PlannedFault) -> FaultRecord {
     FaultRecord {
         name: f.name.clone(),
         kind: f.kind,
@@ -129,7 +129,7 @@ fn record_for(f: &PlannedFault) -> FaultRecord {
     }
 }
 
-async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
+pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
     let result = match (f.kind, knobs(f)) {
         (FaultKind::ServiceDown, _) => stack.kill_service(&f.target).await,
@@ -154,7 +154,7 @@ async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     }
 }
 
-async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
+pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
         FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,

@@ -169,7 +169,8 @@ pub fn bound_ports(run_dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A running `zeta-bench` whose stderr lines can be awaited.
+/// A running `zeta-bench` whose output lines (stdout and stderr) can be
+/// awaited.
 pub struct Running {
     pub child: Child,
     lines: mpsc::Receiver<String>,
@@ -187,11 +188,21 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning zeta-bench");
+        // stdout and stderr both feed the lines waited for.
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let tx2 = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx2.send(line).is_err() {
                     break;
                 }
             }
@@ -203,7 +214,7 @@ impl Running {
         }
     }
 
-    /// Wait for a stderr line containing `needle`.
+    /// Wait for an output line containing `needle`.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {

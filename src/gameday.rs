@@ -1,0 +1,351 @@
+//! Game days: `zeta-bench up` brings the stack and the mocks up and keeps
+//! them up until Ctrl-C or SIGTERM; `zeta-bench fault` injects a fault into
+//! that stack through a control endpoint of the `up` process (loopback
+//! only), so faults only ever touch what the harness started.
+//!
+//! `up` writes `<out>/up.json` with the control URL; `fault` reads it. A
+//! fault reverts on its own when its duration ends, when the `fault`
+//! command is interrupted, and at teardown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::fault::{self, FaultRecord};
+use crate::observe::receiver::Receivers;
+use crate::scenario::plan::PlannedFault;
+use crate::scenario::{FaultKind, FaultParams};
+use crate::stack::{self, Stack, StackFiles, StackOptions};
+
+/// What `fault` sends to `up`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultRequest {
+    pub kind: FaultKind,
+    pub target: String,
+    #[serde(with = "crate::report::serde_duration")]
+    pub duration: Duration,
+    #[serde(default)]
+    pub params: FaultParams,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpState {
+    pub control: String,
+    pub run_dir: String,
+    pub components: Vec<stack::ComponentInfo>,
+}
+
+struct Control {
+    stack: Mutex<Stack>,
+    faults: Mutex<Vec<(PlannedFault, FaultRecord, CancellationToken)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// The seed's "Access the Services" table, for what this stack runs.
+fn purpose(name: &str) -> &'static str {
+    match name {
+        "prometheus" => "Metrics queries & alerts",
+        "alertmanager" => "Alert management",
+        "grafana" => "Dashboards & Visualization",
+        "loki" => "Log queries",
+        "jaeger" => "Distributed tracing",
+        "backend-api" => "Mock backend API (fault knobs: /admin/faults)",
+        "ml-engine" => "Mock ML engine (fault knobs: /admin/faults)",
+        "postgresql" => "Database (DatabaseDown)",
+        "redis" => "Cache",
+        "postgres-exporter" | "redis-exporter" => "Exporter",
+        _ => "",
+    }
+}
+
+pub async fn up(
+    stack_dir: &Path,
+    time_scale: f64,
+    out: &Path,
+    self_exe: PathBuf,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let files = StackFiles::load(stack_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let scaled_min = crate::scenario::plan::scale(files.min_interval(), time_scale);
+    if scaled_min < Duration::from_secs(1) {
+        bail!("time scale {time_scale} would put the shortest scrape/evaluation interval under 1s");
+    }
+    let dir = out.join(format!(
+        "up-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let observers = cancel.child_token();
+    let receivers = Receivers::new(files.rules.iter().map(|r| r.name.clone()).collect());
+    let (receiver_base, _rtask) = receivers.serve(observers.clone()).await?;
+    let traces = crate::observe::traces::TraceSink::default();
+    let (otlp, _ttask) = traces.serve(observers.clone()).await?;
+    let decision = stack::choose_provider(crate::scenario::ProviderChoice::Auto)
+        .map_err(anyhow::Error::msg)?;
+    let stack = Stack::start(
+        decision,
+        StackOptions {
+            files,
+            time_scale,
+            run_dir: dir.clone(),
+            self_exe,
+            receiver_base,
+            otlp_endpoint: Some(otlp),
+        },
+        &cancel,
+    )
+    .await?;
+    let components = stack.components.clone();
+    let control = Arc::new(Control {
+        stack: Mutex::new(stack),
+        faults: Mutex::new(Vec::new()),
+        next: std::sync::atomic::AtomicU64::new(1),
+    });
+    let app = Router::new()
+        .route("/faults", get(list).post(inject))
+        .route("/faults/{name}", delete(revert_one))
+        .with_state(control.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let control_url = format!("http://{}", listener.local_addr()?);
+    let serve_cancel = observers.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(serve_cancel.cancelled_owned())
+            .await;
+    });
+    let state = UpState {
+        control: control_url.clone(),
+        run_dir: dir
+            .canonicalize()
+            .unwrap_or(dir.clone())
+            .display()
+            .to_string(),
+        components: components.clone(),
+    };
+    std::fs::write(out.join("up.json"), serde_json::to_string_pretty(&state)?)?;
+
+    println!("\n| Service | URL | Purpose |\n|---|---|---|");
+    for c in &components {
+        println!("| {} | {} | {} |", c.name, c.url, purpose(&c.name));
+    }
+    println!("\nNotifications arrive at the harness's receivers and are printed here.");
+    println!(
+        "Inject faults with: zeta-bench fault KIND --target NAME --duration D   (control {control_url}, {}/up.json)",
+        out.display()
+    );
+    println!("Ctrl-C tears everything down.\n");
+
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = receivers.arrived() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let ns = receivers.notifications();
+        for n in &ns[seen..] {
+            println!(
+                "{}  {:?} {} → {}  {}",
+                n.at.format("%H:%M:%S%.3f"),
+                n.status,
+                n.alerts.join(","),
+                n.destination,
+                n.summary
+            );
+        }
+        seen = ns.len();
+    }
+    eprintln!("zeta-bench up: reverting faults and stopping the stack…");
+    for (f, r, token) in control.faults.lock().await.iter_mut() {
+        token.cancel();
+        if r.took_effect_at.is_some() && r.reverted_at.is_none() && fault::knobs(f).is_some() {
+            let mut stack = control.stack.lock().await;
+            fault::revert(&mut stack, f, r).await;
+        }
+    }
+    observers.cancel();
+    let _ = server.await;
+    let notes = control.stack.lock().await.teardown().await;
+    for n in notes {
+        eprintln!("{n}");
+    }
+    let _ = std::fs::remove_file(out.join("up.json"));
+    Ok(())
+}
+
+async fn list(State(c): State<Arc<Control>>) -> Json<Vec<FaultRecord>> {
+    Json(
+        c.faults
+            .lock()
+            .await
+            .iter()
+            .map(|(_, r, _)| r.clone())
+            .collect(),
+    )
+}
+
+async fn inject(State(c): State<Arc<Control>>, Json(req): Json<FaultRequest>) -> Response {
+    if !req.kind.targets().contains(&req.target.as_str()) {
+        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": format!(
+            "{} cannot target {:?}; expected one of {:?}", req.kind.name(), req.target, req.kind.targets())}))).into_response();
+    }
+    {
+        let faults = c.faults.lock().await;
+        if faults.iter().any(|(f, r, _)| {
+            f.target == req.target && r.took_effect_at.is_some() && r.reverted_at.is_none()
+        }) {
+            return (StatusCode::CONFLICT, Json(serde_json::json!({"error": format!("a fault is already in force on {}", req.target)}))).into_response();
+        }
+    }
+    let n = c.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let f = PlannedFault {
+        name: format!("{}:{}#{n}", req.kind.name(), req.target),
+        kind: req.kind,
+        params: req.params,
+        target: req.target,
+        at: Duration::ZERO,
+        duration: req.duration,
+    };
+    let mut r = fault::record_for(&f);
+    {
+        let mut stack = c.stack.lock().await;
+        fault::inject(&mut stack, &f, &mut r).await;
+    }
+    let token = CancellationToken::new();
+    let out = r.clone();
+    c.faults.lock().await.push((f.clone(), r, token.clone()));
+    if out.took_effect_at.is_some() {
+        // Revert on its own after the duration, unless reverted before.
+        let c2 = c.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(f.duration) => {}
+                _ = token.cancelled() => {}
+            }
+            revert_named(&c2, &f.name).await;
+        });
+    }
+    let status = if out.error.is_some() {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(out)).into_response()
+}
+
+async fn revert_named(c: &Control, name: &str) -> Option<FaultRecord> {
+    let mut faults = c.faults.lock().await;
+    let (f, r, _) = faults.iter_mut().find(|(f, _, _)| f.name == name)?;
+    if r.took_effect_at.is_some() && r.reverted_at.is_none() {
+        let mut stack = c.stack.lock().await;
+        fault::revert(&mut stack, f, r).await;
+    }
+    Some(r.clone())
+}
+
+async fn revert_one(
+    State(c): State<Arc<Control>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match revert_named(&c, &name).await {
+        Some(r) => Json(r).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({"error": "no such fault"})),
+        )
+            .into_response(),
+    }
+}
+
+/// `zeta-bench fault`: inject, wait for the duration (or Ctrl-C), make sure
+/// it is reverted.
+pub async fn fault_command(
+    state_file: &Path,
+    req: FaultRequest,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(state_file).with_context(|| {
+        format!(
+            "reading {} (is `zeta-bench up` running?)",
+            state_file.display()
+        )
+    })?;
+    let state: UpState =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", state_file.display()))?;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let duration = req.duration;
+    let resp = http
+        .post(format!("{}/faults", state.control))
+        .json(&req)
+        .send()
+        .await
+        .with_context(|| format!("reaching `zeta-bench up` at {}", state.control))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await?;
+    if !status.is_success() {
+        bail!(
+            "{}",
+            body["error"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| body.to_string())
+        );
+    }
+    let record: FaultRecord = serde_json::from_value(body)?;
+    let name = record.name.clone();
+    println!(
+        "{} took effect at {}; reverts in {}",
+        name,
+        record
+            .took_effect_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        crate::input::units::human_duration(duration)
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(duration + Duration::from_millis(500)) => {}
+        _ = cancel.cancelled() => {
+            eprintln!("interrupted: reverting {name} now");
+        }
+    }
+    let r: FaultRecord = http
+        .delete(format!("{}/faults/{}", state.control, urlencode(&name)))
+        .send()
+        .await?
+        .json()
+        .await?;
+    println!(
+        "{} reverted at {} ({})",
+        name,
+        r.reverted_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "not reverted".into()),
+        r.reverted_by.unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
