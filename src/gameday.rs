@@ -101,6 +101,9 @@ pub async fn up(
             self_exe,
             receiver_base,
             otlp_endpoint: Some(otlp),
+            disk: stack::native::available_targets()
+                .iter()
+                .any(|(t, ok)| *t == "disk" && ok.is_ok()),
         },
         &cancel,
     )

@@ -192,6 +192,10 @@ async fn execute(
             self_exe,
             receiver_base,
             otlp_endpoint: Some(otlp_endpoint),
+            disk: plan
+                .faults
+                .iter()
+                .any(|f| f.kind == crate::scenario::FaultKind::DiskPressure),
         },
         &cancel,
     )

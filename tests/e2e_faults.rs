@@ -168,3 +168,74 @@ fn cache_degradation_warns_engineering_and_pages_nobody() {
     assert_eq!(slo(&r, "mttd")["status"], "not_measured");
     assert_eq!(slo(&r, "mttd")["required"], false);
 }
+
+#[test]
+fn disk_pressure_warns_engineering_and_unmounts() {
+    if !stack_binaries_present("disk_pressure_warns_engineering_and_unmounts") {
+        return;
+    }
+    if zeta_bench::stack::disk::can_mount().is_err()
+        || zeta_bench::stack::process::which("prometheus-node-exporter").is_none()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root with node-exporter installed"
+        );
+        eprintln!(
+            "SKIPPED disk_pressure_warns_engineering_and_unmounts: needs root and prometheus-node-exporter"
+        );
+        return;
+    }
+    let (code, text, r) = run("disk-pressure");
+    assert_routed(&r, "DiskSpaceLow", &["slack:#engineering-alerts"], &text);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(r["faults"][0]["reverted_by"], "fill removed");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains(&format!("{}/disk", r["run_dir"].as_str().unwrap())),
+        "unmounted"
+    );
+}
+
+#[test]
+fn memory_pressure_warns_engineering() {
+    if !stack_binaries_present("memory_pressure_warns_engineering") {
+        return;
+    }
+    let (code, text, r) = run("memory-pressure");
+    assert_routed(&r, "HighMemoryUsage", &["slack:#engineering-alerts"], &text);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn a_frozen_service_is_down_too() {
+    if !stack_binaries_present("a_frozen_service_is_down_too") {
+        return;
+    }
+    let p = Project::new();
+    let text = std::fs::read_to_string(p.path("scenarios/service-down.yml"))
+        .unwrap()
+        .replace(
+            "at: 1m, duration: 3m }",
+            "at: 1m, duration: 3m, mode: freeze }",
+        );
+    p.write("scenarios/freeze.yml", &text);
+    let out = p.run(&["run", "scenarios/freeze.yml", "--out", "reports"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = p.run_dir();
+    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    assert_routed(
+        &r,
+        "ServiceDown",
+        &["pagerduty", "slack:#zeta-critical-alerts"],
+        &text,
+    );
+    assert_eq!(r["faults"][0]["reverted_by"], "resumed (SIGCONT)");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}

@@ -110,7 +110,14 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
             cache_miss_ratio: p.ratio,
             ..Knobs::default()
         }),
-        FaultKind::ServiceDown | FaultKind::DatabaseDown => None,
+        FaultKind::MemoryPressure => Some(Knobs {
+            memory_ballast_mb: Some(
+                (p.fill_to.unwrap_or(0.9) * crate::stack::native::MOCK_MEMORY_LIMIT_MB as f64)
+                    .ceil() as u64,
+            ),
+            ..Knobs::default()
+        }),
+        FaultKind::ServiceDown | FaultKind::DatabaseDown | FaultKind::DiskPressure => None,
     }
 }
 
@@ -132,7 +139,23 @@ pub fn record_for(f: &PlannedFault) -> FaultRecord {
 pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
     let result = match (f.kind, knobs(f)) {
+        (FaultKind::ServiceDown, _) if f.params.freeze => stack.freeze_service(&f.target),
         (FaultKind::ServiceDown, _) => stack.kill_service(&f.target).await,
+        (FaultKind::DiskPressure, _) => {
+            let want = f.params.fill_to.unwrap_or(0.9);
+            stack.fill_disk(want).and_then(|got| {
+                if got + 0.02 >= want {
+                    tracing::info!("fault {}: the disk is {:.0}% full", f.name, got * 100.0);
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!(
+                        "filled to {:.1}%, not the {:.1}% asked for",
+                        got * 100.0,
+                        want * 100.0
+                    ))
+                }
+            })
+        }
         (FaultKind::DatabaseDown, _) => stack.stop_service(&f.target).await,
         (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
         (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
@@ -140,6 +163,7 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     match result {
         Ok(()) => {
             r.took_effect_at = Some(Utc::now());
+            tracing::info!("fault {} took effect", f.name);
             match f.kind {
                 FaultKind::ServiceDown | FaultKind::DatabaseDown => {
                     tracing::info!("fault {}: {} is down", f.name, f.target)
@@ -157,7 +181,18 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
 pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
+        FaultKind::ServiceDown if f.params.freeze => stack.thaw_service(&f.target),
         FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
+        FaultKind::DiskPressure => stack.drain_disk().and_then(|level| {
+            if level < 0.05 {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "the disk is still {:.1}% full after removing the fill",
+                    level * 100.0
+                ))
+            }
+        }),
         _ => stack.set_knobs(&f.target, &Knobs::default()).await,
     };
     match result {

@@ -49,7 +49,14 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
     let m = BackendMetrics::register(&mut registry);
     let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
     let tracer = Tracer::new(SERVICE, cfg.otlp_endpoint.clone());
-    let kit = Arc::new(Kit::new(SERVICE, cfg.tenants, registry, tracer, log));
+    let kit = Arc::new(Kit::new(
+        SERVICE,
+        cfg.tenants,
+        registry,
+        tracer,
+        log,
+        cfg.memory_limit_mb,
+    ));
     let store = Store::connect(cfg.database_url.as_deref(), cfg.tenants).await?;
     let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
     let ml = match &cfg.ml_engine {

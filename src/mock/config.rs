@@ -32,6 +32,12 @@ pub struct MockConfig {
     /// ml-engine: how long a training job runs.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub train_duration: std::time::Duration,
+    /// Report a memory limit (MiB) the way cAdvisor reports a container's,
+    /// `container_memory_usage_bytes` / `container_spec_memory_limit_bytes`
+    /// with `name` = the service, so HighMemoryUsage sees this mock where no
+    /// cAdvisor runs.
+    #[arg(long)]
+    pub memory_limit_mb: Option<u64>,
     /// ml-engine: share of training jobs that fail (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub train_failure_ratio: f64,
@@ -56,6 +62,7 @@ impl MockConfig {
             quiet: true,
             train_duration: std::time::Duration::from_secs(30),
             train_failure_ratio: 0.0,
+            memory_limit_mb: None,
         }
     }
 }

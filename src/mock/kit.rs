@@ -50,7 +50,14 @@ impl RequestSpan {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct ContainerLabels {
+    name: String,
+}
+
 pub struct ProcessMetrics {
+    /// cAdvisor-style usage and limit, when a memory limit is configured.
+    container: Option<(Family<ContainerLabels, Gauge>, String)>,
     resident: Gauge,
     virtual_mem: Gauge,
     cpu: Counter<f64, std::sync::atomic::AtomicU64>,
@@ -60,8 +67,29 @@ pub struct ProcessMetrics {
 }
 
 impl ProcessMetrics {
-    fn new(registry: &mut Registry) -> ProcessMetrics {
+    fn new(registry: &mut Registry, service: &str, memory_limit_mb: Option<u64>) -> ProcessMetrics {
+        let container = memory_limit_mb.map(|mb| {
+            let usage = Family::<ContainerLabels, Gauge>::default();
+            let limit = Family::<ContainerLabels, Gauge>::default();
+            registry.register(
+                "container_memory_usage_bytes",
+                "Memory in use (this mock's RSS), as cAdvisor names it",
+                usage.clone(),
+            );
+            registry.register(
+                "container_spec_memory_limit_bytes",
+                "The memory limit this mock was given, as cAdvisor names it",
+                limit.clone(),
+            );
+            limit
+                .get_or_create(&ContainerLabels {
+                    name: service.to_string(),
+                })
+                .set((mb << 20) as i64);
+            (usage, service.to_string())
+        });
         let p = ProcessMetrics {
+            container,
             resident: Gauge::default(),
             virtual_mem: Gauge::default(),
             cpu: Counter::default(),
@@ -116,6 +144,11 @@ impl ProcessMetrics {
                 * 1024
         };
         self.resident.set(kb("VmRSS:"));
+        if let Some((usage, name)) = &self.container {
+            usage
+                .get_or_create(&ContainerLabels { name: name.clone() })
+                .set(kb("VmRSS:"));
+        }
         self.virtual_mem.set(kb("VmSize:"));
         // utime and stime are fields 14 and 15 of /proc/self/stat, in
         // USER_HZ (100 on Linux); the name (field 2) may hold spaces.
@@ -164,6 +197,7 @@ impl Kit {
         mut registry: Registry,
         tracer: Tracer,
         log: LogSink,
+        memory_limit_mb: Option<u64>,
     ) -> Kit {
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration: HistogramFamily<HttpLabels> =
@@ -191,7 +225,7 @@ impl Kit {
             "Spans dropped because the trace collector was unreachable or slow",
             spans_dropped.clone(),
         );
-        let process = ProcessMetrics::new(&mut registry);
+        let process = ProcessMetrics::new(&mut registry, service, memory_limit_mb);
         let faults = Faults::new(service, &mut registry);
         Kit {
             service,

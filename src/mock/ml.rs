@@ -80,7 +80,14 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
     let m = MlMetrics::register(&mut registry);
     let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
     let tracer = Tracer::new(SERVICE, cfg.otlp_endpoint.clone());
-    let kit = Arc::new(Kit::new(SERVICE, cfg.tenants, registry, tracer, log));
+    let kit = Arc::new(Kit::new(
+        SERVICE,
+        cfg.tenants,
+        registry,
+        tracer,
+        log,
+        cfg.memory_limit_mb,
+    ));
     let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
     let ml = Arc::new(Ml {
         kit: kit.clone(),

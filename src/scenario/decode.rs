@@ -453,7 +453,32 @@ fn decode_fault_params(
         }
     };
     match kind {
-        FaultKind::ServiceDown | FaultKind::DatabaseDown => {}
+        FaultKind::DatabaseDown => {}
+        FaultKind::ServiceDown => {
+            if let Some(n) = m.get("mode") {
+                match dec.one_of(n, &m.path("mode"), &["kill", "freeze"]) {
+                    Some(mode) => p.freeze = mode == "freeze",
+                    None => ok = false,
+                }
+            }
+        }
+        FaultKind::DiskPressure | FaultKind::MemoryPressure => {
+            p.fill_to = Some(0.9);
+            if let Some(n) = m.get("fill_to") {
+                match dec.percent(n, &m.path("fill_to")) {
+                    Some(f) if f > 0.0 => p.fill_to = Some(f),
+                    Some(_) => {
+                        dec.error(
+                            n.pos,
+                            &m.path("fill_to"),
+                            "expected a level above 0%, found 0%",
+                        );
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+        }
         FaultKind::HighLatency => {
             p.latency = m
                 .required(dec, "latency")

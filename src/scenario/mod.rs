@@ -133,6 +133,11 @@ pub enum FaultKind {
     CacheDegradation,
     /// Stop PostgreSQL (fast shutdown); start it again after.
     DatabaseDown,
+    /// Fill the size-limited filesystem the harness mounted and
+    /// node-exporter watches.
+    DiskPressure,
+    /// The mock's memory ballast, as a share of its memory limit.
+    MemoryPressure,
 }
 
 const MOCKS: &[&str] = &["backend-api", "ml-engine"];
@@ -144,6 +149,8 @@ impl FaultKind {
         "error_rate",
         "cache_degradation",
         "database_down",
+        "disk_pressure",
+        "memory_pressure",
     ];
 
     pub fn from_name(s: &str) -> Option<Self> {
@@ -153,6 +160,8 @@ impl FaultKind {
             "error_rate" => Self::ErrorRate,
             "cache_degradation" => Self::CacheDegradation,
             "database_down" => Self::DatabaseDown,
+            "disk_pressure" => Self::DiskPressure,
+            "memory_pressure" => Self::MemoryPressure,
             _ => return None,
         })
     }
@@ -165,6 +174,7 @@ impl FaultKind {
     pub fn targets(self) -> &'static [&'static str] {
         match self {
             Self::DatabaseDown => &["postgresql"],
+            Self::DiskPressure => &["disk"],
             _ => MOCKS,
         }
     }
@@ -192,6 +202,12 @@ pub struct FaultParams {
     pub ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// service_down: freeze (SIGSTOP) instead of kill.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze: bool,
+    /// disk_pressure / memory_pressure: the level to fill to, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_to: Option<f64>,
 }
 
 mod opt_duration {

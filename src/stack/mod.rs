@@ -6,6 +6,7 @@
 //! - [`native`]: real binaries as child processes ([`process`]).
 
 pub mod datastores;
+pub mod disk;
 pub mod files;
 pub mod grafana;
 pub mod lint;
@@ -41,6 +42,9 @@ pub struct StackOptions {
     pub receiver_base: String,
     /// Where the mock services export their traces (OTLP/HTTP).
     pub otlp_endpoint: Option<String>,
+    /// Mount a size-limited filesystem for `disk_pressure` and watch it
+    /// with node-exporter.
+    pub disk: bool,
 }
 
 /// The chosen provider and why, as printed and recorded.
@@ -95,6 +99,27 @@ impl Stack {
     /// Stop a service abruptly (SIGKILL) and return once it is gone.
     pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
         self.backend.kill(name).await
+    }
+
+    /// Fill the watched filesystem to `level` (0 to 1); returns the level
+    /// reached.
+    pub fn fill_disk(&mut self, level: f64) -> anyhow::Result<f64> {
+        self.backend.disk()?.fill_to(level)
+    }
+
+    /// Empty the watched filesystem; returns the level afterwards.
+    pub fn drain_disk(&mut self) -> anyhow::Result<f64> {
+        self.backend.disk()?.drain()
+    }
+
+    /// Freeze a service (SIGSTOP): up but unresponsive.
+    pub fn freeze_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.backend.freeze(name)
+    }
+
+    /// Resume a frozen service (SIGCONT).
+    pub fn thaw_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.backend.thaw(name)
     }
 
     /// Stop a component gracefully (PostgreSQL: fast shutdown) and return

@@ -33,7 +33,13 @@ pub struct Native {
     http: reqwest::Client,
     /// PostgreSQL's data directory, removed after PostgreSQL stops.
     pg_data: Option<super::datastores::PgData>,
+    /// The filesystem disk_pressure fills; unmounted at teardown.
+    disk: Option<super::disk::Disk>,
 }
+
+/// The memory limit each mock reports (cAdvisor-style), which
+/// memory_pressure fills.
+pub const MOCK_MEMORY_LIMIT_MB: u64 = 256;
 
 impl Native {
     fn get(&mut self, name: &str) -> anyhow::Result<&mut Supervised> {
@@ -74,7 +80,30 @@ impl Native {
         }
         // PostgreSQL is stopped: its data directory can go.
         self.pg_data = None;
+        if let Some(mut d) = self.disk.take() {
+            if let Err(e) = d.unmount() {
+                notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
+            }
+        }
         notes
+    }
+
+    pub fn disk(&self) -> anyhow::Result<&super::disk::Disk> {
+        self.disk
+            .as_ref()
+            .context("this stack has no disk to fill (disk_pressure needs it mounted at start)")
+    }
+
+    pub fn freeze(&mut self, name: &str) -> anyhow::Result<()> {
+        if !self.get(name)?.freeze() {
+            bail!("{name} is not running");
+        }
+        Ok(())
+    }
+
+    pub fn thaw(&mut self, name: &str) -> anyhow::Result<()> {
+        self.get(name)?.thaw();
+        Ok(())
     }
 
     /// Stop gracefully (its stop signal) and return once it is gone.
@@ -143,6 +172,7 @@ pub async fn start(
         procs: Vec::new(),
         http: http.clone(),
         pg_data: None,
+        disk: None,
     };
     let mut components = Vec::new();
     let mut addresses = AddressMap::new();
@@ -150,6 +180,42 @@ pub async fn start(
     let mut not_started = Vec::new();
     let logs = opts.run_dir.join("logs");
     let pid_file = Some(opts.run_dir.join("pids.txt"));
+
+    if opts.disk {
+        let disk = super::disk::Disk::mount(&opts.run_dir.join("disk"))?;
+        let port = free_port()?;
+        let program = which("prometheus-node-exporter")
+            .or_else(|| which("node_exporter"))
+            .context("node-exporter not found (install the Debian/Ubuntu package `prometheus-node-exporter`)")?;
+        let spec = Spec {
+            name: "node-exporter".into(),
+            program: program.clone(),
+            args: vec![
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                // Only the harness's filesystem: host disks neither trigger
+                // nor hide DiskSpaceLow.
+                "--collector.disable-defaults".into(),
+                "--collector.filesystem".into(),
+                format!("--collector.filesystem.mount-points-exclude={}", super::disk::all_but(&disk.mountpoint.display().to_string())),
+                "--collector.filesystem.fs-types-exclude=^(?:[^t].*|t[^m].*|tm[^p].*|tmp[^f].*|tmpf[^s].*|tmpfs.+|t|tm|tmp|tmpf)$".into(),
+            ],
+            env: vec![],
+            log: logs.join("node-exporter.log"),
+            ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
+            ready_timeout: READY_TIMEOUT,
+            stop_signal: Signal::SIGTERM,
+            pid_file: pid_file.clone(),
+        };
+        native.disk = Some(disk);
+        start_one(&mut native, spec, cancel).await?;
+        addresses.insert("node-exporter:9100".into(), format!("127.0.0.1:{port}"));
+        components.push(ComponentInfo {
+            name: "node-exporter".into(),
+            version: process::version(&program).await,
+            url: format!("http://127.0.0.1:{port}"),
+            log: logs.join("node-exporter.log").display().to_string(),
+        });
+    }
 
     // Datastores first: the mocks connect to them at start-up.
     let mut mock_env: Vec<(String, String)> = Vec::new();
@@ -261,6 +327,8 @@ pub async fn start(
             "--quiet".into(),
             "--log-file".into(),
             log_file.display().to_string(),
+            "--memory-limit-mb".into(),
+            MOCK_MEMORY_LIMIT_MB.to_string(),
         ];
         if name == "backend-api" {
             args.extend(["--ml-engine".to_string(), format!("http://{ml_addr}")]);

@@ -113,6 +113,8 @@ pub struct Supervised {
     child: Option<Child>,
     pgid: Option<i32>,
     pub started_at: Option<Instant>,
+    /// SIGSTOPped by a freeze fault: stop() resumes it first.
+    frozen: bool,
 }
 
 impl Supervised {
@@ -122,6 +124,7 @@ impl Supervised {
             child: None,
             pgid: None,
             started_at: None,
+            frozen: false,
         }
     }
 
@@ -217,6 +220,10 @@ impl Supervised {
         let Some(mut c) = self.child.take() else {
             return true;
         };
+        // A stopped process cannot act on a stop signal.
+        if self.frozen {
+            self.thaw();
+        }
         self.signal(self.spec.stop_signal);
         let graceful = tokio::time::timeout(grace, c.wait()).await.is_ok();
         // The group may still hold children even when the leader exited.
@@ -226,6 +233,22 @@ impl Supervised {
         }
         self.pgid = None;
         graceful
+    }
+
+    /// SIGSTOP the process group: the process stays, answers nothing.
+    pub fn freeze(&mut self) -> bool {
+        if !self.is_running() {
+            return false;
+        }
+        self.signal(Signal::SIGSTOP);
+        self.frozen = true;
+        true
+    }
+
+    /// SIGCONT a frozen process group.
+    pub fn thaw(&mut self) {
+        self.signal(Signal::SIGCONT);
+        self.frozen = false;
     }
 
     fn signal(&self, sig: Signal) {
