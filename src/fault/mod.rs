@@ -140,6 +140,11 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
     let result = match (f.kind, knobs(f)) {
         (FaultKind::ServiceDown, _) if f.params.freeze => stack.freeze_service(&f.target),
+        (FaultKind::HighLatency, _) if f.target == "postgresql" => stack.set_latency(
+            &f.target,
+            f.params.latency.unwrap_or_default(),
+            f.params.jitter.unwrap_or_default(),
+        ),
         (FaultKind::ServiceDown, _) => stack.kill_service(&f.target).await,
         (FaultKind::DiskPressure, _) => {
             let want = f.params.fill_to.unwrap_or(0.9);
@@ -182,6 +187,11 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
         FaultKind::ServiceDown if f.params.freeze => stack.thaw_service(&f.target),
+        FaultKind::HighLatency if f.target == "postgresql" => stack.set_latency(
+            &f.target,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        ),
         FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
         FaultKind::DiskPressure => stack.drain_disk().and_then(|level| {
             if level < 0.05 {
@@ -199,10 +209,12 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         Ok(()) => {
             r.reverted_at = Some(Utc::now());
             r.reverted_by = Some(
-                if knobs(f).is_some() {
-                    "knobs cleared"
-                } else {
-                    "restarted"
+                match f.kind {
+                    FaultKind::DiskPressure => "fill removed",
+                    FaultKind::ServiceDown if f.params.freeze => "resumed (SIGCONT)",
+                    FaultKind::HighLatency if f.target == "postgresql" => "proxy delay removed",
+                    _ if knobs(f).is_some() => "knobs cleared",
+                    _ => "restarted",
                 }
                 .into(),
             );

@@ -37,8 +37,10 @@ impl Store {
         );
         let pool = Pool::builder(mgr)
             .max_size(POOL_SIZE)
-            .wait_timeout(Some(Duration::from_secs(2)))
-            .create_timeout(Some(Duration::from_secs(2)))
+            // A slow database makes requests slow, not failed: a new
+            // connection is several round trips.
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("building the PostgreSQL pool")?;

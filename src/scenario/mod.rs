@@ -174,6 +174,8 @@ impl FaultKind {
     pub fn targets(self) -> &'static [&'static str] {
         match self {
             Self::DatabaseDown => &["postgresql"],
+            // Real components get latency from the harness's TCP proxy.
+            Self::HighLatency => &["backend-api", "ml-engine", "postgresql"],
             Self::DiskPressure => &["disk"],
             _ => MOCKS,
         }

@@ -352,6 +352,7 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
             }
         }
     }
+    details.extend(detections.iter().filter_map(|d| group_interval_wait(ev, d)));
     SloResult {
         name: "mttd".into(),
         status: if failed { Status::Fail } else { Status::Pass },
@@ -360,6 +361,29 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
         measured: worst.map(|w| format!("worst {}", real(ev, w))),
         details,
     }
+}
+
+/// An alert that joins an Alertmanager group which is already open is not
+/// sent after `group_wait` but with the group's next flush, up to
+/// `group_interval` later. Name it when firing → notified took clearly
+/// longer than `group_wait` (by more than an evaluation interval).
+fn group_interval_wait(ev: &Evidence<'_>, d: &Detection) -> Option<String> {
+    let firing = d.firing_seen_at?;
+    let notified = d.notified.first()?.1;
+    let (group_wait, group_interval) = ev.files.root_route_timers();
+    let k = ev.time_scale;
+    let waited = (notified - firing).num_milliseconds() as f64 / 1000.0;
+    let expected = group_wait.as_secs_f64() / k;
+    let slack = ev.files.evaluation_interval().as_secs_f64() / k + 1.0;
+    (waited > expected + slack).then(|| {
+        format!(
+            "{}: waited {} between firing and its first notification, longer than group_wait ({}); it probably joined an Alertmanager group that was already open and waited for its group_interval ({})",
+            d.alert,
+            real(ev, waited),
+            human_duration(group_wait),
+            human_duration(group_interval)
+        )
+    })
 }
 
 fn routing(ev: &Evidence<'_>) -> Vec<RoutingRow> {

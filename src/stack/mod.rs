@@ -12,6 +12,7 @@ pub mod grafana;
 pub mod lint;
 pub mod native;
 pub mod process;
+pub mod proxy;
 pub mod render;
 pub mod tools;
 
@@ -110,6 +111,17 @@ impl Stack {
     /// Empty the watched filesystem; returns the level afterwards.
     pub fn drain_disk(&mut self) -> anyhow::Result<f64> {
         self.backend.disk()?.drain()
+    }
+
+    /// Add latency in front of a real component (PostgreSQL) through the
+    /// harness's TCP proxy.
+    pub fn set_latency(
+        &self,
+        name: &str,
+        delay: std::time::Duration,
+        jitter: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        self.backend.set_latency(name, delay, jitter)
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.

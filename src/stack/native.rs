@@ -35,6 +35,8 @@ pub struct Native {
     pg_data: Option<super::datastores::PgData>,
     /// The filesystem disk_pressure fills; unmounted at teardown.
     disk: Option<super::disk::Disk>,
+    /// Between backend-api and PostgreSQL: high_latency on postgresql.
+    pg_proxy: Option<super::proxy::DelayProxy>,
 }
 
 /// The memory limit each mock reports (cAdvisor-style), which
@@ -80,12 +82,25 @@ impl Native {
         }
         // PostgreSQL is stopped: its data directory can go.
         self.pg_data = None;
+        if let Some(p) = self.pg_proxy.take() {
+            p.stop();
+        }
         if let Some(mut d) = self.disk.take() {
             if let Err(e) = d.unmount() {
                 notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
             }
         }
         notes
+    }
+
+    pub fn set_latency(&self, name: &str, delay: Duration, jitter: Duration) -> anyhow::Result<()> {
+        match (name, &self.pg_proxy) {
+            ("postgresql", Some(p)) => {
+                p.set_delay(delay, jitter);
+                Ok(())
+            }
+            _ => bail!("{name} has no latency proxy in this stack"),
+        }
     }
 
     pub fn disk(&self) -> anyhow::Result<&super::disk::Disk> {
@@ -173,6 +188,7 @@ pub async fn start(
         http: http.clone(),
         pg_data: None,
         disk: None,
+        pg_proxy: None,
     };
     let mut components = Vec::new();
     let mut addresses = AddressMap::new();
@@ -229,7 +245,22 @@ pub async fn start(
             let spec = data.spec(port, logs.join("postgresql.log"), pid_file.clone())?;
             native.pg_data = Some(data);
             start_one(&mut native, spec, cancel).await?;
-            backend_env.push(("ZETA_DATABASE_URL".into(), super::datastores::url(port)));
+            // backend-api reaches PostgreSQL through a delay proxy (the
+            // high_latency fault on postgresql); the exporter does not.
+            let proxy = super::proxy::DelayProxy::start(format!("127.0.0.1:{port}"))
+                .await
+                .context("starting the PostgreSQL latency proxy")?;
+            let proxy_port: u16 = proxy
+                .listen
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(port);
+            backend_env.push((
+                "ZETA_DATABASE_URL".into(),
+                super::datastores::url(proxy_port),
+            ));
+            native.pg_proxy = Some(proxy);
             components.push(ComponentInfo {
                 name: "postgresql".into(),
                 version: pg_version().await,

@@ -372,3 +372,30 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
 fn slo_named<'a>(v: &'a Verdicts, name: &str) -> &'a SloResult {
     slo(v, name)
 }
+
+#[test]
+fn a_wait_for_an_open_group_is_named() {
+    let f = files("1m");
+    // Firing at 8 s, notified at 12 s: within group_wait (30 s at K=1).
+    let v = judge(
+        &f,
+        1.0,
+        &[timeline("ServiceDown", "critical", 8)],
+        &full_delivery(12),
+    );
+    assert!(
+        !slo(&v, "mttd")
+            .details
+            .iter()
+            .any(|l| l.contains("group_interval"))
+    );
+    // Firing at 8 s, notified at 70 s: 62 s > group_wait 30 s + slack.
+    let v = judge(
+        &f,
+        1.0,
+        &[timeline("ServiceDown", "critical", 8)],
+        &full_delivery(70),
+    );
+    let m = slo(&v, "mttd");
+    assert!(m.details.iter().any(|l| l.contains("ServiceDown: waited 1m02s between firing and its first notification, longer than group_wait (30.0s)")), "{:?}", m.details);
+}
