@@ -239,3 +239,21 @@ fn a_frozen_service_is_down_too() {
     assert_eq!(r["faults"][0]["reverted_by"], "resumed (SIGCONT)");
     assert_eq!(out.status.code(), Some(0), "{text}");
 }
+
+#[test]
+fn database_latency_through_the_proxy_fires_high_latency_p95() {
+    if !stack_binaries_present("database_latency_through_the_proxy_fires_high_latency_p95")
+        || !datastores_present("database_latency_through_the_proxy_fires_high_latency_p95")
+    {
+        return;
+    }
+    let (code, text, r) = run("db-latency");
+    assert_routed(
+        &r,
+        "HighLatencyP95",
+        &["pagerduty", "slack:#zeta-critical-alerts"],
+        &text,
+    );
+    assert_eq!(code, 1, "the seed's for: 10m cannot meet MTTD: {text}");
+    assert_eq!(r["faults"][0]["reverted_by"], "proxy delay removed");
+}
