@@ -38,6 +38,12 @@ pub enum Command {
         /// Directory for run directories (default: reports/).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Compare with an earlier result.json; regressions fail the run.
+        #[arg(long, value_name = "RESULT.json")]
+        baseline: Option<PathBuf>,
+        /// Baseline tolerances, e.g. mttd=10%,dashboards=25%,latency=25%,coverage=0%.
+        #[arg(long, value_name = "LIST")]
+        tolerance: Option<String>,
     },
     /// Check scenario files (with their SLO and stack files) without running.
     Validate {
@@ -56,6 +62,11 @@ pub enum Command {
         junit: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         markdown: Option<PathBuf>,
+        /// Compare with an earlier result.json.
+        #[arg(long, value_name = "RESULT.json")]
+        baseline: Option<PathBuf>,
+        #[arg(long, value_name = "LIST")]
+        tolerance: Option<String>,
     },
     /// Bring the stack and the mocks up for a game day; Ctrl-C tears down.
     Up {
@@ -157,6 +168,36 @@ pub enum MockService {
     MlEngine,
 }
 
+/// The baseline result and tolerances, or the exit code for bad input.
+fn load_baseline(
+    path: Option<&std::path::Path>,
+    tolerance: Option<&str>,
+) -> Result<Option<(RunResult, crate::report::baseline::Tolerances)>, u8> {
+    let tol = match tolerance.map(crate::report::baseline::Tolerances::parse) {
+        None => crate::report::baseline::Tolerances::default(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("zeta-bench: --tolerance: {e}");
+            return Err(2);
+        }
+    };
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("{}: cannot read the baseline: {e}", path.display());
+        2u8
+    })?;
+    let base: RunResult = serde_json::from_str(&text).map_err(|e| {
+        eprintln!(
+            "{}:{}:{}: not a zeta-bench result: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        );
+        2u8
+    })?;
+    Ok(Some((base, tol)))
+}
+
 fn parse_fault_kind(s: &str) -> Result<crate::scenario::FaultKind, String> {
     crate::scenario::FaultKind::from_name(s).ok_or_else(|| {
         format!(
@@ -184,7 +225,13 @@ pub async fn main(cli: Cli) -> u8 {
             time_scale,
             provider,
             out,
+            baseline,
+            tolerance,
         } => {
+            let baseline = match load_baseline(baseline.as_deref(), tolerance.as_deref()) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
             let cancel = CancellationToken::new();
             let c = cancel.clone();
             tokio::spawn(async move {
@@ -198,6 +245,7 @@ pub async fn main(cli: Cli) -> u8 {
                 out,
                 self_exe: None,
                 progress: true,
+                baseline,
             };
             let mut worst = 0u8;
             let mut results = Vec::new();
@@ -259,7 +307,13 @@ pub async fn main(cli: Cli) -> u8 {
             html,
             junit,
             markdown,
+            baseline,
+            tolerance,
         } => {
+            let baseline = match load_baseline(baseline.as_deref(), tolerance.as_deref()) {
+                Ok(b) => b,
+                Err(code) => return code,
+            };
             let mut loaded = Vec::new();
             for path in &results {
                 let text = match std::fs::read_to_string(path) {
@@ -280,6 +334,11 @@ pub async fn main(cli: Cli) -> u8 {
                         );
                         return 2;
                     }
+                }
+            }
+            if let Some((base, tol)) = &baseline {
+                for r in loaded.iter_mut() {
+                    crate::report::baseline::apply(r, base, *tol);
                 }
             }
             for r in &loaded {

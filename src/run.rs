@@ -40,7 +40,7 @@ impl RunError {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     pub time_scale: Option<f64>,
     pub provider: Option<ProviderChoice>,
@@ -50,6 +50,8 @@ pub struct RunOptions {
     pub self_exe: Option<PathBuf>,
     /// Print progress lines during load.
     pub progress: bool,
+    /// An earlier result to compare with, and the tolerances.
+    pub baseline: Option<(RunResult, crate::report::baseline::Tolerances)>,
 }
 
 /// Everything a run needs that comes from files, validated.
@@ -371,6 +373,10 @@ async fn execute(
         notes,
         run_dir: dir.display().to_string(),
     };
+    let mut result = result;
+    if let Some((base, tol)) = &opts.baseline {
+        crate::report::baseline::apply(&mut result, base, *tol);
+    }
     let json = serde_json::to_string_pretty(&result)?;
     std::fs::write(dir.join("result.json"), json).context("writing result.json")?;
     crate::report::write_all(&result, &dir)?;

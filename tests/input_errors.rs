@@ -133,3 +133,34 @@ fn an_expected_alert_without_a_rule_and_a_too_fast_time_scale_are_input_errors()
     );
     assert!(err.contains("stack.time_scale: time scale 30 would put the stack's shortest scrape/evaluation interval (15.0s) at 500ms"), "{err}");
 }
+
+#[test]
+fn every_shipped_scenario_is_valid_input() {
+    let p = Project::new();
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["scenarios", "scenarios/ci"] {
+        for e in std::fs::read_dir(p.path(dir)).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "yml") {
+                files.push(format!(
+                    "{dir}/{}",
+                    path.file_name().unwrap().to_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert!(files.len() >= 17, "{files:?}");
+    for f in &files {
+        let out = p.run(&["validate", f]);
+        // 1 is the seed's rules that cannot meet MTTD, reported by design.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(&format!("{f}: ok")),
+            "{f}"
+        );
+    }
+}

@@ -156,3 +156,34 @@ fn the_report_loads_in_headless_chromium_without_errors() {
         assert!(dom.contains(text), "the rendered page shows {text}");
     }
 }
+
+#[test]
+fn a_baseline_regression_fails_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut faster: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("tests/fixtures/results/service-down.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    // The baseline detected ServiceDown in a third of the time.
+    let now = faster["detections"][0]["mttd_real_s"].as_f64().unwrap();
+    faster["detections"][0]["mttd_real_s"] = serde_json::json!(now / 3.0);
+    let base = dir.path().join("base.json");
+    std::fs::write(&base, faster.to_string()).unwrap();
+    let fixture = common::repo().join("tests/fixtures/results/service-down.json");
+    let out = Command::new(common::BIN)
+        .arg("report")
+        .arg(&fixture)
+        .arg("--baseline")
+        .arg(&base)
+        .arg("--junit")
+        .arg(dir.path().join("j.xml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("baseline           FAIL"), "{text}");
+    assert!(text.contains("ServiceDown MTTD"), "{text}");
+    let junit = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
+    assert!(junit.contains("name=\"baseline\"><failure"), "{junit}");
+}

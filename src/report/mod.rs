@@ -2,6 +2,7 @@
 //! its renderers. Every renderer reads only the result, so a report can be
 //! re-rendered later from `result.json` (`zeta-bench report`).
 
+pub mod baseline;
 pub mod charts;
 pub mod html;
 pub mod junit;
