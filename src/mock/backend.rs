@@ -175,18 +175,9 @@ async fn recommendations(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let Some(user) = q.user_id.filter(|u| !u.is_empty() && u.len() <= 128) else {
-        return json_error(StatusCode::BAD_REQUEST, "user_id is required");
-    };
-    let k: usize = match q.k.as_deref().map(str::parse) {
-        None => 10,
-        Some(Ok(k)) if (1..=100).contains(&k) => k,
-        _ => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "k must be a whole number from 1 to 100",
-            );
-        }
+    let (user, k) = match super::kit::user_and_k(q.user_id, q.k.as_deref()) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let key = format!("rec:{tenant}:{user}:{k}");
     let start = Instant::now();

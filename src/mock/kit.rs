@@ -410,3 +410,25 @@ pub fn common_routes(kit: Arc<Kit>) -> axum::Router {
         )
         .with_state(kit)
 }
+
+/// `user_id` (1 to 128 characters) and `k` (1 to 100, default 10) of a
+/// recommendation request, or the 400 to answer.
+pub fn user_and_k(user: Option<String>, k: Option<&str>) -> Result<(String, usize), Response> {
+    let Some(user) = user.filter(|u| !u.is_empty() && u.len() <= 128) else {
+        return Err(json_error(
+            axum::http::StatusCode::BAD_REQUEST,
+            "user_id is required",
+        ));
+    };
+    let k = match k.map(str::parse) {
+        None => 10,
+        Some(Ok(k)) if (1..=100).contains(&k) => k,
+        _ => {
+            return Err(json_error(
+                axum::http::StatusCode::BAD_REQUEST,
+                "k must be a whole number from 1 to 100",
+            ));
+        }
+    };
+    Ok((user, k))
+}

@@ -37,3 +37,19 @@ fn port_and_path(u: &reqwest::Url) -> String {
     let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
     format!("{port}{}", u.path())
 }
+
+/// Serve `app` on a free loopback port until `cancel`; returns its base URL
+/// and the server task.
+pub async fn serve_loopback(
+    app: axum::Router,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+    });
+    Ok((format!("http://{addr}"), handle))
+}

@@ -79,15 +79,7 @@ impl Receivers {
         &self,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let app = self.router();
-        let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await;
-        });
-        Ok((format!("http://{addr}"), handle))
+        super::serve_loopback(self.router(), cancel).await
     }
 
     pub fn notifications(&self) -> Vec<Notification> {
