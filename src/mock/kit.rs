@@ -412,7 +412,9 @@ pub fn common_routes(kit: Arc<Kit>) -> axum::Router {
 }
 
 /// `user_id` (1 to 128 characters) and `k` (1 to 100, default 10) of a
-/// recommendation request, or the 400 to answer.
+/// recommendation request, or the 400 to answer (a ready `Response` as the
+/// error: axum's idiom).
+#[allow(clippy::result_large_err)]
 pub fn user_and_k(user: Option<String>, k: Option<&str>) -> Result<(String, usize), Response> {
     let Some(user) = user.filter(|u| !u.is_empty() && u.len() <= 128) else {
         return Err(json_error(
