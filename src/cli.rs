@@ -134,6 +134,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the JSON Schema of result.json.
+    Schema,
     /// Run one mock service.
     Mock {
         #[arg(value_enum)]
@@ -361,6 +363,14 @@ pub async fn main(cli: Cli) -> u8 {
                 return 3;
             }
             loaded.iter().map(RunResult::exit_code).max().unwrap_or(0)
+        }
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::report::model::json_schema())
+                    .unwrap_or_default()
+            );
+            0
         }
         Command::Up {
             stack,

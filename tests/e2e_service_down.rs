@@ -70,7 +70,22 @@ async fn shipped_service_down_scenario_passes_with_measured_mttd() {
     let am = std::fs::read_to_string(dir.join("config/alertmanager/alertmanager.yml")).unwrap();
     assert!(!am.contains("/run/secrets"), "{am}");
     assert!(am.contains("group_wait: 3s"), "{am}");
-    assert!(dir.join("result.json").is_file());
+    // The result written now validates against the checked-in schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/result.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&written)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    for f in ["report.html", "junit.xml", "summary.md"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
     assert!(survivors(dir).is_empty(), "{:?}", survivors(dir));
 }
 

@@ -187,3 +187,32 @@ fn a_baseline_regression_fails_the_gate() {
     let junit = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
     assert!(junit.contains("name=\"baseline\"><failure"), "{junit}");
 }
+
+#[test]
+fn result_json_matches_the_checked_in_schema() {
+    let checked_in: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("schema/result.schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        checked_in,
+        zeta_bench::report::model::json_schema(),
+        "schema/result.schema.json is stale: regenerate it with `zeta-bench schema > schema/result.schema.json` (and bump SCHEMA_VERSION if a field changed meaning)"
+    );
+    let validator = jsonschema::validator_for(&checked_in).expect("a valid JSON Schema");
+    let real: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("tests/fixtures/results/service-down.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&real)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And it is not a schema that accepts anything.
+    let mut broken = real.clone();
+    broken["verdict"] = serde_json::json!("maybe");
+    broken["slos"][0]["status"] = serde_json::json!(3);
+    assert!(validator.iter_errors(&broken).count() >= 2);
+}

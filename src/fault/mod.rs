@@ -19,13 +19,14 @@ use crate::scenario::FaultKind;
 use crate::scenario::plan::{Plan, PlannedFault};
 use crate::stack::Stack;
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FaultRecord {
     pub name: String,
     pub kind: FaultKind,
     pub target: String,
     /// Planned start, from load start (wall time).
     #[serde(with = "crate::report::serde_duration")]
+    #[schemars(with = "f64")]
     pub planned_at: Duration,
     pub requested_at: Option<DateTime<Utc>>,
     pub took_effect_at: Option<DateTime<Utc>>,

@@ -60,7 +60,7 @@ pub struct Sample {
     pub tenant: u32,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Quantiles {
     pub p50_ms: f64,
     pub p95_ms: f64,
@@ -83,7 +83,7 @@ impl Quantiles {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointStats {
     pub endpoint: String,
     pub requests: u64,
@@ -96,7 +96,7 @@ pub struct EndpointStats {
     pub latency_uncorrected: Quantiles,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseStats {
     pub name: String,
     pub planned_rate: f64,
@@ -106,7 +106,7 @@ pub struct PhaseStats {
     pub errors: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecondPoint {
     /// Seconds from load start.
     pub t: u64,
@@ -115,7 +115,7 @@ pub struct SecondPoint {
     pub p95_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TraceSample {
     pub trace_id: String,
     pub endpoint: String,
@@ -124,7 +124,7 @@ pub struct TraceSample {
     pub sent_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct LoadReport {
     pub target: String,
     pub endpoints: Vec<EndpointStats>,

@@ -24,7 +24,7 @@ use crate::stack::lint::resolve;
 use crate::stack::render::promql::metric_names;
 
 /// One panel's outcome across rounds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PanelResult {
     pub dashboard: String,
     pub panel: String,
@@ -35,7 +35,7 @@ pub struct PanelResult {
     pub skipped: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DashboardResult {
     pub dashboard: String,
     pub uid: String,
@@ -44,7 +44,7 @@ pub struct DashboardResult {
     pub panels: Vec<PanelResult>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DashboardReport {
     pub via: String,
     pub rounds: u32,

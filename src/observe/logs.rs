@@ -25,7 +25,7 @@ pub const SEED_FIELDS: &[&str] = &[
     "latency_ms",
 ];
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogReport {
     pub files: Vec<String>,
     pub lines: u64,

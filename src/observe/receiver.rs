@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 
 use crate::slo::Destination;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
     Firing,
@@ -30,7 +32,7 @@ pub enum NotificationStatus {
     Unknown,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Notification {
     pub at: DateTime<Utc>,
     pub destination: Destination,

@@ -158,7 +158,7 @@ async fn receive(State(sink): State<TraceSink>, Json(body): Json<Value>) -> Json
     Json(serde_json::json!({}))
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointCoverage {
     pub endpoint: String,
     /// Sampled requests that reached a server.
@@ -175,7 +175,7 @@ pub struct EndpointCoverage {
     pub broken_examples: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TraceReport {
     pub store: String,
     pub endpoints: Vec<EndpointCoverage>,

@@ -14,7 +14,7 @@ use crate::stack::{ComponentInfo, ProviderDecision};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every required SLO measured and met.
@@ -26,14 +26,14 @@ pub enum Verdict {
     Incomplete,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioInfo {
     pub name: String,
     pub description: String,
     pub file: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StackInfo {
     pub dir: String,
     /// `git describe` of the stack directory, with `-dirty` for local edits.
@@ -44,7 +44,7 @@ pub struct StackInfo {
     pub unobserved_integrations: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunResult {
     pub schema_version: u32,
     pub zeta_bench_version: String,
@@ -96,4 +96,17 @@ impl RunResult {
             Verdict::Incomplete => 3,
         }
     }
+}
+
+/// The JSON Schema of `result.json` (checked in as `schema/result.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(RunResult)).expect("a schema is JSON");
+    schema["$id"] = serde_json::json!(format!(
+        "https://zeta-bench.invalid/schema/result-v{SCHEMA_VERSION}.json"
+    ));
+    schema["description"] = serde_json::json!(
+        "zeta-bench RunResult: everything one run measured. schema_version changes whenever a field changes meaning or goes away."
+    );
+    schema
 }

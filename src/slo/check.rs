@@ -19,7 +19,7 @@ use crate::observe::receiver::{Notification, NotificationStatus};
 use crate::scenario::{Expect, UnexpectedAlerts};
 use crate::stack::files::StackFiles;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pass,
@@ -27,7 +27,7 @@ pub enum Status {
     NotMeasured,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SloResult {
     pub name: String,
     pub status: Status,
@@ -39,7 +39,7 @@ pub struct SloResult {
 }
 
 /// One expected alert, from fault to notification.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Detection {
     pub alert: String,
     pub labels: Vec<(String, String)>,
@@ -58,7 +58,7 @@ pub struct Detection {
 }
 
 /// One alert that fired: where it should have gone, where it went.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoutingRow {
     pub alert: String,
     pub severity: String,

@@ -108,6 +108,18 @@ impl fmt::Display for Destination {
     }
 }
 
+/// In JSON a destination is its name: `pagerduty`, `slack:#channel`,
+/// `webhook:NAME`.
+impl schemars::JsonSchema for Destination {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Destination".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 impl From<Destination> for String {
     fn from(d: Destination) -> String {
         d.to_string()

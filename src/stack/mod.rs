@@ -24,7 +24,7 @@ use crate::scenario::ProviderChoice;
 pub use files::StackFiles;
 
 /// One running component, as reported.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ComponentInfo {
     pub name: String,
     pub version: Option<String>,
@@ -49,7 +49,7 @@ pub struct StackOptions {
 }
 
 /// The chosen provider and why, as printed and recorded.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderDecision {
     pub name: String,
     pub reason: String,

@@ -55,7 +55,7 @@ pub struct Rendered {
     pub unobserved_integrations: Vec<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DroppedTarget {
     pub job: String,
     pub target: String,
