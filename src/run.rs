@@ -236,6 +236,23 @@ async fn execute(
         .cloned()
         .context("the stack has no backend-api to send load to")?;
     let start = tokio::time::Instant::now();
+    let drill_task = opts.progress.then(|| {
+        let drill = crate::observe::drill::Drill {
+            plan: plan.clone(),
+            expected: scenario
+                .expect
+                .alerts
+                .iter()
+                .map(|a| (a.fault.clone(), a.name.clone()))
+                .collect(),
+            watch: watch.clone(),
+            receivers: receivers.clone(),
+            log: dir.join("drill.log"),
+            // Every 5 s of wall time, at most every 30 s of real time.
+            every: Duration::from_secs_f64((30.0 / plan.time_scale).clamp(2.0, 5.0)),
+        };
+        tokio::spawn(drill.run(start, observers.clone()))
+    });
     let load_opts = LoadOptions {
         base_url: target,
         plan: &plan,
@@ -244,7 +261,8 @@ async fn execute(
         max_in_flight: scenario.load.max_in_flight,
         timeout: scenario.load.timeout,
         trace_cap: 1_000,
-        progress_every: opts.progress.then_some(Duration::from_secs(5)),
+        // The drill view reports progress.
+        progress_every: None,
     };
     let (load_report, faults) = tokio::join!(
         load::run(load_opts, start, cancel.clone()),
@@ -288,6 +306,9 @@ async fn execute(
     let _ = receiver_task.await;
     let _ = trace_task.await;
     if let Some(t) = probe_task {
+        let _ = t.await;
+    }
+    if let Some(t) = drill_task {
         let _ = t.await;
     }
     let dashboards = probe.map(|p| p.report());

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod dashboards;
+pub mod drill;
 pub mod logs;
 pub mod receiver;
 pub mod traces;
