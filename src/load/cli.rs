@@ -77,6 +77,7 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
             } else {
                 Arrivals::Constant
             },
+            surge: None,
         }],
         faults: Vec::new(),
         load_end: duration,

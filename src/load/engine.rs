@@ -74,7 +74,7 @@ pub async fn run(
     let started_at =
         chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
 
-    for (offset, phase) in arrivals {
+    for (offset, phase, forced) in arrivals {
         let due = start + offset;
         // Drain finished samples while waiting, to keep the channel short.
         while let Ok(s) = rx.try_recv() {
@@ -103,7 +103,7 @@ pub async fn run(
                 next_progress = Some(at + every);
             }
         }
-        let pick = picker.pick();
+        let pick = picker.pick_for(forced);
         let entry = pick.entry;
         if in_flight.load(Ordering::Relaxed) >= max {
             recorder.dropped(entry, phase);

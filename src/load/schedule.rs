@@ -13,14 +13,53 @@ use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants};
 /// Items drawn per request (`{item}`); users come from the scenario.
 pub const ITEMS: u32 = 10_000;
 
-/// Arrival offsets from the start of load, phase by phase.
+/// One arrival stream within a phase: constant or Poisson at `rate`.
+#[derive(Default)]
+struct Stream {
+    index: u64,
+    t: f64,
+    /// The next offset within the phase, once computed.
+    peek: Option<Option<f64>>,
+}
+
+impl Stream {
+    fn peek(
+        &mut self,
+        arrivals: Arrivals,
+        rate: f64,
+        len: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<f64> {
+        if self.peek.is_none() {
+            let next = if rate <= 0.0 {
+                None
+            } else {
+                match arrivals {
+                    Arrivals::Constant => {
+                        let t = self.index as f64 / rate;
+                        self.index += 1;
+                        (t < len).then_some(t)
+                    }
+                    Arrivals::Poisson => {
+                        let exp = Exp::new(rate).expect("rate checked positive");
+                        self.t += exp.sample(rng);
+                        (self.t < len).then_some(self.t)
+                    }
+                }
+            };
+            self.peek = Some(next);
+        }
+        self.peek.flatten()
+    }
+}
+
+/// Arrival offsets from the start of load, phase by phase, with a phase's
+/// noisy-tenant stream merged in.
 pub struct ArrivalIter {
     phases: Vec<PlannedPhase>,
     phase: usize,
-    /// Index of the next arrival within the phase (constant arrivals).
-    index: u64,
-    /// Time of the last arrival within the phase (Poisson arrivals).
-    t: f64,
+    base: Stream,
+    surge: Stream,
     rng: ChaCha8Rng,
 }
 
@@ -29,44 +68,45 @@ impl ArrivalIter {
         ArrivalIter {
             phases: phases.to_vec(),
             phase: 0,
-            index: 0,
-            t: 0.0,
+            base: Stream::default(),
+            surge: Stream::default(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_a771),
         }
     }
 }
 
 impl Iterator for ArrivalIter {
-    /// (offset from load start, phase index)
-    type Item = (Duration, usize);
+    /// (offset from load start, phase index, tenant forced by a surge)
+    type Item = (Duration, usize, Option<u32>);
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let p = self.phases.get(self.phase)?;
-            let rate = p.rate_per_second;
             let len = p.duration.as_secs_f64();
-            let offset = if rate <= 0.0 {
-                None
-            } else {
-                match p.arrivals {
-                    Arrivals::Constant => {
-                        let t = self.index as f64 / rate;
-                        self.index += 1;
-                        (t < len).then_some(t)
-                    }
-                    Arrivals::Poisson => {
-                        let exp = Exp::new(rate).expect("rate checked positive");
-                        self.t += exp.sample(&mut self.rng);
-                        (self.t < len).then_some(self.t)
-                    }
-                }
+            let base = self
+                .base
+                .peek(p.arrivals, p.rate_per_second, len, &mut self.rng);
+            let (surge_tenant, surge_rate) = p.surge.unwrap_or((0, 0.0));
+            let surge = self.surge.peek(p.arrivals, surge_rate, len, &mut self.rng);
+            let pick = match (base, surge) {
+                (Some(b), Some(s)) if s < b => Some((s, Some(surge_tenant))),
+                (Some(b), _) => Some((b, None)),
+                (None, Some(s)) => Some((s, Some(surge_tenant))),
+                (None, None) => None,
             };
-            match offset {
-                Some(t) => return Some((p.start + Duration::from_secs_f64(t), self.phase)),
+            match pick {
+                Some((t, forced)) => {
+                    if forced.is_some() {
+                        self.surge.peek = None;
+                    } else {
+                        self.base.peek = None;
+                    }
+                    return Some((p.start + Duration::from_secs_f64(t), self.phase, forced));
+                }
                 None => {
                     self.phase += 1;
-                    self.index = 0;
-                    self.t = 0.0;
+                    self.base = Stream::default();
+                    self.surge = Stream::default();
                 }
             }
         }
@@ -121,13 +161,21 @@ impl Picker {
     }
 
     pub fn pick(&mut self) -> Pick<'_> {
+        self.pick_for(None)
+    }
+
+    /// A pick, with the tenant forced (a noisy tenant's extra arrival).
+    pub fn pick_for(&mut self, forced: Option<u32>) -> Pick<'_> {
         let total = *self.cumulative.last().expect("mix is never empty");
         let w = self.rng.random_range(0..total);
         let entry = self.cumulative.partition_point(|&c| c <= w);
-        let t = match &self.zipf {
-            // Zipf samples 1..=n as floats; rank 1 is the busiest tenant.
-            Some(z) => (z.sample(&mut self.rng) as usize).clamp(1, self.tenants.len()) - 1,
-            None => self.rng.random_range(0..self.tenants.len()),
+        let t = match (forced, &self.zipf) {
+            (Some(i), _) => (i as usize).min(self.tenants.len() - 1),
+            (None, z) => match z {
+                // Zipf samples 1..=n as floats; rank 1 is the busiest tenant.
+                Some(z) => (z.sample(&mut self.rng) as usize).clamp(1, self.tenants.len()) - 1,
+                None => self.rng.random_range(0..self.tenants.len()),
+            },
         };
         Pick {
             entry,
@@ -154,6 +202,7 @@ mod tests {
             duration: Duration::from_secs(secs),
             rate_per_second: rate,
             arrivals,
+            surge: None,
         }
     }
 
@@ -169,8 +218,22 @@ mod tests {
         .collect();
         assert_eq!(a.len(), 24);
         assert_eq!(a[1].0, Duration::from_millis(100));
-        assert_eq!(a[20], (Duration::from_secs(2), 1));
+        assert_eq!(a[20], (Duration::from_secs(2), 1, None));
         assert_eq!(a[21].0, Duration::from_millis(2250));
+    }
+
+    #[test]
+    fn a_surge_adds_its_tenant_on_top_of_the_base_rate() {
+        let mut p = phase(0, 100, 100.0, Arrivals::Constant);
+        // Tenant index 2 gets 90 extra requests per second.
+        p.surge = Some((2, 90.0));
+        let a: Vec<_> = ArrivalIter::new(&[p], 1).collect();
+        assert_eq!(a.len(), 19_000);
+        assert_eq!(a.iter().filter(|x| x.2 == Some(2)).count(), 9_000);
+        assert!(
+            a.windows(2).all(|w| w[0].0 <= w[1].0),
+            "merged in time order"
+        );
     }
 
     #[test]

@@ -48,6 +48,32 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
 
     let (load, faults) = (load?, faults?);
     check_faults_fit(dec, &faults, &load);
+    if let Some(t) = &tenants {
+        for p in &load.phases {
+            if let Some(s) = &p.surge {
+                let ok = s
+                    .value
+                    .tenant
+                    .strip_prefix("tenant_")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|n| {
+                        (1..=t.count).contains(&n)
+                            && crate::load::schedule::tenant_name(n) == s.value.tenant
+                    });
+                if !ok {
+                    dec.error(
+                        s.pos,
+                        &format!("{}.tenant", s.field),
+                        format!(
+                            "expected one of tenant_001 … {}, found {:?}",
+                            crate::load::schedule::tenant_name(t.count),
+                            s.value.tenant
+                        ),
+                    );
+                }
+            }
+        }
+    }
     Some(Scenario {
         file: dec.file().to_path_buf(),
         name: name?,
@@ -279,12 +305,48 @@ fn decode_phase(dec: &mut Decoder, node: &Node, field: &str) -> Option<Phase> {
             }),
         None => Some(Arrivals::Constant),
     };
+    let surge = match m.get("surge") {
+        None => Some(None),
+        Some(n) => {
+            let field = m.path("surge");
+            dec.map(n, &field).and_then(|mut sm| {
+                let tenant = sm
+                    .required(dec, "tenant")
+                    .and_then(|t| dec.string(t, &sm.path("tenant")));
+                let factor = sm
+                    .required(dec, "factor")
+                    .and_then(|f| dec.f64(f, &sm.path("factor")))
+                    .and_then(|f| {
+                        if f > 1.0 {
+                            Some(f)
+                        } else {
+                            dec.error(
+                                sm.pos(),
+                                &sm.path("factor"),
+                                format!("expected a factor above 1, found {f}"),
+                            );
+                            None
+                        }
+                    });
+                sm.finish(dec);
+                Some(Some(Located::new(
+                    Surge {
+                        tenant: tenant?,
+                        factor: factor?,
+                    },
+                    n.pos,
+                    field,
+                )))
+            })
+        }
+    };
     m.finish(dec);
     Some(Phase {
         name: name?,
         duration: duration?,
         rate_per_second: rate?.per_second,
         arrivals: arrivals?,
+        surge: surge?,
     })
 }
 

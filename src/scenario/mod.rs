@@ -103,6 +103,14 @@ pub struct Phase {
     pub duration: Located<Duration>,
     pub rate_per_second: f64,
     pub arrivals: Arrivals,
+    /// One tenant's rate multiplied during this phase (a noisy tenant).
+    pub surge: Option<Located<Surge>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surge {
+    pub tenant: String,
+    pub factor: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

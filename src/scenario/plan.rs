@@ -28,6 +28,9 @@ pub struct PlannedPhase {
     pub duration: Duration,
     pub rate_per_second: f64,
     pub arrivals: Arrivals,
+    /// A noisy tenant: (0-based tenant index, extra requests per second
+    /// for it on top of its normal share).
+    pub surge: Option<(u32, f64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +41,18 @@ pub struct PlannedFault {
     pub target: String,
     pub at: Duration,
     pub duration: Duration,
+}
+
+/// The expected share of requests of tenant `index` (0-based) under the
+/// scenario's distribution.
+pub fn tenant_share(t: &super::Tenants, index: u32) -> f64 {
+    match t.distribution {
+        super::TenantDistribution::Uniform => 1.0 / t.count as f64,
+        super::TenantDistribution::Zipf { skew } => {
+            let h: f64 = (1..=t.count).map(|r| 1.0 / (r as f64).powf(skew)).sum();
+            (1.0 / ((index + 1) as f64).powf(skew)) / h
+        }
+    }
 }
 
 pub fn scale(d: Duration, k: f64) -> Duration {
@@ -86,6 +101,11 @@ pub fn plan(
                 duration,
                 rate_per_second: p.rate_per_second,
                 arrivals: p.arrivals,
+                surge: p.surge.as_ref().and_then(|s| {
+                    let n: u32 = s.value.tenant.strip_prefix("tenant_")?.parse().ok()?;
+                    let share = tenant_share(&scenario.tenants, n - 1);
+                    Some((n - 1, (s.value.factor - 1.0) * p.rate_per_second * share))
+                }),
             };
             start += duration;
             planned
@@ -140,6 +160,30 @@ mod tests {
         assert_eq!(p.phases[1].rate_per_second, 10.0);
         assert_eq!(p.faults[0].at, Duration::from_secs(3));
         assert_eq!(p.faults[0].duration, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn a_surge_multiplies_one_tenants_real_share() {
+        let s = super::super::parse_scenario(
+            Path::new("s.yml"),
+            "name: t\nslo: s.yml\ntenants: {count: 10, distribution: uniform}\nload:\n  phases:\n    - {duration: 1m, rate: 100/s, surge: {tenant: tenant_003, factor: 10}}\n  mix: [{request: GET /}]\n",
+        )
+        .unwrap();
+        let p = plan(&s, s.stack.time_scale.clone(), None).unwrap();
+        // tenant_003 normally gets 10/s; ×10 means 90/s more.
+        let (index, extra) = p.phases[0].surge.unwrap();
+        assert_eq!(index, 2);
+        assert!((extra - 90.0).abs() < 1e-9, "{extra}");
+        let err = super::super::parse_scenario(
+            Path::new("s.yml"),
+            "name: t\nslo: s.yml\ntenants: {count: 10}\nload:\n  phases:\n    - {duration: 1m, rate: 100/s, surge: {tenant: tenant_030, factor: 0.5}}\n  mix: [{request: GET /}]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("surge.factor: expected a factor above 1, found 0.5"),
+            "{err}"
+        );
     }
 
     #[test]
