@@ -72,6 +72,8 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
             start: Duration::ZERO,
             duration,
             rate_per_second: rate.per_second,
+            ramp_to: None,
+            steps: None,
             arrivals: if a.poisson {
                 Arrivals::Poisson
             } else {

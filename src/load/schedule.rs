@@ -13,11 +13,91 @@ use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants};
 /// Items drawn per request (`{item}`); users come from the scenario.
 pub const ITEMS: u32 = 10_000;
 
-/// One arrival stream within a phase: constant or Poisson at `rate`.
+/// The arrival rate over one phase: constant, a linear ramp, or a ramp in
+/// equal steps. Arrivals are placed by inverting the cumulative count
+/// N(t) = ∫ rate: the i-th constant arrival at N(t) = i, Poisson arrivals at
+/// N(t) = the running sum of unit exponentials (a time-changed Poisson
+/// process, exact for any rate shape).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateShape {
+    Constant(f64),
+    Ramp {
+        from: f64,
+        to: f64,
+        steps: Option<u32>,
+    },
+}
+
+impl RateShape {
+    pub fn of(p: &PlannedPhase) -> RateShape {
+        match p.ramp_to {
+            Some(to) => RateShape::Ramp {
+                from: p.rate_per_second,
+                to,
+                steps: p.steps,
+            },
+            None => RateShape::Constant(p.rate_per_second),
+        }
+    }
+
+    /// The time t in [0, len) at which N(t) = c, if any.
+    pub fn invert(self, c: f64, len: f64) -> Option<f64> {
+        let t = match self {
+            RateShape::Constant(r) if r > 0.0 => c / r,
+            RateShape::Constant(_) => return None,
+            RateShape::Ramp {
+                from,
+                to,
+                steps: None,
+            } => {
+                // N(t) = from·t + (to − from)·t² / (2·len)
+                let a = (to - from) / (2.0 * len);
+                if a.abs() < 1e-12 {
+                    if from <= 0.0 {
+                        return None;
+                    }
+                    c / from
+                } else {
+                    let disc = from * from + 4.0 * a * c;
+                    if disc < 0.0 {
+                        return None;
+                    }
+                    (-from + disc.sqrt()) / (2.0 * a)
+                }
+            }
+            RateShape::Ramp {
+                from,
+                to,
+                steps: Some(k),
+            } => {
+                // k equal segments; segment i runs at from + (to − from)·i/(k − 1).
+                let seg = len / k as f64;
+                let mut left = c;
+                let mut t = 0.0;
+                let mut found = None;
+                for i in 0..k {
+                    let r = from + (to - from) * i as f64 / (k - 1).max(1) as f64;
+                    let n = r * seg;
+                    if left <= n && r > 0.0 {
+                        found = Some(t + left / r);
+                        break;
+                    }
+                    left -= n;
+                    t += seg;
+                }
+                found?
+            }
+        };
+        (t >= 0.0 && t < len).then_some(t)
+    }
+}
+
+/// One arrival stream within a phase.
 #[derive(Default)]
 struct Stream {
     index: u64,
-    t: f64,
+    /// Cumulative count reached (Poisson).
+    c: f64,
     /// The next offset within the phase, once computed.
     peek: Option<Option<f64>>,
 }
@@ -26,28 +106,24 @@ impl Stream {
     fn peek(
         &mut self,
         arrivals: Arrivals,
-        rate: f64,
+        shape: RateShape,
         len: f64,
         rng: &mut ChaCha8Rng,
     ) -> Option<f64> {
         if self.peek.is_none() {
-            let next = if rate <= 0.0 {
-                None
-            } else {
-                match arrivals {
-                    Arrivals::Constant => {
-                        let t = self.index as f64 / rate;
-                        self.index += 1;
-                        (t < len).then_some(t)
-                    }
-                    Arrivals::Poisson => {
-                        let exp = Exp::new(rate).expect("rate checked positive");
-                        self.t += exp.sample(rng);
-                        (self.t < len).then_some(self.t)
-                    }
+            let c = match arrivals {
+                Arrivals::Constant => {
+                    let c = self.index as f64;
+                    self.index += 1;
+                    c
+                }
+                Arrivals::Poisson => {
+                    let exp = Exp::new(1.0).expect("unit rate");
+                    self.c += exp.sample(rng);
+                    self.c
                 }
             };
-            self.peek = Some(next);
+            self.peek = Some(shape.invert(c, len));
         }
         self.peek.flatten()
     }
@@ -85,9 +161,14 @@ impl Iterator for ArrivalIter {
             let len = p.duration.as_secs_f64();
             let base = self
                 .base
-                .peek(p.arrivals, p.rate_per_second, len, &mut self.rng);
+                .peek(p.arrivals, RateShape::of(p), len, &mut self.rng);
             let (surge_tenant, surge_rate) = p.surge.unwrap_or((0, 0.0));
-            let surge = self.surge.peek(p.arrivals, surge_rate, len, &mut self.rng);
+            let surge = self.surge.peek(
+                p.arrivals,
+                RateShape::Constant(surge_rate),
+                len,
+                &mut self.rng,
+            );
             let pick = match (base, surge) {
                 (Some(b), Some(s)) if s < b => Some((s, Some(surge_tenant))),
                 (Some(b), _) => Some((b, None)),
@@ -201,9 +282,47 @@ mod tests {
             start: Duration::from_secs(start),
             duration: Duration::from_secs(secs),
             rate_per_second: rate,
+            ramp_to: None,
+            steps: None,
             arrivals,
             surge: None,
         }
+    }
+
+    #[test]
+    fn a_linear_ramp_sends_the_area_under_it() {
+        let mut p = phase(0, 100, 10.0, Arrivals::Constant);
+        p.ramp_to = Some(30.0);
+        let a: Vec<_> = ArrivalIter::new(&[p.clone()], 1).collect();
+        // (10 + 30) / 2 × 100 s = 2000.
+        assert!((a.len() as i64 - 2000).abs() <= 1, "{}", a.len());
+        let first = a.iter().filter(|x| x.0 < Duration::from_secs(10)).count();
+        let last = a.iter().filter(|x| x.0 >= Duration::from_secs(90)).count();
+        assert!(
+            (105..=115).contains(&first) && (285..=295).contains(&last),
+            "{first} {last}"
+        );
+        p.arrivals = Arrivals::Poisson;
+        let n = ArrivalIter::new(&[p], 9).count() as f64;
+        assert!((n - 2000.0).abs() < 150.0, "{n}");
+    }
+
+    #[test]
+    fn steps_hold_each_rate_for_an_equal_share() {
+        let mut p = phase(0, 40, 10.0, Arrivals::Constant);
+        p.ramp_to = Some(40.0);
+        p.steps = Some(4);
+        let a: Vec<_> = ArrivalIter::new(&[p], 1).collect();
+        let count = |from: u64, to: u64| {
+            a.iter()
+                .filter(|x| x.0 >= Duration::from_secs(from) && x.0 < Duration::from_secs(to))
+                .count()
+        };
+        // 10/s, 20/s, 30/s, 40/s for 10 s each.
+        assert_eq!(
+            (count(0, 10), count(10, 20), count(20, 30), count(30, 40)),
+            (100, 200, 300, 400)
+        );
     }
 
     #[test]

@@ -305,6 +305,32 @@ fn decode_phase(dec: &mut Decoder, node: &Node, field: &str) -> Option<Phase> {
             }),
         None => Some(Arrivals::Constant),
     };
+    let ramp_to = match m.get("to") {
+        Some(n) => dec.rate(n, &m.path("to")).map(|r| Some(r.per_second)),
+        None => Some(None),
+    };
+    let steps = match m.get("steps") {
+        Some(n) => dec.u64(n, &m.path("steps")).and_then(|k| {
+            if ramp_to.flatten().is_none() {
+                dec.error(
+                    n.pos,
+                    &m.path("steps"),
+                    "steps need a ramp: add `to:` with the final rate",
+                );
+                None
+            } else if (2..=1000).contains(&k) {
+                Some(Some(k as u32))
+            } else {
+                dec.error(
+                    n.pos,
+                    &m.path("steps"),
+                    format!("expected 2 to 1000 steps, found {k}"),
+                );
+                None
+            }
+        }),
+        None => Some(None),
+    };
     let surge = match m.get("surge") {
         None => Some(None),
         Some(n) => {
@@ -345,6 +371,8 @@ fn decode_phase(dec: &mut Decoder, node: &Node, field: &str) -> Option<Phase> {
         name: name?,
         duration: duration?,
         rate_per_second: rate?.per_second,
+        ramp_to: ramp_to?,
+        steps: steps?,
         arrivals: arrivals?,
         surge: surge?,
     })
@@ -858,6 +886,30 @@ expect:
             err.contains(
                 "faults[0].at: the fault starts at 7m00s but the load phases end at 6m00s"
             ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ramps_and_steps() {
+        let ok = GOOD.replace(
+            "duration: 1m, rate: 20/s }",
+            "duration: 1m, rate: 20/s, to: 200/s, steps: 4 }",
+        );
+        let s = parse_scenario(Path::new("s.yml"), &ok).unwrap();
+        assert_eq!(
+            (s.load.phases[0].ramp_to, s.load.phases[0].steps),
+            (Some(200.0), Some(4))
+        );
+        let bad = GOOD.replace(
+            "duration: 1m, rate: 20/s }",
+            "duration: 1m, rate: 20/s, steps: 4 }",
+        );
+        let err = parse_scenario(Path::new("s.yml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("load.phases[0].steps: steps need a ramp: add `to:` with the final rate"),
             "{err}"
         );
     }

@@ -102,6 +102,10 @@ pub struct Phase {
     pub name: String,
     pub duration: Located<Duration>,
     pub rate_per_second: f64,
+    /// A linear ramp from `rate_per_second` to this rate over the phase.
+    pub ramp_to: Option<f64>,
+    /// The ramp in this many equal steps instead of a straight line.
+    pub steps: Option<u32>,
     pub arrivals: Arrivals,
     /// One tenant's rate multiplied during this phase (a noisy tenant).
     pub surge: Option<Located<Surge>>,

@@ -27,6 +27,9 @@ pub struct PlannedPhase {
     pub start: Duration,
     pub duration: Duration,
     pub rate_per_second: f64,
+    /// Ramp to this rate over the phase (linearly, or in `steps`).
+    pub ramp_to: Option<f64>,
+    pub steps: Option<u32>,
     pub arrivals: Arrivals,
     /// A noisy tenant: (0-based tenant index, extra requests per second
     /// for it on top of its normal share).
@@ -100,6 +103,8 @@ pub fn plan(
                 start,
                 duration,
                 rate_per_second: p.rate_per_second,
+                ramp_to: p.ramp_to,
+                steps: p.steps,
                 arrivals: p.arrivals,
                 surge: p.surge.as_ref().and_then(|s| {
                     let n: u32 = s.value.tenant.strip_prefix("tenant_")?.parse().ok()?;
