@@ -25,10 +25,9 @@ use serde_json::json;
 
 use super::config::MockConfig;
 use super::kit::{Kit, RequestSpan, json_error, observe, tenant_of};
-use super::log::LogSink;
 use super::metrics::{BackendMetrics, PoolLabels, QueryLabels, TenantEndpointLabels, TenantLabels};
 use super::store::{Cache, Store};
-use super::trace::{AttrValue, SPAN_KIND_CLIENT, Tracer};
+use super::trace::{AttrValue, SPAN_KIND_CLIENT};
 
 pub const SERVICE: &str = "backend-api";
 const MAX_BODY: usize = 64 * 1024;
@@ -47,16 +46,7 @@ pub struct Backend {
 pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
     let mut registry = prometheus_client::registry::Registry::default();
     let m = BackendMetrics::register(&mut registry);
-    let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
-    let tracer = Tracer::new(SERVICE, cfg.otlp_endpoint.clone());
-    let kit = Arc::new(Kit::new(
-        SERVICE,
-        cfg.tenants,
-        registry,
-        tracer,
-        log,
-        cfg.memory_limit_mb,
-    ));
+    let kit = Kit::from_config(SERVICE, cfg, registry)?;
     let store = Store::connect(cfg.database_url.as_deref(), cfg.tenants).await?;
     let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
     let ml = match &cfg.ml_engine {

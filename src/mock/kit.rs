@@ -243,6 +243,26 @@ impl Kit {
         }
     }
 
+    /// The kit a service is built on: its log sink, tracer and shared
+    /// metrics from `cfg`, registered into `registry` after the service's
+    /// own metrics.
+    pub fn from_config(
+        service: &'static str,
+        cfg: &super::MockConfig,
+        registry: Registry,
+    ) -> anyhow::Result<Arc<Kit>> {
+        let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
+        let tracer = Tracer::new(service, cfg.otlp_endpoint.clone());
+        Ok(Arc::new(Kit::new(
+            service,
+            cfg.tenants,
+            registry,
+            tracer,
+            log,
+            cfg.memory_limit_mb,
+        )))
+    }
+
     /// `tenant_001` … up to the configured count: label values stay bounded.
     pub fn is_known_tenant(&self, t: &str) -> bool {
         t.strip_prefix("tenant_")

@@ -27,13 +27,11 @@ use serde_json::json;
 
 use super::config::MockConfig;
 use super::kit::{Kit, json_error, observe, tenant_of};
-use super::log::LogSink;
 use super::metrics::{
     MlMetrics, TenantJobLabels, TenantLabels, TenantMetricLabels, TenantOpLabels,
     TenantVersionLabels,
 };
 use super::store::Cache;
-use super::trace::Tracer;
 use super::vector::{DIM, Matrix, embed};
 
 pub const SERVICE: &str = "ml-engine";
@@ -78,16 +76,7 @@ pub struct Ml {
 pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
     let mut registry = prometheus_client::registry::Registry::default();
     let m = MlMetrics::register(&mut registry);
-    let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
-    let tracer = Tracer::new(SERVICE, cfg.otlp_endpoint.clone());
-    let kit = Arc::new(Kit::new(
-        SERVICE,
-        cfg.tenants,
-        registry,
-        tracer,
-        log,
-        cfg.memory_limit_mb,
-    ));
+    let kit = Kit::from_config(SERVICE, cfg, registry)?;
     let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
     let ml = Arc::new(Ml {
         kit: kit.clone(),

@@ -366,18 +366,7 @@ async fn log_lines_have_exactly_the_seed_fields() {
         .keys()
         .map(String::as_str)
         .collect();
-    let seed: BTreeSet<&str> = [
-        "timestamp",
-        "level",
-        "service",
-        "trace_id",
-        "span_id",
-        "tenant_id",
-        "endpoint",
-        "message",
-        "latency_ms",
-    ]
-    .into();
+    let seed: BTreeSet<&str> = crate::observe::logs::SEED_FIELDS.iter().copied().collect();
     assert_eq!(keys, seed);
     let ts = lines[0]["timestamp"].as_str().unwrap();
     assert!(
