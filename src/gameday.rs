@@ -118,14 +118,7 @@ pub async fn up(
         .route("/faults", get(list).post(inject))
         .route("/faults/{name}", delete(revert_one))
         .with_state(control.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let control_url = format!("http://{}", listener.local_addr()?);
-    let serve_cancel = observers.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(serve_cancel.cancelled_owned())
-            .await;
-    });
+    let (control_url, server) = crate::observe::serve_loopback(app, observers.clone()).await?;
     let state = UpState {
         control: control_url.clone(),
         run_dir: dir

@@ -193,6 +193,22 @@ impl Ml {
         }
     }
 
+    /// A JSON body that names a tenant, and that tenant if it is known; or
+    /// the 4xx to answer.
+    #[allow(clippy::result_large_err)]
+    fn body_and_tenant<B: HasTenant>(
+        &self,
+        headers: &HeaderMap,
+        body: Result<Json<B>, axum::extract::rejection::JsonRejection>,
+    ) -> Result<(B, String), Response> {
+        let b = match body {
+            Ok(Json(b)) => b,
+            Err(r) => return Err(json_error(r.status(), r.body_text())),
+        };
+        let tenant = self.known(headers, None, Some(b.tenant_id()))?;
+        Ok((b, tenant))
+    }
+
     /// The user's embedding, from the cache when possible.
     async fn embedding(&self, tenant: &str, user: &str, version: u32) -> [f32; DIM] {
         let key = format!("emb:{tenant}:v{version}:{user}");
@@ -311,6 +327,22 @@ async fn recommend(
     Json(json!({"tenant_id": tenant, "user_id": user, "model_version": format!("v{}", model.version), "items": items})).into_response()
 }
 
+trait HasTenant {
+    fn tenant_id(&self) -> &str;
+}
+
+impl HasTenant for EmbedBody {
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+}
+
+impl HasTenant for TrainBody {
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+}
+
 #[derive(Deserialize)]
 struct EmbedBody {
     tenant_id: String,
@@ -322,12 +354,8 @@ async fn embed_handler(
     headers: HeaderMap,
     body: Result<Json<EmbedBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let b = match body {
-        Ok(Json(b)) => b,
-        Err(r) => return json_error(r.status(), r.body_text()),
-    };
-    let tenant = match ml.known(&headers, None, Some(&b.tenant_id)) {
-        Ok(t) => t,
+    let (b, tenant) = match ml.body_and_tenant(&headers, body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if b.user_id.is_empty() || b.user_id.len() > 128 {
@@ -351,12 +379,8 @@ async fn train(
     headers: HeaderMap,
     body: Result<Json<TrainBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let b = match body {
-        Ok(Json(b)) => b,
-        Err(r) => return json_error(r.status(), r.body_text()),
-    };
-    let tenant = match ml.known(&headers, None, Some(&b.tenant_id)) {
-        Ok(t) => t,
+    let (_body, tenant) = match ml.body_and_tenant(&headers, body) {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let id = format!("job_{}", ml.next_job.fetch_add(1, Ordering::Relaxed));
