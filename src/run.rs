@@ -488,7 +488,7 @@ fn dashboard_probe(
     crate::observe::dashboards::Probe::new(
         &dashboards,
         &sources,
-        stack.prometheus_url.clone(),
+        crate::observe::dashboards::Via::Prometheus(stack.prometheus_url.clone()),
         scrape,
         &running,
     )

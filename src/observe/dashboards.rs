@@ -79,13 +79,28 @@ fn needs(exprs: &[String]) -> BTreeSet<&'static str> {
 struct Job {
     dashboard: usize,
     panel: usize,
-    /// (expr, instant, step)
-    queries: Vec<(String, bool, Duration)>,
+    queries: Vec<Query>,
     range: Duration,
 }
 
+/// One target of a panel, substituted.
+struct Query {
+    expr: String,
+    instant: bool,
+    step: Duration,
+    datasource_uid: String,
+}
+
+/// Where panels' queries go.
+pub enum Via {
+    /// Prometheus' own API (base URL), with Grafana's step rules.
+    Prometheus(String),
+    /// Grafana's `/api/ds/query`, as its frontend sends them.
+    Grafana(super::grafana::Grafana),
+}
+
 pub struct Probe {
-    prometheus: String,
+    via: Via,
     http: reqwest::Client,
     jobs: Vec<Job>,
     report: Arc<Mutex<DashboardReport>>,
@@ -97,12 +112,15 @@ impl Probe {
     pub fn new(
         dashboards: &[Dashboard],
         sources: &[Datasource],
-        prometheus: String,
+        via: Via,
         scrape: Duration,
         running: &BTreeSet<String>,
     ) -> anyhow::Result<Probe> {
         let mut report = DashboardReport {
-            via: "Prometheus query_range with Grafana's step and variable rules (Grafana is not running)".into(),
+            via: match &via {
+                Via::Prometheus(_) => "Prometheus query_range with Grafana's step and variable rules (Grafana is not running)".into(),
+                Via::Grafana(g) => format!("Grafana {} /api/ds/query", g.display()),
+            },
             rounds: 0,
             dashboards: Vec::new(),
         };
@@ -122,7 +140,7 @@ impl Probe {
                 match queries(d, p, sources, scrape) {
                     Ok(q) if q.is_empty() => result.skipped = Some("no Prometheus query".into()),
                     Ok(q) => {
-                        let exprs: Vec<String> = q.iter().map(|x| x.0.clone()).collect();
+                        let exprs: Vec<String> = q.iter().map(|x| x.expr.clone()).collect();
                         let missing: Vec<&str> = needs(&exprs)
                             .into_iter()
                             .filter(|c| !running.contains(*c))
@@ -153,7 +171,7 @@ impl Probe {
             });
         }
         Ok(Probe {
-            prometheus,
+            via,
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(30))
@@ -199,24 +217,77 @@ impl Probe {
         self.report.lock().expect("poisoned").rounds += 1;
     }
 
-    /// One panel: its targets in parallel; (ms, no data, error).
+    /// One panel: (ms, no data, error).
     async fn panel(&self, job: &Job) -> (f64, bool, Option<String>) {
         let start = Instant::now();
+        let results = match &self.via {
+            Via::Prometheus(url) => self.panel_via_prometheus(url, job).await,
+            Via::Grafana(g) => self.panel_via_grafana(g, job).await,
+        };
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let mut any_data = false;
+        let mut err = None;
+        for r in results {
+            match r {
+                Ok(d) => any_data |= d,
+                Err(e) => err = Some(e),
+            }
+        }
+        (ms, !any_data && err.is_none(), err)
+    }
+
+    /// All targets in one request, refIds A, B, … as Grafana names them.
+    async fn panel_via_grafana(
+        &self,
+        g: &super::grafana::Grafana,
+        job: &Job,
+    ) -> Vec<Result<bool, String>> {
+        let to = chrono::Utc::now().timestamp_millis();
+        let from = to - job.range.as_millis() as i64;
+        let queries: Vec<super::grafana::DsQuery> = job
+            .queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| super::grafana::DsQuery {
+                ref_id: ref_id(i),
+                datasource_uid: q.datasource_uid.clone(),
+                datasource_type: "prometheus".into(),
+                expr: q.expr.clone(),
+                instant: q.instant,
+                interval_ms: q.step.as_millis() as u64,
+                max_data_points: (job.range.as_millis() / q.step.as_millis().max(1)) as u32,
+            })
+            .collect();
+        match g.query(&queries, from, to).await {
+            Ok(r) => queries
+                .iter()
+                .map(|q| {
+                    r.get(&q.ref_id).cloned().unwrap_or_else(|| {
+                        Err(format!("{}: missing from Grafana's answer", q.ref_id))
+                    })
+                })
+                .collect(),
+            Err(e) => vec![Err(e)],
+        }
+    }
+
+    /// Targets in parallel, as Grafana's backend runs them.
+    async fn panel_via_prometheus(&self, prometheus: &str, job: &Job) -> Vec<Result<bool, String>> {
         let end = chrono::Utc::now().timestamp() as f64;
-        let results = futures::future::join_all(job.queries.iter().map(|(expr, instant, step)| {
-            let step_s = step.as_secs_f64().max(1.0);
+        futures::future::join_all(job.queries.iter().map(|q| {
+            let step_s = q.step.as_secs_f64().max(1.0);
             // Grafana aligns start and end to the step.
             let end = (end / step_s).floor() * step_s;
             let start = end - job.range.as_secs_f64();
-            let req = if *instant {
+            let req = if q.instant {
                 self.http
-                    .post(format!("{}/api/v1/query", self.prometheus))
-                    .form(&[("query", expr.as_str()), ("time", &end.to_string())])
+                    .post(format!("{prometheus}/api/v1/query"))
+                    .form(&[("query", q.expr.as_str()), ("time", &end.to_string())])
             } else {
                 self.http
-                    .post(format!("{}/api/v1/query_range", self.prometheus))
+                    .post(format!("{prometheus}/api/v1/query_range"))
                     .form(&[
-                        ("query", expr.as_str()),
+                        ("query", q.expr.as_str()),
                         ("start", &start.to_string()),
                         ("end", &end.to_string()),
                         ("step", &step_s.to_string()),
@@ -243,17 +314,7 @@ impl Probe {
                 }
             }
         }))
-        .await;
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let mut any_data = false;
-        let mut err = None;
-        for r in results {
-            match r {
-                Ok(d) => any_data |= d,
-                Err(e) => err = Some(e),
-            }
-        }
-        (ms, !any_data && err.is_none(), err)
+        .await
     }
 
     /// Rounds every `every` until cancelled.
@@ -263,20 +324,7 @@ impl Probe {
         every: Duration,
         cancel: CancellationToken,
     ) {
-        tokio::select! {
-            _ = tokio::time::sleep(first_after) => {}
-            _ = cancel.cancelled() => return,
-        }
-        loop {
-            tokio::select! {
-                _ = self.round() => {}
-                _ = cancel.cancelled() => return,
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = cancel.cancelled() => return,
-            }
-        }
+        super::repeat(first_after, every, cancel, || self.round()).await
     }
 }
 
@@ -286,7 +334,7 @@ fn queries(
     p: &Panel,
     sources: &[Datasource],
     scrape: Duration,
-) -> Result<Vec<(String, bool, Duration)>, String> {
+) -> Result<Vec<Query>, String> {
     let ctx = context(d, p, Some(scrape));
     let mut out = Vec::new();
     for t in p.targets.iter().filter(|t| !t.hidden && !t.expr.is_empty()) {
@@ -295,11 +343,108 @@ fn queries(
         if ds.kind != "prometheus" {
             continue;
         }
-        out.push((
-            substitute(&t.expr, &ctx, &d.variables),
-            t.instant,
-            ctx.interval,
-        ));
+        out.push(Query {
+            expr: substitute(&t.expr, &ctx, &d.variables),
+            instant: t.instant,
+            step: ctx.interval,
+            datasource_uid: ds.uid.clone().unwrap_or_else(|| ds.name.clone()),
+        });
     }
     Ok(out)
+}
+
+/// Grafana's refIds: A … Z, then AA, AB, …
+fn ref_id(i: usize) -> String {
+    let letter = |n: usize| char::from(b'A' + (n % 26) as u8);
+    if i < 26 {
+        letter(i).to_string()
+    } else {
+        format!("{}{}", letter(i / 26 - 1), letter(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::endpoint::Endpoint;
+    use crate::observe::fake::{Canned, serve};
+    use crate::observe::grafana::Grafana;
+    use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};
+    use std::path::Path;
+
+    #[test]
+    fn ref_ids_follow_grafana() {
+        assert_eq!(ref_id(0), "A");
+        assert_eq!(ref_id(25), "Z");
+        assert_eq!(ref_id(26), "AA");
+        assert_eq!(ref_id(27), "AB");
+    }
+
+    #[tokio::test]
+    async fn the_shipped_dashboards_through_grafana_ds_query() {
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let dashboards = load_dashboards(&stack).unwrap();
+        let sources =
+            crate::stack::grafana::provisioning::load_datasources(&stack.join(DATASOURCES_FILE))
+                .unwrap();
+        let fake = serve(vec![Canned::new(
+            "/api/ds/query",
+            200,
+            include_str!("../../tests/fixtures/grafana/ds_query_prometheus_response.json"),
+        )])
+        .await;
+        let g = Grafana::new(Endpoint::new(&fake.url), Duration::from_secs(5)).unwrap();
+        let running: BTreeSet<String> = [
+            "prometheus",
+            "postgres-exporter",
+            "redis-exporter",
+            "node-exporter",
+            "backend-api",
+            "ml-engine",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let probe = Probe::new(
+            &dashboards,
+            &sources,
+            Via::Grafana(g),
+            Duration::from_secs(15),
+            &running,
+        )
+        .unwrap();
+        probe.round().await;
+        let r = probe.report();
+        assert!(r.via.contains("/api/ds/query"), "{}", r.via);
+        let measured: Vec<&PanelResult> = r
+            .dashboards
+            .iter()
+            .flat_map(|d| &d.panels)
+            .filter(|p| p.skipped.is_none())
+            .collect();
+        assert!(measured.len() >= 10, "{} panels measured", measured.len());
+        assert!(measured.iter().all(|p| p.samples_ms.len() == 1));
+        // The canned answer has data for A, none for B and an error for C:
+        // single-target panels have data, three-target panels fail.
+        assert!(
+            measured
+                .iter()
+                .any(|p| p.errors.is_empty() && p.no_data_rounds == 0)
+        );
+        let seen = fake.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), measured.len(), "one request per panel");
+        let prom_uid = sources
+            .iter()
+            .find(|s| s.kind == "prometheus")
+            .and_then(|s| s.uid.clone())
+            .unwrap();
+        for s in &seen {
+            let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+            for q in body["queries"].as_array().unwrap() {
+                assert_eq!(q["datasource"]["uid"], prom_uid.as_str());
+                let expr = q["expr"].as_str().unwrap();
+                assert!(!expr.contains("$__"), "unsubstituted: {expr}");
+            }
+        }
+    }
 }

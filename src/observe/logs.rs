@@ -35,6 +35,9 @@ pub struct LogReport {
     /// its log.
     pub correlated: u64,
     pub correlatable: u64,
+    /// Search latency and completeness, where Loki runs.
+    #[serde(default)]
+    pub search: Option<super::logsearch::LogSearchReport>,
 }
 
 /// Why a line does not conform, if it does not.

@@ -5,7 +5,14 @@
 pub mod alerts;
 pub mod dashboards;
 pub mod drill;
+pub mod endpoint;
+#[cfg(test)]
+mod fake;
+pub mod grafana;
+pub mod jaeger;
 pub mod logs;
+pub mod logsearch;
+pub mod loki;
 pub mod receiver;
 pub mod traces;
 
@@ -53,4 +60,31 @@ pub async fn serve_loopback(
             .await;
     });
     Ok((format!("http://{addr}"), handle))
+}
+
+/// Call `round` after `first_after`, then again `every` after each round
+/// ends, until `cancel` (which also interrupts a round in progress).
+pub async fn repeat<F, Fut>(
+    first_after: std::time::Duration,
+    every: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+    mut round: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    tokio::select! {
+        _ = tokio::time::sleep(first_after) => {}
+        _ = cancel.cancelled() => return,
+    }
+    loop {
+        tokio::select! {
+            _ = round() => {}
+            _ = cancel.cancelled() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
 }

@@ -25,10 +25,21 @@ const KILL_WINDOW_S: f64 = 1.0;
 /// Traces kept at most (a run's sample is far smaller).
 const MAX_TRACES: usize = 1_000_000;
 
+/// One span as the coverage check reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpanRef {
+    pub trace_id: String,
+    pub service: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_id: String,
+    /// OTLP numbering: 2 server, 3 client.
+    pub kind: u64,
+}
+
 #[derive(Debug, Clone, Default)]
-struct TraceInfo {
-    /// (service, span id, parent span id, kind)
-    spans: Vec<(String, String, String, u64)>,
+pub struct TraceInfo {
+    pub spans: Vec<SpanRef>,
 }
 
 #[derive(Clone, Default)]
@@ -53,35 +64,24 @@ impl TraceSink {
     }
 
     fn add(&self, body: &Value) {
+        let Ok(info) = super::jaeger::parse_otlp(body) else {
+            return;
+        };
         let mut traces = self.traces.lock().expect("trace sink poisoned");
-        for rs in body["resourceSpans"].as_array().into_iter().flatten() {
-            let service = rs["resource"]["attributes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| a["key"] == "service.name")
-                .and_then(|a| a["value"]["stringValue"].as_str())
-                .unwrap_or("")
-                .to_string();
-            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
-                for span in ss["spans"].as_array().into_iter().flatten() {
-                    let trace = span["traceId"].as_str().unwrap_or("").to_lowercase();
-                    if trace.is_empty() {
-                        continue;
-                    }
-                    if traces.len() >= MAX_TRACES && !traces.contains_key(&trace) {
-                        self.dropped
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        continue;
-                    }
-                    traces.entry(trace).or_default().spans.push((
-                        service.clone(),
-                        span["spanId"].as_str().unwrap_or("").to_string(),
-                        span["parentSpanId"].as_str().unwrap_or("").to_string(),
-                        span["kind"].as_u64().unwrap_or(0),
-                    ));
-                }
+        for span in info.spans {
+            if span.trace_id.is_empty() {
+                continue;
             }
+            if traces.len() >= MAX_TRACES && !traces.contains_key(&span.trace_id) {
+                self.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                continue;
+            }
+            traces
+                .entry(span.trace_id.clone())
+                .or_default()
+                .spans
+                .push(span);
         }
     }
 
@@ -92,6 +92,23 @@ impl TraceSink {
     /// lost to the fault, not as missing instrumentation.
     pub fn coverage(&self, samples: &[TraceSample], kills: &[f64]) -> TraceReport {
         let traces = self.traces.lock().expect("trace sink poisoned");
+        TraceReport {
+            store: "the harness's OTLP/HTTP receiver (Jaeger is not running)".into(),
+            endpoints: coverage_of(&traces, samples, kills),
+            traces_received: traces.len() as u64,
+            ..Default::default()
+        }
+    }
+}
+
+/// Coverage per endpoint of `samples` in `traces` (trace id → spans).
+/// `kills`: see [`TraceSink::coverage`].
+pub fn coverage_of(
+    traces: &HashMap<String, TraceInfo>,
+    samples: &[TraceSample],
+    kills: &[f64],
+) -> Vec<EndpointCoverage> {
+    {
         let mut by_endpoint: Vec<EndpointCoverage> = Vec::new();
         for s in samples {
             // A request that never reached a server (connection refused,
@@ -131,13 +148,20 @@ impl TraceSink {
             // Where backend-api called ml-engine (its client span; a cache
             // hit makes no call), ml-engine's server span must be the
             // client span's child, and the client span the server span's.
-            let server = t.spans.iter().find(|x| x.0 == "backend-api" && x.3 == 2);
-            for client in t.spans.iter().filter(|x| x.0 == "backend-api" && x.3 == 3) {
+            let server = t
+                .spans
+                .iter()
+                .find(|x| x.service == "backend-api" && x.kind == 2);
+            for client in t
+                .spans
+                .iter()
+                .filter(|x| x.service == "backend-api" && x.kind == 3)
+            {
                 e.chain_checked += 1;
-                let linked = server.is_some_and(|srv| client.2 == srv.1)
-                    && t.spans
-                        .iter()
-                        .any(|ml| ml.0 == "ml-engine" && ml.3 == 2 && ml.2 == client.1);
+                let linked = server.is_some_and(|srv| client.parent_id == srv.span_id)
+                    && t.spans.iter().any(|ml| {
+                        ml.service == "ml-engine" && ml.kind == 2 && ml.parent_id == client.span_id
+                    });
                 if linked {
                     e.linked += 1;
                 } else if e.broken_examples.len() < 5 {
@@ -145,11 +169,7 @@ impl TraceSink {
                 }
             }
         }
-        TraceReport {
-            store: "the harness's OTLP/HTTP receiver (Jaeger is not running)".into(),
-            endpoints: by_endpoint,
-            traces_received: traces.len() as u64,
-        }
+        by_endpoint
     }
 }
 
@@ -180,6 +200,15 @@ pub struct TraceReport {
     pub store: String,
     pub endpoints: Vec<EndpointCoverage>,
     pub traces_received: u64,
+    /// Services the store knows (Jaeger's services list), when it has one.
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// Lookups that failed (5xx, timeout, unreadable answer): those traces
+    /// are neither found nor missing, and the check cannot pass.
+    #[serde(default)]
+    pub lookup_errors: u64,
+    #[serde(default)]
+    pub lookup_error_examples: Vec<String>,
 }
 
 impl TraceReport {
@@ -189,5 +218,218 @@ impl TraceReport {
             .iter()
             .fold((0, 0), |(s, f), e| (s + e.sent, f + e.found));
         (sent > 0).then(|| found as f64 / sent as f64)
+    }
+}
+
+/// The services every complete trace set must show.
+pub const TRACED_SERVICES: &[&str] = &["backend-api", "ml-engine"];
+
+/// Lookups in flight at once against Jaeger.
+const JAEGER_CONCURRENCY: usize = 8;
+
+/// Trace coverage from Jaeger: every sampled trace id that reached a
+/// server is looked up by id; ids not found yet are asked again until
+/// `flush_wait` has passed (collector batching and storage writes delay
+/// them), so a trace is "missing" only after that wait.
+pub async fn look_up_in_jaeger(
+    jaeger: &super::jaeger::Jaeger,
+    samples: &[TraceSample],
+    kills: &[f64],
+    flush_wait: std::time::Duration,
+) -> TraceReport {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + flush_wait;
+    let mut pending: Vec<String> = samples
+        .iter()
+        .filter(|s| s.outcome.ends_with("xx"))
+        .map(|s| s.trace_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut found: HashMap<String, TraceInfo> = HashMap::new();
+    let mut errors: HashMap<String, String> = HashMap::new();
+    loop {
+        let answers: Vec<(String, Result<Option<TraceInfo>, String>)> =
+            futures::stream::iter(pending.iter().cloned())
+                .map(|id| async move {
+                    let r = jaeger.trace(&id).await;
+                    (id, r)
+                })
+                .buffer_unordered(JAEGER_CONCURRENCY)
+                .collect()
+                .await;
+        pending.clear();
+        for (id, r) in answers {
+            match r {
+                Ok(Some(t)) => {
+                    errors.remove(&id);
+                    found.insert(id, t);
+                }
+                Ok(None) => {
+                    errors.remove(&id);
+                    pending.push(id);
+                }
+                Err(e) => {
+                    errors.insert(id.clone(), e);
+                    pending.push(id);
+                }
+            }
+        }
+        if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let services = jaeger.services().await;
+    let mut lookup_error_examples: Vec<String> = errors
+        .iter()
+        .take(5)
+        .map(|(id, e)| format!("trace {id}: {e}"))
+        .collect();
+    if let Err(e) = &services {
+        lookup_error_examples.insert(0, format!("services list: {e}"));
+    }
+    // Failed lookups are not "missing": leave them out of the coverage.
+    let counted: Vec<TraceSample> = samples
+        .iter()
+        .filter(|s| !errors.contains_key(&s.trace_id))
+        .cloned()
+        .collect();
+    let services_failed = services.is_err();
+    TraceReport {
+        store: format!(
+            "Jaeger {} ({:?} API), after up to {:.0?} for spans to arrive",
+            jaeger.display(),
+            jaeger.api,
+            flush_wait
+        ),
+        endpoints: coverage_of(&found, &counted, kills),
+        traces_received: found.len() as u64,
+        services: services.ok(),
+        lookup_errors: errors.len() as u64 + u64::from(services_failed),
+        lookup_error_examples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::endpoint::Endpoint;
+    use crate::observe::fake::{Canned, serve};
+    use crate::observe::jaeger::Jaeger;
+    use std::time::Duration;
+
+    fn sample(id: &str, outcome: &str) -> TraceSample {
+        TraceSample {
+            trace_id: id.into(),
+            endpoint: "/api/v1/recommendations".into(),
+            tenant: "tenant_001".into(),
+            outcome: outcome.into(),
+            sent_s: 10.0,
+        }
+    }
+
+    /// backend-api server → backend-api client → ml-engine server, in the
+    /// v3 wire format; `ml_parent` is what ml-engine's span names as parent.
+    fn chain(trace: &str, ml_parent: &str) -> String {
+        let span = |id: &str, parent: &str, kind: u64| serde_json::json!({"traceId": trace, "spanId": id, "parentSpanId": parent, "kind": kind, "name": "x"});
+        let res = |svc: &str, spans: Vec<Value>| {
+            serde_json::json!({
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": svc}}]},
+                "scopeSpans": [{"scope": {}, "spans": spans}]
+            })
+        };
+        serde_json::json!({"result": {"resourceSpans": [
+            res("backend-api", vec![span("00000000000000a1", "", 2), span("00000000000000a2", "00000000000000a1", 3)]),
+            res("ml-engine", vec![span("00000000000000b1", ml_parent, 2)]),
+        ]}})
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn jaeger_lookup_counts_found_missing_broken_and_failed_lookups() {
+        let ok = "0af7651916cd43dd8448eb211c80319c";
+        let broken = "1af7651916cd43dd8448eb211c80319c";
+        let missing = "2af7651916cd43dd8448eb211c80319c";
+        let failing = "3af7651916cd43dd8448eb211c80319c";
+        let fake = serve(vec![
+            Canned::new(
+                "/api/v3/services",
+                200,
+                r#"{"services":["backend-api","ml-engine"]}"#,
+            ),
+            Canned::new(
+                &format!("/api/v3/traces/{ok}"),
+                200,
+                &chain(ok, "00000000000000a2"),
+            ),
+            Canned::new(
+                &format!("/api/v3/traces/{broken}"),
+                200,
+                &chain(broken, "00000000000000ff"),
+            ),
+            Canned::new(
+                &format!("/api/v3/traces/{missing}"),
+                404,
+                r#"{"error":{"httpCode":404,"message":"No traces found"}}"#,
+            ),
+            Canned::new(
+                &format!("/api/v3/traces/{failing}"),
+                500,
+                r#"{"error":{"httpCode":500,"message":"storage down"}}"#,
+            ),
+        ])
+        .await;
+        let j = Jaeger::detect(Endpoint::new(&fake.url), Duration::from_secs(2))
+            .await
+            .unwrap();
+        let samples = [
+            sample(ok, "2xx"),
+            sample(broken, "2xx"),
+            sample(missing, "5xx"),
+            sample(failing, "2xx"),
+            // Never reached a server: not looked up.
+            sample("4af7651916cd43dd8448eb211c80319c", "timeout"),
+        ];
+        let r = look_up_in_jaeger(&j, &samples, &[], Duration::from_millis(1500)).await;
+        let e = &r.endpoints[0];
+        assert_eq!((e.sent, e.found), (3, 2), "{r:?}");
+        assert_eq!((e.chain_checked, e.linked), (2, 1));
+        assert_eq!(e.missing_examples, vec![missing.to_string()]);
+        assert_eq!(e.broken_examples, vec![broken.to_string()]);
+        assert_eq!(r.lookup_errors, 1);
+        assert!(r.lookup_error_examples[0].contains("storage down"), "{r:?}");
+        assert_eq!(r.services.as_deref().unwrap().len(), 2);
+        // The missing trace was asked for again during the flush wait.
+        let asked = fake
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.uri.ends_with(missing))
+            .count();
+        assert!(asked >= 2, "asked {asked} times");
+        assert!(
+            !fake
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|s| s.uri.contains("4af76519"))
+        );
+    }
+
+    #[test]
+    fn the_sink_groups_exported_spans_by_trace() {
+        let sink = TraceSink::default();
+        let body: Value = serde_json::from_str(&chain(
+            "0af7651916cd43dd8448eb211c80319c",
+            "00000000000000a2",
+        ))
+        .unwrap();
+        sink.add(&body["result"]);
+        let r = sink.coverage(&[sample("0af7651916cd43dd8448eb211c80319c", "2xx")], &[]);
+        assert_eq!(r.traces_received, 1);
+        assert_eq!((r.endpoints[0].found, r.endpoints[0].linked), (1, 1));
     }
 }

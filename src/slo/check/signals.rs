@@ -122,6 +122,20 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>) -> SloResult {
         );
     };
     let Some(coverage) = r.coverage() else {
+        if r.lookup_errors > 0 {
+            return SloResult {
+                name: "trace_coverage".into(),
+                status: Status::Fail,
+                required: t.required,
+                target,
+                measured: None,
+                details: vec![format!(
+                    "every lookup in {} failed: {}",
+                    r.store,
+                    r.lookup_error_examples.join("; ")
+                )],
+            };
+        }
         return not_measured(
             "trace_coverage",
             t.required,
@@ -131,6 +145,30 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>) -> SloResult {
     };
     let mut failed = coverage < t.min;
     let mut details = Vec::new();
+    if r.lookup_errors > 0 {
+        // A trace store that errors is a store people cannot use.
+        failed = true;
+        details.push(format!(
+            "{} lookup(s) in the trace store failed; those traces are not counted: {}",
+            r.lookup_errors,
+            r.lookup_error_examples.join("; ")
+        ));
+    }
+    if let Some(services) = &r.services {
+        let missing: Vec<&str> = crate::observe::traces::TRACED_SERVICES
+            .iter()
+            .copied()
+            .filter(|s| !services.iter().any(|x| x == s))
+            .collect();
+        if !missing.is_empty() {
+            failed = true;
+            details.push(format!(
+                "the trace store has no spans from {} (it lists: {})",
+                missing.join(", "),
+                services.join(", ")
+            ));
+        }
+    }
     for e in &r.endpoints {
         let mut line = format!("{}: {}/{} traced", e.endpoint, e.found, e.sent);
         if e.chain_checked > 0 {
@@ -173,8 +211,80 @@ pub(super) fn logs(
     loki_missing: String,
 ) -> SloResult {
     let target = format!("{} queries ≤ {}", l.queries.len(), human_duration(l.max));
-    let mut details = vec![loki_missing];
-    let mut status = Status::NotMeasured;
+    let mut details = Vec::new();
+    let mut failed = false;
+    let mut measured = None;
+    let mut unmeasured: Vec<String> = Vec::new();
+    match report
+        .and_then(|r| r.search.as_ref())
+        .filter(|s| s.rounds > 0)
+    {
+        Some(s) => {
+            let max_ms = l.max.as_secs_f64() * 1000.0;
+            let mut worst: Option<(f64, f64, &str)> = None;
+            for q in &s.queries {
+                if let Some(e) = q.errors.first() {
+                    failed = true;
+                    details.push(format!("{}: {} failed: {e}", q.query, q.errors.len()));
+                }
+                let (Some(p95), Some(max)) =
+                    (quantile(&q.samples_ms, 0.95), quantile(&q.samples_ms, 1.0))
+                else {
+                    continue;
+                };
+                if worst.is_none_or(|w| p95 > w.0) {
+                    worst = Some((p95, max, &q.query));
+                }
+                if p95 > max_ms {
+                    failed = true;
+                    details.push(format!(
+                        "{}: p95 {p95:.0} ms is over {}",
+                        q.query,
+                        human_duration(l.max)
+                    ));
+                }
+                if q.empty_rounds as usize == q.samples_ms.len() {
+                    details.push(format!(
+                        "{}: no line in any of {} searches",
+                        q.query,
+                        q.samples_ms.len()
+                    ));
+                }
+            }
+            match worst {
+                Some((p95, max, q)) => {
+                    measured = Some(format!(
+                        "slowest query {q}: p95 {p95:.0} ms, max {max:.0} ms over {} rounds, via {}",
+                        s.rounds, s.via
+                    ))
+                }
+                None => unmeasured.push("no search succeeded".into()),
+            }
+            if s.completeness.is_empty() {
+                unmeasured.push("completeness was not checked (no log files)".into());
+            }
+            for c in &s.completeness {
+                if let Some(why) = &c.incomplete {
+                    unmeasured.push(format!("completeness of {}: {why}", c.selector));
+                } else if c.found < c.written {
+                    failed = true;
+                    details.push(format!(
+                        "completeness: {} of {} lines the services wrote are in Loki ({}); missing, e.g. {}",
+                        c.found,
+                        c.written,
+                        c.selector,
+                        c.missing_examples.first().cloned().unwrap_or_default()
+                    ));
+                } else {
+                    details.push(format!(
+                        "completeness: all {} lines of {} are in Loki",
+                        c.written, c.selector
+                    ));
+                }
+            }
+        }
+        None => unmeasured.push(loki_missing),
+    }
     if let Some(r) = report {
         details.push(format!(
             "log schema: {} lines in {} file(s), {} not in the seed's format",
@@ -191,15 +301,145 @@ pub(super) fn logs(
         }
         // Broken log lines break every search, measured or not.
         if r.nonconforming > 0 || r.correlated < r.correlatable {
-            status = Status::Fail;
+            failed = true;
         }
     }
+    let status = if failed {
+        Status::Fail
+    } else if !unmeasured.is_empty() {
+        Status::NotMeasured
+    } else {
+        Status::Pass
+    };
+    let mut all = unmeasured;
+    all.extend(details);
     SloResult {
         name: "log_search".into(),
         status,
         required: l.required,
         target,
-        measured: None,
-        details,
+        measured,
+        details: all,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::logsearch::{LogSearchReport, QueryTiming};
+    use crate::observe::loki::Completeness;
+    use crate::observe::traces::EndpointCoverage;
+    use crate::slo::spec::parse_slo;
+    use std::path::Path;
+
+    fn spec() -> crate::slo::spec::SloSpec {
+        parse_slo(
+            Path::new("slo.yml"),
+            "log_search: { max: 5s, queries: ['{service=\"backend-api\"}'] }\ntrace_coverage: { min: 100% }\n",
+        )
+        .unwrap()
+    }
+
+    fn search(samples: &[f64], errors: &[&str], written: u64, found: u64) -> LogReport {
+        LogReport {
+            search: Some(LogSearchReport {
+                via: "Loki".into(),
+                rounds: samples.len().max(errors.len()) as u32,
+                queries: vec![QueryTiming {
+                    query: "{service=\"backend-api\"}".into(),
+                    samples_ms: samples.to_vec(),
+                    empty_rounds: 0,
+                    errors: errors.iter().map(|e| e.to_string()).collect(),
+                }],
+                completeness: vec![Completeness {
+                    selector: "{service=\"backend-api\"}".into(),
+                    written,
+                    found,
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn log_search_passes_only_when_timed_complete_and_error_free() {
+        let s = spec();
+        let l = s.log_search.as_ref().unwrap();
+        let r = logs(
+            l,
+            Some(&search(&[120.0, 300.0], &[], 10, 10)),
+            "no Loki".into(),
+        );
+        assert_eq!(r.status, Status::Pass, "{:?}", r.details);
+        assert!(r.measured.unwrap().contains("p95 300 ms"));
+        let slow = logs(
+            l,
+            Some(&search(&[120.0, 6000.0], &[], 10, 10)),
+            String::new(),
+        );
+        assert_eq!(slow.status, Status::Fail);
+        let lost = logs(l, Some(&search(&[120.0], &[], 10, 9)), String::new());
+        assert_eq!(lost.status, Status::Fail);
+        assert!(lost.details.iter().any(|d| d.contains("9 of 10")));
+        let erroring = logs(
+            l,
+            Some(&search(&[120.0], &["HTTP 503"], 10, 10)),
+            String::new(),
+        );
+        assert_eq!(erroring.status, Status::Fail);
+        // Every search failed: never a pass.
+        let none = logs(l, Some(&search(&[], &["timed out"], 10, 10)), String::new());
+        assert_eq!(none.status, Status::Fail);
+        // Without Loki: not measured, with the reason first.
+        let absent = logs(
+            l,
+            Some(&LogReport::default()),
+            "Loki is not installed".into(),
+        );
+        assert_eq!(absent.status, Status::NotMeasured);
+        assert_eq!(absent.details[0], "Loki is not installed");
+        // Completeness cut short: the search alone cannot pass the SLO.
+        let mut capped = search(&[100.0], &[], 10, 3);
+        capped.search.as_mut().unwrap().completeness[0].incomplete =
+            Some("stopped after 3 lines".into());
+        assert_eq!(
+            logs(l, Some(&capped), String::new()).status,
+            Status::NotMeasured
+        );
+    }
+
+    #[test]
+    fn trace_lookups_that_fail_never_pass() {
+        let s = spec();
+        let t = s.trace_coverage.as_ref().unwrap();
+        let mut r = TraceReport {
+            store: "Jaeger".into(),
+            endpoints: vec![EndpointCoverage {
+                endpoint: "/api/v1/recommendations".into(),
+                sent: 4,
+                found: 4,
+                ..Default::default()
+            }],
+            services: Some(vec!["backend-api".into(), "ml-engine".into()]),
+            ..Default::default()
+        };
+        assert_eq!(traces(t, Some(&r)).status, Status::Pass);
+        r.services = Some(vec!["backend-api".into()]);
+        let missing = traces(t, Some(&r));
+        assert_eq!(missing.status, Status::Fail);
+        assert!(
+            missing
+                .details
+                .iter()
+                .any(|d| d.contains("no spans from ml-engine"))
+        );
+        r.services = None;
+        r.lookup_errors = 1;
+        r.lookup_error_examples = vec!["trace x: HTTP 500".into()];
+        assert_eq!(traces(t, Some(&r)).status, Status::Fail);
+        r.endpoints[0].sent = 0;
+        r.endpoints[0].found = 0;
+        assert_eq!(traces(t, Some(&r)).status, Status::Fail);
     }
 }
