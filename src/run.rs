@@ -219,6 +219,14 @@ async fn execute(
         observers.clone(),
     ));
 
+    // Alertmanager's view: which alerts an inhibition rule silenced.
+    let inhibits = crate::observe::inhibitions::InhibitWatch::default();
+    let inhibit_task = tokio::spawn(inhibits.clone().run(
+        crate::observe::endpoint::Endpoint::new(&stack.alertmanager_url),
+        poll,
+        observers.clone(),
+    ));
+
     // Dashboards, loaded during the load as a person would open them.
     let probe = dashboard_probe(&files, &stack)
         .map_err(|e| tracing::warn!("dashboard queries will not be measured: {e:#}"))
@@ -303,6 +311,7 @@ async fn execute(
     }
     observers.cancel();
     let _ = watch_task.await;
+    let _ = inhibit_task.await;
     let _ = receiver_task.await;
     let _ = trace_task.await;
     if let Some(t) = probe_task {
@@ -342,6 +351,17 @@ async fn execute(
         ));
     }
 
+    let (am_polls, am_errors) = inhibits.poll_stats();
+    if !am_errors.is_empty() {
+        notes.push(format!(
+            "{} of {am_polls} polls of Alertmanager's alerts failed; first: {}",
+            am_errors.len(),
+            am_errors[0]
+        ));
+    }
+    // Inhibitions are known only if some poll succeeded.
+    let held = inhibits.held();
+    let held = (am_polls as usize > am_errors.len()).then_some(held.as_slice());
     let alerts = watch.timelines();
     let notifications = receivers.notifications();
     let unmeasured = unmeasured_reasons();
@@ -357,6 +377,7 @@ async fn execute(
         dashboards: dashboards.as_ref(),
         traces: Some(&traces),
         logs: Some(&logs),
+        held,
     });
     let verdict = RunResult::judge(&verdicts.slos, interrupted);
     let result = RunResult {

@@ -9,6 +9,7 @@ pub mod endpoint;
 #[cfg(test)]
 mod fake;
 pub mod grafana;
+pub mod inhibitions;
 pub mod jaeger;
 pub mod logs;
 pub mod logsearch;

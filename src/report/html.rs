@@ -174,7 +174,12 @@ fn view(r: &RunResult) -> Value {
                     let expected = row.expected.iter().any(|x| x.to_string() == *d);
                     let got = row.firing.iter().any(|x| x.to_string() == *d);
                     let resolved = row.resolved.iter().any(|x| x.to_string() == *d);
+                    let inhibited = !row.inhibited_by.is_empty();
                     let (class, text) = match (expected, got) {
+                        (true, false) if inhibited => ("cell-ok", "– inhibited"),
+                        (true, true) if row.fully_inhibited => {
+                            ("cell-extra", "! sent while inhibited")
+                        }
                         (true, true) => (
                             "cell-ok",
                             if resolved {
@@ -190,7 +195,16 @@ fn view(r: &RunResult) -> Value {
                     json!({"class": class, "text": text})
                 })
                 .collect();
-            json!({"alert": row.alert, "severity": row.severity, "cells": cells})
+            let alert = if row.inhibited_by.is_empty() {
+                row.alert.clone()
+            } else {
+                format!(
+                    "{} (inhibited by {})",
+                    row.alert,
+                    row.inhibited_by.join(", ")
+                )
+            };
+            json!({"alert": alert, "severity": row.severity, "cells": cells})
         })
         .collect();
 

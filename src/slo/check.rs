@@ -67,6 +67,12 @@ pub struct RoutingRow {
     pub resolved: Vec<Destination>,
     pub missed: Vec<Destination>,
     pub unexpected: Vec<Destination>,
+    /// Alerts that inhibited this one in Alertmanager, if any did.
+    #[serde(default)]
+    pub inhibited_by: Vec<String>,
+    /// Inhibited in every poll that saw it: it should reach nobody.
+    #[serde(default)]
+    pub fully_inhibited: bool,
 }
 
 pub struct Evidence<'a> {
@@ -82,6 +88,8 @@ pub struct Evidence<'a> {
     pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
     pub traces: Option<&'a crate::observe::traces::TraceReport>,
     pub logs: Option<&'a crate::observe::logs::LogReport>,
+    /// Alertmanager's view (inhibitions), when it was watched.
+    pub held: Option<&'a [crate::observe::inhibitions::HeldAlert]>,
 }
 
 pub struct Verdicts {
@@ -411,17 +419,33 @@ fn routing(ev: &Evidence<'_>) -> Vec<RoutingRow> {
             };
             let firing = got(NotificationStatus::Firing);
             let resolved = got(NotificationStatus::Resolved);
+            let held: Vec<_> = ev
+                .held
+                .into_iter()
+                .flatten()
+                .filter(|h| h.name == alert)
+                .collect();
+            let inhibited_by: Vec<String> = held
+                .iter()
+                .flat_map(|h| h.inhibited_by.iter().cloned())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let fully_inhibited = !inhibited_by.is_empty() && held.iter().all(|h| !h.ever_active);
             RoutingRow {
+                // An inhibited alert reaching nobody is the policy working.
                 missed: expected
                     .iter()
-                    .filter(|d| !firing.contains(d))
+                    .filter(|d| !firing.contains(d) && inhibited_by.is_empty())
                     .cloned()
                     .collect(),
                 unexpected: firing
                     .iter()
-                    .filter(|d| !expected.contains(d))
+                    .filter(|d| !expected.contains(d) || fully_inhibited)
                     .cloned()
                     .collect(),
+                inhibited_by,
+                fully_inhibited,
                 alert,
                 severity,
                 expected,
@@ -458,7 +482,32 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
                     .join(", ")
             ));
         }
-        if !r.unexpected.is_empty() {
+        if !r.inhibited_by.is_empty() {
+            let silent = r.firing.is_empty();
+            details.push(format!(
+                "{} was inhibited by {}{}",
+                r.alert,
+                r.inhibited_by.join(", "),
+                match (silent, r.fully_inhibited) {
+                    (true, _) => ": silent, as the inhibition rules say".to_string(),
+                    (false, true) => String::new(),
+                    (false, false) =>
+                        " for part of the time it fired (notified while it was not)".to_string(),
+                }
+            ));
+        }
+        if r.fully_inhibited && !r.unexpected.is_empty() {
+            failed = true;
+            details.push(format!(
+                "{} was inhibited the whole time it fired, yet reached {}",
+                r.alert,
+                r.unexpected
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        } else if !r.unexpected.is_empty() {
             failed = true;
             details.push(format!(
                 "{} ({}) reached {}, which its routing policy does not name",

@@ -138,6 +138,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         dashboards: None,
         traces: None,
         logs: None,
+        held: None,
     });
     // `slo` and friends are dropped here; results own their data.
     v
@@ -340,6 +341,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         dashboards: None,
         traces: None,
         logs: None,
+        held: None,
     });
     assert_eq!(slo_named(&v, "expected_alerts").status, Status::Pass);
     let m = slo_named(&v, "mttd");
@@ -362,6 +364,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         dashboards: None,
         traces: None,
         logs: None,
+        held: None,
     });
     assert_eq!(
         crate::report::RunResult::judge(&v.slos, false),
@@ -398,4 +401,90 @@ fn a_wait_for_an_open_group_is_named() {
     );
     let m = slo(&v, "mttd");
     assert!(m.details.iter().any(|l| l.contains("ServiceDown: waited 1m02s between firing and its first notification, longer than group_wait (30.0s)")), "{:?}", m.details);
+}
+
+#[test]
+fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
+    use crate::observe::inhibitions::HeldAlert;
+    let f = files("1m");
+    let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let faults = [fault()];
+    let exp = expect();
+    let alerts = [
+        timeline("ServiceDown", "critical", 8),
+        timeline("Noise", "warning", 9),
+    ];
+    let held = |active: bool| {
+        vec![HeldAlert {
+            name: "Noise".into(),
+            ever_active: active,
+            inhibited_by: vec!["ServiceDown".into()],
+            ..Default::default()
+        }]
+    };
+    let run = |ns: &[Notification], held: Option<&[HeldAlert]>| {
+        evaluate(&Evidence {
+            slo: &spec,
+            expect: &exp,
+            files: &f,
+            time_scale: 10.0,
+            faults: &faults,
+            alerts: &alerts,
+            notifications: ns,
+            unmeasured: &[],
+            dashboards: None,
+            traces: None,
+            logs: None,
+            held,
+        })
+    };
+    let quiet = full_delivery(12);
+    // Without Alertmanager's view, Noise reaching nobody is a miss.
+    let v = run(&quiet, None);
+    assert_eq!(slo(&v, "alert_delivery").status, Status::Fail);
+    // Inhibited by ServiceDown, it reached nobody: the policy working.
+    let h = held(false);
+    let v = run(&quiet, Some(&h));
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Pass, "{:?}", d.details);
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("Noise was inhibited by ServiceDown: silent"))
+    );
+    let row = v.routing.iter().find(|r| r.alert == "Noise").unwrap();
+    assert!(row.missed.is_empty() && row.fully_inhibited);
+    // Inhibited the whole time, yet notified: a broken inhibition.
+    let mut loud = quiet.clone();
+    loud.push(note(
+        Destination::Slack("#warn".into()),
+        NotificationStatus::Firing,
+        "Noise",
+        20,
+    ));
+    loud.push(note(
+        Destination::Slack("#warn".into()),
+        NotificationStatus::Resolved,
+        "Noise",
+        40,
+    ));
+    let v = run(&loud, Some(&h));
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("inhibited the whole time it fired, yet reached slack:#warn")),
+        "{:?}",
+        d.details
+    );
+    // Active before the inhibition began: its notification is legitimate.
+    let h = held(true);
+    let v = run(&loud, Some(&h));
+    assert_eq!(
+        slo(&v, "alert_delivery").status,
+        Status::Pass,
+        "{:?}",
+        slo(&v, "alert_delivery").details
+    );
 }

@@ -1,0 +1,232 @@
+//! Alertmanager's view of the alerts it holds, from `GET /api/v2/alerts`
+//! with inhibited and silenced alerts included: which alerts were
+//! suppressed by an inhibition rule, and by which alert. The delivery check
+//! needs it: an inhibited alert that reaches no receiver is the routing
+//! policy working, not a missed alert, and one that reaches a receiver
+//! while inhibited is a broken inhibition.
+//!
+//! Polled like [`super::alerts`]: an inhibition shorter than one poll can
+//! be missed, so the poll interval is the same as Prometheus' alert poll.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::endpoint::{self, Endpoint};
+
+/// One alert (by its label set) as Alertmanager held it during the run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HeldAlert {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Seen in state `active` in at least one poll.
+    pub ever_active: bool,
+    /// Names of the alerts that inhibited it, in any poll.
+    pub inhibited_by: Vec<String>,
+    pub silenced: bool,
+    /// Receivers Alertmanager routed it to.
+    pub receivers: Vec<String>,
+}
+
+/// One `/api/v2/alerts` answer: (labels, state, inhibiting alert names,
+/// silenced, receivers) per alert. Inhibiting fingerprints are resolved to
+/// alert names through the same answer (the inhibiting alert is active, so
+/// it is listed).
+pub fn parse(body: &Value) -> Result<Vec<HeldAlert>, String> {
+    let list = body.as_array().ok_or_else(|| {
+        format!(
+            "/api/v2/alerts: expected a list, found {}",
+            endpoint::snippet(&body.to_string())
+        )
+    })?;
+    let mut names_by_fp: BTreeMap<&str, String> = BTreeMap::new();
+    for a in list {
+        if let (Some(fp), Some(n)) = (a["fingerprint"].as_str(), a["labels"]["alertname"].as_str())
+        {
+            names_by_fp.insert(fp, n.to_string());
+        }
+    }
+    list.iter()
+        .map(|a| {
+            let labels: BTreeMap<String, String> = a["labels"]
+                .as_object()
+                .ok_or("/api/v2/alerts: an alert without labels")?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            let state = a["status"]["state"]
+                .as_str()
+                .ok_or("/api/v2/alerts: an alert without status.state")?;
+            let ids = |k: &str| -> Vec<String> {
+                a["status"][k]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str())
+                    .map(|fp| {
+                        names_by_fp
+                            .get(fp)
+                            .cloned()
+                            .unwrap_or_else(|| format!("fingerprint {fp}"))
+                    })
+                    .collect()
+            };
+            Ok(HeldAlert {
+                name: labels.get("alertname").cloned().unwrap_or_default(),
+                ever_active: state == "active",
+                inhibited_by: ids("inhibitedBy"),
+                silenced: !ids("silencedBy").is_empty(),
+                receivers: a["receivers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["name"].as_str().map(String::from))
+                    .collect(),
+                labels,
+            })
+        })
+        .collect()
+}
+
+#[derive(Clone, Default)]
+pub struct InhibitWatch {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    held: Vec<HeldAlert>,
+    polls: u64,
+    errors: Vec<String>,
+}
+
+impl InhibitWatch {
+    pub fn held(&self) -> Vec<HeldAlert> {
+        self.inner
+            .lock()
+            .expect("inhibit watch poisoned")
+            .held
+            .clone()
+    }
+
+    /// (polls, errors): a watch whose every poll failed knows nothing.
+    pub fn poll_stats(&self) -> (u64, Vec<String>) {
+        let s = self.inner.lock().expect("inhibit watch poisoned");
+        (s.polls, s.errors.clone())
+    }
+
+    fn apply(&self, seen: Vec<HeldAlert>) {
+        let mut s = self.inner.lock().expect("inhibit watch poisoned");
+        s.polls += 1;
+        for a in seen {
+            match s.held.iter_mut().find(|h| h.labels == a.labels) {
+                Some(h) => {
+                    h.ever_active |= a.ever_active;
+                    h.silenced |= a.silenced;
+                    let by: BTreeSet<String> =
+                        h.inhibited_by.drain(..).chain(a.inhibited_by).collect();
+                    h.inhibited_by = by.into_iter().collect();
+                    let rs: BTreeSet<String> = h.receivers.drain(..).chain(a.receivers).collect();
+                    h.receivers = rs.into_iter().collect();
+                }
+                None => s.held.push(a),
+            }
+        }
+    }
+
+    /// Poll every `every` until cancelled.
+    pub async fn run(self, am: Endpoint, every: Duration, cancel: CancellationToken) {
+        let http = match endpoint::client(Duration::from_secs(5)) {
+            Ok(h) => h,
+            Err(e) => {
+                self.inner
+                    .lock()
+                    .expect("inhibit watch poisoned")
+                    .errors
+                    .push(e.to_string());
+                return;
+            }
+        };
+        let path = "/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true";
+        super::repeat(Duration::ZERO, every, cancel, || async {
+            let r = endpoint::json(am.get(&http, path), "/api/v2/alerts")
+                .await
+                .and_then(|(status, body)| {
+                    if status.is_success() {
+                        parse(&body)
+                    } else {
+                        Err(format!("/api/v2/alerts: HTTP {status}"))
+                    }
+                });
+            match r {
+                Ok(seen) => self.apply(seen),
+                Err(e) => {
+                    let mut s = self.inner.lock().expect("inhibit watch poisoned");
+                    s.polls += 1;
+                    if s.errors.len() < 5 {
+                        s.errors.push(e);
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::fake::{Canned, serve};
+
+    const CAPTURED: &str =
+        include_str!("../../tests/fixtures/alertmanager/api_v2_alerts_inhibited.json");
+
+    #[test]
+    fn a_real_answer_names_the_inhibiting_alert() {
+        let held = parse(&serde_json::from_str(CAPTURED).unwrap()).unwrap();
+        let her = held.iter().find(|h| h.name == "HighErrorRate").unwrap();
+        assert_eq!(her.inhibited_by, vec!["DatabaseDown".to_string()]);
+        assert!(!her.ever_active);
+        assert_eq!(her.receivers, vec!["null-recv".to_string()]);
+        let db = held.iter().find(|h| h.name == "DatabaseDown").unwrap();
+        assert!(db.ever_active && db.inhibited_by.is_empty());
+        assert!(parse(&serde_json::json!({"error": "x"})).is_err());
+        assert!(parse(&serde_json::json!([{"labels": {"alertname": "A"}}])).is_err());
+    }
+
+    #[tokio::test]
+    async fn polls_merge_and_errors_are_kept() {
+        let fake = serve(vec![Canned::new("/api/v2/alerts", 200, CAPTURED)]).await;
+        let w = InhibitWatch::default();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(w.clone().run(
+            Endpoint::new(&fake.url),
+            Duration::from_millis(50),
+            cancel.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+        task.await.unwrap();
+        let (polls, errors) = w.poll_stats();
+        assert!(polls >= 2 && errors.is_empty(), "{polls} {errors:?}");
+        assert_eq!(w.held().len(), 3, "merged across polls");
+        assert!(fake.seen.lock().unwrap()[0].uri.contains("inhibited=true"));
+
+        let down = serve(vec![Canned::new("/api/v2/alerts", 500, "{}")]).await;
+        let w = InhibitWatch::default();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(w.clone().run(
+            Endpoint::new(&down.url),
+            Duration::from_millis(50),
+            cancel.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+        task.await.unwrap();
+        assert!(w.poll_stats().1[0].contains("500"));
+    }
+}
