@@ -48,6 +48,9 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
 
     let (load, faults) = (load?, faults?);
     check_faults_fit(dec, &faults, &load);
+    if let Some(st) = &stack {
+        check_provider_can_inject(dec, st, &faults);
+    }
     if let Some(t) = &tenants {
         for p in &load.phases {
             if let Some(s) = &p.surge {
@@ -99,6 +102,8 @@ fn decode_stack(
             dir: default_dir(),
             provider: ProviderChoice::Auto,
             time_scale: Located::new(1.0, parent_pos, "stack.time_scale"),
+            urls: Vec::new(),
+            receivers: None,
         });
     };
     let mut m = dec.map(node, "stack")?;
@@ -129,12 +134,82 @@ fn decode_stack(
         }),
         None => Some(Located::new(1.0, m.pos(), "stack.time_scale")),
     };
+    let urls = match m.get("urls") {
+        Some(n) => decode_urls(dec, n),
+        None => Some(Vec::new()),
+    };
+    let receivers = match m.get("receivers") {
+        Some(n) => {
+            dec.string(n, "stack.receivers")
+                .and_then(|s| match s.parse::<std::net::SocketAddr>() {
+                    Ok(a) if a.ip().is_loopback() => {
+                        Some(Some(Located::new(a, n.pos, "stack.receivers")))
+                    }
+                    Ok(a) => {
+                        dec.error(
+                        n.pos,
+                        "stack.receivers",
+                        format!(
+                            "expected a loopback address (127.0.0.1:PORT or [::1]:PORT), found {a}"
+                        ),
+                    );
+                        None
+                    }
+                    Err(_) => {
+                        dec.error(
+                            n.pos,
+                            "stack.receivers",
+                            format!("expected an address like 127.0.0.1:9095, found {s:?}"),
+                        );
+                        None
+                    }
+                })
+        }
+        None => Some(None),
+    };
     m.finish(dec);
     Some(StackRef {
         dir: dir?,
         provider: provider?,
         time_scale: time_scale?,
+        urls: urls?,
+        receivers: receivers?,
     })
+}
+
+/// `stack.urls`: known component names, each an http(s) URL.
+fn decode_urls(dec: &mut Decoder, node: &Node) -> Option<Vec<(String, Located<String>)>> {
+    let mut m = dec.map(node, "stack.urls")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for name in crate::scenario::EXTERNAL_COMPONENTS {
+        let Some(n) = m.get(name) else { continue };
+        let field = m.path(name);
+        let Some(u) = dec.string(n, &field) else {
+            ok = false;
+            continue;
+        };
+        match reqwest::Url::parse(&u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
+                if !p.username().is_empty() || p.password().is_some() {
+                    dec.error(n.pos, &field, "credentials do not belong in a URL that may be printed; set ZETA_<NAME>_TOKEN or ZETA_<NAME>_USER and ZETA_<NAME>_PASSWORD instead");
+                    ok = false;
+                } else {
+                    out.push((name.to_string(), Located::new(u, n.pos, field)));
+                }
+            }
+            _ => {
+                dec.error(
+                    n.pos,
+                    &field,
+                    format!("expected an http:// or https:// URL, found {u:?}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    m.finish(dec);
+    ok.then_some(out)
 }
 
 fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
@@ -921,5 +996,96 @@ expect:
             .to_string();
         assert!(err.starts_with("s.yml:"), "{err}");
         assert!(err.contains("invalid YAML"), "{err}");
+    }
+}
+
+/// A stack the harness did not start can only take the mock services'
+/// knobs; every other fault is refused before anything runs.
+fn check_provider_can_inject(
+    dec: &mut Decoder,
+    stack: &crate::scenario::StackRef,
+    faults: &[Fault],
+) {
+    if stack.provider != ProviderChoice::External {
+        return;
+    }
+    for f in faults {
+        if !f.kind.is_knob(&f.target.value) {
+            dec.error(
+                f.target.pos,
+                &f.target.field,
+                format!(
+                    "the external provider cannot inject {} on {:?}: it only sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure); use provider: native to run this fault",
+                    f.kind.name(),
+                    f.target.value
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod external_tests {
+    use super::*;
+
+    const BASE: &str = r#"
+name: ext
+slo: slo.yml
+load:
+  phases: [{ duration: 1m, rate: 5/s }]
+  mix: [{ request: "GET /" }]
+"#;
+
+    fn with(stack: &str, faults: &str) -> Result<Scenario, String> {
+        parse_scenario(
+            Path::new("s.yml"),
+            &format!("{BASE}stack: {stack}\n{faults}"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn urls_and_receivers_decode() {
+        let s = with(
+            "{ provider: external, receivers: '127.0.0.1:9095', urls: { prometheus: 'http://prom:9090', backend-api: 'https://api.example/' } }",
+            "faults: [{ kind: error_rate, target: backend-api, ratio: 50%, at: 10s, duration: 20s }]",
+        )
+        .unwrap();
+        assert_eq!(s.stack.provider, ProviderChoice::External);
+        assert_eq!(s.stack.urls.len(), 2);
+        assert_eq!(s.stack.urls[0].0, "prometheus");
+        assert_eq!(s.stack.receivers.unwrap().value.port(), 9095);
+    }
+
+    #[test]
+    fn bad_urls_credentials_and_faults_outside_the_knobs_are_located() {
+        let e = with(
+            "{ provider: external, receivers: '0.0.0.0:9095', urls: { prometheus: 'ftp://x', grafana: 'http://admin:secret@g:3000', lokki: 'http://l' } }",
+            "faults: [{ kind: service_down, target: backend-api, at: 10s, duration: 20s }]",
+        )
+        .unwrap_err();
+        for want in [
+            "stack.receivers: expected a loopback address",
+            "stack.urls.prometheus: expected an http:// or https:// URL, found \"ftp://x\"",
+            "stack.urls.grafana: credentials do not belong in a URL",
+            "unknown field \"lokki\" (did you mean \"loki\"?)",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(!e.contains("secret"), "{e}");
+        let e = with(
+            "{ provider: external }",
+            "faults: [{ kind: service_down, target: backend-api, at: 10s, duration: 20s }]",
+        )
+        .unwrap_err();
+        assert!(e.contains("s.yml:8:40: faults[0].target: the external provider cannot inject service_down on \"backend-api\""), "{e}");
+        // The same fault is fine natively.
+        assert!(
+            with(
+                "{ provider: native }",
+                "faults: [{ kind: service_down, target: backend-api, at: 10s, duration: 20s }]"
+            )
+            .is_ok()
+        );
     }
 }

@@ -38,7 +38,25 @@ pub struct StackRef {
     pub dir: Located<PathBuf>,
     pub provider: ProviderChoice,
     pub time_scale: Located<f64>,
+    /// `stack.urls`: component name → base URL, for the external provider
+    /// (environment variables `ZETA_<NAME>_URL` take precedence).
+    pub urls: Vec<(String, Located<String>)>,
+    /// `stack.receivers`: the loopback address the harness's notification
+    /// receivers listen on, so an external Alertmanager can be pointed at
+    /// them. Without it they take a free port.
+    pub receivers: Option<Located<std::net::SocketAddr>>,
 }
+
+/// Components an external stack can name in `stack.urls`.
+pub const EXTERNAL_COMPONENTS: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "backend-api",
+    "ml-engine",
+    "grafana",
+    "loki",
+    "jaeger",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,6 +200,16 @@ impl FaultKind {
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
+    }
+
+    /// Whether the fault is a mock service's knob (`/admin/faults`), the
+    /// only kind of fault a stack the harness did not start can take.
+    pub fn is_knob(self, target: &str) -> bool {
+        match self {
+            Self::HighLatency => MOCKS.contains(&target),
+            Self::ErrorRate | Self::CacheDegradation | Self::MemoryPressure => true,
+            Self::ServiceDown | Self::DatabaseDown | Self::DiskPressure => false,
+        }
     }
 
     /// What this kind of fault may be aimed at.
