@@ -104,6 +104,7 @@ pub async fn up(
             disk: stack::native::available_targets()
                 .iter()
                 .any(|(t, ok)| *t == "disk" && ok.is_ok()),
+            stack_ref: None,
         },
         &cancel,
     )

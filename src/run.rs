@@ -122,6 +122,28 @@ pub async fn run(
     let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
     let decision =
         stack::choose_provider(choice).map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
+    if decision.name == "external" {
+        // `--provider external` over a scenario written for another
+        // provider: the same check the decoder makes.
+        let mut d = Diagnostics::default();
+        for f in &inputs.scenario.faults {
+            if !f.kind.is_knob(&f.target.value) {
+                d.push(
+                    &inputs.scenario.file,
+                    f.target.pos,
+                    &f.target.field,
+                    format!(
+                        "the external provider cannot inject {} on {:?}: it only sets the mock services' fault knobs",
+                        f.kind.name(),
+                        f.target.value
+                    ),
+                );
+            }
+        }
+        if !d.is_empty() {
+            return Err(RunError::Input(d));
+        }
+    }
     execute(inputs, decision, opts, cancel)
         .await
         .map_err(RunError::CouldNotRun)
@@ -173,10 +195,18 @@ async fn execute(
     // Receivers first: the rendered Alertmanager config points at them.
     let receivers = Receivers::new(files.rules.iter().map(|r| r.name.clone()).collect());
     let observers = cancel.child_token();
-    let (receiver_base, receiver_task) = receivers
-        .serve(observers.clone())
-        .await
-        .context("starting the notification receivers")?;
+    let (receiver_base, receiver_task) = match &scenario.stack.receivers {
+        Some(addr) => receivers.serve_on(addr.value, observers.clone()).await,
+        None => receivers.serve(observers.clone()).await,
+    }
+    .context("starting the notification receivers")?;
+    // An Alertmanager the harness did not configure notifies the harness
+    // only when pointed at a fixed receiver address.
+    let notifications_unobserved = (decision.name == "external"
+        && scenario.stack.receivers.is_none())
+    .then(|| {
+        "the external Alertmanager's notifications are not observed: set stack.receivers (e.g. 127.0.0.1:9095) and point its receivers' URLs there (/slack/<channel>, /pagerduty, /webhook/<name>)".to_string()
+    });
 
     let trace_sink = crate::observe::traces::TraceSink::default();
     let (otlp_endpoint, trace_task) = trace_sink
@@ -198,6 +228,7 @@ async fn execute(
                 .faults
                 .iter()
                 .any(|f| f.kind == crate::scenario::FaultKind::DiskPressure),
+            stack_ref: Some(scenario.stack.clone()),
         },
         &cancel,
     )
@@ -214,7 +245,7 @@ async fn execute(
     let http = reqwest::Client::builder().no_proxy().build()?;
     let watch_task = tokio::spawn(watch.clone().run(
         http,
-        stack.prometheus_url.clone(),
+        stack.prometheus.clone(),
         poll,
         observers.clone(),
     ));
@@ -236,6 +267,23 @@ async fn execute(
         let first = (plan.load_end / 4).max(Duration::from_secs(2));
         let every = (plan.load_end / 8).max(Duration::from_secs(2));
         tokio::spawn(p.run(first, every, observers.clone()))
+    });
+
+    // Log search, where Loki runs: the SLO file's queries, timed under load.
+    let log_search = match (&stack.loki, &slo.log_search) {
+        (Some(ep), Some(l)) => {
+            let loki = crate::observe::loki::Loki::new(ep.clone(), l.max * 4)
+                .map_err(anyhow::Error::msg)?;
+            Some(std::sync::Arc::new(
+                crate::observe::logsearch::LogSearch::new(loki, &l.queries),
+            ))
+        }
+        _ => None,
+    };
+    let log_task = log_search.clone().map(|s| {
+        let first = (plan.load_end / 4).max(Duration::from_secs(2));
+        let every = (plan.load_end / 8).max(Duration::from_secs(2));
+        tokio::spawn(s.run(first, every, observers.clone()))
     });
 
     let target = stack
@@ -317,6 +365,9 @@ async fn execute(
     if let Some(t) = probe_task {
         let _ = t.await;
     }
+    if let Some(t) = log_task {
+        let _ = t.await;
+    }
     if let Some(t) = drill_task {
         let _ = t.await;
     }
@@ -334,8 +385,44 @@ async fn execute(
             .collect(),
         None => Vec::new(),
     };
-    let traces = trace_sink.coverage(samples, &kills);
-    let logs = crate::observe::logs::check_files(&dir.join("logs"), samples);
+    // Traces: Jaeger where the stack has it; the harness's own receiver
+    // where the harness started the services; otherwise not measured.
+    let traces = match &stack.jaeger {
+        Some(ep) if !cancel.is_cancelled() => {
+            match crate::observe::jaeger::Jaeger::detect(ep.clone(), Duration::from_secs(10)).await
+            {
+                Ok(j) => Some(
+                    crate::observe::traces::look_up_in_jaeger(
+                        &j,
+                        samples,
+                        &kills,
+                        JAEGER_FLUSH_WAIT,
+                    )
+                    .await,
+                ),
+                Err(e) => {
+                    notes.push(format!("trace coverage: {e}"));
+                    Some(crate::observe::traces::TraceReport {
+                        store: format!("Jaeger {}", ep.display()),
+                        lookup_errors: 1,
+                        lookup_error_examples: vec![e],
+                        ..Default::default()
+                    })
+                }
+            }
+        }
+        Some(_) => None,
+        None if stack.provider.name == "external" => None,
+        None => Some(trace_sink.coverage(samples, &kills)),
+    };
+    let mut logs = crate::observe::logs::check_files(&dir.join("logs"), samples);
+    if let Some(s) = &log_search {
+        if !cancel.is_cancelled() {
+            s.completeness(&dir.join("logs"), started_at, LOKI_FLUSH_WAIT)
+                .await;
+        }
+        logs.search = Some(s.report());
+    }
     let teardown_notes = stack.teardown().await;
     notes.extend(teardown_notes);
     let interrupted = cancel.is_cancelled();
@@ -364,7 +451,10 @@ async fn execute(
     let held = (am_polls as usize > am_errors.len()).then_some(held.as_slice());
     let alerts = watch.timelines();
     let notifications = receivers.notifications();
-    let unmeasured = unmeasured_reasons();
+    let mut unmeasured = unmeasured_reasons(&stack);
+    if let Some(why) = &notifications_unobserved {
+        unmeasured.push(("notifications".into(), why.clone()));
+    }
     let verdicts = check::evaluate(&check::Evidence {
         slo: &slo,
         expect: &scenario.expect,
@@ -375,7 +465,7 @@ async fn execute(
         notifications: &notifications,
         unmeasured: &unmeasured,
         dashboards: dashboards.as_ref(),
-        traces: Some(&traces),
+        traces: traces.as_ref(),
         logs: Some(&logs),
         held,
     });
@@ -408,7 +498,7 @@ async fn execute(
         routing: verdicts.routing,
         load: load_report,
         dashboards,
-        traces: Some(traces),
+        traces,
         logs: Some(logs),
         slos: verdicts.slos,
         verdict,
@@ -509,49 +599,78 @@ fn dashboard_probe(
     crate::observe::dashboards::Probe::new(
         &dashboards,
         &sources,
-        crate::observe::dashboards::Via::Prometheus(stack.prometheus_url.clone()),
+        match &stack.grafana {
+            Some(g) => crate::observe::dashboards::Via::Grafana(
+                crate::observe::grafana::Grafana::new(g.clone(), Duration::from_secs(30))
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => crate::observe::dashboards::Via::Prometheus(stack.prometheus.clone()),
+        },
         scrape,
         &running,
     )
 }
 
-/// Why the SLOs that need Grafana, Loki and Jaeger are not measured by this
-/// build, naming what is missing on this machine.
-fn unmeasured_reasons() -> Vec<(String, String)> {
+/// How long Jaeger gets to store the spans of the last requests.
+const JAEGER_FLUSH_WAIT: Duration = Duration::from_secs(10);
+/// How long Loki gets to ingest the last lines the services wrote.
+const LOKI_FLUSH_WAIT: Duration = Duration::from_secs(15);
+
+/// Why the SLOs that need Grafana, Loki or Jaeger are not measured, for
+/// those this stack does not have, naming what is missing on this machine.
+fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
+    let external = stack.provider.name == "external";
     let present = |names: &[&str]| {
         names
             .iter()
             .find_map(|n| which(n).map(|p| p.display().to_string()))
     };
-    let why = |component: &str, names: &[&str], what: &str| match present(names) {
-        Some(p) => format!(
-            "{component} is installed ({p}) but this version's native provider does not start it yet; {what}"
-        ),
-        None => format!(
-            "{component} is not installed ({} not on PATH); {what}",
-            names.join(" or ")
-        ),
+    let why = |component: &str, key: &str, names: &[&str], what: &str| {
+        if external {
+            return format!("the external stack has no {component} URL (stack.urls.{key}); {what}");
+        }
+        match present(names) {
+            Some(p) => format!(
+                "{component} is installed ({p}) but this version's native provider does not start it yet; {what}"
+            ),
+            None => format!(
+                "{component} is not installed ({} not on PATH); {what}",
+                names.join(" or ")
+            ),
+        }
     };
-    vec![
-        (
+    let mut out = Vec::new();
+    if stack.grafana.is_none() {
+        out.push((
             "dashboard_latency".into(),
             why(
                 "Grafana",
+                "grafana",
                 &["grafana-server", "grafana"],
                 "dashboard queries were not run",
             ),
-        ),
-        (
+        ));
+    }
+    if stack.loki.is_none() {
+        out.push((
             "log_search".into(),
-            why("Loki", &["loki"], "no log search was timed"),
-        ),
-        (
+            why("Loki", "loki", &["loki"], "no log search was timed"),
+        ));
+    }
+    if stack.jaeger.is_none() {
+        out.push((
             "trace_coverage".into(),
-            why(
-                "Jaeger",
-                &["jaeger-all-in-one", "jaeger"],
-                "no trace was looked up",
-            ),
-        ),
-    ]
+            if external {
+                "the external stack has no Jaeger URL (stack.urls.jaeger) and its services export traces elsewhere; no trace was looked up".into()
+            } else {
+                why(
+                    "Jaeger",
+                    "jaeger",
+                    &["jaeger-all-in-one", "jaeger"],
+                    "no trace was looked up",
+                )
+            },
+        ));
+    }
+    out
 }

@@ -143,11 +143,10 @@ impl AlertWatch {
     pub async fn run(
         self,
         http: reqwest::Client,
-        prometheus: String,
+        prometheus: super::endpoint::Endpoint,
         every: Duration,
         cancel: CancellationToken,
     ) {
-        let url = format!("{prometheus}/api/v1/alerts");
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -155,8 +154,8 @@ impl AlertWatch {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let result = match http
-                .get(&url)
+            let result = match prometheus
+                .get(&http, "/api/v1/alerts")
                 .timeout(every.max(Duration::from_secs(1)))
                 .send()
                 .await

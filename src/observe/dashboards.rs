@@ -93,8 +93,8 @@ struct Query {
 
 /// Where panels' queries go.
 pub enum Via {
-    /// Prometheus' own API (base URL), with Grafana's step rules.
-    Prometheus(String),
+    /// Prometheus' own API, with Grafana's step rules.
+    Prometheus(super::endpoint::Endpoint),
     /// Grafana's `/api/ds/query`, as its frontend sends them.
     Grafana(super::grafana::Grafana),
 }
@@ -272,7 +272,11 @@ impl Probe {
     }
 
     /// Targets in parallel, as Grafana's backend runs them.
-    async fn panel_via_prometheus(&self, prometheus: &str, job: &Job) -> Vec<Result<bool, String>> {
+    async fn panel_via_prometheus(
+        &self,
+        prometheus: &super::endpoint::Endpoint,
+        job: &Job,
+    ) -> Vec<Result<bool, String>> {
         let end = chrono::Utc::now().timestamp() as f64;
         futures::future::join_all(job.queries.iter().map(|q| {
             let step_s = q.step.as_secs_f64().max(1.0);
@@ -280,18 +284,16 @@ impl Probe {
             let end = (end / step_s).floor() * step_s;
             let start = end - job.range.as_secs_f64();
             let req = if q.instant {
-                self.http
-                    .post(format!("{prometheus}/api/v1/query"))
+                prometheus
+                    .post(&self.http, "/api/v1/query")
                     .form(&[("query", q.expr.as_str()), ("time", &end.to_string())])
             } else {
-                self.http
-                    .post(format!("{prometheus}/api/v1/query_range"))
-                    .form(&[
-                        ("query", q.expr.as_str()),
-                        ("start", &start.to_string()),
-                        ("end", &end.to_string()),
-                        ("step", &step_s.to_string()),
-                    ])
+                prometheus.post(&self.http, "/api/v1/query_range").form(&[
+                    ("query", q.expr.as_str()),
+                    ("start", &start.to_string()),
+                    ("end", &end.to_string()),
+                    ("step", &step_s.to_string()),
+                ])
             };
             async move {
                 match req.send().await {

@@ -53,7 +53,19 @@ pub async fn serve_loopback(
     app: axum::Router,
     cancel: tokio_util::sync::CancellationToken,
 ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve_on("127.0.0.1:0".parse().expect("a valid address"), app, cancel).await
+}
+
+/// Serve `app` on `addr` until `cancel`; returns its base URL and the
+/// server task.
+pub async fn serve_on(
+    addr: std::net::SocketAddr,
+    app: axum::Router,
+    cancel: tokio_util::sync::CancellationToken,
+) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))?;
     let addr = listener.local_addr()?;
     let handle = tokio::spawn(async move {
         let _ = axum::serve(listener, app)

@@ -84,6 +84,16 @@ impl Receivers {
         super::serve_loopback(self.router(), cancel).await
     }
 
+    /// Serve on a fixed address (`stack.receivers`), for an Alertmanager
+    /// the harness did not configure.
+    pub async fn serve_on(
+        &self,
+        addr: std::net::SocketAddr,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+        super::serve_on(addr, self.router(), cancel).await
+    }
+
     pub fn notifications(&self) -> Vec<Notification> {
         self.inner
             .log

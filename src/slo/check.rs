@@ -102,11 +102,30 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detections(ev);
     let routing = routing(ev);
     let mut slos = vec![expectations(ev, &detections)];
+    // Where the harness cannot see notifications, MTTD (which ends at the
+    // first one) and delivery are not measured, whatever Prometheus shows.
+    let unobserved = ev
+        .unmeasured
+        .iter()
+        .find(|(n, _)| n == "notifications")
+        .map(|(_, why)| why.clone());
     if let Some(m) = &ev.slo.mttd {
-        slos.push(mttd(ev, m, &detections));
+        let mut r = mttd(ev, m, &detections);
+        if let Some(why) = &unobserved {
+            r.status = Status::NotMeasured;
+            r.measured = None;
+            r.details = vec![why.clone()];
+        }
+        slos.push(r);
     }
     if let Some(d) = &ev.slo.alert_delivery {
-        slos.push(delivery(ev, d, &routing));
+        let mut r = delivery(ev, d, &routing);
+        if let Some(why) = &unobserved {
+            r.status = Status::NotMeasured;
+            r.measured = None;
+            r.details = vec![why.clone()];
+        }
+        slos.push(r);
     }
     let reason = |name: &str| {
         ev.unmeasured
@@ -126,7 +145,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         slos.push(signals::logs(l, ev.logs, reason("log_search")));
     }
     if let Some(t) = &ev.slo.trace_coverage {
-        slos.push(signals::traces(t, ev.traces));
+        slos.push(signals::traces(t, ev.traces, reason("trace_coverage")));
     }
     Verdicts {
         slos,

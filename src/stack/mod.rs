@@ -7,6 +7,7 @@
 
 pub mod datastores;
 pub mod disk;
+pub mod external;
 pub mod files;
 pub mod grafana;
 pub mod lint;
@@ -46,6 +47,8 @@ pub struct StackOptions {
     /// Mount a size-limited filesystem for `disk_pressure` and watch it
     /// with node-exporter.
     pub disk: bool,
+    /// The scenario's `stack:` (URLs for the external provider).
+    pub stack_ref: Option<crate::scenario::StackRef>,
 }
 
 /// The chosen provider and why, as printed and recorded.
@@ -65,7 +68,11 @@ pub fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision, Strin
             name: "native".into(),
             reason: "auto: this build runs the stack natively (docker and external providers are not built in yet)".into(),
         }),
-        ProviderChoice::Docker | ProviderChoice::External => Err(format!(
+        ProviderChoice::External => Ok(ProviderDecision {
+            name: "external".into(),
+            reason: "asked for by the scenario or --provider: the stack already runs".into(),
+        }),
+        ProviderChoice::Docker => Err(format!(
             "the {} provider is not built into this version of zeta-bench; use provider: native or auto",
             serde_json::to_value(choice)
                 .ok()
@@ -85,7 +92,16 @@ pub struct Stack {
     pub rendered: render::Rendered,
     /// Components this provider could not start here, and why.
     pub not_started: Vec<String>,
-    backend: native::Native,
+    /// Grafana, Loki and Jaeger, where this stack has them.
+    pub grafana: Option<crate::observe::endpoint::Endpoint>,
+    pub loki: Option<crate::observe::endpoint::Endpoint>,
+    pub jaeger: Option<crate::observe::endpoint::Endpoint>,
+    /// Prometheus and Alertmanager with their credentials.
+    pub prometheus: crate::observe::endpoint::Endpoint,
+    pub alertmanager: crate::observe::endpoint::Endpoint,
+    /// The processes, when the harness started them; `None` for an
+    /// external stack, whose faults are the mocks' knobs only.
+    backend: Option<native::Native>,
 }
 
 impl Stack {
@@ -94,50 +110,67 @@ impl Stack {
         opts: StackOptions,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Stack> {
+        if decision.name == "external" {
+            let stack_ref = opts.stack_ref.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("the external provider needs a scenario's stack.urls")
+            })?;
+            return external::start(decision, stack_ref, |k| std::env::var(k).ok()).await;
+        }
         native::start(decision, opts, cancel).await
+    }
+
+    /// The harness's own processes, or why there are none to act on.
+    fn native(&mut self, what: &str) -> anyhow::Result<&mut native::Native> {
+        let provider = self.provider.name.clone();
+        self.backend.as_mut().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the {provider} provider cannot {what}: the harness did not start this stack"
+            )
+        })
     }
 
     /// Stop a service abruptly (SIGKILL) and return once it is gone.
     pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.backend.kill(name).await
+        self.native("kill a service")?.kill(name).await
     }
 
     /// Fill the watched filesystem to `level` (0 to 1); returns the level
     /// reached.
     pub fn fill_disk(&mut self, level: f64) -> anyhow::Result<f64> {
-        self.backend.disk()?.fill_to(level)
+        self.native("fill a disk")?.disk()?.fill_to(level)
     }
 
     /// Empty the watched filesystem; returns the level afterwards.
     pub fn drain_disk(&mut self) -> anyhow::Result<f64> {
-        self.backend.disk()?.drain()
+        self.native("drain a disk")?.disk()?.drain()
     }
 
     /// Add latency in front of a real component (PostgreSQL) through the
     /// harness's TCP proxy.
     pub fn set_latency(
-        &self,
+        &mut self,
         name: &str,
         delay: std::time::Duration,
         jitter: std::time::Duration,
     ) -> anyhow::Result<()> {
-        self.backend.set_latency(name, delay, jitter)
+        self.native("delay a component")?
+            .set_latency(name, delay, jitter)
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.
     pub fn freeze_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.backend.freeze(name)
+        self.native("freeze a service")?.freeze(name)
     }
 
     /// Resume a frozen service (SIGCONT).
     pub fn thaw_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.backend.thaw(name)
+        self.native("resume a service")?.thaw(name)
     }
 
     /// Stop a component gracefully (PostgreSQL: fast shutdown) and return
     /// once it is gone.
     pub async fn stop_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.backend.stop(name).await
+        self.native("stop a service")?.stop(name).await
     }
 
     /// Set a mock service's fault knobs and verify they took effect.
@@ -178,11 +211,14 @@ impl Stack {
 
     /// Start a stopped service again and return once it answers.
     pub async fn restart_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.backend.restart(name).await
+        self.native("restart a service")?.restart(name).await
     }
 
     /// Stop everything. Safe to call more than once.
     pub async fn teardown(&mut self) -> Vec<String> {
-        self.backend.teardown().await
+        match &mut self.backend {
+            Some(n) => n.teardown().await,
+            None => Vec::new(),
+        }
     }
 }

@@ -15,6 +15,7 @@ use nix::sys::signal::Signal;
 use super::process::{self, Ready, Spec, Supervised, free_port, which};
 use super::render::{self, AddressMap, RenderInput};
 use super::{ComponentInfo, ProviderDecision, Stack, StackOptions};
+use crate::observe::endpoint::Endpoint;
 use crate::scenario::plan::scale;
 
 /// The mock services this provider runs, by their seed name and compose
@@ -469,15 +470,21 @@ pub async fn start(
     )
     .await?;
 
+    let alertmanager_url = format!("http://{am_addr}");
     Ok(Stack {
         provider: decision,
         components,
+        prometheus: Endpoint::new(&prometheus_url),
+        alertmanager: Endpoint::new(&alertmanager_url),
         prometheus_url,
-        alertmanager_url: format!("http://{am_addr}"),
+        alertmanager_url,
         services,
         rendered,
         not_started,
-        backend: native,
+        grafana: None,
+        loki: None,
+        jaeger: None,
+        backend: Some(native),
     })
 }
 

@@ -108,18 +108,13 @@ pub(super) fn dashboards(
     }
 }
 
-pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>) -> SloResult {
+pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: String) -> SloResult {
     let target = format!(
         "≥ {}% of requests traced, backend-api → ml-engine linked",
         t.min * 100.0
     );
     let Some(r) = report else {
-        return not_measured(
-            "trace_coverage",
-            t.required,
-            target,
-            "no trace store".into(),
-        );
+        return not_measured("trace_coverage", t.required, target, no_store);
     };
     let Some(coverage) = r.coverage() else {
         if r.lookup_errors > 0 {
@@ -424,9 +419,9 @@ mod tests {
             services: Some(vec!["backend-api".into(), "ml-engine".into()]),
             ..Default::default()
         };
-        assert_eq!(traces(t, Some(&r)).status, Status::Pass);
+        assert_eq!(traces(t, Some(&r), String::new()).status, Status::Pass);
         r.services = Some(vec!["backend-api".into()]);
-        let missing = traces(t, Some(&r));
+        let missing = traces(t, Some(&r), String::new());
         assert_eq!(missing.status, Status::Fail);
         assert!(
             missing
@@ -437,9 +432,9 @@ mod tests {
         r.services = None;
         r.lookup_errors = 1;
         r.lookup_error_examples = vec!["trace x: HTTP 500".into()];
-        assert_eq!(traces(t, Some(&r)).status, Status::Fail);
+        assert_eq!(traces(t, Some(&r), String::new()).status, Status::Fail);
         r.endpoints[0].sent = 0;
         r.endpoints[0].found = 0;
-        assert_eq!(traces(t, Some(&r)).status, Status::Fail);
+        assert_eq!(traces(t, Some(&r), String::new()).status, Status::Fail);
     }
 }
