@@ -67,6 +67,10 @@ pub enum Command {
         baseline: Option<PathBuf>,
         #[arg(long, value_name = "LIST")]
         tolerance: Option<String>,
+        /// For sharded load reports (`zeta-bench load --shard i/N --out`):
+        /// write the merged report here.
+        #[arg(long, value_name = "FILE")]
+        merged: Option<PathBuf>,
     },
     /// Bring the stack and the mocks up for a game day; Ctrl-C tears down.
     Up {
@@ -108,32 +112,7 @@ pub enum Command {
     },
     /// Drive open-model load at any HTTP service, without a stack: the load
     /// engine as a plain load tool.
-    Load {
-        /// Base URL, e.g. http://127.0.0.1:8000
-        #[arg(long)]
-        target: String,
-        /// Arrival rate, e.g. 5000/s.
-        #[arg(long, default_value = "100/s")]
-        rate: String,
-        #[arg(long, default_value = "10s")]
-        duration: String,
-        /// Request template(s), e.g. "GET /api/v1/recommendations?user_id={user}&k=10".
-        #[arg(long = "request", default_value = "GET /")]
-        requests: Vec<String>,
-        #[arg(long, default_value_t = false)]
-        poisson: bool,
-        #[arg(long, default_value_t = 50)]
-        tenants: u32,
-        #[arg(long, default_value_t = 20)]
-        users: u32,
-        #[arg(long, default_value_t = 10_000)]
-        max_in_flight: u32,
-        #[arg(long, default_value = "10s")]
-        timeout: String,
-        /// Print the full load report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Load(crate::load::cli::LoadArgs),
     /// Print the JSON Schema of result.json.
     Schema,
     /// Run one mock service.
@@ -311,7 +290,11 @@ pub async fn main(cli: Cli) -> u8 {
             markdown,
             baseline,
             tolerance,
+            merged,
         } => {
+            if let Some(code) = merge_load_reports(&results, merged.as_deref()) {
+                return code;
+            }
             let baseline = match load_baseline(baseline.as_deref(), tolerance.as_deref()) {
                 Ok(b) => b,
                 Err(code) => return code,
@@ -464,31 +447,7 @@ pub async fn main(cli: Cli) -> u8 {
                 }
             }
         }
-        Command::Load {
-            target,
-            rate,
-            duration,
-            requests,
-            poisson,
-            tenants,
-            users,
-            max_in_flight,
-            timeout,
-            json,
-        } => match crate::load::cli::run(crate::load::cli::LoadArgs {
-            target,
-            rate,
-            duration,
-            requests,
-            poisson,
-            tenants,
-            users,
-            max_in_flight,
-            timeout,
-            json,
-        })
-        .await
-        {
+        Command::Load(args) => match crate::load::cli::run(args).await {
             Ok(()) => 0,
             Err(crate::load::cli::LoadError::Input(e)) => {
                 eprintln!("zeta-bench load: {e}");
@@ -613,4 +572,47 @@ fn report_error(e: &RunError) {
         }
         RunError::CouldNotRun(err) => eprintln!("zeta-bench: could not run: {err:#}"),
     }
+}
+
+/// When every file is a load report (`zeta-bench load --out`), merge them
+/// losslessly, print the merged summary and optionally write it; `None`
+/// when the files are run results.
+fn merge_load_reports(paths: &[PathBuf], out: Option<&std::path::Path>) -> Option<u8> {
+    let mut reports = Vec::new();
+    for p in paths {
+        let text = std::fs::read_to_string(p).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        if v.get("schema_version").is_some() || v.get("raw").is_none() {
+            return None;
+        }
+        match serde_json::from_value::<crate::load::record::LoadReport>(v) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("{}: not a zeta-bench load report: {e}", p.display());
+                return Some(2);
+            }
+        }
+    }
+    let merged = match crate::load::record::merge_reports(&reports) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "zeta-bench report: cannot merge {} load reports: {e}",
+                reports.len()
+            );
+            return Some(2);
+        }
+    };
+    println!("merged {} load reports", reports.len());
+    crate::load::cli::print_summary(&merged);
+    if let Some(out) = out {
+        let written = serde_json::to_string(&merged)
+            .map_err(anyhow::Error::from)
+            .and_then(|j| std::fs::write(out, j).map_err(anyhow::Error::from));
+        if let Err(e) = written {
+            eprintln!("zeta-bench report: writing {}: {e}", out.display());
+            return Some(3);
+        }
+    }
+    Some(0)
 }

@@ -67,6 +67,18 @@ pub struct Inputs {
 pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagnostics> {
     let scenario = scenario::load_scenario(path)?;
     let mut diags = Diagnostics::default();
+    if let Some(t) = &scenario.target {
+        diags.push(
+            &scenario.file,
+            t.pos,
+            "target",
+            format!(
+                "a scenario with a target is plain load, without a stack to verify: run it with `zeta-bench load {}`",
+                scenario.file.display()
+            ),
+        );
+        return Err(diags);
+    }
     let slo = slo::load_slo(&scenario.slo.value)
         .map_err(|d| diags.extend(d))
         .ok();
@@ -318,7 +330,9 @@ async fn execute(
         timeout: scenario.load.timeout,
         trace_cap: 1_000,
         // The drill view reports progress.
-        progress_every: None,
+        progress: None,
+        shard: None,
+        keep_raw: false,
     };
     let (load_report, faults) = tokio::join!(
         load::run(load_opts, start, cancel.clone()),

@@ -157,10 +157,7 @@ expect:
             .clone()
     };
     assert_eq!(r["provider"]["name"], "external");
-    assert!(
-        r["load"]["total_sent"].as_u64().unwrap() > 100,
-        "{text}"
-    );
+    assert!(r["load"]["total_sent"].as_u64().unwrap() > 100, "{text}");
 
     // The knob fault took effect, errors followed, and it was reverted.
     let f = &r["faults"][0];

@@ -14,12 +14,27 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::record::{LoadReport, Outcome, Recorder, Sample};
+use super::record::{LoadReport, Outcome, Recorder, Sample, Shard};
 use super::schedule::{ArrivalIter, Picker, tenant_name};
 use crate::scenario::plan::Plan;
 use crate::scenario::template::Values;
 use crate::scenario::{MixEntry, Tenants};
 use crate::trace_context::TraceParent;
+
+/// How the load is going, for progress bars and lines.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub phase: String,
+    pub planned_rate: f64,
+    pub elapsed: Duration,
+    pub total: Duration,
+    pub sent: u64,
+    pub errors: u64,
+    pub dropped: u64,
+    pub in_flight: usize,
+    /// p95 latency (from intended send) in the last complete second.
+    pub p95_ms: f64,
+}
 
 pub struct LoadOptions<'a> {
     pub base_url: String,
@@ -30,8 +45,12 @@ pub struct LoadOptions<'a> {
     pub timeout: Duration,
     /// Trace ids kept per endpoint for the coverage check.
     pub trace_cap: usize,
-    /// Print a progress line this often (None: quiet).
-    pub progress_every: Option<Duration>,
+    /// Called with a snapshot about once a second (None: quiet).
+    pub progress: Option<&'a (dyn Fn(&Live) + Sync)>,
+    /// Send only this share of the schedule.
+    pub shard: Option<Shard>,
+    /// Keep the histograms in the report, for merging shards.
+    pub keep_raw: bool,
 }
 
 /// Run the whole schedule (or until `cancel`), then wait for in-flight
@@ -57,7 +76,7 @@ pub async fn run(
         .plan
         .phases
         .iter()
-        .map(|p| (p.name.clone(), p.rate_per_second, p.duration))
+        .map(|p| (p.name.clone(), p.mean_rate(), p.duration))
         .collect();
     let tenants = (1..=opts.tenants.count).map(tenant_name).collect();
     let mut recorder = Recorder::new(endpoints, phases, tenants, opts.trace_cap);
@@ -69,12 +88,21 @@ pub async fn run(
     let base = opts.base_url.trim_end_matches('/').to_string();
     let max = opts.max_in_flight as usize;
     let mut interrupted = false;
-    let mut next_progress = opts.progress_every.map(|d| start + d);
+    let mut next_progress = start + Duration::from_secs(1);
     let mut url = String::with_capacity(256);
     let started_at =
         chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
 
-    for (offset, phase, forced) in arrivals {
+    for (i, (offset, phase, forced)) in arrivals.enumerate() {
+        // Every arrival draws its request and trace id, sent or not, so
+        // that each shard sends exactly the requests one engine would.
+        let pick = picker.pick_for(forced);
+        let (entry, tenant_idx, user, item) =
+            (pick.entry, tenant_index(pick.tenant), pick.user, pick.item);
+        let trace = TraceParent::random(picker.rng());
+        if opts.shard.is_some_and(|s| !s.owns(i as u64)) {
+            continue;
+        }
         let due = start + offset;
         // Drain finished samples while waiting, to keep the channel short.
         while let Ok(s) = rx.try_recv() {
@@ -89,39 +117,39 @@ pub async fn run(
             interrupted = true;
             break;
         }
-        if let (Some(at), Some(every)) = (next_progress, opts.progress_every) {
-            if Instant::now() >= at {
+        if let Some(report) = opts.progress {
+            if Instant::now() >= next_progress {
                 let p = &opts.plan.phases[phase];
-                tracing::info!(
-                    "load: phase {} at {:.0}/s, {:.0}s of {:.0}s, {} in flight",
-                    p.name,
-                    p.rate_per_second,
-                    offset.as_secs_f64(),
-                    opts.plan.load_end.as_secs_f64(),
-                    in_flight.load(Ordering::Relaxed)
-                );
-                next_progress = Some(at + every);
+                let (sent, errors, dropped, p95_ms) = recorder.live();
+                report(&Live {
+                    phase: p.name.clone(),
+                    planned_rate: p.rate_per_second,
+                    elapsed: offset,
+                    total: opts.plan.load_end,
+                    sent,
+                    errors,
+                    dropped,
+                    in_flight: in_flight.load(Ordering::Relaxed),
+                    p95_ms,
+                });
+                next_progress += Duration::from_secs(1);
             }
         }
-        let pick = picker.pick_for(forced);
-        let entry = pick.entry;
         if in_flight.load(Ordering::Relaxed) >= max {
             recorder.dropped(entry, phase);
             continue;
         }
-        let tenant_idx = tenant_index(pick.tenant);
-        let tenant = pick.tenant.to_string();
+        let tenant = tenant_name(tenant_idx + 1);
         let values = Values {
             tenant: &tenant,
-            user: pick.user,
-            item: pick.item,
+            user,
+            item,
         };
         let template = &opts.mix[entry].request;
         url.clear();
         url.push_str(&base);
         template.target.expand_into(&mut url, values);
         let body = template.body.as_ref().map(|b| b.expand(values));
-        let trace = TraceParent::random(picker.rng());
         let mut req = client
             .request(template.method.clone(), url.as_str())
             .header("x-tenant-id", &tenant)
@@ -176,8 +204,11 @@ pub async fn run(
             }
         }
     }
+    let raw = opts.keep_raw.then(|| recorder.raw());
     let mut report = recorder.finish(base, interrupted);
     report.started_at = Some(started_at);
+    report.shard = opts.shard;
+    report.raw = raw;
     Ok(report)
 }
 

@@ -99,6 +99,7 @@ pub struct EndpointStats {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseStats {
     pub name: String,
+    /// The schedule's mean rate over the phase (whole schedule, not shard).
     pub planned_rate: f64,
     pub sent: u64,
     pub dropped: u64,
@@ -141,6 +142,87 @@ pub struct LoadReport {
     /// Wall-clock time of offset 0 (every `sent_s` counts from here).
     #[serde(default)]
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which share of the schedule this run sent, when sharded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The recorder's state (histograms, not quantiles), so that shards
+    /// merge losslessly (`zeta-bench report a.json b.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawLoad>,
+}
+
+/// The i-th of N shares of a schedule: every arrival whose index is i
+/// modulo N (0-based `index`), so N shards together send exactly the
+/// schedule one engine would, with the same requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// `i/N` with 1 ≤ i ≤ N, as on the command line (1-based).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let err = || format!("expected a shard like \"1/4\" (1 ≤ i ≤ N), found {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(err)?;
+        let (i, n): (u32, u32) = (
+            i.trim().parse().map_err(|_| err())?,
+            n.trim().parse().map_err(|_| err())?,
+        );
+        if n == 0 || i == 0 || i > n {
+            return Err(err());
+        }
+        Ok(Shard {
+            index: i - 1,
+            count: n,
+        })
+    }
+
+    pub fn owns(self, arrival: u64) -> bool {
+        arrival % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// A histogram as text: HdrHistogram's V2 deflate encoding, base64.
+fn encode(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    use hdrhistogram::serialization::Serializer;
+    let mut buf = Vec::new();
+    hdrhistogram::serialization::V2DeflateSerializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing to memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+fn decode(s: &str) -> Result<Histogram<u64>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+    let mut out = histogram();
+    out.add(&h)
+        .map_err(|e| format!("histogram out of bounds: {e:?}"))?;
+    Ok(out)
+}
+
+/// [`Recorder`]'s state in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct RawLoad {
+    pub endpoints: Vec<String>,
+    /// (name, planned rate per second, length in seconds)
+    pub phases: Vec<(String, f64, f64)>,
+    pub tenants: Vec<String>,
+    pub trace_cap: usize,
+    /// (endpoint, status class, phase, corrected, uncorrected)
+    pub cells: Vec<(usize, String, usize, String, String)>,
+    /// (endpoint, phase, count)
+    pub dropped: Vec<(usize, usize, u64)>,
+    /// Per second: (requests, errors, corrected latency histogram)
+    pub seconds: Vec<(u64, u64, String)>,
+    pub lateness: String,
 }
 
 struct Cell {
@@ -155,7 +237,8 @@ pub struct Recorder {
     endpoints: Vec<String>,
     phases: Vec<(String, f64, Duration)>,
     cells: BTreeMap<(usize, &'static str, usize), Cell>,
-    dropped: Vec<(usize, usize)>,
+    /// (endpoint, phase) → requests dropped.
+    dropped: BTreeMap<(usize, usize), u64>,
     seconds: Vec<(u64, u64, Histogram<u64>)>,
     lateness: Histogram<u64>,
     traces: Vec<Vec<TraceSample>>,
@@ -175,7 +258,7 @@ impl Recorder {
             endpoints,
             phases,
             cells: BTreeMap::new(),
-            dropped: Vec::new(),
+            dropped: BTreeMap::new(),
             seconds: Vec::new(),
             lateness: histogram(),
             traces: vec![Vec::new(); n],
@@ -185,7 +268,7 @@ impl Recorder {
     }
 
     pub fn dropped(&mut self, endpoint: usize, phase: usize) {
-        self.dropped.push((endpoint, phase));
+        *self.dropped.entry((endpoint, phase)).or_default() += 1;
     }
 
     pub fn record(&mut self, s: &Sample) {
@@ -245,7 +328,12 @@ impl Recorder {
             endpoints.push(EndpointStats {
                 endpoint: name.clone(),
                 requests: corrected.len(),
-                dropped: self.dropped.iter().filter(|(e, _)| *e == ei).count() as u64,
+                dropped: self
+                    .dropped
+                    .iter()
+                    .filter(|((e, _), _)| *e == ei)
+                    .map(|(_, n)| n)
+                    .sum(),
                 by_class,
                 latency: Quantiles::of(&corrected),
                 latency_uncorrected: Quantiles::of(&actual),
@@ -269,7 +357,12 @@ impl Recorder {
                     name: name.clone(),
                     planned_rate: *rate,
                     sent,
-                    dropped: self.dropped.iter().filter(|(_, p)| *p == pi).count() as u64,
+                    dropped: self
+                        .dropped
+                        .iter()
+                        .filter(|((_, p), _)| *p == pi)
+                        .map(|(_, n)| n)
+                        .sum(),
                     achieved_rate: if len.is_zero() {
                         0.0
                     } else {
@@ -293,7 +386,7 @@ impl Recorder {
         LoadReport {
             target,
             total_sent: endpoints.iter().map(|e| e.requests).sum(),
-            total_dropped: self.dropped.len() as u64,
+            total_dropped: self.dropped.values().sum(),
             total_errors: phases.iter().map(|p| p.errors).sum(),
             endpoints,
             phases,
@@ -302,8 +395,208 @@ impl Recorder {
             trace_samples: self.traces.into_iter().flatten().collect(),
             interrupted,
             started_at: None,
+            shard: None,
+            raw: None,
         }
     }
+
+    /// (sent, errors, dropped, p95 ms of the last complete second), for
+    /// progress reports.
+    pub fn live(&self) -> (u64, u64, u64, f64) {
+        let sent = self.seconds.iter().map(|s| s.0).sum();
+        let errors = self.seconds.iter().map(|s| s.1).sum();
+        let p95 = match self.seconds.len() {
+            0 => 0.0,
+            1 => Quantiles::of(&self.seconds[0].2).p95_ms,
+            n => Quantiles::of(&self.seconds[n - 2].2).p95_ms,
+        };
+        (sent, errors, self.dropped.values().sum(), p95)
+    }
+
+    /// The state as JSON-ready text, for merging later.
+    pub fn raw(&self) -> RawLoad {
+        RawLoad {
+            endpoints: self.endpoints.clone(),
+            phases: self
+                .phases
+                .iter()
+                .map(|(n, r, d)| (n.clone(), *r, d.as_secs_f64()))
+                .collect(),
+            tenants: self.tenants.clone(),
+            trace_cap: self.trace_cap,
+            cells: self
+                .cells
+                .iter()
+                .map(|((e, c, p), cell)| {
+                    (
+                        *e,
+                        c.to_string(),
+                        *p,
+                        encode(&cell.corrected),
+                        encode(&cell.actual),
+                    )
+                })
+                .collect(),
+            dropped: self
+                .dropped
+                .iter()
+                .map(|((e, p), n)| (*e, *p, *n))
+                .collect(),
+            seconds: self
+                .seconds
+                .iter()
+                .map(|(n, e, h)| (*n, *e, encode(h)))
+                .collect(),
+            lateness: encode(&self.lateness),
+        }
+    }
+
+    /// A recorder holding `raw` (and the report's trace samples).
+    pub fn from_raw(raw: &RawLoad, traces: &[TraceSample]) -> Result<Recorder, String> {
+        let mut r = Recorder::new(
+            raw.endpoints.clone(),
+            raw.phases
+                .iter()
+                .map(|(n, rate, d)| (n.clone(), *rate, Duration::from_secs_f64(*d)))
+                .collect(),
+            raw.tenants.clone(),
+            raw.trace_cap,
+        );
+        for (e, class, p, corrected, actual) in &raw.cells {
+            if *e >= r.endpoints.len() || *p >= r.phases.len() {
+                return Err(format!(
+                    "a histogram names endpoint {e} / phase {p}, which the report does not have"
+                ));
+            }
+            let class = CLASSES
+                .iter()
+                .find(|c| **c == class)
+                .ok_or_else(|| format!("unknown status class {class:?}"))?;
+            r.cells.insert(
+                (*e, class, *p),
+                Cell {
+                    corrected: decode(corrected)?,
+                    actual: decode(actual)?,
+                },
+            );
+        }
+        for (e, p, n) in &raw.dropped {
+            r.dropped.insert((*e, *p), *n);
+        }
+        for (n, e, h) in &raw.seconds {
+            r.seconds.push((*n, *e, decode(h)?));
+        }
+        r.lateness = decode(&raw.lateness)?;
+        for t in traces {
+            if let Some(i) = r.endpoints.iter().position(|e| *e == t.endpoint) {
+                r.traces[i].push(t.clone());
+            }
+        }
+        Ok(r)
+    }
+
+    /// Add `other`'s counts and histograms to this one's. Both must come
+    /// from the same schedule (same endpoints and phases).
+    pub fn merge(&mut self, other: Recorder) -> Result<(), String> {
+        if self.endpoints != other.endpoints || self.phases != other.phases {
+            return Err(
+                "the reports come from different schedules (endpoints or phases differ)".into(),
+            );
+        }
+        for (k, cell) in other.cells {
+            match self.cells.get_mut(&k) {
+                Some(c) => {
+                    c.corrected
+                        .add(&cell.corrected)
+                        .map_err(|e| format!("{e:?}"))?;
+                    c.actual.add(&cell.actual).map_err(|e| format!("{e:?}"))?;
+                }
+                None => {
+                    self.cells.insert(k, cell);
+                }
+            }
+        }
+        for (k, n) in other.dropped {
+            *self.dropped.entry(k).or_default() += n;
+        }
+        for (i, (n, e, h)) in other.seconds.into_iter().enumerate() {
+            while self.seconds.len() <= i {
+                self.seconds.push((0, 0, histogram()));
+            }
+            let slot = &mut self.seconds[i];
+            slot.0 += n;
+            slot.1 += e;
+            slot.2.add(&h).map_err(|e| format!("{e:?}"))?;
+        }
+        self.lateness
+            .add(&other.lateness)
+            .map_err(|e| format!("{e:?}"))?;
+        for (mine, theirs) in self.traces.iter_mut().zip(other.traces) {
+            mine.extend(theirs);
+            mine.truncate(self.trace_cap);
+        }
+        Ok(())
+    }
+}
+
+/// Every status class [`Outcome::class`] can name.
+const CLASSES: &[&str] = &[
+    "1xx",
+    "2xx",
+    "3xx",
+    "4xx",
+    "5xx",
+    "timeout",
+    "connect_error",
+    "error",
+];
+
+/// Merge sharded load reports into the report of the whole schedule.
+pub fn merge_reports(reports: &[LoadReport]) -> Result<LoadReport, String> {
+    let first = reports.first().ok_or("nothing to merge")?;
+    let mut shards: Vec<Shard> = Vec::new();
+    let mut merged: Option<Recorder> = None;
+    for (i, r) in reports.iter().enumerate() {
+        let raw = r.raw.as_ref().ok_or_else(|| {
+            format!(
+                "report {} has no histograms (write it with `zeta-bench load --out`)",
+                i + 1
+            )
+        })?;
+        if let Some(s) = r.shard {
+            if shards.contains(&s) {
+                return Err(format!("shard {}/{} appears twice", s.index + 1, s.count));
+            }
+            shards.push(s);
+        }
+        let rec = Recorder::from_raw(raw, &r.trace_samples)
+            .map_err(|e| format!("report {}: {e}", i + 1))?;
+        match &mut merged {
+            Some(m) => m.merge(rec).map_err(|e| format!("report {}: {e}", i + 1))?,
+            None => merged = Some(rec),
+        }
+    }
+    if let Some(n) = shards.first().map(|s| s.count) {
+        if shards.iter().any(|s| s.count != n) {
+            return Err("the reports come from different shard counts".into());
+        }
+        let missing: Vec<String> = (0..n)
+            .filter(|i| !shards.iter().any(|s| s.index == *i))
+            .map(|i| format!("{}/{n}", i + 1))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "shard(s) {} are missing; the merge would under-count",
+                missing.join(", ")
+            ));
+        }
+    }
+    let merged = merged.expect("at least one report");
+    let raw = merged.raw();
+    let mut out = merged.finish(first.target.clone(), reports.iter().any(|r| r.interrupted));
+    out.started_at = reports.iter().filter_map(|r| r.started_at).min();
+    out.raw = Some(raw);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -381,6 +674,136 @@ mod tests {
                 .filter(|t| t.endpoint == "GET /a")
                 .count(),
             2
+        );
+    }
+
+    /// Samples across 3 s, 2 endpoints, 2 phases, every outcome class.
+    fn samples() -> Vec<Sample> {
+        let outcomes = [
+            Outcome::Status(200),
+            Outcome::Status(404),
+            Outcome::Status(503),
+            Outcome::Timeout,
+            Outcome::Connect,
+        ];
+        (0..3000u64)
+            .map(|i| Sample {
+                endpoint: (i % 2) as usize,
+                phase: usize::from(i >= 1500),
+                intended: Duration::from_millis(i),
+                sent: Duration::from_millis(i + i % 7),
+                done: Duration::from_millis(i + 3 + (i * 37) % 900),
+                outcome: outcomes[(i % 5) as usize],
+                trace_id: u128::from(i),
+                tenant: (i % 3) as u32,
+            })
+            .collect()
+    }
+
+    fn recorder() -> Recorder {
+        Recorder::new(
+            vec!["GET /a".into(), "POST /b".into()],
+            vec![
+                ("one".into(), 500.0, Duration::from_millis(1500)),
+                ("two".into(), 500.0, Duration::from_millis(1500)),
+            ],
+            vec![
+                "tenant_001".into(),
+                "tenant_002".into(),
+                "tenant_003".into(),
+            ],
+            0,
+        )
+    }
+
+    #[test]
+    fn shards_merge_into_exactly_the_whole_run() {
+        let all = samples();
+        let mut whole = recorder();
+        let mut shards = [recorder(), recorder(), recorder()];
+        for (i, s) in all.iter().enumerate() {
+            whole.record(s);
+            shards[i % 3].record(s);
+        }
+        whole.dropped(1, 1);
+        shards[2].dropped(1, 1);
+        let expected = whole.finish("t".into(), false);
+        // Through JSON, as the shards' files would be.
+        let reports: Vec<LoadReport> = shards
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let raw = r.raw();
+                let mut rep = r.finish("t".into(), false);
+                rep.shard = Some(Shard {
+                    index: i as u32,
+                    count: 3,
+                });
+                rep.raw = Some(raw);
+                serde_json::from_str(&serde_json::to_string(&rep).unwrap()).unwrap()
+            })
+            .collect();
+        let mut merged = merge_reports(&reports).unwrap();
+        merged.raw = None;
+        assert_eq!(
+            serde_json::to_value(&merged).unwrap(),
+            serde_json::to_value(&expected).unwrap(),
+            "quantiles, counts, per-second series and lateness all equal"
+        );
+        assert_eq!(merged.total_sent, 3000);
+        assert_eq!(merged.total_dropped, 1);
+    }
+
+    #[test]
+    fn merging_refuses_gaps_repeats_and_foreign_reports() {
+        let rep = |i: u32, n: u32| {
+            let r = recorder();
+            let raw = r.raw();
+            let mut rep = r.finish("t".into(), false);
+            rep.shard = Some(Shard { index: i, count: n });
+            rep.raw = Some(raw);
+            rep
+        };
+        assert!(
+            merge_reports(&[rep(0, 3), rep(1, 3)])
+                .unwrap_err()
+                .contains("3/3")
+        );
+        assert!(
+            merge_reports(&[rep(0, 2), rep(0, 2)])
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(merge_reports(&[rep(0, 2), rep(1, 3)]).is_err());
+        let mut no_raw = rep(0, 1);
+        no_raw.raw = None;
+        assert!(
+            merge_reports(&[no_raw])
+                .unwrap_err()
+                .contains("no histograms")
+        );
+        let mut other = rep(1, 2);
+        other.raw.as_mut().unwrap().endpoints[0] = "GET /other".into();
+        assert!(
+            merge_reports(&[rep(0, 2), other])
+                .unwrap_err()
+                .contains("different schedules")
+        );
+        let mut bad = rep(0, 1);
+        bad.raw.as_mut().unwrap().lateness = "not base64!".into();
+        assert!(merge_reports(&[bad]).is_err());
+    }
+
+    #[test]
+    fn shard_syntax() {
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 1, count: 4 });
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        let s = Shard { index: 1, count: 3 };
+        assert_eq!(
+            (0..9).filter(|i| s.owns(*i)).collect::<Vec<_>>(),
+            vec![1, 4, 7]
         );
     }
 }

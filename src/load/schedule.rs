@@ -199,6 +199,8 @@ pub struct Picker {
     cumulative: Vec<u64>,
     tenants: Vec<String>,
     zipf: Option<Zipf<f64>>,
+    /// Cumulative tenant weights, for explicit weights.
+    weights: Option<Vec<f64>>,
     users: u32,
     rng: ChaCha8Rng,
 }
@@ -230,12 +232,24 @@ impl Picker {
                 Zipf::new(tenants.count as f64, skew)
                     .expect("count ≥ 1 and skew > 0 are validated"),
             ),
-            TenantDistribution::Uniform => None,
+            _ => None,
+        };
+        let weights = match &tenants.distribution {
+            TenantDistribution::Weights(w) => Some(
+                w.iter()
+                    .scan(0.0, |acc, x| {
+                        *acc += x;
+                        Some(*acc)
+                    })
+                    .collect(),
+            ),
+            _ => None,
         };
         Picker {
             cumulative,
             tenants: (1..=tenants.count).map(tenant_name).collect(),
             zipf,
+            weights,
             users: tenants.users.max(1),
             rng: ChaCha8Rng::seed_from_u64(tenants.seed),
         }
@@ -250,13 +264,18 @@ impl Picker {
         let total = *self.cumulative.last().expect("mix is never empty");
         let w = self.rng.random_range(0..total);
         let entry = self.cumulative.partition_point(|&c| c <= w);
-        let t = match (forced, &self.zipf) {
-            (Some(i), _) => (i as usize).min(self.tenants.len() - 1),
-            (None, z) => match z {
-                // Zipf samples 1..=n as floats; rank 1 is the busiest tenant.
-                Some(z) => (z.sample(&mut self.rng) as usize).clamp(1, self.tenants.len()) - 1,
-                None => self.rng.random_range(0..self.tenants.len()),
-            },
+        let last = self.tenants.len() - 1;
+        let t = match (forced, &self.zipf, &self.weights) {
+            (Some(i), _, _) => (i as usize).min(last),
+            // Zipf samples 1..=n as floats; rank 1 is the busiest tenant.
+            (None, Some(z), _) => (z.sample(&mut self.rng) as usize).clamp(1, last + 1) - 1,
+            (None, None, Some(w)) => {
+                let x = self
+                    .rng
+                    .random_range(0.0..*w.last().expect("validated non-empty"));
+                w.partition_point(|&c| c <= x).min(last)
+            }
+            (None, None, None) => self.rng.random_range(0..=last),
         };
         Pick {
             entry,
@@ -360,6 +379,31 @@ mod tests {
         let n = ArrivalIter::new(&[phase(0, 1000, 50.0, Arrivals::Poisson)], 7).count() as f64;
         // 50 000 expected; the standard deviation is √50 000 ≈ 224.
         assert!((n - 50_000.0).abs() < 1_200.0, "{n}");
+    }
+
+    #[test]
+    fn explicit_weights_set_each_tenants_share() {
+        let mix = vec![MixEntry {
+            request: RequestTemplate::parse("GET /a", None).unwrap(),
+            weight: 1,
+        }];
+        let tenants = Tenants {
+            count: 4,
+            distribution: TenantDistribution::Weights(vec![6.0, 2.0, 2.0, 0.0]),
+            seed: 1,
+            users: 5,
+        };
+        let mut p = Picker::new(&mix, &tenants);
+        let mut n = [0u32; 4];
+        for _ in 0..20_000 {
+            let t = p.pick().tenant.to_string();
+            n[t.trim_start_matches("tenant_").parse::<usize>().unwrap() - 1] += 1;
+        }
+        // 12 000 / 4 000 / 4 000 / 0 expected; σ ≈ 70.
+        assert!((n[0] as i64 - 12_000).abs() < 400, "{n:?}");
+        assert!((n[1] as i64 - 4_000).abs() < 300, "{n:?}");
+        assert_eq!(n[3], 0, "a zero weight sends nothing");
+        assert!((crate::scenario::plan::tenant_share(&tenants, 0) - 0.6).abs() < 1e-9);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Scenario YAML → [`Scenario`], collecting every problem.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -33,10 +33,37 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         .and_then(|n| dec.string(n, "description"))
         .unwrap_or_default();
     let stack = decode_stack(dec, m.get("stack"), base, m.pos());
-    let slo = m.required(dec, "slo").and_then(|n| {
-        dec.string(n, "slo")
-            .map(|s| Located::new(base.join(s), n.pos, "slo"))
+    let target = m.get("target").and_then(|n| {
+        let u = dec.string(n, "target")?;
+        match reqwest::Url::parse(&u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
+                Some(Located::new(u, n.pos, "target"))
+            }
+            _ => {
+                dec.error(
+                    n.pos,
+                    "target",
+                    format!("expected a base URL like \"http://127.0.0.1:8000\", found {u:?}"),
+                );
+                None
+            }
+        }
     });
+    // Plain load (`target:`) needs no SLO file.
+    let slo = match (m.get("slo"), &target) {
+        (Some(n), _) => dec
+            .string(n, "slo")
+            .map(|s| Located::new(base.join(s), n.pos, "slo")),
+        (None, Some(t)) => Some(Located::new(PathBuf::new(), t.pos, "slo")),
+        (None, None) => {
+            dec.error(
+                m.pos(),
+                "slo",
+                "this field is required (or give `target:` for plain load with `zeta-bench load`)",
+            );
+            None
+        }
+    };
     let tenants = decode_tenants(dec, m.get("tenants"));
     let load = m.required(dec, "load").and_then(|n| decode_load(dec, n));
     let faults = match m.get("faults") {
@@ -82,6 +109,7 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         name: name?,
         description,
         stack: stack?,
+        target,
         slo: slo?,
         tenants: tenants?,
         load,
@@ -238,7 +266,7 @@ fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
         None => Some(10),
     };
     let kind = match m.get("distribution") {
-        Some(n) => dec.one_of(n, "tenants.distribution", &["uniform", "zipf"]),
+        Some(n) => dec.one_of(n, "tenants.distribution", &["uniform", "zipf", "weights"]),
         None => Some("uniform".to_string()),
     };
     let skew = match m.get("skew") {
@@ -275,17 +303,90 @@ fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
         }),
         None => Some(DEFAULT_USERS),
     };
+    let weights_node = m.get("weights");
+    let kind = kind?;
+    let weights = match (weights_node, kind.as_str()) {
+        (Some(n), "weights") => decode_weights(dec, n),
+        (Some(n), other) => {
+            dec.error(
+                n.pos,
+                "tenants.weights",
+                format!("weights apply to `distribution: weights`, not {other}"),
+            );
+            None
+        }
+        (None, "weights") => {
+            dec.error(
+                m.pos(),
+                "tenants.weights",
+                "`distribution: weights` needs `weights: [..]`, one number per tenant",
+            );
+            None
+        }
+        (None, _) => Some(Vec::new()),
+    };
+    let explicit_count = m.get("count").is_some();
+    let pos = m.pos();
     m.finish(dec);
-    let distribution = match kind?.as_str() {
+    let weights = weights?;
+    let mut count = count?;
+    if kind == "weights" {
+        if explicit_count && weights.len() != count as usize {
+            dec.error(
+                pos,
+                "tenants.weights",
+                format!(
+                    "expected {count} weights (tenants.count), found {}",
+                    weights.len()
+                ),
+            );
+            return None;
+        }
+        count = weights.len() as u32;
+    }
+    let distribution = match kind.as_str() {
         "zipf" => TenantDistribution::Zipf { skew: skew? },
+        "weights" => TenantDistribution::Weights(weights),
         _ => TenantDistribution::Uniform,
     };
     Some(Tenants {
-        count: count?,
+        count,
         distribution,
         seed: seed?,
         users: users?,
     })
+}
+
+/// `tenants.weights`: non-negative numbers, not all zero.
+fn decode_weights(dec: &mut Decoder, node: &Node) -> Option<Vec<f64>> {
+    let items = dec.seq(node, "tenants.weights")?;
+    let mut out = Vec::new();
+    for (i, n) in items.iter().enumerate() {
+        let field = format!("tenants.weights[{i}]");
+        let w = dec.f64(n, &field)?;
+        if !(w >= 0.0 && w.is_finite()) {
+            dec.error(
+                n.pos,
+                &field,
+                format!("expected a weight of 0 or more, found {w}"),
+            );
+            return None;
+        }
+        out.push(w);
+    }
+    if out.is_empty() || out.iter().sum::<f64>() <= 0.0 || out.len() > 100_000 {
+        dec.error(
+            node.pos,
+            "tenants.weights",
+            format!(
+                "expected 1 to 100000 weights with a positive sum, found {} summing to {}",
+                out.len(),
+                out.iter().sum::<f64>()
+            ),
+        );
+        return None;
+    }
+    Some(out)
 }
 
 fn decode_load(dec: &mut Decoder, node: &Node) -> Option<Load> {
@@ -1086,6 +1187,47 @@ load:
                 "faults: [{ kind: service_down, target: backend-api, at: 10s, duration: 20s }]"
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn tenant_weights_decode_and_mismatches_are_located() {
+        let s = with(
+            "{ provider: native }",
+            "tenants: { distribution: weights, weights: [5, 1, 1] }",
+        )
+        .unwrap();
+        assert_eq!(s.tenants.count, 3);
+        assert_eq!(
+            s.tenants.distribution,
+            TenantDistribution::Weights(vec![5.0, 1.0, 1.0])
+        );
+        let e = with(
+            "{ provider: native }",
+            "tenants: { count: 4, distribution: weights, weights: [5, 1, 1] }",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("tenants.weights: expected 4 weights (tenants.count), found 3"),
+            "{e}"
+        );
+        let e = with(
+            "{ provider: native }",
+            "tenants: { distribution: weights, weights: [1, -2] }",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("tenants.weights[1]: expected a weight of 0 or more, found -2"),
+            "{e}"
+        );
+        let e = with(
+            "{ provider: native }",
+            "tenants: { distribution: zipf, weights: [1] }",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("weights apply to `distribution: weights`"),
+            "{e}"
         );
     }
 }

@@ -24,6 +24,9 @@ pub struct Scenario {
     pub name: String,
     pub description: String,
     pub stack: StackRef,
+    /// `target:`: a base URL to send the load to, without a stack
+    /// (`zeta-bench load scenario.yml`).
+    pub target: Option<Located<String>>,
     /// The SLO file, resolved relative to the scenario file.
     pub slo: Located<PathBuf>,
     pub tenants: Tenants,
@@ -95,7 +98,11 @@ pub struct Tenants {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantDistribution {
     Uniform,
-    Zipf { skew: f64 },
+    Zipf {
+        skew: f64,
+    },
+    /// Explicit relative weights, one per tenant (`tenant_001` first).
+    Weights(Vec<f64>),
 }
 
 #[derive(Debug, Clone)]

@@ -36,6 +36,19 @@ pub struct PlannedPhase {
     pub surge: Option<(u32, f64)>,
 }
 
+impl PlannedPhase {
+    /// The mean arrival rate over the phase, surge included: what the
+    /// achieved rate is compared with.
+    pub fn mean_rate(&self) -> f64 {
+        let base = match (self.ramp_to, self.steps) {
+            (Some(_), Some(1)) => self.rate_per_second,
+            (Some(to), _) => (self.rate_per_second + to) / 2.0,
+            (None, _) => self.rate_per_second,
+        };
+        base + self.surge.map(|(_, extra)| extra).unwrap_or(0.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PlannedFault {
     pub name: String,
@@ -49,9 +62,13 @@ pub struct PlannedFault {
 /// The expected share of requests of tenant `index` (0-based) under the
 /// scenario's distribution.
 pub fn tenant_share(t: &super::Tenants, index: u32) -> f64 {
-    match t.distribution {
+    match &t.distribution {
         super::TenantDistribution::Uniform => 1.0 / t.count as f64,
+        super::TenantDistribution::Weights(w) => {
+            w.get(index as usize).copied().unwrap_or(0.0) / w.iter().sum::<f64>()
+        }
         super::TenantDistribution::Zipf { skew } => {
+            let skew = *skew;
             let h: f64 = (1..=t.count).map(|r| 1.0 / (r as f64).powf(skew)).sum();
             (1.0 / ((index + 1) as f64).powf(skew)) / h
         }
