@@ -485,6 +485,26 @@ pub async fn main(cli: Cli) -> u8 {
 /// target exits 1; otherwise 0.
 fn validate(f: &std::path::Path) -> u8 {
     use crate::input::units::human_duration;
+    // Plain load (`target:`): the schedule is all there is to check.
+    if let Ok(sc) = crate::scenario::load_scenario(f) {
+        if sc.target.is_some() {
+            return match crate::scenario::plan::plan(&sc, sc.stack.time_scale.clone(), None) {
+                Ok(p) => {
+                    println!(
+                        "{}: plain load for {} in {} phase(s), valid (run it with `zeta-bench load`)",
+                        f.display(),
+                        crate::input::units::human_duration(p.load_end),
+                        p.phases.len()
+                    );
+                    0
+                }
+                Err(d) => {
+                    eprintln!("{d}");
+                    2
+                }
+            };
+        }
+    }
     let i = match load_inputs(f, None) {
         Ok(i) => i,
         Err(d) => {

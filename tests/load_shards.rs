@@ -165,3 +165,53 @@ load:
         "{err}"
     );
 }
+
+#[test]
+fn the_kubernetes_indexed_job_runs_every_shard_once() {
+    let text =
+        std::fs::read_to_string(common::repo().join("deploy/kubernetes/load-shards.yml")).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let job = docs.iter().find(|d| d["kind"] == "Job").unwrap();
+    let spec = &job["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let n = spec["completions"].as_u64().unwrap();
+    assert_eq!(spec["parallelism"].as_u64(), Some(n));
+    let c = &spec["template"]["spec"]["containers"][0];
+    let shards = c["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "SHARDS")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(shards, n, "SHARDS must equal completions");
+    let args = c["args"][0].as_str().unwrap();
+    for want in [
+        "zeta-bench load /scenario/scenario.yml",
+        "--shard \"$((JOB_COMPLETION_INDEX + 1))/$SHARDS\"",
+        "--out \"/results/shard-$JOB_COMPLETION_INDEX.json\"",
+    ] {
+        assert!(args.contains(want), "{want} not in {args}");
+    }
+    // The scenario it is meant for is valid plain load.
+    let out = Command::new(BIN).args(["load", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--shard <I/N>"));
+    let sc = common::repo().join("scenarios/load/backend-api-plain.yml");
+    let out = Command::new(BIN)
+        .args(["load"])
+        .arg(&sc)
+        .args(["--target", "ftp://nope"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the scenario decodes; only the target is refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target: expected a URL"));
+}
