@@ -197,8 +197,10 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
         crate::cli::shutdown_signal().await;
         c.cancel();
     });
-    let progress = Progress::new(&s.plan, shard, a.json);
-    let report_progress = |l: &Live| progress.update(l);
+    let progress = std::sync::Arc::new(Progress::new(&s.plan, shard, a.json));
+    let p2 = progress.clone();
+    let report_progress: super::engine::ProgressFn =
+        std::sync::Arc::new(move |l: &Live| p2.update(l));
     let report = run_engine(
         LoadOptions {
             base_url: s.target.clone(),
@@ -208,7 +210,7 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
             max_in_flight: s.max_in_flight,
             timeout: s.timeout,
             trace_cap: 0,
-            progress: Some(&report_progress),
+            progress: Some(report_progress),
             shard,
             keep_raw: a.out.is_some(),
         },
