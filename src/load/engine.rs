@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::record::{LoadReport, Outcome, Recorder, Sample, Shard};
+use super::record::{LoadReport, Recorder, Sample, Shard};
 use super::schedule::{ArrivalIter, Picker, tenant_name};
 use crate::scenario::plan::Plan;
 use crate::scenario::template::Values;
@@ -69,12 +69,10 @@ pub async fn run(
     start: Instant,
     cancel: CancellationToken,
 ) -> anyhow::Result<LoadReport> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(opts.timeout)
-        .pool_max_idle_per_host(opts.max_in_flight as usize)
-        .tcp_nodelay(true)
-        .build()?;
+    let client = Arc::new(
+        super::client::Client::new(&opts.base_url, opts.max_in_flight as usize, opts.timeout)
+            .await?,
+    );
     let endpoints: Vec<String> = opts
         .mix
         .iter()
@@ -98,7 +96,6 @@ pub async fn run(
         load_end: opts.plan.load_end,
         mix: opts.mix.to_vec(),
         tenants: opts.tenants.clone(),
-        base: opts.base_url.trim_end_matches('/').to_string(),
         max: opts.max_in_flight as usize,
         progress: opts.progress.clone(),
         shard: opts.shard,
@@ -136,13 +133,12 @@ pub async fn run(
 
 /// What the dispatcher thread needs, owned.
 struct Dispatch {
-    client: reqwest::Client,
+    client: Arc<super::client::Client>,
     runtime: tokio::runtime::Handle,
     phases: Vec<crate::scenario::plan::PlannedPhase>,
     load_end: Duration,
     mix: Vec<MixEntry>,
     tenants: Tenants,
-    base: String,
     max: usize,
     progress: Option<ProgressFn>,
     shard: Option<Shard>,
@@ -166,7 +162,7 @@ impl Dispatch {
         let start_std = start.into_std();
         let mut picker = Picker::new(&self.mix, &self.tenants);
         let arrivals = ArrivalIter::new(&self.phases, self.tenants.seed);
-        let base = &self.base;
+        let base = self.client.prefix().to_string();
         let max = self.max;
         let in_flight = &self.in_flight;
         let client = &self.client;
@@ -235,35 +231,23 @@ impl Dispatch {
             };
             let template = &opts.mix[entry].request;
             url.clear();
-            url.push_str(base);
+            url.push_str(&base);
             template.target.expand_into(&mut url, values);
             let body = template.body.as_ref().map(|b| b.expand(values));
-            let mut req = client
-                .request(template.method.clone(), url.as_str())
-                .header("x-tenant-id", &tenant)
-                .header("traceparent", trace.header());
-            if let Some(b) = body {
-                req = req.header("content-type", "application/json").body(b);
-            }
+            let req = super::client::Req {
+                method: template.method.clone(),
+                path: url.clone(),
+                tenant,
+                traceparent: trace.header(),
+                body,
+            };
             in_flight.fetch_add(1, Ordering::Relaxed);
             let tx = tx.clone();
             let in_flight = in_flight.clone();
+            let client = client.clone();
             self.runtime.spawn(async move {
                 let sent = start.elapsed();
-                let outcome = match req.send().await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        // Read the body so the connection returns to the pool.
-                        match resp.bytes().await {
-                            Ok(_) => Outcome::Status(status),
-                            Err(e) if e.is_timeout() => Outcome::Timeout,
-                            Err(_) => Outcome::OtherError,
-                        }
-                    }
-                    Err(e) if e.is_timeout() => Outcome::Timeout,
-                    Err(e) if e.is_connect() => Outcome::Connect,
-                    Err(_) => Outcome::OtherError,
-                };
+                let outcome = client.send(req).await;
                 let _ = tx.send(Sample {
                     endpoint: entry,
                     phase,

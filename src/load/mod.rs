@@ -10,6 +10,7 @@
 //!   actual send time, plus a per-second series.
 
 pub mod cli;
+pub mod client;
 pub mod engine;
 pub mod record;
 pub mod schedule;
