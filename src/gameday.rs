@@ -91,6 +91,7 @@ pub async fn up(
     let traces = crate::observe::traces::TraceSink::default();
     let (otlp, _ttask) = traces.serve(observers.clone()).await?;
     let decision = stack::choose_provider(crate::scenario::ProviderChoice::Auto)
+        .await
         .map_err(anyhow::Error::msg)?;
     let stack = Stack::start(
         decision,

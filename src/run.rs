@@ -132,8 +132,9 @@ pub async fn run(
 ) -> Result<RunResult, RunError> {
     let inputs = load_inputs(path, opts.time_scale).map_err(RunError::Input)?;
     let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
-    let decision =
-        stack::choose_provider(choice).map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
+    let decision = stack::choose_provider(choice)
+        .await
+        .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
     if decision.name == "external" {
         // `--provider external` over a scenario written for another
         // provider: the same check the decoder makes.

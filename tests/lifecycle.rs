@@ -77,3 +77,58 @@ fn sigterm_during_start_up_tears_everything_down() {
     assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
     assert!(bound_ports(&dir).is_empty(), "{:?}", bound_ports(&dir));
 }
+
+#[test]
+fn two_runs_at_once_do_not_collide() {
+    if !stack_binaries_present("two_runs_at_once_do_not_collide") {
+        return;
+    }
+    let p = Project::new();
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    // Same project, same output directory, started together.
+    let spawn = || {
+        std::process::Command::new(common::BIN)
+            .current_dir(p.dir.path())
+            .args(["run", "scenarios/fast.yml", "--out", "reports"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(p.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 2, "one run directory each: {dirs:?}");
+    // Each run saw only its own components: no address in both pid files.
+    let addresses = |d: &std::path::Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(d.join("pids.txt"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+            .collect()
+    };
+    let (x, y) = (addresses(&dirs[0]), addresses(&dirs[1]));
+    assert!(
+        x.is_disjoint(&y),
+        "shared addresses: {:?}",
+        x.intersection(&y).collect::<Vec<_>>()
+    );
+    for d in &dirs {
+        assert!(survivors(d).is_empty(), "{:?}", survivors(d));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("result.json")).unwrap()).unwrap();
+        assert_eq!(r["verdict"], "pass");
+    }
+}

@@ -59,6 +59,7 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
             &dir.path().join("redis"),
             dir.path().join("redis.log"),
             None,
+            false,
         )
         .unwrap(),
     );

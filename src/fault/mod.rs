@@ -140,7 +140,7 @@ pub fn record_for(f: &PlannedFault) -> FaultRecord {
 pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
     let result = match (f.kind, knobs(f)) {
-        (FaultKind::ServiceDown, _) if f.params.freeze => stack.freeze_service(&f.target),
+        (FaultKind::ServiceDown, _) if f.params.freeze => stack.freeze_service(&f.target).await,
         (FaultKind::HighLatency, _) if f.target == "postgresql" => stack.set_latency(
             &f.target,
             f.params.latency.unwrap_or_default(),
@@ -187,7 +187,7 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
 pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
-        FaultKind::ServiceDown if f.params.freeze => stack.thaw_service(&f.target),
+        FaultKind::ServiceDown if f.params.freeze => stack.thaw_service(&f.target).await,
         FaultKind::HighLatency if f.target == "postgresql" => stack.set_latency(
             &f.target,
             std::time::Duration::ZERO,

@@ -172,6 +172,40 @@ impl PgData {
     }
 }
 
+/// PostgreSQL in the pinned `postgres` image (docker provider): its
+/// entrypoint initialises the cluster (trust auth, the harness's user and
+/// database), then runs the same server settings as natively.
+pub fn docker_postgres_spec(port: u16, log: PathBuf, pid_file: Option<PathBuf>) -> Spec {
+    Spec {
+        name: "postgresql".into(),
+        program: PathBuf::from("postgres"),
+        args: [
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=50",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        env: vec![
+            ("POSTGRES_USER".into(), PG_USER.into()),
+            ("POSTGRES_DB".into(), PG_DB.into()),
+            ("POSTGRES_HOST_AUTH_METHOD".into(), "trust".into()),
+        ],
+        log,
+        ready: Ready::Postgres(conn_string(port)),
+        // The image pulls and initialises on first use.
+        ready_timeout: Duration::from_secs(180),
+        stop_signal: Signal::SIGINT,
+        pid_file,
+    }
+}
+
 pub fn conn_string(port: u16) -> String {
     format!("host=127.0.0.1 port={port} user={PG_USER} dbname={PG_DB} connect_timeout=2")
 }
@@ -180,14 +214,19 @@ pub fn url(port: u16) -> String {
     format!("postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
 }
 
+/// `docker`: the program runs in the pinned image, not from PATH.
 pub fn redis_spec(
     port: u16,
     dir: &Path,
     log: PathBuf,
     pid_file: Option<PathBuf>,
+    docker: bool,
 ) -> anyhow::Result<Spec> {
-    let program =
-        which("redis-server").context("redis-server not found (install `redis-server`)")?;
+    let program = if docker {
+        PathBuf::from("redis-server")
+    } else {
+        which("redis-server").context("redis-server not found (install `redis-server`)")?
+    };
     std::fs::create_dir_all(dir)?;
     Ok(Spec {
         name: "redis".into(),
@@ -221,8 +260,13 @@ pub fn postgres_exporter_spec(
     pg_port: u16,
     log: PathBuf,
     pid_file: Option<PathBuf>,
+    docker: bool,
 ) -> Option<Spec> {
-    let program = which("prometheus-postgres-exporter").or_else(|| which("postgres_exporter"))?;
+    let program = if docker {
+        PathBuf::from("postgres_exporter")
+    } else {
+        which("prometheus-postgres-exporter").or_else(|| which("postgres_exporter"))?
+    };
     Some(Spec {
         name: "postgres-exporter".into(),
         program,
@@ -242,8 +286,13 @@ pub fn redis_exporter_spec(
     redis_port: u16,
     log: PathBuf,
     pid_file: Option<PathBuf>,
+    docker: bool,
 ) -> Option<Spec> {
-    let program = which("prometheus-redis-exporter").or_else(|| which("redis_exporter"))?;
+    let program = if docker {
+        PathBuf::from("redis_exporter")
+    } else {
+        which("prometheus-redis-exporter").or_else(|| which("redis_exporter"))?
+    };
     Some(Spec {
         name: "redis-exporter".into(),
         program,

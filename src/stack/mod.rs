@@ -7,6 +7,7 @@
 
 pub mod datastores;
 pub mod disk;
+pub mod docker;
 pub mod external;
 pub mod files;
 pub mod grafana;
@@ -58,27 +59,37 @@ pub struct ProviderDecision {
     pub reason: String,
 }
 
-pub fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision, String> {
+/// auto: docker when an engine answers, else native. docker without an
+/// engine is an error naming what was tried.
+pub async fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision, String> {
     match choice {
         ProviderChoice::Native => Ok(ProviderDecision {
             name: "native".into(),
             reason: "asked for by the scenario or --provider".into(),
         }),
-        ProviderChoice::Auto => Ok(ProviderDecision {
-            name: "native".into(),
-            reason: "auto: this build runs the stack natively (docker and external providers are not built in yet)".into(),
-        }),
         ProviderChoice::External => Ok(ProviderDecision {
             name: "external".into(),
             reason: "asked for by the scenario or --provider: the stack already runs".into(),
         }),
-        ProviderChoice::Docker => Err(format!(
-            "the {} provider is not built into this version of zeta-bench; use provider: native or auto",
-            serde_json::to_value(choice)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        )),
+        ProviderChoice::Docker => match docker::engine().await {
+            Ok(socket) => Ok(ProviderDecision {
+                name: "docker".into(),
+                reason: format!("asked for by the scenario or --provider; engine at {socket}"),
+            }),
+            Err(why) => Err(format!(
+                "the docker provider needs a Docker engine: {why}; use provider: native (or auto)"
+            )),
+        },
+        ProviderChoice::Auto => Ok(match docker::engine().await {
+            Ok(socket) => ProviderDecision {
+                name: "docker".into(),
+                reason: format!("auto: a Docker engine answers at {socket}"),
+            },
+            Err(why) => ProviderDecision {
+                name: "native".into(),
+                reason: format!("auto: {why}, so the stack runs as local processes"),
+            },
+        }),
     }
 }
 
@@ -158,13 +169,13 @@ impl Stack {
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.
-    pub fn freeze_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.native("freeze a service")?.freeze(name)
+    pub async fn freeze_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.native("freeze a service")?.freeze(name).await
     }
 
     /// Resume a frozen service (SIGCONT).
-    pub fn thaw_service(&mut self, name: &str) -> anyhow::Result<()> {
-        self.native("resume a service")?.thaw(name)
+    pub async fn thaw_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.native("resume a service")?.thaw(name).await
     }
 
     /// Stop a component gracefully (PostgreSQL: fast shutdown) and return

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use nix::sys::signal::Signal;
 
-use super::process::{self, Ready, Spec, Supervised, free_port, which};
+use super::process::{self, Ready, Spec, Supervised, Unit, free_port, which};
 use super::render::{self, AddressMap, RenderInput};
 use super::{ComponentInfo, ProviderDecision, Stack, StackOptions};
 use crate::observe::endpoint::Endpoint;
@@ -30,7 +30,10 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Native {
     /// In start order; torn down in reverse.
-    procs: Vec<Supervised>,
+    procs: Vec<Unit>,
+    /// The docker provider: the pinned images, and the run directory the
+    /// containers mount. `None`: every component is a process.
+    docker: Option<(super::docker::Images, PathBuf)>,
     http: reqwest::Client,
     /// PostgreSQL's data directory, removed after PostgreSQL stops.
     pg_data: Option<super::datastores::PgData>,
@@ -45,20 +48,20 @@ pub struct Native {
 pub const MOCK_MEMORY_LIMIT_MB: u64 = 256;
 
 impl Native {
-    fn get(&mut self, name: &str) -> anyhow::Result<&mut Supervised> {
+    fn get(&mut self, name: &str) -> anyhow::Result<&mut Unit> {
         self.procs
             .iter_mut()
-            .find(|p| p.spec.name == name)
+            .find(|p| p.spec().name == name)
             .with_context(|| format!("{name} is not a component of this stack"))
     }
 
     pub async fn kill(&mut self, name: &str) -> anyhow::Result<()> {
         let p = self.get(name)?;
-        if !p.is_running() {
+        if !p.is_running().await {
             bail!("{name} is not running");
         }
         p.kill().await;
-        if p.is_running() {
+        if p.is_running().await {
             bail!("{name} survived SIGKILL");
         }
         Ok(())
@@ -74,10 +77,11 @@ impl Native {
     pub async fn teardown(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
         for p in self.procs.iter_mut().rev() {
-            if !p.stop(STOP_GRACE).await {
+            if !p.shut_down(STOP_GRACE).await {
                 notes.push(format!(
                     "{} did not stop within {STOP_GRACE:?} of {} and was killed",
-                    p.spec.name, p.spec.stop_signal
+                    p.spec().name,
+                    p.spec().stop_signal
                 ));
             }
         }
@@ -110,26 +114,26 @@ impl Native {
             .context("this stack has no disk to fill (disk_pressure needs it mounted at start)")
     }
 
-    pub fn freeze(&mut self, name: &str) -> anyhow::Result<()> {
-        if !self.get(name)?.freeze() {
+    pub async fn freeze(&mut self, name: &str) -> anyhow::Result<()> {
+        if !self.get(name)?.freeze().await {
             bail!("{name} is not running");
         }
         Ok(())
     }
 
-    pub fn thaw(&mut self, name: &str) -> anyhow::Result<()> {
-        self.get(name)?.thaw();
+    pub async fn thaw(&mut self, name: &str) -> anyhow::Result<()> {
+        self.get(name)?.thaw().await;
         Ok(())
     }
 
     /// Stop gracefully (its stop signal) and return once it is gone.
     pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
         let p = self.get(name)?;
-        if !p.is_running() {
+        if !p.is_running().await {
             bail!("{name} is not running");
         }
         p.stop(STOP_GRACE).await;
-        if p.is_running() {
+        if p.is_running().await {
             bail!("{name} is still running after its stop signal and SIGKILL");
         }
         Ok(())
@@ -146,7 +150,9 @@ async fn pg_version() -> Option<String> {
 pub fn available_targets() -> Vec<(&'static str, Result<(), String>)> {
     let pg = if super::datastores::pg_bin("initdb").is_none() {
         Err("PostgreSQL is not installed (package postgresql)".to_string())
-    } else if super::datastores::postgres_exporter_spec(0, 0, "/dev/null".into(), None).is_none() {
+    } else if super::datastores::postgres_exporter_spec(0, 0, "/dev/null".into(), None, false)
+        .is_none()
+    {
         Err(
             "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire"
                 .to_string(),
@@ -175,16 +181,48 @@ pub async fn start(
     opts: StackOptions,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Stack> {
-    let prometheus_bin = binary(&["prometheus"], "prometheus")?;
-    let alertmanager_bin = binary(
-        &["prometheus-alertmanager", "alertmanager"],
-        "prometheus-alertmanager",
-    )?;
+    // The docker provider runs the same graph with the components
+    // stack/docker-compose.yml pins as containers (see super::docker).
+    let docker = if decision.name == "docker" {
+        Some((
+            super::docker::Images::from_compose(&opts.files.dir)?,
+            opts.run_dir.clone(),
+        ))
+    } else {
+        None
+    };
+    let in_docker = docker.is_some();
+    let (prometheus_bin, alertmanager_bin) = if in_docker {
+        (PathBuf::from("prometheus"), PathBuf::from("alertmanager"))
+    } else {
+        (
+            binary(&["prometheus"], "prometheus")?,
+            binary(
+                &["prometheus-alertmanager", "alertmanager"],
+                "prometheus-alertmanager",
+            )?,
+        )
+    };
+    // A component's version: its image in docker, `--version` natively.
+    let images = docker.as_ref().map(|(i, _)| i.clone());
+    let version = |component: &'static str, program: PathBuf| {
+        let image = images
+            .as_ref()
+            .and_then(|i| i.get(component))
+            .map(|i| format!("image {i}"));
+        async move {
+            match image {
+                Some(i) => Some(i),
+                None => process::version(&program).await,
+            }
+        }
+    };
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
         .context("building an HTTP client")?;
     let mut native = Native {
+        docker,
         procs: Vec::new(),
         http: http.clone(),
         pg_data: None,
@@ -201,9 +239,13 @@ pub async fn start(
     if opts.disk {
         let disk = super::disk::Disk::mount(&opts.run_dir.join("disk"))?;
         let port = free_port()?;
-        let program = which("prometheus-node-exporter")
-            .or_else(|| which("node_exporter"))
-            .context("node-exporter not found (install the Debian/Ubuntu package `prometheus-node-exporter`)")?;
+        let program = if in_docker {
+            PathBuf::from("node_exporter")
+        } else {
+            which("prometheus-node-exporter")
+                .or_else(|| which("node_exporter"))
+                .context("node-exporter not found (install the Debian/Ubuntu package `prometheus-node-exporter`)")?
+        };
         let spec = Spec {
             name: "node-exporter".into(),
             program: program.clone(),
@@ -228,7 +270,7 @@ pub async fn start(
         addresses.insert("node-exporter:9100".into(), format!("127.0.0.1:{port}"));
         components.push(ComponentInfo {
             name: "node-exporter".into(),
-            version: process::version(&program).await,
+            version: version("node-exporter", program.clone()).await,
             url: format!("http://127.0.0.1:{port}"),
             log: logs.join("node-exporter.log").display().to_string(),
         });
@@ -240,11 +282,25 @@ pub async fn start(
         mock_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp.clone()));
     }
     let mut backend_env: Vec<(String, String)> = Vec::new();
-    match super::datastores::init_postgres(&logs.join("initdb.log"), cancel).await {
+    let pg = if in_docker {
+        Ok(None)
+    } else {
+        super::datastores::init_postgres(&logs.join("initdb.log"), cancel)
+            .await
+            .map(Some)
+    };
+    match pg {
         Ok(data) => {
             let port = free_port()?;
-            let spec = data.spec(port, logs.join("postgresql.log"), pid_file.clone())?;
-            native.pg_data = Some(data);
+            let spec = match &data {
+                Some(data) => data.spec(port, logs.join("postgresql.log"), pid_file.clone())?,
+                None => super::datastores::docker_postgres_spec(
+                    port,
+                    logs.join("postgresql.log"),
+                    pid_file.clone(),
+                ),
+            };
+            native.pg_data = data;
             start_one(&mut native, spec, cancel).await?;
             // backend-api reaches PostgreSQL through a delay proxy (the
             // high_latency fault on postgresql); the exporter does not.
@@ -264,19 +320,22 @@ pub async fn start(
             native.pg_proxy = Some(proxy);
             components.push(ComponentInfo {
                 name: "postgresql".into(),
-                version: pg_version().await,
+                version: match images.as_ref().and_then(|i| i.get("postgresql")) {
+                    Some(i) => Some(format!("image {i}")),
+                    None => pg_version().await,
+                },
                 url: format!("postgresql://127.0.0.1:{port}"),
                 log: logs.join("postgresql.log").display().to_string(),
             });
             let exporter_port = free_port()?;
-            match super::datastores::postgres_exporter_spec(exporter_port, port, logs.join("postgres-exporter.log"), pid_file.clone()) {
+            match super::datastores::postgres_exporter_spec(exporter_port, port, logs.join("postgres-exporter.log"), pid_file.clone(), in_docker) {
                 Some(spec) => {
                     let program = spec.program.clone();
                     start_one(&mut native, spec, cancel).await?;
                     addresses.insert("postgres-exporter:9187".into(), format!("127.0.0.1:{exporter_port}"));
                     components.push(ComponentInfo {
                         name: "postgres-exporter".into(),
-                        version: process::version(&program).await,
+                        version: version("postgres-exporter", program).await,
                         url: format!("http://127.0.0.1:{exporter_port}"),
                         log: logs.join("postgres-exporter.log").display().to_string(),
                     });
@@ -288,20 +347,21 @@ pub async fn start(
             "postgresql: {e:#}; backend-api keeps its data in memory"
         )),
     }
-    if which("redis-server").is_some() {
+    if in_docker || which("redis-server").is_some() {
         let port = free_port()?;
         let spec = super::datastores::redis_spec(
             port,
             &opts.run_dir.join("data/redis"),
             logs.join("redis.log"),
             pid_file.clone(),
+            in_docker,
         )?;
         let program = spec.program.clone();
         start_one(&mut native, spec, cancel).await?;
         mock_env.push(("ZETA_REDIS_URL".into(), format!("redis://127.0.0.1:{port}")));
         components.push(ComponentInfo {
             name: "redis".into(),
-            version: process::version(&program).await,
+            version: version("redis", program).await,
             url: format!("redis://127.0.0.1:{port}"),
             log: logs.join("redis.log").display().to_string(),
         });
@@ -311,6 +371,7 @@ pub async fn start(
             port,
             logs.join("redis-exporter.log"),
             pid_file.clone(),
+            in_docker,
         ) {
             Some(spec) => {
                 let program = spec.program.clone();
@@ -321,7 +382,7 @@ pub async fn start(
                 );
                 components.push(ComponentInfo {
                     name: "redis-exporter".into(),
-                    version: process::version(&program).await,
+                    version: version("redis-exporter", program).await,
                     url: format!("http://127.0.0.1:{exporter_port}"),
                     log: logs.join("redis-exporter.log").display().to_string(),
                 });
@@ -454,7 +515,7 @@ pub async fn start(
     ] {
         components.push(ComponentInfo {
             name: name.into(),
-            version: process::version(bin).await,
+            version: version(name, bin.clone()).await,
             url: format!("http://{addr}"),
             log: logs.join(format!("{name}.log")).display().to_string(),
         });
@@ -493,15 +554,22 @@ async fn start_one(
     spec: Spec,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut p = Supervised::new(spec);
+    let mut p = match &native.docker {
+        Some((images, run_dir)) => match images.get(&spec.name) {
+            Some(image) => Unit::Container(super::docker::Container::new(spec, image, run_dir)),
+            None => Unit::Process(Supervised::new(spec)),
+        },
+        None => Unit::Process(Supervised::new(spec)),
+    };
+    let name = p.spec().name.clone();
     // Registered before it starts, so that teardown covers a start that is
     // interrupted half-way.
     let result = tokio::select! {
         r = p.start(&native.http) => r.map_err(anyhow::Error::from),
-        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted while starting {}", p.spec.name)),
+        _ = cancel.cancelled() => Err(anyhow::anyhow!("interrupted while starting {name}")),
     };
     if result.is_ok() {
-        tracing::info!("started {} (pid {})", p.spec.name, p.pid().unwrap_or(0));
+        tracing::info!("started {name} ({})", p.describe());
     }
     native.procs.push(p);
     result

@@ -58,7 +58,7 @@ impl Ready {
         }
     }
 
-    async fn check(&self, http: &reqwest::Client) -> Result<(), String> {
+    pub async fn check(&self, http: &reqwest::Client) -> Result<(), String> {
         match self {
             Ready::Http(url) => match http.get(url).timeout(Duration::from_secs(1)).send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
@@ -333,4 +333,81 @@ pub async fn version(program: &Path) -> Option<String> {
         .lines()
         .next()
         .map(|l| l.trim().to_string())
+}
+
+/// A component of the stack: a child process, or (docker provider) a
+/// container. The same lifecycle and fault operations on both.
+// About ten per run: their size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Unit {
+    Process(Supervised),
+    Container(super::docker::Container),
+}
+
+impl Unit {
+    pub fn spec(&self) -> &Spec {
+        match self {
+            Unit::Process(p) => &p.spec,
+            Unit::Container(c) => &c.spec,
+        }
+    }
+
+    /// How it is identified in logs: its process group or its container.
+    pub fn describe(&self) -> String {
+        match self {
+            Unit::Process(p) => format!("pid {}", p.pid().unwrap_or(0)),
+            Unit::Container(_) => "container".into(),
+        }
+    }
+
+    pub async fn start(&mut self, http: &reqwest::Client) -> Result<(), StartError> {
+        match self {
+            Unit::Process(p) => p.start(http).await,
+            Unit::Container(c) => c.start(http).await,
+        }
+    }
+
+    pub async fn is_running(&mut self) -> bool {
+        match self {
+            Unit::Process(p) => p.is_running(),
+            Unit::Container(c) => c.is_running().await,
+        }
+    }
+
+    pub async fn kill(&mut self) {
+        match self {
+            Unit::Process(p) => p.kill().await,
+            Unit::Container(c) => c.kill().await,
+        }
+    }
+
+    /// Stop (to be started again, e.g. by a fault's revert).
+    pub async fn stop(&mut self, grace: Duration) -> bool {
+        match self {
+            Unit::Process(p) => p.stop(grace).await,
+            Unit::Container(c) => c.stop(grace).await,
+        }
+    }
+
+    /// Stop for good (teardown): a container is also removed.
+    pub async fn shut_down(&mut self, grace: Duration) -> bool {
+        match self {
+            Unit::Process(p) => p.stop(grace).await,
+            Unit::Container(c) => c.remove(grace).await,
+        }
+    }
+
+    pub async fn freeze(&mut self) -> bool {
+        match self {
+            Unit::Process(p) => p.freeze(),
+            Unit::Container(c) => c.freeze().await,
+        }
+    }
+
+    pub async fn thaw(&mut self) {
+        match self {
+            Unit::Process(p) => p.thaw(),
+            Unit::Container(c) => c.thaw().await,
+        }
+    }
 }
