@@ -12,6 +12,7 @@ use anyhow::Context;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+use crate::fault;
 use crate::input::{Diagnostics, Located, Pos};
 use crate::load::{self, LoadOptions};
 use crate::observe::alerts::AlertWatch;
@@ -21,7 +22,6 @@ use crate::scenario::plan::{self, Plan, scale};
 use crate::scenario::{self, ProviderChoice, Scenario};
 use crate::slo::{self, SloSpec, check};
 use crate::stack::{self, Stack, StackFiles, StackOptions};
-use crate::{fault, stack::process::which};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -430,10 +430,11 @@ async fn execute(
         None if stack.provider.name == "external" => None,
         None => Some(trace_sink.coverage(samples, &kills)),
     };
-    let mut logs = crate::observe::logs::check_files(&dir.join("logs"), samples);
+    let service_logs = dir.join(crate::stack::native::SERVICE_LOGS);
+    let mut logs = crate::observe::logs::check_files(&service_logs, samples);
     if let Some(s) = &log_search {
         if !cancel.is_cancelled() {
-            s.completeness(&dir.join("logs"), started_at, LOKI_FLUSH_WAIT)
+            s.completeness(&service_logs, started_at, LOKI_FLUSH_WAIT)
                 .await;
         }
         logs.search = Some(s.report());
@@ -632,60 +633,32 @@ const JAEGER_FLUSH_WAIT: Duration = Duration::from_secs(10);
 const LOKI_FLUSH_WAIT: Duration = Duration::from_secs(15);
 
 /// Why the SLOs that need Grafana, Loki or Jaeger are not measured, for
-/// those this stack does not have, naming what is missing on this machine.
+/// those this stack does not have, as the provider recorded it.
 fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
-    let external = stack.provider.name == "external";
-    let present = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| which(n).map(|p| p.display().to_string()))
-    };
-    let why = |component: &str, key: &str, names: &[&str], what: &str| {
-        if external {
-            return format!("the external stack has no {component} URL (stack.urls.{key}); {what}");
-        }
-        match present(names) {
-            Some(p) => format!(
-                "{component} is installed ({p}) but this version's native provider does not start it yet; {what}"
-            ),
-            None => format!(
-                "{component} is not installed ({} not on PATH); {what}",
-                names.join(" or ")
-            ),
-        }
+    let why = |component: &str, what: &str| {
+        stack
+            .absent
+            .get(component)
+            .map(|reason| format!("{reason}; {what}"))
     };
     let mut out = Vec::new();
     if stack.grafana.is_none() {
-        out.push((
-            "dashboard_latency".into(),
-            why(
-                "Grafana",
-                "grafana",
-                &["grafana-server", "grafana"],
-                "dashboard queries were not run",
-            ),
-        ));
+        if let Some(w) = why("grafana", "dashboard queries were not run through Grafana") {
+            out.push(("dashboard_latency".into(), w));
+        }
     }
     if stack.loki.is_none() {
-        out.push((
-            "log_search".into(),
-            why("Loki", "loki", &["loki"], "no log search was timed"),
-        ));
+        if let Some(w) = why("loki", "no log search was timed") {
+            out.push(("log_search".into(), w));
+        }
     }
-    if stack.jaeger.is_none() {
-        out.push((
-            "trace_coverage".into(),
-            if external {
-                "the external stack has no Jaeger URL (stack.urls.jaeger) and its services export traces elsewhere; no trace was looked up".into()
-            } else {
-                why(
-                    "Jaeger",
-                    "jaeger",
-                    &["jaeger-all-in-one", "jaeger"],
-                    "no trace was looked up",
-                )
-            },
-        ));
+    if stack.jaeger.is_none() && stack.provider.name == "external" {
+        if let Some(w) = why(
+            "jaeger",
+            "its services export traces elsewhere, so no trace was looked up",
+        ) {
+            out.push(("trace_coverage".into(), w));
+        }
     }
     out
 }

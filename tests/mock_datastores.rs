@@ -55,11 +55,11 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
     let redis_port = free_port().unwrap();
     let mut redis = Supervised::new(
         redis_spec(
+            which("redis-server").unwrap(),
             redis_port,
             &dir.path().join("redis"),
             dir.path().join("redis.log"),
             None,
-            false,
         )
         .unwrap(),
     );

@@ -46,6 +46,15 @@ impl Endpoint {
         }
     }
 
+    /// `url` with a user and password the harness chose itself (the
+    /// Grafana it starts).
+    pub fn with_basic_auth(url: &str, user: &str, password: &str) -> Endpoint {
+        Endpoint {
+            auth: Auth::Basic(user.to_string(), password.to_string()),
+            ..Endpoint::new(url)
+        }
+    }
+
     /// `url` with the credentials `ZETA_<NAME>_TOKEN` or
     /// `ZETA_<NAME>_USER`/`ZETA_<NAME>_PASSWORD` from `env`, where `NAME`
     /// is `name` upper-cased with `-` as `_`.

@@ -82,7 +82,7 @@ pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
     for f in files {

@@ -118,7 +118,7 @@ impl LogSearch {
         super::repeat(first_after, every, cancel, || self.round()).await
     }
 
-    /// Compare every `*.jsonl` file in `logs` (one per service) with what
+    /// Compare every `*.log` file in `logs` (one per service) with what
     /// Loki holds for `{service="<file stem>"}` since `since`; lines still
     /// missing are asked for again until `flush_wait` has passed.
     pub async fn completeness(
@@ -132,7 +132,7 @@ impl LogSearch {
             .into_iter()
             .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
             .collect();
         files.sort();
         let start = since

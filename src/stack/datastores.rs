@@ -214,19 +214,15 @@ pub fn url(port: u16) -> String {
     format!("postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
 }
 
-/// `docker`: the program runs in the pinned image, not from PATH.
+/// Redis on `port` of 127.0.0.1, without persistence. `program` is
+/// `redis-server` on PATH, or its name in the pinned image.
 pub fn redis_spec(
+    program: PathBuf,
     port: u16,
     dir: &Path,
     log: PathBuf,
     pid_file: Option<PathBuf>,
-    docker: bool,
 ) -> anyhow::Result<Spec> {
-    let program = if docker {
-        PathBuf::from("redis-server")
-    } else {
-        which("redis-server").context("redis-server not found (install `redis-server`)")?
-    };
     std::fs::create_dir_all(dir)?;
     Ok(Spec {
         name: "redis".into(),
@@ -254,20 +250,19 @@ pub fn redis_spec(
     })
 }
 
-/// `prometheus-postgres-exporter` (Debian) or `postgres_exporter`.
+/// Program names of the PostgreSQL exporter: Debian's, upstream's.
+pub const POSTGRES_EXPORTER: &[&str] = &["prometheus-postgres-exporter", "postgres_exporter"];
+/// Program names of the Redis exporter: Debian's, upstream's.
+pub const REDIS_EXPORTER: &[&str] = &["prometheus-redis-exporter", "redis_exporter"];
+
 pub fn postgres_exporter_spec(
+    program: PathBuf,
     port: u16,
     pg_port: u16,
     log: PathBuf,
     pid_file: Option<PathBuf>,
-    docker: bool,
-) -> Option<Spec> {
-    let program = if docker {
-        PathBuf::from("postgres_exporter")
-    } else {
-        which("prometheus-postgres-exporter").or_else(|| which("postgres_exporter"))?
-    };
-    Some(Spec {
+) -> Spec {
+    Spec {
         name: "postgres-exporter".into(),
         program,
         args: vec![format!("--web.listen-address=127.0.0.1:{port}")],
@@ -277,23 +272,17 @@ pub fn postgres_exporter_spec(
         ready_timeout: Duration::from_secs(15),
         stop_signal: Signal::SIGTERM,
         pid_file,
-    })
+    }
 }
 
-/// `prometheus-redis-exporter` (Debian) or `redis_exporter`.
 pub fn redis_exporter_spec(
+    program: PathBuf,
     port: u16,
     redis_port: u16,
     log: PathBuf,
     pid_file: Option<PathBuf>,
-    docker: bool,
-) -> Option<Spec> {
-    let program = if docker {
-        PathBuf::from("redis_exporter")
-    } else {
-        which("prometheus-redis-exporter").or_else(|| which("redis_exporter"))?
-    };
-    Some(Spec {
+) -> Spec {
+    Spec {
         name: "redis-exporter".into(),
         program,
         args: vec![
@@ -306,5 +295,5 @@ pub fn redis_exporter_spec(
         ready_timeout: Duration::from_secs(15),
         stop_signal: Signal::SIGTERM,
         pid_file,
-    })
+    }
 }

@@ -1,12 +1,15 @@
 //! The docker provider's containers: the components `stack/docker-compose.yml`
 //! pins (Prometheus, Alertmanager, node-exporter, PostgreSQL and the
-//! exporters, Redis), run through testcontainers with the image tags of
-//! that file, while the mock services stay processes of the harness.
+//! exporters, Redis, Loki, Promtail, Jaeger and Grafana), run through
+//! testcontainers with the image tags of that file, while the mock services
+//! stay processes of the harness. cAdvisor is left out: the mocks are not
+//! containers, and they report their memory the way it would.
 //!
-//! Every container uses the host's network namespace, so the configs the
-//! native provider renders (127.0.0.1 addresses, free ports) work as they
-//! are, the mocks are reachable from the containers, and two runs at once
-//! do not collide. The run directory is bind-mounted at the same path, so
+//! Every container uses the host's network namespace (rather than a bridge
+//! network and `host.docker.internal`), so the configs the native provider
+//! renders (127.0.0.1 addresses, free ports) work as they are, the mocks
+//! are reachable from the containers without a gateway, and two runs at
+//! once do not collide. The run directory is bind-mounted at the same path, so
 //! the rendered config files and data directories are where the flags say.
 //! A container's output is saved to the component's log in the run
 //! directory when it is removed.
@@ -34,6 +37,10 @@ const SERVICES: &[(&str, &str)] = &[
     ("postgres-exporter", "postgres-exporter"),
     ("redis", "redis"),
     ("redis-exporter", "redis-exporter"),
+    ("loki", "loki"),
+    ("promtail", "promtail"),
+    ("jaeger", "jaeger"),
+    ("grafana", "grafana"),
 ];
 
 /// Images whose entrypoint is a script taking the program as the first

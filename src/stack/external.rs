@@ -153,6 +153,23 @@ pub async fn start(
             )
         })
         .collect();
+    let absent = [
+        ("grafana", "Grafana", "grafana"),
+        ("loki", "Loki", "loki"),
+        ("jaeger", "Jaeger", "jaeger"),
+    ]
+    .into_iter()
+    .filter(|(n, _, _)| !urls.contains_key(*n))
+    .map(|(n, title, key)| {
+        (
+            n.to_string(),
+            format!(
+                "the external stack has no {title} URL (stack.urls.{key} or ZETA_{}_URL)",
+                key.to_uppercase()
+            ),
+        )
+    })
+    .collect();
     let take = |n: &str| endpoints.get(n).cloned();
     Ok(Stack {
         provider: decision,
@@ -167,6 +184,7 @@ pub async fn start(
         services,
         rendered: Default::default(),
         not_started,
+        absent,
         backend: None,
     })
 }

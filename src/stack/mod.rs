@@ -3,7 +3,9 @@
 //!
 //! - [`files`]: `stack/` read and checked once;
 //! - [`render`]: configs rendered into the run directory;
-//! - [`native`]: real binaries as child processes ([`process`]).
+//! - [`native`]: real binaries as child processes ([`process`]), or with
+//!   the docker provider containers ([`docker`]);
+//! - [`external`]: a stack that already runs, by URL.
 
 pub mod datastores;
 pub mod disk;
@@ -103,6 +105,9 @@ pub struct Stack {
     pub rendered: render::Rendered,
     /// Components this provider could not start here, and why.
     pub not_started: Vec<String>,
+    /// Grafana, Loki or Jaeger that this stack does not have, and why:
+    /// what the SLO checks that need them report as "not measured".
+    pub absent: BTreeMap<String, String>,
     /// Grafana, Loki and Jaeger, where this stack has them.
     pub grafana: Option<crate::observe::endpoint::Endpoint>,
     pub loki: Option<crate::observe::endpoint::Endpoint>,

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 /// How to start one component and how to tell it is ready.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Spec {
     pub name: String,
     pub program: PathBuf,
@@ -31,6 +31,24 @@ pub struct Spec {
     /// Every spawn appends `name pid ready_url` here, so that anyone (a
     /// person, a test) can check afterwards that nothing survived.
     pub pid_file: Option<PathBuf>,
+}
+
+/// Environment values can be secrets (Grafana's admin password): `Debug`
+/// names the variables only.
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spec")
+            .field("name", &self.name)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field(
+                "env",
+                &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("log", &self.log)
+            .field("ready", &self.ready)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How to tell a component is ready.

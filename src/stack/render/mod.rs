@@ -9,13 +9,21 @@
 //!   PromQL windows ([`promql`]), Alertmanager timers, and the Prometheus
 //!   flags `--query.lookback-delta` and `--rules.alert.resend-delay`.
 //!
+//! Loki, the log shipper, Jaeger and Grafana get their own renderers
+//! ([`loki`], [`shipper`], [`jaeger`], [`grafana`]), called by a provider
+//! that starts them.
+//!
 //! Defaults that the files leave implicit are written out scaled, since an
 //! unscaled default (Alertmanager's 5 min `group_interval`) would dominate an
 //! accelerated run.
 
 pub mod alertmanager;
+pub mod grafana;
+pub mod jaeger;
+pub mod loki;
 pub mod prometheus;
 pub mod promql;
+pub mod shipper;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,191 @@
+//! What the mock services stand on: the filesystem `disk_pressure` fills
+//! (with a node-exporter that watches it alone), PostgreSQL and Redis with
+//! their exporters. A datastore that is not installed natively is reported
+//! as not started and the mocks keep that data in memory; a fault that
+//! needs it is refused before the run starts.
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+
+use super::READY_TIMEOUT;
+use super::start::Build;
+use crate::stack::datastores as ds;
+use crate::stack::process::{self, Ready, Spec, free_port};
+
+/// A size-limited filesystem in the run directory, and a node-exporter that
+/// sees it and nothing else: host disks neither trigger nor hide
+/// DiskSpaceLow.
+pub(super) async fn disk(b: &mut Build<'_>) -> anyhow::Result<()> {
+    let disk = crate::stack::disk::Disk::mount(&b.opts.run_dir.join("disk"))?;
+    let mountpoint = disk.mountpoint.display().to_string();
+    b.native.disk = Some(disk);
+    let port = free_port()?;
+    let program = b.launcher.require(
+        "node-exporter",
+        &["prometheus-node-exporter", "node_exporter"],
+        "prometheus-node-exporter",
+    )?;
+    let spec = Spec {
+        name: "node-exporter".into(),
+        program: program.clone(),
+        args: vec![
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.disable-defaults".into(),
+            "--collector.filesystem".into(),
+            format!(
+                "--collector.filesystem.mount-points-exclude={}",
+                crate::stack::disk::all_but(&mountpoint)
+            ),
+            "--collector.filesystem.fs-types-exclude=^(?:[^t].*|t[^m].*|tm[^p].*|tmp[^f].*|tmpf[^s].*|tmpfs.+|t|tm|tmp|tmpf)$".into(),
+        ],
+        env: vec![],
+        log: b.log("node-exporter"),
+        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
+        ready_timeout: READY_TIMEOUT,
+        stop_signal: Signal::SIGTERM,
+        pid_file: b.pid_file(),
+    };
+    b.start(spec).await?;
+    b.addresses
+        .insert("node-exporter:9100".into(), format!("127.0.0.1:{port}"));
+    b.record(
+        "node-exporter",
+        &program,
+        format!("http://127.0.0.1:{port}"),
+    )
+    .await;
+    Ok(())
+}
+
+/// PostgreSQL (as an unprivileged user when the harness is root), the
+/// latency proxy backend-api reaches it through, and its exporter.
+pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
+    let in_docker = b.launcher.containerised("postgresql");
+    let data = if in_docker {
+        None
+    } else {
+        match ds::init_postgres(&b.log("initdb"), b.cancel).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                b.not_started.push(format!(
+                    "postgresql: {e:#}; backend-api keeps its data in memory"
+                ));
+                return Ok(());
+            }
+        }
+    };
+    let port = free_port()?;
+    let log = b.log("postgresql");
+    let spec = match &data {
+        Some(d) => d.spec(port, log, b.pid_file())?,
+        None => ds::docker_postgres_spec(port, log, b.pid_file()),
+    };
+    b.native.pg_data = data;
+    b.start(spec).await?;
+    // backend-api reaches PostgreSQL through a delay proxy (the
+    // high_latency fault on postgresql); the exporter does not.
+    let proxy = crate::stack::proxy::DelayProxy::start(format!("127.0.0.1:{port}"))
+        .await
+        .context("starting the PostgreSQL latency proxy")?;
+    let proxy_port: u16 = proxy
+        .listen
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(port);
+    b.backend_env
+        .push(("ZETA_DATABASE_URL".into(), ds::url(proxy_port)));
+    b.native.pg_proxy = Some(proxy);
+    let version = if in_docker {
+        b.launcher.version("postgresql", "postgres".as_ref()).await
+    } else {
+        match ds::pg_bin("postgres") {
+            Some(bin) => process::version(&bin).await,
+            None => None,
+        }
+    };
+    b.record_version(
+        "postgresql",
+        version,
+        format!("postgresql://127.0.0.1:{port}"),
+    );
+
+    let Some(program) = b
+        .launcher
+        .program("postgres-exporter", ds::POSTGRES_EXPORTER)
+    else {
+        b.not_started.push(
+            "postgres-exporter: not installed (package prometheus-postgres-exporter); DatabaseDown cannot fire"
+                .into(),
+        );
+        return Ok(());
+    };
+    let exporter_port = free_port()?;
+    let spec = ds::postgres_exporter_spec(
+        program.clone(),
+        exporter_port,
+        port,
+        b.log("postgres-exporter"),
+        b.pid_file(),
+    );
+    b.start(spec).await?;
+    b.addresses.insert(
+        "postgres-exporter:9187".into(),
+        format!("127.0.0.1:{exporter_port}"),
+    );
+    b.record(
+        "postgres-exporter",
+        &program,
+        format!("http://127.0.0.1:{exporter_port}"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Redis and its exporter; the mocks' caches live there.
+pub(super) async fn redis(b: &mut Build<'_>) -> anyhow::Result<()> {
+    let Some(program) = b.launcher.program("redis", &["redis-server"]) else {
+        b.not_started
+            .push("redis: not installed (package redis-server); the caches live in memory".into());
+        return Ok(());
+    };
+    let port = free_port()?;
+    let spec = ds::redis_spec(
+        program.clone(),
+        port,
+        &b.data("redis"),
+        b.log("redis"),
+        b.pid_file(),
+    )?;
+    b.start(spec).await?;
+    b.mock_env
+        .push(("ZETA_REDIS_URL".into(), format!("redis://127.0.0.1:{port}")));
+    b.record("redis", &program, format!("redis://127.0.0.1:{port}"))
+        .await;
+
+    let Some(exporter) = b.launcher.program("redis-exporter", ds::REDIS_EXPORTER) else {
+        b.not_started
+            .push("redis-exporter: not installed (package prometheus-redis-exporter)".into());
+        return Ok(());
+    };
+    let exporter_port = free_port()?;
+    let spec = ds::redis_exporter_spec(
+        exporter.clone(),
+        exporter_port,
+        port,
+        b.log("redis-exporter"),
+        b.pid_file(),
+    );
+    b.start(spec).await?;
+    b.addresses.insert(
+        "redis-exporter:9121".into(),
+        format!("127.0.0.1:{exporter_port}"),
+    );
+    b.record(
+        "redis-exporter",
+        &exporter,
+        format!("http://127.0.0.1:{exporter_port}"),
+    )
+    .await;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! How one component is launched: as a child process whose program is
+//! found on PATH (native), or as a container of the image
+//! `stack/docker-compose.yml` pins for it (docker). The stages above ask
+//! the launcher, so that they read the same for both providers.
+
+use std::path::{Path, PathBuf};
+
+use super::super::docker::{Container, Images};
+use super::super::process::{self, Spec, Supervised, Unit, which};
+
+pub(super) enum Mode {
+    Process,
+    Docker { images: Images, run_dir: PathBuf },
+}
+
+pub(super) struct Launcher {
+    mode: Mode,
+}
+
+impl Launcher {
+    pub(super) fn new(mode: Mode) -> Launcher {
+        Launcher { mode }
+    }
+
+    fn image(&self, component: &str) -> Option<&str> {
+        match &self.mode {
+            Mode::Docker { images, .. } => images.get(component),
+            Mode::Process => None,
+        }
+    }
+
+    /// Whether `component` runs from its image.
+    pub(super) fn containerised(&self, component: &str) -> bool {
+        self.image(component).is_some()
+    }
+
+    /// The program for `component`: natively the first of `candidates` on
+    /// PATH; in docker, the image has it (its first name is what a script
+    /// entrypoint is given).
+    pub(super) fn program(&self, component: &str, candidates: &[&str]) -> Option<PathBuf> {
+        if self.containerised(component) {
+            return candidates.first().map(PathBuf::from);
+        }
+        candidates.iter().find_map(|c| which(c))
+    }
+
+    /// The program, or an error naming the package that provides it.
+    pub(super) fn require(
+        &self,
+        component: &str,
+        candidates: &[&str],
+        package: &str,
+    ) -> anyhow::Result<PathBuf> {
+        self.program(component, candidates).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} not found on PATH; install the Debian/Ubuntu package `{package}` (scripts/install.sh does)",
+                candidates.join(" or ")
+            )
+        })
+    }
+
+    /// Its version as recorded in the result: the image natively pinned,
+    /// else the first line of `program --version`.
+    pub(super) async fn version(&self, component: &str, program: &Path) -> Option<String> {
+        match self.image(component) {
+            Some(i) => Some(format!("image {i}")),
+            None => process::version(program).await,
+        }
+    }
+
+    /// The unit that runs `spec`.
+    pub(super) fn unit(&self, spec: Spec) -> Unit {
+        match &self.mode {
+            Mode::Docker { images, run_dir } => match images.get(&spec.name) {
+                Some(image) => Unit::Container(Container::new(spec, image, run_dir)),
+                None => Unit::Process(Supervised::new(spec)),
+            },
+            Mode::Process => Unit::Process(Supervised::new(spec)),
+        }
+    }
+}

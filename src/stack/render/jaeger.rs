@@ -1,0 +1,204 @@
+//! Rendering `jaeger/jaeger-config.yml` (Jaeger v2, an OpenTelemetry
+//! Collector distribution) for one run.
+//!
+//! Every listener (`endpoint: host:port` of receivers and extensions, and
+//! the Prometheus reader of its own telemetry) moves to a free loopback
+//! port, and the sampling-strategies file it names is copied beside the
+//! rendered config. Pipelines, storage and sampling stay as written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+use super::write_yaml;
+
+pub const JAEGER_CONFIG: &str = "jaeger/jaeger-config.yml";
+
+/// The rendered file and where the parts the harness uses listen.
+#[derive(Debug, Clone)]
+pub struct RenderedJaeger {
+    pub file: PathBuf,
+    /// `extensions.jaeger_query.http.endpoint`: UI and query API.
+    pub query: String,
+    /// `receivers.otlp.protocols.http.endpoint`: where the services export.
+    pub otlp_http: String,
+    /// Jaeger's own metrics (`service.telemetry.metrics`), when configured.
+    pub metrics: Option<String>,
+}
+
+pub fn render(
+    stack_dir: &Path,
+    out_dir: &Path,
+    mut free_port: impl FnMut() -> std::io::Result<u16>,
+) -> anyhow::Result<RenderedJaeger> {
+    let src = stack_dir.join(JAEGER_CONFIG);
+    let text = std::fs::read_to_string(&src)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", src.display()))?;
+    let mut cfg: Value =
+        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", src.display()))?;
+    let dir = out_dir.join("jaeger");
+    super::copy_tree(&stack_dir.join("jaeger"), &dir, &[&src])?;
+
+    // One new port per original port, so that two listeners that shared
+    // one still do.
+    let mut moved: BTreeMap<u16, u16> = BTreeMap::new();
+    let mut new_port = |orig: u16| -> std::io::Result<u16> {
+        if let Some(p) = moved.get(&orig) {
+            return Ok(*p);
+        }
+        let p = free_port()?;
+        moved.insert(orig, p);
+        Ok(p)
+    };
+    move_endpoints(&mut cfg, &mut new_port)?;
+
+    let mut metrics = None;
+    if let Some(readers) = cfg
+        .get_mut("service")
+        .and_then(|s| s.get_mut("telemetry"))
+        .and_then(|t| t.get_mut("metrics"))
+        .and_then(|m| m.get_mut("readers"))
+        .and_then(Value::as_sequence_mut)
+    {
+        for r in readers {
+            if let Some(prom) = r
+                .get_mut("pull")
+                .and_then(|p| p.get_mut("exporter"))
+                .and_then(|e| e.get_mut("prometheus"))
+                .and_then(Value::as_mapping_mut)
+            {
+                let orig = prom
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(8888);
+                let p = new_port(orig)?;
+                prom.insert("host".into(), "127.0.0.1".into());
+                prom.insert("port".into(), p.into());
+                metrics = Some(format!("127.0.0.1:{p}"));
+            }
+        }
+    }
+
+    if let Some(path) = cfg
+        .get_mut("extensions")
+        .and_then(|e| e.get_mut("remote_sampling"))
+        .and_then(|r| r.get_mut("file"))
+        .and_then(|f| f.get_mut("path"))
+    {
+        if let Some(name) = path
+            .as_str()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| dir.join(n))
+        {
+            if !name.is_file() {
+                anyhow::bail!(
+                    "{}: extensions.remote_sampling.file.path names {}, which is not in stack/jaeger/",
+                    src.display(),
+                    name.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+            *path = name.display().to_string().into();
+        }
+    }
+
+    let endpoint = |path: &[&str]| -> Option<String> {
+        let mut v = &cfg;
+        for p in path {
+            v = v.get(*p)?;
+        }
+        v.as_str().map(String::from)
+    };
+    let query = endpoint(&["extensions", "jaeger_query", "http", "endpoint"]).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: extensions.jaeger_query.http.endpoint is missing, so traces could not be looked up",
+            src.display()
+        )
+    })?;
+    let otlp_http = endpoint(&["receivers", "otlp", "protocols", "http", "endpoint"]).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: receivers.otlp.protocols.http.endpoint is missing, so the services (OTLP/HTTP) could not export to it",
+            src.display()
+        )
+    })?;
+    let file = dir.join("jaeger-config.yml");
+    write_yaml(&file, &cfg)?;
+    Ok(RenderedJaeger {
+        file,
+        query,
+        otlp_http,
+        metrics,
+    })
+}
+
+/// Every `endpoint: host:port` → `127.0.0.1:<new port>`.
+fn move_endpoints(
+    v: &mut Value,
+    new_port: &mut impl FnMut(u16) -> std::io::Result<u16>,
+) -> std::io::Result<()> {
+    match v {
+        Value::Mapping(m) => {
+            for (k, v) in m.iter_mut() {
+                let port = (k.as_str() == Some("endpoint"))
+                    .then(|| v.as_str())
+                    .flatten()
+                    .and_then(|e| e.rsplit_once(':'))
+                    .and_then(|(_, p)| p.parse::<u16>().ok());
+                match port {
+                    Some(p) => *v = format!("127.0.0.1:{}", new_port(p)?).into(),
+                    None => move_endpoints(v, new_port)?,
+                }
+            }
+        }
+        Value::Sequence(s) => {
+            for v in s {
+                move_endpoints(v, new_port)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listener_moves_and_the_sampling_file_comes_along() {
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let out = tempfile::tempdir().unwrap();
+        let mut next = 42000;
+        let r = render(&stack, out.path(), || {
+            next += 1;
+            Ok(next)
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&r.file).unwrap();
+        for fixed in [
+            "16686", "4317", "4318", "6831", "6832", "14268", "13133", "5778", "8888", "0.0.0.0",
+        ] {
+            assert!(!text.contains(fixed), "{fixed} left in:\n{text}");
+        }
+        assert!(r.query.starts_with("127.0.0.1:420"), "{}", r.query);
+        assert!(r.otlp_http.starts_with("127.0.0.1:420"));
+        assert_ne!(r.query, r.otlp_http);
+        assert!(r.metrics.is_some());
+        let v: Value = serde_yaml::from_str(&text).unwrap();
+        let sampling = v["extensions"]["remote_sampling"]["file"]["path"]
+            .as_str()
+            .unwrap();
+        assert!(Path::new(sampling).is_file(), "{sampling}");
+        assert!(sampling.starts_with(&out.path().display().to_string()));
+        // Storage and pipelines as written.
+        assert_eq!(
+            v["service"]["pipelines"]["traces"]["exporters"][0],
+            "jaeger_storage_exporter"
+        );
+        assert_eq!(
+            v["extensions"]["jaeger_storage"]["backends"]["memstore"]["memory"]["max_traces"],
+            100000
+        );
+    }
+}
