@@ -56,14 +56,15 @@ fn purpose(name: &str) -> &'static str {
     match name {
         "prometheus" => "Metrics queries & alerts",
         "alertmanager" => "Alert management",
-        "grafana" => "Dashboards & Visualization",
+        "grafana" => "Dashboards & Visualization (anonymous viewer)",
         "loki" => "Log queries",
         "jaeger" => "Distributed tracing",
         "backend-api" => "Mock backend API (fault knobs: /admin/faults)",
         "ml-engine" => "Mock ML engine (fault knobs: /admin/faults)",
         "postgresql" => "Database (DatabaseDown)",
         "redis" => "Cache",
-        "postgres-exporter" | "redis-exporter" => "Exporter",
+        "postgres-exporter" | "redis-exporter" | "node-exporter" => "Exporter",
+        "promtail" | "alloy" => "Log shipping (services' log files → Loki)",
         _ => "",
     }
 }
@@ -102,9 +103,9 @@ pub async fn up(
             self_exe,
             receiver_base,
             otlp_endpoint: Some(otlp),
-            disk: stack::native::available_targets()
-                .iter()
-                .any(|(t, ok)| *t == "disk" && ok.is_ok()),
+            // disk_pressure for `zeta-bench fault`, where this machine
+            // allows it.
+            disk: stack::native::can_fault("disk", false).is_ok(),
             stack_ref: None,
         },
         &cancel,

@@ -135,10 +135,10 @@ pub async fn run(
     let decision = stack::choose_provider(choice)
         .await
         .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
+    let mut d = Diagnostics::default();
     if decision.name == "external" {
         // `--provider external` over a scenario written for another
         // provider: the same check the decoder makes.
-        let mut d = Diagnostics::default();
         for f in &inputs.scenario.faults {
             if !f.kind.is_knob(&f.target.value) {
                 d.push(
@@ -153,9 +153,31 @@ pub async fn run(
                 );
             }
         }
-        if !d.is_empty() {
-            return Err(RunError::Input(d));
+    } else {
+        // A fault this machine cannot carry out is refused at its line,
+        // before anything starts.
+        for f in &inputs.scenario.faults {
+            let target = if f.kind == crate::scenario::FaultKind::DiskPressure {
+                "disk"
+            } else {
+                f.target.value.as_str()
+            };
+            if let Err(why) = stack::native::can_fault(target, decision.name == "docker") {
+                d.push(
+                    &inputs.scenario.file,
+                    f.target.pos,
+                    &f.target.field,
+                    format!(
+                        "{} on {:?} cannot run here: {why}",
+                        f.kind.name(),
+                        f.target.value
+                    ),
+                );
+            }
         }
+    }
+    if !d.is_empty() {
+        return Err(RunError::Input(d));
     }
     execute(inputs, decision, opts, cancel)
         .await

@@ -164,3 +164,44 @@ fn every_shipped_scenario_is_valid_input() {
         );
     }
 }
+
+#[test]
+fn a_fault_this_machine_cannot_carry_out_is_refused_at_its_line() {
+    if !common::stack_binaries_present(
+        "a_fault_this_machine_cannot_carry_out_is_refused_at_its_line",
+    ) {
+        return;
+    }
+    // A PATH with Prometheus and Alertmanager but no node-exporter.
+    let tools = tempfile::tempdir().unwrap();
+    for n in ["prometheus", "prometheus-alertmanager", "alertmanager"] {
+        if let Some(p) = zeta_bench::stack::process::which(n) {
+            std::os::unix::fs::symlink(p, tools.path().join(n)).unwrap();
+        }
+    }
+    let p = Project::new();
+    let out = p.run_with_env(
+        &[
+            "run",
+            "scenarios/ci/disk-pressure.yml",
+            "--provider",
+            "native",
+        ],
+        &[("PATH", tools.path().display().to_string())],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let expected = if nix::unistd::geteuid().is_root() {
+        "prometheus-node-exporter is not installed, so DiskSpaceLow could not fire"
+    } else {
+        "which needs root"
+    };
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("scenarios/ci/disk-pressure.yml:")
+                && l.contains("faults[0].target: disk_pressure on \"disk\" cannot run here")
+                && l.contains(expected)),
+        "{err}"
+    );
+    assert!(!p.path("reports").exists(), "nothing was started");
+}

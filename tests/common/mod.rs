@@ -76,10 +76,16 @@ impl Project {
 
     /// `zeta-bench ARGS…` in this project, to completion.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_env(args, &[])
+    }
+
+    /// `zeta-bench ARGS…` with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, String)]) -> Output {
         Command::new(BIN)
             .args(args)
             .current_dir(self.dir.path())
             .env("RUST_LOG", "zeta_bench=info")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("running zeta-bench")
     }

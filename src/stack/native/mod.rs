@@ -140,24 +140,28 @@ impl Native {
     }
 }
 
-/// The fault targets this provider can run on this machine, and why the
-/// others are missing.
-pub fn available_targets() -> Vec<(&'static str, Result<(), String>)> {
-    let pg = if super::datastores::pg_bin("initdb").is_none() {
-        Err("PostgreSQL is not installed (package postgresql)".to_string())
-    } else if which("prometheus-postgres-exporter").is_none()
-        && which("postgres_exporter").is_none()
-    {
-        Err(
-            "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire"
-                .to_string(),
-        )
-    } else {
-        Ok(())
-    };
-    vec![
-        ("backend-api", Ok(())),
-        ("ml-engine", Ok(())),
-        ("postgresql", pg),
-    ]
+/// Whether this machine can run what a fault on `target` needs: for the
+/// native provider (`docker: false`) the programs, for both the rights.
+pub fn can_fault(target: &str, docker: bool) -> Result<(), String> {
+    let installed = |names: &[&str]| docker || names.iter().any(|n| which(n).is_some());
+    match target {
+        "postgresql" if !docker && super::datastores::pg_bin("initdb").is_none() => {
+            Err("PostgreSQL is not installed (package postgresql)".into())
+        }
+        "postgresql" if !installed(super::datastores::POSTGRES_EXPORTER) => Err(
+            "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire".into(),
+        ),
+        "disk" => {
+            super::disk::can_mount()?;
+            if installed(&["prometheus-node-exporter", "node_exporter"]) {
+                Ok(())
+            } else {
+                Err(
+                    "prometheus-node-exporter is not installed, so DiskSpaceLow could not fire"
+                        .into(),
+                )
+            }
+        }
+        _ => Ok(()),
+    }
 }
