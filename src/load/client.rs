@@ -1,18 +1,23 @@
-//! How the engine sends one request. For `http://` targets, a lean
-//! HTTP/1.1 connection pool on hyper: one keep-alive connection per
-//! request in flight, reused, no per-request URL parsing or redirect
-//! machinery. That is what lets one core send as many requests per second
-//! as wrk and oha (see `scripts/compare-load-tools.sh`). `https://`
-//! targets go through reqwest (TLS, proxies are its business).
+//! How the engine sends one request.
+//!
+//! Each of the engine's workers owns a [`Conn`]. For `http://` targets that
+//! is one HTTP/1.1 keep-alive connection on hyper, driven by the worker
+//! itself (hyper's connection future is polled beside the request rather
+//! than spawned as a task of its own, so a request costs no task wake-ups
+//! between the two), with no per-request URL parsing or redirect
+//! machinery: that is what lets one core send as much as wrk and oha
+//! (`scripts/compare-load-tools.sh`). `https://` targets go through reqwest
+//! (TLS and proxies are its business).
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::record::Outcome;
 
@@ -26,8 +31,14 @@ pub struct Req {
     pub body: Option<String>,
 }
 
+/// Where requests go and how; shared by the workers.
 pub enum Client {
-    Http1(Http1Pool),
+    Http1 {
+        addr: SocketAddr,
+        host_header: String,
+        prefix: String,
+        timeout: Duration,
+    },
     Reqwest {
         client: reqwest::Client,
         base: String,
@@ -36,7 +47,7 @@ pub enum Client {
 
 impl Client {
     /// A client for `base` (scheme, host, port and an optional path
-    /// prefix): the hyper pool for http, reqwest for https.
+    /// prefix): hyper connections for http, reqwest for https.
     pub async fn new(
         base: &str,
         max_in_flight: usize,
@@ -56,13 +67,12 @@ impl Client {
                 Some(p) => format!("{host}:{p}"),
                 None => host,
             };
-            return Ok(Client::Http1(Http1Pool {
+            return Ok(Client::Http1 {
                 addr,
                 host_header,
                 prefix: url.path().trim_end_matches('/').to_string(),
-                idle: Mutex::new(Vec::with_capacity(max_in_flight.min(4096))),
                 timeout,
-            }));
+            });
         }
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -79,16 +89,79 @@ impl Client {
     /// The path prefix to put before each request's path.
     pub fn prefix(&self) -> &str {
         match self {
-            Client::Http1(p) => &p.prefix,
+            Client::Http1 { prefix, .. } => prefix,
             Client::Reqwest { base, .. } => base,
         }
     }
 
-    pub async fn send(&self, r: Req) -> Outcome {
+    /// A worker's connection (opened on its first request).
+    pub fn conn(&self) -> Conn {
         match self {
-            Client::Http1(p) => p.send(r).await,
-            Client::Reqwest { client, .. } => {
-                let mut req = client
+            Client::Http1 { timeout, .. } => Conn::Http1 {
+                open: None,
+                deadline: Box::pin(tokio::time::sleep(*timeout)),
+            },
+            Client::Reqwest { client, .. } => Conn::Reqwest(client.clone()),
+        }
+    }
+}
+
+type Http1 = (
+    SendRequest<Full<Bytes>>,
+    Connection<TokioIo<TcpStream>, Full<Bytes>>,
+);
+
+/// One worker's way to the target.
+// One per worker: the size of the idle variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Conn {
+    Http1 {
+        open: Option<Http1>,
+        /// Reset for each request: one timer entry per worker, not one
+        /// per request.
+        deadline: Pin<Box<tokio::time::Sleep>>,
+    },
+    Reqwest(reqwest::Client),
+}
+
+enum Failure {
+    Connect,
+    Other,
+}
+
+impl Conn {
+    pub async fn send(&mut self, client: &Client, r: Req) -> Outcome {
+        match (self, client) {
+            (
+                Conn::Http1 { open, deadline },
+                Client::Http1 {
+                    addr,
+                    host_header,
+                    timeout,
+                    ..
+                },
+            ) => {
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + *timeout);
+                let exchange = exchange(open, *addr, host_header, r);
+                tokio::select! {
+                    biased;
+                    r = exchange => match r {
+                        Ok(status) => Outcome::Status(status),
+                        Err(Failure::Connect) => Outcome::Connect,
+                        Err(Failure::Other) => Outcome::OtherError,
+                    },
+                    _ = deadline.as_mut() => {
+                        // The connection is mid-exchange: it cannot carry
+                        // another request.
+                        *open = None;
+                        Outcome::Timeout
+                    }
+                }
+            }
+            (Conn::Reqwest(c), Client::Reqwest { .. }) => {
+                let mut req = c
                     .request(r.method, r.path.as_str())
                     .header("x-tenant-id", r.tenant)
                     .header("traceparent", r.traceparent);
@@ -110,97 +183,112 @@ impl Client {
                     Err(_) => Outcome::OtherError,
                 }
             }
+            _ => Outcome::OtherError,
         }
     }
 }
 
-pub struct Http1Pool {
-    addr: SocketAddr,
-    host_header: String,
-    prefix: String,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    timeout: Duration,
+async fn connect(addr: SocketAddr) -> Result<Http1, Failure> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|_| Failure::Connect)?;
+    let _ = stream.set_nodelay(true);
+    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| Failure::Connect)
 }
 
-enum Failure {
-    Connect,
-    Other,
+fn build(host: &str, r: &Req) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+    let mut b = hyper::Request::builder()
+        .method(r.method.clone())
+        .uri(r.path.as_str())
+        .header(hyper::header::HOST, host)
+        .header("x-tenant-id", r.tenant.as_str())
+        .header("traceparent", r.traceparent.as_str());
+    let body = match &r.body {
+        Some(text) => {
+            b = b.header(hyper::header::CONTENT_TYPE, "application/json");
+            Full::new(Bytes::copy_from_slice(text.as_bytes()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    b.body(body).map_err(|_| Failure::Other)
 }
 
-impl Http1Pool {
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|_| Failure::Connect)?;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| Failure::Connect)?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
-    }
+/// How one round trip on a connection ended.
+enum Round {
+    Answer(u16),
+    /// The connection ended before any answer: the server may never have
+    /// seen the request (a kept connection it had closed).
+    Lost,
+    Failed,
+}
 
-    async fn send(&self, r: Req) -> Outcome {
-        match tokio::time::timeout(self.timeout, self.exchange(r)).await {
-            Ok(Ok(status)) => Outcome::Status(status),
-            Ok(Err(Failure::Connect)) => Outcome::Connect,
-            Ok(Err(Failure::Other)) => Outcome::OtherError,
-            Err(_) => Outcome::Timeout,
-        }
-    }
-
-    async fn exchange(&self, r: Req) -> Result<u16, Failure> {
-        let reused = self.idle.lock().expect("pool poisoned").pop();
-        let mut sender = match reused {
-            Some(s) => s,
-            None => self.connect().await?,
-        };
-        if sender.ready().await.is_err() {
-            // The server closed the idle connection: one fresh try.
-            sender = self.connect().await?;
-            sender.ready().await.map_err(|_| Failure::Other)?;
-        }
-        let mut b = hyper::Request::builder()
-            .method(r.method)
-            .uri(r.path)
-            .header(hyper::header::HOST, &self.host_header)
-            .header("x-tenant-id", r.tenant)
-            .header("traceparent", r.traceparent);
-        let body = match r.body {
-            Some(text) => {
-                b = b.header(hyper::header::CONTENT_TYPE, "application/json");
-                Full::new(Bytes::from(text))
+/// One round trip on the open connection; a connection that ends with it
+/// is closed (`open` left empty).
+async fn round(open: &mut Option<Http1>, req: hyper::Request<Full<Bytes>>) -> Round {
+    let Some((sender, conn)) = open.as_mut() else {
+        return Round::Lost;
+    };
+    let pending = sender.send_request(req);
+    let trip = async move {
+        let resp = match pending.await {
+            Ok(resp) => resp,
+            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
+                return Round::Lost;
             }
-            None => Full::new(Bytes::new()),
+            Err(_) => return Round::Failed,
         };
-        let req = b.body(body).map_err(|_| Failure::Other)?;
-        let resp = sender.send_request(req).await.map_err(|_| Failure::Other)?;
         let status = resp.status().as_u16();
-        // Read the body to the end so the connection can carry the next one.
-        resp.into_body()
-            .collect()
-            .await
-            .map_err(|_| Failure::Other)?;
-        if !sender.is_closed() {
-            self.idle.lock().expect("pool poisoned").push(sender);
+        // Read the body to the end so the connection can carry the next.
+        match resp.into_body().collect().await {
+            Ok(_) => Round::Answer(status),
+            Err(_) => Round::Failed,
         }
-        Ok(status)
+    };
+    let mut trip = std::pin::pin!(trip);
+    tokio::select! {
+        biased;
+        r = &mut trip => return r,
+        _ = conn => {}
+    }
+    // The connection ended: a server that answers and closes gets here
+    // before the answer is taken, one that had closed a kept connection
+    // before the request was taken. Dropping the connection ends the
+    // request either way: with what it delivered, or as lost.
+    *open = None;
+    trip.await
+}
+
+/// One request and its whole response on the worker's connection, opened
+/// as needed; a request lost on a kept connection is sent once more on a
+/// new one.
+async fn exchange(
+    open: &mut Option<Http1>,
+    addr: SocketAddr,
+    host: &str,
+    r: Req,
+) -> Result<u16, Failure> {
+    let mut reused = true;
+    loop {
+        if open.is_none() {
+            reused = false;
+            *open = Some(connect(addr).await?);
+        }
+        match round(open, build(host, &r)?).await {
+            Round::Answer(status) => return Ok(status),
+            Round::Lost if reused => *open = None,
+            Round::Lost | Round::Failed => {
+                *open = None;
+                return Err(Failure::Other);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn server(app: axum::Router) -> (String, tokio_util::sync::CancellationToken) {
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let (url, _) = crate::observe::serve_loopback(app, cancel.clone())
-            .await
-            .unwrap();
-        (url, cancel)
-    }
 
     fn req(path: &str) -> Req {
         Req {
@@ -213,22 +301,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sends_headers_and_body_reuses_connections_and_classifies_failures() {
+    async fn sends_headers_and_body_reuses_its_connection_and_classifies_failures() {
+        use axum::extract::ConnectInfo;
+        use std::collections::BTreeSet;
+        use std::sync::{Arc, Mutex};
+        // The peer ports the server saw: one per connection.
+        let peers: Arc<Mutex<BTreeSet<u16>>> = Arc::default();
+        let seen = peers.clone();
         let app = axum::Router::new()
             .route(
                 "/p/echo",
-                axum::routing::post(|h: axum::http::HeaderMap, body: String| async move {
-                    let ok = h["x-tenant-id"] == "tenant_007"
-                        && h["traceparent"].to_str().unwrap().starts_with("00-0af7")
-                        && h["content-type"] == "application/json"
-                        && h["host"].to_str().unwrap().starts_with("127.0.0.1:")
-                        && body == "{\"a\":1}";
-                    if ok {
-                        axum::http::StatusCode::CREATED
-                    } else {
-                        axum::http::StatusCode::BAD_REQUEST
-                    }
-                }),
+                axum::routing::post(
+                    move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                          h: axum::http::HeaderMap,
+                          body: String| async move {
+                        seen.lock().unwrap().insert(peer.port());
+                        let ok = h["x-tenant-id"] == "tenant_007"
+                            && h["traceparent"].to_str().unwrap().starts_with("00-0af7")
+                            && h["content-type"] == "application/json"
+                            && h["host"].to_str().unwrap().starts_with("127.0.0.1:")
+                            && body == "{\"a\":1}";
+                        if ok {
+                            axum::http::StatusCode::CREATED
+                        } else {
+                            axum::http::StatusCode::BAD_REQUEST
+                        }
+                    },
+                ),
             )
             .route(
                 "/p/slow",
@@ -237,26 +336,79 @@ mod tests {
                     "late"
                 }),
             );
-        let (url, _cancel) = server(app).await;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>()).await
+        });
         let c = Client::new(&format!("{url}/p/"), 8, Duration::from_millis(500))
             .await
             .unwrap();
         assert_eq!(c.prefix(), "/p");
+        let mut conn = c.conn();
         for _ in 0..3 {
-            assert_eq!(c.send(req("/p/echo")).await, Outcome::Status(201));
+            assert_eq!(conn.send(&c, req("/p/echo")).await, Outcome::Status(201));
         }
-        let Client::Http1(pool) = &c else {
-            panic!("http uses the hyper pool")
-        };
-        assert_eq!(pool.idle.lock().unwrap().len(), 1, "one connection, reused");
-        assert_eq!(c.send(req("/p/missing")).await, Outcome::Status(404));
-        assert_eq!(c.send(req("/p/slow")).await, Outcome::Timeout);
+        assert_eq!(peers.lock().unwrap().len(), 1, "one connection, reused");
+        assert_eq!(conn.send(&c, req("/p/missing")).await, Outcome::Status(404));
+        assert_eq!(conn.send(&c, req("/p/slow")).await, Outcome::Timeout);
+        // A timed-out exchange leaves its connection mid-way: the next
+        // request goes on a new one.
+        assert_eq!(conn.send(&c, req("/p/echo")).await, Outcome::Status(201));
+        assert_eq!(peers.lock().unwrap().len(), 2);
 
         // Nothing listening: a connect error.
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let dead = format!("http://{}", l.local_addr().unwrap());
         drop(l);
         let c = Client::new(&dead, 8, Duration::from_secs(2)).await.unwrap();
-        assert_eq!(c.send(req("/x")).await, Outcome::Connect);
+        assert_eq!(c.conn().send(&c, req("/x")).await, Outcome::Connect);
+    }
+
+    /// A server that closes each kept connection a while after one answer:
+    /// the next request on it is lost before the server sees it, and goes
+    /// again, once, on a new connection.
+    #[tokio::test]
+    async fn a_request_lost_on_a_closed_kept_connection_goes_again() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = s.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    // Keep-alive in words, closed (later) in deeds.
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    drop(s);
+                });
+            }
+        });
+        let c = Client::new(&url, 8, Duration::from_secs(2)).await.unwrap();
+        let mut conn = c.conn();
+        for _ in 0..3 {
+            let mut r = req("/");
+            r.method = reqwest::Method::GET;
+            r.body = None;
+            assert_eq!(conn.send(&c, r).await, Outcome::Status(200));
+            // The server closes the kept connection meanwhile.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

@@ -1,27 +1,33 @@
 //! Sending the scheduled requests.
 //!
-//! One dispatcher walks the arrival schedule and, for each arrival that is
-//! due, spawns a task that sends it; tasks report to one recorder over a
-//! channel. The dispatcher never waits for responses, so a slow server
-//! cannot slow the arrival rate (open model). When max-in-flight requests
-//! are outstanding, a due arrival is recorded as dropped.
+//! The engine is one thread of its own, whatever else the program runs: a
+//! single-threaded tokio runtime in which
 //!
-//! The dispatcher is an OS thread of its own that sleeps with the kernel's
-//! timer (tens of microseconds of slack) rather than a tokio task: tokio's
-//! timer wheel has 1 ms ticks, which made requests leave up to ~1.8 ms late
-//! at p99. Requests still run on the tokio runtime.
+//! - the *dispatcher* walks the arrival schedule, picks each arrival's
+//!   request, and queues it when it is due. Ahead of schedule it sleeps
+//!   with the kernel's precision rather than tokio's 1 ms ticks
+//!   ([`super::timer`]). When max-in-flight requests are outstanding, a due arrival
+//!   is *dropped* and counted, never silently skipped.
+//! - *workers*, each owning a connection, take queued arrivals, send them
+//!   and record the outcome directly: no task per request, no channel and
+//!   no lock between threads. That is what lets one core send about as
+//!   much as wrk and oha (`scripts/compare-load-tools.sh`).
+//!
+//! Nothing waits for responses to send the next request: a slow server
+//! cannot slow the arrival rate (open model).
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{Client, Req};
 use super::record::{LoadReport, Recorder, Sample, Shard};
 use super::schedule::{ArrivalIter, Picker, tenant_name};
-use crate::scenario::plan::Plan;
+use crate::scenario::plan::{Plan, PlannedPhase};
 use crate::scenario::template::Values;
 use crate::scenario::{MixEntry, Tenants};
 use crate::trace_context::TraceParent;
@@ -69,10 +75,6 @@ pub async fn run(
     start: Instant,
     cancel: CancellationToken,
 ) -> anyhow::Result<LoadReport> {
-    let client = Arc::new(
-        super::client::Client::new(&opts.base_url, opts.max_in_flight as usize, opts.timeout)
-            .await?,
-    );
     let endpoints: Vec<String> = opts
         .mix
         .iter()
@@ -86,90 +88,229 @@ pub async fn run(
         .collect();
     let tenants = (1..=opts.tenants.count).map(tenant_name).collect();
     let recorder = Recorder::new(endpoints, phases, tenants, opts.trace_cap);
-
-    let (tx, rx) = mpsc::unbounded_channel::<Sample>();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let d = Dispatch {
-        client,
-        runtime: tokio::runtime::Handle::current(),
-        phases: opts.plan.phases.clone(),
-        load_end: opts.plan.load_end,
-        mix: opts.mix.to_vec(),
-        tenants: opts.tenants.clone(),
-        max: opts.max_in_flight as usize,
+    let job = Job {
+        base_url: opts.base_url.clone(),
+        timeout: opts.timeout,
         progress: opts.progress.clone(),
-        shard: opts.shard,
-        in_flight: in_flight.clone(),
-        start,
-        cancel,
+        dispatch: Dispatch {
+            phases: opts.plan.phases.clone(),
+            load_end: opts.plan.load_end,
+            mix: opts.mix.to_vec(),
+            tenants: opts.tenants.clone(),
+            max: opts.max_in_flight as usize,
+            shard: opts.shard,
+            start,
+            cancel,
+        },
     };
-    let (recorder, mut rx, interrupted) =
-        tokio::task::spawn_blocking(move || d.run(recorder, tx, rx)).await?;
-    let base = opts.base_url.trim_end_matches('/').to_string();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("zeta-load".into())
+        .spawn(move || {
+            let _ = done_tx.send(job.run(recorder));
+        })?;
+    let (recorder, interrupted) = done_rx
+        .await
+        .map_err(|_| anyhow::anyhow!("the load engine's thread panicked"))??;
     let started_at =
         chrono::Utc::now() - chrono::Duration::from_std(start.elapsed()).unwrap_or_default();
-    let mut recorder = recorder;
-    // In-flight requests finish within their timeout; wait at most that.
-    let deadline = Instant::now() + opts.timeout + Duration::from_secs(1);
-    loop {
-        tokio::select! {
-            s = rx.recv() => match s {
-                Some(s) => recorder.record(&s),
-                None => break,
-            },
-            _ = tokio::time::sleep_until(deadline) => {
-                tracing::warn!("load: {} requests still in flight after the request timeout; not recorded", in_flight.load(Ordering::Relaxed));
-                break;
-            }
-        }
-    }
     let raw = opts.keep_raw.then(|| recorder.raw());
-    let mut report = recorder.finish(base, interrupted);
+    let mut report = recorder.finish(opts.base_url.trim_end_matches('/').to_string(), interrupted);
     report.started_at = Some(started_at);
     report.shard = opts.shard;
     report.raw = raw;
     Ok(report)
 }
 
-/// What the dispatcher thread needs, owned.
+/// One arrival that is due, ready to send.
+struct Arrival {
+    entry: usize,
+    phase: usize,
+    intended: Duration,
+    tenant: u32,
+    trace_id: u128,
+    req: Req,
+}
+
+/// Everything the engine thread needs, owned.
+struct Job {
+    base_url: String,
+    timeout: Duration,
+    progress: Option<ProgressFn>,
+    dispatch: Dispatch,
+}
+
+impl Job {
+    /// The engine thread: a single-threaded runtime running the dispatcher
+    /// and the workers. Returns the recorder and whether the run was
+    /// interrupted.
+    fn run(self, recorder: Recorder) -> anyhow::Result<(Recorder, bool)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, self.engine(recorder))
+    }
+
+    async fn engine(self, recorder: Recorder) -> anyhow::Result<(Recorder, bool)> {
+        let Job {
+            base_url,
+            timeout,
+            progress,
+            dispatch,
+        } = self;
+        let client = Rc::new(Client::new(&base_url, dispatch.max, timeout).await?);
+        let timer = super::timer::Timer::new()?;
+        // Taken at the end: a request still running past its deadline finds
+        // it gone and records nothing.
+        let rec = Rc::new(RefCell::new(Some(recorder)));
+        let workers = Rc::new(Workers::default());
+        let start = dispatch.start;
+
+        let ticker = progress.map(|report| {
+            let (rec, workers, phases) = (rec.clone(), workers.clone(), dispatch.phases.clone());
+            let load_end = dispatch.load_end;
+            tokio::task::spawn_local(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    let Some((sent, errors, dropped, p95_ms)) =
+                        rec.borrow().as_ref().map(Recorder::live)
+                    else {
+                        break;
+                    };
+                    let p = &phases[workers.phase.get().min(phases.len() - 1)];
+                    report(&Live {
+                        phase: p.name.clone(),
+                        planned_rate: p.rate_per_second,
+                        elapsed: start.elapsed().min(load_end),
+                        total: load_end,
+                        sent,
+                        errors,
+                        dropped,
+                        in_flight: workers.in_flight.get(),
+                        p95_ms,
+                    });
+                }
+            })
+        });
+
+        let interrupted = dispatch.run(&timer, &client, &workers, &rec).await?;
+        workers.closed.set(true);
+        workers.ready.notify_waiters();
+
+        // In-flight requests finish within their timeout; wait at most that.
+        let deadline = Instant::now() + timeout + Duration::from_secs(1);
+        while workers.in_flight.get() > 0 {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "load: {} requests still in flight {timeout:?} after the last was sent; not recorded",
+                    workers.in_flight.get()
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        let recorder = rec.borrow_mut().take().expect("the recorder is taken once");
+        Ok((recorder, interrupted))
+    }
+}
+
+/// The engine's workers: each owns a connection and sends what it takes
+/// from the queue, so that a request costs no task of its own.
+#[derive(Default)]
+struct Workers {
+    queue: RefCell<std::collections::VecDeque<Arrival>>,
+    /// Wakes an idle worker (one per queued arrival).
+    ready: tokio::sync::Notify,
+    /// Workers waiting on `ready` that nobody has woken yet.
+    idle: Cell<usize>,
+    count: Cell<usize>,
+    /// Queued and being sent: what max-in-flight bounds.
+    in_flight: Cell<usize>,
+    /// The phase of the latest arrival, for progress reports.
+    phase: Cell<usize>,
+    /// The dispatcher is done: idle workers end.
+    closed: Cell<bool>,
+}
+
+async fn worker(
+    workers: Rc<Workers>,
+    client: Rc<Client>,
+    rec: Rc<RefCell<Option<Recorder>>>,
+    start: Instant,
+) {
+    let mut conn = client.conn();
+    loop {
+        let next = workers.queue.borrow_mut().pop_front();
+        let Some(a) = next else {
+            if workers.closed.get() {
+                break;
+            }
+            workers.idle.set(workers.idle.get() + 1);
+            workers.ready.notified().await;
+            continue;
+        };
+        let sent = start.elapsed();
+        let outcome = conn.send(&client, a.req).await;
+        if let Some(r) = rec.borrow_mut().as_mut() {
+            r.record(&Sample {
+                endpoint: a.entry,
+                phase: a.phase,
+                intended: a.intended,
+                sent,
+                done: start.elapsed(),
+                outcome,
+                trace_id: a.trace_id,
+                tenant: a.tenant,
+            });
+        }
+        workers.in_flight.set(workers.in_flight.get() - 1);
+    }
+}
+
+/// The schedule and what to send, owned.
 struct Dispatch {
-    client: Arc<super::client::Client>,
-    runtime: tokio::runtime::Handle,
-    phases: Vec<crate::scenario::plan::PlannedPhase>,
+    phases: Vec<PlannedPhase>,
     load_end: Duration,
     mix: Vec<MixEntry>,
     tenants: Tenants,
     max: usize,
-    progress: Option<ProgressFn>,
     shard: Option<Shard>,
-    in_flight: Arc<AtomicUsize>,
     start: Instant,
     cancel: CancellationToken,
 }
 
+/// Arrivals handled in a row while behind schedule before the dispatcher
+/// lets the workers run.
+const TURN: usize = 64;
+
+/// An arrival due sooner than this is waited for by yielding to the
+/// workers, not by sleeping: the kernel's timer slack (50 µs) would wake
+/// the dispatcher later than that anyway, and at high rates every sleep
+/// would cost two threads a wake-up.
+const SPIN: Duration = Duration::from_micros(50);
+
 impl Dispatch {
-    /// Walk the schedule on this (blocking) thread; returns the recorder,
-    /// the channel still receiving in-flight samples, and whether the run
-    /// was interrupted.
-    fn run(
-        self,
-        mut recorder: Recorder,
-        tx: mpsc::UnboundedSender<Sample>,
-        mut rx: mpsc::UnboundedReceiver<Sample>,
-    ) -> (Recorder, mpsc::UnboundedReceiver<Sample>, bool) {
-        let opts = &self;
-        let start = self.start;
-        let start_std = start.into_std();
+    /// Walk the schedule, queueing each arrival when it is due; returns
+    /// whether the run was interrupted.
+    async fn run(
+        &self,
+        timer: &super::timer::Timer,
+        client: &Rc<Client>,
+        workers: &Rc<Workers>,
+        rec: &Rc<RefCell<Option<Recorder>>>,
+    ) -> anyhow::Result<bool> {
+        let start = self.start.into_std();
+        let prefix = client.prefix().to_string();
         let mut picker = Picker::new(&self.mix, &self.tenants);
         let arrivals = ArrivalIter::new(&self.phases, self.tenants.seed);
-        let base = self.client.prefix().to_string();
-        let max = self.max;
-        let in_flight = &self.in_flight;
-        let client = &self.client;
-        let cancel = &self.cancel;
-        let mut interrupted = false;
-        let mut next_progress = start_std + Duration::from_secs(1);
         let mut url = String::with_capacity(256);
+        let mut turn = 0;
 
         for (i, (offset, phase, forced)) in arrivals.enumerate() {
             // Every arrival draws its request and trace id, sent or not, so
@@ -178,49 +319,38 @@ impl Dispatch {
             let (entry, tenant_idx, user, item) =
                 (pick.entry, tenant_index(pick.tenant), pick.user, pick.item);
             let trace = TraceParent::random(picker.rng());
-            if opts.shard.is_some_and(|s| !s.owns(i as u64)) {
+            if self.shard.is_some_and(|s| !s.owns(i as u64)) {
                 continue;
             }
-            let due = start_std + offset;
-            // Sleep until due in slices, draining finished samples (to keep
-            // the channel short) and watching for cancellation.
-            loop {
-                while let Ok(s) = rx.try_recv() {
-                    recorder.record(&s);
+            let due = start + offset;
+            let now = std::time::Instant::now();
+            if now + SPIN < due {
+                tokio::select! {
+                    r = timer.sleep_until(due) => r?,
+                    _ = self.cancel.cancelled() => return Ok(true),
                 }
-                if cancel.is_cancelled() {
-                    interrupted = true;
-                    break;
+                turn = 0;
+            } else if now < due {
+                // Closer than a sleep could wake: let the workers run
+                // until it is time.
+                while std::time::Instant::now() < due {
+                    tokio::task::yield_now().await;
                 }
-                let now = std::time::Instant::now();
-                if now >= due {
-                    break;
+                turn = 0;
+            } else {
+                if self.cancel.is_cancelled() {
+                    return Ok(true);
                 }
-                std::thread::sleep((due - now).min(Duration::from_millis(20)));
-            }
-            if interrupted {
-                break;
-            }
-            if let Some(report) = &opts.progress {
-                if std::time::Instant::now() >= next_progress {
-                    let p = &opts.phases[phase];
-                    let (sent, errors, dropped, p95_ms) = recorder.live();
-                    report(&Live {
-                        phase: p.name.clone(),
-                        planned_rate: p.rate_per_second,
-                        elapsed: offset,
-                        total: opts.load_end,
-                        sent,
-                        errors,
-                        dropped,
-                        in_flight: in_flight.load(Ordering::Relaxed),
-                        p95_ms,
-                    });
-                    next_progress += Duration::from_secs(1);
+                turn += 1;
+                if turn >= TURN {
+                    tokio::task::yield_now().await;
+                    turn = 0;
                 }
             }
-            if in_flight.load(Ordering::Relaxed) >= max {
-                recorder.dropped(entry, phase);
+            if workers.in_flight.get() >= self.max {
+                if let Some(r) = rec.borrow_mut().as_mut() {
+                    r.dropped(entry, phase);
+                }
                 continue;
             }
             let tenant = tenant_name(tenant_idx + 1);
@@ -229,40 +359,43 @@ impl Dispatch {
                 user,
                 item,
             };
-            let template = &opts.mix[entry].request;
+            let template = &self.mix[entry].request;
             url.clear();
-            url.push_str(&base);
+            url.push_str(&prefix);
             template.target.expand_into(&mut url, values);
             let body = template.body.as_ref().map(|b| b.expand(values));
-            let req = super::client::Req {
-                method: template.method.clone(),
-                path: url.clone(),
-                tenant,
-                traceparent: trace.header(),
-                body,
-            };
-            in_flight.fetch_add(1, Ordering::Relaxed);
-            let tx = tx.clone();
-            let in_flight = in_flight.clone();
-            let client = client.clone();
-            self.runtime.spawn(async move {
-                let sent = start.elapsed();
-                let outcome = client.send(req).await;
-                let _ = tx.send(Sample {
-                    endpoint: entry,
-                    phase,
-                    intended: offset,
-                    sent,
-                    done: start.elapsed(),
-                    outcome,
-                    trace_id: trace.trace_id,
-                    tenant: tenant_idx,
-                });
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+            workers.in_flight.set(workers.in_flight.get() + 1);
+            workers.phase.set(phase);
+            workers.queue.borrow_mut().push_back(Arrival {
+                entry,
+                phase,
+                intended: offset,
+                tenant: tenant_idx,
+                trace_id: trace.trace_id,
+                req: Req {
+                    method: template.method.clone(),
+                    path: url.clone(),
+                    tenant,
+                    traceparent: trace.header(),
+                    body,
+                },
             });
+            // An idle worker takes it, or a new one (never more than
+            // max-in-flight of them: in-flight counts queued arrivals).
+            if workers.idle.get() > 0 {
+                workers.idle.set(workers.idle.get() - 1);
+                workers.ready.notify_one();
+            } else if workers.count.get() < self.max {
+                workers.count.set(workers.count.get() + 1);
+                tokio::task::spawn_local(worker(
+                    workers.clone(),
+                    client.clone(),
+                    rec.clone(),
+                    self.start,
+                ));
+            }
         }
-        drop(tx);
-        (recorder, rx, interrupted)
+        Ok(false)
     }
 }
 

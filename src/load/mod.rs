@@ -4,7 +4,8 @@
 //!
 //! - [`schedule`]: when each request is due and what it is (seeded);
 //! - [`engine`]: sends them, bounded by max-in-flight (excess is *dropped*
-//!   and counted, never silently skipped);
+//!   and counted, never silently skipped), waking on time with a timer of
+//!   the kernel's precision (`timer`);
 //! - [`record`]: HdrHistograms per endpoint × status class × phase, from
 //!   the intended send time (coordinated omission corrected) and from the
 //!   actual send time, plus a per-second series.
@@ -14,6 +15,7 @@ pub mod client;
 pub mod engine;
 pub mod record;
 pub mod schedule;
+mod timer;
 
 pub use engine::{LoadOptions, run};
 pub use record::LoadReport;
