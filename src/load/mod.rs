@@ -8,13 +8,15 @@
 //!   the kernel's precision (`timer`);
 //! - [`record`]: HdrHistograms per endpoint × status class × phase, from
 //!   the intended send time (coordinated omission corrected) and from the
-//!   actual send time, plus a per-second series.
+//!   actual send time, plus a per-second series ([`timeline`]) whose
+//!   memory grows by bytes per second.
 
 pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod record;
 pub mod schedule;
+mod timeline;
 mod timer;
 
 pub use engine::{LoadOptions, run};

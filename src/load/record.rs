@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in microseconds, 1 µs to 1 h, 3 significant digits.
-fn histogram() -> Histogram<u64> {
+pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
 }
 
@@ -69,7 +69,7 @@ pub struct Quantiles {
 }
 
 impl Quantiles {
-    fn of(h: &Histogram<u64>) -> Quantiles {
+    pub(super) fn of(h: &Histogram<u64>) -> Quantiles {
         if h.is_empty() {
             return Quantiles::default();
         }
@@ -184,7 +184,7 @@ impl Shard {
 }
 
 /// A histogram as text: HdrHistogram's V2 deflate encoding, base64.
-fn encode(h: &Histogram<u64>) -> String {
+pub(super) fn encode(h: &Histogram<u64>) -> String {
     use base64::Engine;
     use hdrhistogram::serialization::Serializer;
     let mut buf = Vec::new();
@@ -194,7 +194,7 @@ fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
 
-fn decode(s: &str) -> Result<Histogram<u64>, String> {
+pub(super) fn decode(s: &str) -> Result<Histogram<u64>, String> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
@@ -231,15 +231,16 @@ struct Cell {
 }
 
 /// Accumulates samples. Memory: one pair of histograms per
-/// (endpoint, status class, phase), one per second of run, and at most
-/// `trace_cap` trace samples per endpoint.
+/// (endpoint, status class, phase), the per-second series (a few hundred
+/// bytes per second, see [`super::timeline`]), and at most `trace_cap`
+/// trace samples per endpoint.
 pub struct Recorder {
     endpoints: Vec<String>,
     phases: Vec<(String, f64, Duration)>,
     cells: BTreeMap<(usize, &'static str, usize), Cell>,
     /// (endpoint, phase) → requests dropped.
     dropped: BTreeMap<(usize, usize), u64>,
-    seconds: Vec<(u64, u64, Histogram<u64>)>,
+    seconds: super::timeline::Timeline,
     lateness: Histogram<u64>,
     traces: Vec<Vec<TraceSample>>,
     trace_cap: usize,
@@ -259,7 +260,7 @@ impl Recorder {
             phases,
             cells: BTreeMap::new(),
             dropped: BTreeMap::new(),
-            seconds: Vec::new(),
+            seconds: Default::default(),
             lateness: histogram(),
             traces: vec![Vec::new(); n],
             trace_cap,
@@ -286,14 +287,11 @@ impl Recorder {
         self.lateness
             .saturating_record(micros(s.sent.saturating_sub(s.intended)));
 
-        let second = s.intended.as_secs() as usize;
-        while self.seconds.len() <= second {
-            self.seconds.push((0, 0, histogram()));
-        }
-        let slot = &mut self.seconds[second];
-        slot.0 += 1;
-        slot.1 += u64::from(s.outcome.is_error());
-        slot.2.saturating_record(corrected);
+        self.seconds.record(
+            s.intended.as_secs() as usize,
+            s.outcome.is_error(),
+            corrected,
+        );
 
         let traces = &mut self.traces[s.endpoint];
         if traces.len() < self.trace_cap {
@@ -372,17 +370,7 @@ impl Recorder {
                 }
             })
             .collect::<Vec<_>>();
-        let timeline = self
-            .seconds
-            .iter()
-            .enumerate()
-            .map(|(t, (n, e, h))| SecondPoint {
-                t: t as u64,
-                requests: *n,
-                errors: *e,
-                p95_ms: Quantiles::of(h).p95_ms,
-            })
-            .collect();
+        let timeline = self.seconds.points();
         LoadReport {
             target,
             total_sent: endpoints.iter().map(|e| e.requests).sum(),
@@ -403,14 +391,13 @@ impl Recorder {
     /// (sent, errors, dropped, p95 ms of the last complete second), for
     /// progress reports.
     pub fn live(&self) -> (u64, u64, u64, f64) {
-        let sent = self.seconds.iter().map(|s| s.0).sum();
-        let errors = self.seconds.iter().map(|s| s.1).sum();
-        let p95 = match self.seconds.len() {
-            0 => 0.0,
-            1 => Quantiles::of(&self.seconds[0].2).p95_ms,
-            n => Quantiles::of(&self.seconds[n - 2].2).p95_ms,
-        };
-        (sent, errors, self.dropped.values().sum(), p95)
+        let (sent, errors) = self.seconds.totals();
+        (
+            sent,
+            errors,
+            self.dropped.values().sum(),
+            self.seconds.recent_p95_ms(),
+        )
     }
 
     /// The state as JSON-ready text, for merging later.
@@ -442,11 +429,7 @@ impl Recorder {
                 .iter()
                 .map(|((e, p), n)| (*e, *p, *n))
                 .collect(),
-            seconds: self
-                .seconds
-                .iter()
-                .map(|(n, e, h)| (*n, *e, encode(h)))
-                .collect(),
+            seconds: self.seconds.raw(),
             lateness: encode(&self.lateness),
         }
     }
@@ -483,9 +466,7 @@ impl Recorder {
         for (e, p, n) in &raw.dropped {
             r.dropped.insert((*e, *p), *n);
         }
-        for (n, e, h) in &raw.seconds {
-            r.seconds.push((*n, *e, decode(h)?));
-        }
+        r.seconds = super::timeline::Timeline::from_raw(&raw.seconds)?;
         r.lateness = decode(&raw.lateness)?;
         for t in traces {
             if let Some(i) = r.endpoints.iter().position(|e| *e == t.endpoint) {
@@ -519,15 +500,7 @@ impl Recorder {
         for (k, n) in other.dropped {
             *self.dropped.entry(k).or_default() += n;
         }
-        for (i, (n, e, h)) in other.seconds.into_iter().enumerate() {
-            while self.seconds.len() <= i {
-                self.seconds.push((0, 0, histogram()));
-            }
-            let slot = &mut self.seconds[i];
-            slot.0 += n;
-            slot.1 += e;
-            slot.2.add(&h).map_err(|e| format!("{e:?}"))?;
-        }
+        self.seconds.merge(other.seconds)?;
         self.lateness
             .add(&other.lateness)
             .map_err(|e| format!("{e:?}"))?;
