@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{self, Source};
-use crate::stack::grafana::model::{Dashboard, Panel};
+use crate::stack::grafana::model::{Dashboard, Panel, Variable};
 use crate::stack::grafana::provisioning::Datasource;
 use crate::stack::grafana::vars::{context, substitute};
 use crate::stack::lint::resolve;
@@ -128,40 +128,44 @@ impl Probe {
         for (di, d) in dashboards.iter().enumerate() {
             let mut panels = Vec::new();
             for p in d.panels.iter().filter(|p| p.runs_queries()) {
-                let pi = panels.len();
-                let mut result = PanelResult {
-                    dashboard: d.title.clone(),
-                    panel: p.title.clone(),
-                    samples_ms: Vec::new(),
-                    no_data_rounds: 0,
-                    errors: Vec::new(),
-                    skipped: None,
-                };
-                match queries(d, p, sources, scrape) {
-                    Ok(q) if q.is_empty() => result.skipped = Some("no Prometheus query".into()),
-                    Ok(q) => {
-                        let exprs: Vec<String> = q.iter().map(|x| x.expr.clone()).collect();
-                        let missing: Vec<&str> = needs(&exprs)
-                            .into_iter()
-                            .filter(|c| !running.contains(*c))
-                            .collect();
-                        if missing.is_empty() {
-                            jobs.push(Job {
-                                dashboard: di,
-                                panel: pi,
-                                queries: q,
-                                range: crate::stack::grafana::vars::range_of(d),
-                            });
-                        } else {
-                            result.skipped = Some(format!(
-                                "needs {}, which this stack does not run",
-                                missing.join(", ")
-                            ));
+                for (title, vars) in repeats(d, p) {
+                    let pi = panels.len();
+                    let mut result = PanelResult {
+                        dashboard: d.title.clone(),
+                        panel: title,
+                        samples_ms: Vec::new(),
+                        no_data_rounds: 0,
+                        errors: Vec::new(),
+                        skipped: None,
+                    };
+                    match queries(d, &vars, p, sources, scrape) {
+                        Ok(q) if q.is_empty() => {
+                            result.skipped = Some("no Prometheus query".into())
                         }
+                        Ok(q) => {
+                            let exprs: Vec<String> = q.iter().map(|x| x.expr.clone()).collect();
+                            let missing: Vec<&str> = needs(&exprs)
+                                .into_iter()
+                                .filter(|c| !running.contains(*c))
+                                .collect();
+                            if missing.is_empty() {
+                                jobs.push(Job {
+                                    dashboard: di,
+                                    panel: pi,
+                                    queries: q,
+                                    range: crate::stack::grafana::vars::range_of(d),
+                                });
+                            } else {
+                                result.skipped = Some(format!(
+                                    "needs {}, which this stack does not run",
+                                    missing.join(", ")
+                                ));
+                            }
+                        }
+                        Err(e) => result.skipped = Some(e),
                     }
-                    Err(e) => result.skipped = Some(e),
+                    panels.push(result);
                 }
-                panels.push(result);
             }
             report.dashboards.push(DashboardResult {
                 dashboard: d.title.clone(),
@@ -330,9 +334,53 @@ impl Probe {
     }
 }
 
+/// A panel as Grafana shows it: once, or, when it repeats over a
+/// variable, once per selected value (all options when "All" is selected)
+/// with the variable set to that value alone. Returns (title, variables).
+fn repeats(d: &Dashboard, p: &Panel) -> Vec<(String, Vec<Variable>)> {
+    let once = || vec![(p.title.clone(), d.variables.clone())];
+    let Some(var) = p.repeat.as_deref().filter(|r| !r.is_empty()) else {
+        return once();
+    };
+    let Some(v) = d.variables.iter().find(|v| v.name == var) else {
+        return once();
+    };
+    let all = v.current.is_empty() || v.current.iter().any(|c| c == "$__all" || c == "All");
+    let values: Vec<String> = if all {
+        v.options
+            .iter()
+            .filter(|o| *o != "$__all" && *o != "All")
+            .cloned()
+            .collect()
+    } else {
+        v.current.clone()
+    };
+    if values.len() < 2 {
+        return once();
+    }
+    values
+        .into_iter()
+        .map(|value| {
+            let vars = d
+                .variables
+                .iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    if x.name == var {
+                        x.current = vec![value.clone()];
+                    }
+                    x
+                })
+                .collect();
+            (format!("{} ({var}={value})", p.title), vars)
+        })
+        .collect()
+}
+
 /// The Prometheus queries of a panel, substituted, with their step.
 fn queries(
     d: &Dashboard,
+    vars: &[Variable],
     p: &Panel,
     sources: &[Datasource],
     scrape: Duration,
@@ -346,7 +394,7 @@ fn queries(
             continue;
         }
         out.push(Query {
-            expr: substitute(&t.expr, &ctx, &d.variables),
+            expr: substitute(&t.expr, &ctx, vars),
             instant: t.instant,
             step: ctx.interval,
             datasource_uid: ds.uid.clone().unwrap_or_else(|| ds.name.clone()),
@@ -380,6 +428,56 @@ mod tests {
         assert_eq!(ref_id(25), "Z");
         assert_eq!(ref_id(26), "AA");
         assert_eq!(ref_id(27), "AB");
+    }
+
+    #[test]
+    fn a_repeated_panel_is_one_panel_per_value_as_grafana_shows_it() {
+        let json = serde_json::json!({
+            "title": "R", "schemaVersion": 39, "time": {"from": "now-1h", "to": "now"},
+            "templating": {"list": [{
+                "name": "svc", "type": "custom",
+                "current": {"text": "All", "value": ["$__all"]},
+                "options": [
+                    {"text": "All", "value": "$__all"},
+                    {"text": "backend-api", "value": "backend-api"},
+                    {"text": "ml-engine", "value": "ml-engine"}
+                ]
+            }]},
+            "panels": [
+                {"type": "timeseries", "title": "Up", "repeat": "svc",
+                 "datasource": {"type": "prometheus", "uid": "prometheus"},
+                 "targets": [{"refId": "A", "expr": "up{job=~\"$svc\"}"}]},
+                {"type": "timeseries", "title": "All up",
+                 "datasource": {"type": "prometheus", "uid": "prometheus"},
+                 "targets": [{"refId": "A", "expr": "up{job=~\"$svc\"}"}]}
+            ]
+        });
+        let d = crate::stack::grafana::model::parse_dashboard(Path::new("r.json"), &json).unwrap();
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let sources =
+            crate::stack::grafana::provisioning::load_datasources(&stack.join(DATASOURCES_FILE))
+                .unwrap();
+        let mut got: Vec<(String, String)> = Vec::new();
+        for p in &d.panels {
+            for (title, vars) in repeats(&d, p) {
+                let q = queries(&d, &vars, p, &sources, Duration::from_secs(15)).unwrap();
+                got.push((title, q[0].expr.clone()));
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "Up (svc=backend-api)".into(),
+                    "up{job=~\"backend-api\"}".into()
+                ),
+                ("Up (svc=ml-engine)".into(), "up{job=~\"ml-engine\"}".into()),
+                (
+                    "All up".into(),
+                    "up{job=~\"(backend-api|ml-engine)\"}".into()
+                ),
+            ]
+        );
     }
 
     #[tokio::test]
