@@ -93,6 +93,7 @@ fn template(c: &mut Criterion) {
         tenant: "tenant_042",
         user: 123,
         item: 4567,
+        random: 0x5eed,
     };
     g.bench_function("expand URL into a reused buffer", |b| {
         let mut s = String::with_capacity(256);

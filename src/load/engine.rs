@@ -316,8 +316,13 @@ impl Dispatch {
             // Every arrival draws its request and trace id, sent or not, so
             // that each shard sends exactly the requests one engine would.
             let pick = picker.pick_for(forced);
-            let (entry, tenant_idx, user, item) =
-                (pick.entry, tenant_index(pick.tenant), pick.user, pick.item);
+            let (entry, tenant_idx, user, item, random) = (
+                pick.entry,
+                tenant_index(pick.tenant),
+                pick.user,
+                pick.item,
+                pick.random,
+            );
             let trace = TraceParent::random(picker.rng());
             if self.shard.is_some_and(|s| !s.owns(i as u64)) {
                 continue;
@@ -358,6 +363,7 @@ impl Dispatch {
                 tenant: &tenant,
                 user,
                 item,
+                random,
             };
             let template = &self.mix[entry].request;
             url.clear();

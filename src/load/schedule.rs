@@ -210,6 +210,8 @@ pub struct Pick<'a> {
     pub tenant: &'a str,
     pub user: u32,
     pub item: u32,
+    /// For the template's `{rand:…}`, `{float}` and `{uuid}`.
+    pub random: u64,
 }
 
 /// The seed's tenant id format: `tenant_001`.
@@ -282,6 +284,7 @@ impl Picker {
             tenant: &self.tenants[t],
             user: self.rng.random_range(1..=self.users),
             item: self.rng.random_range(1..=ITEMS),
+            random: self.rng.random(),
         }
     }
 

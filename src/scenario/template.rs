@@ -1,6 +1,11 @@
 //! Request templates: `"GET /api/v1/recommendations?user_id={user}&k=10"`
 //! with an optional JSON body template. Placeholders are split out once at
 //! load time so that expanding one per request is a few string pushes.
+//!
+//! `{tenant}`, `{user}` and `{item}` are the arrival's draws; `{rand:1..100}`
+//! (an integer, both ends included), `{float}` (in [0, 1)) and `{uuid}` are
+//! derived from one random number the arrival also draws, so that the same
+//! seed gives the same requests, sharded or not.
 
 use std::fmt::Write;
 
@@ -9,19 +14,55 @@ pub enum Var {
     Tenant,
     User,
     Item,
+    /// An integer in `lo..=hi`.
+    Rand {
+        lo: i64,
+        hi: i64,
+    },
+    Float,
+    Uuid,
 }
 
 impl Var {
-    const NAMES: &'static [&'static str] = &["tenant", "user", "item"];
+    const NAMES: &'static [&'static str] =
+        &["tenant", "user", "item", "rand:MIN..MAX", "float", "uuid"];
 
-    fn from_name(s: &str) -> Option<Var> {
-        match s {
+    fn from_name(s: &str) -> Result<Option<Var>, String> {
+        Ok(match s {
             "tenant" => Some(Var::Tenant),
             "user" => Some(Var::User),
             "item" => Some(Var::Item),
-            _ => None,
-        }
+            "float" => Some(Var::Float),
+            "uuid" => Some(Var::Uuid),
+            _ => match s.strip_prefix("rand:") {
+                Some(range) => {
+                    let bad = || {
+                        format!(
+                            "{{{s}}}: expected a range of integers like {{rand:1..100}}, found {range:?}"
+                        )
+                    };
+                    let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
+                    let (lo, hi): (i64, i64) = (
+                        lo.trim().parse().map_err(|_| bad())?,
+                        hi.trim().parse().map_err(|_| bad())?,
+                    );
+                    if lo > hi {
+                        return Err(bad());
+                    }
+                    Some(Var::Rand { lo, hi })
+                }
+                None => None,
+            },
+        })
     }
+}
+
+/// splitmix64: the k-th random value of an arrival from its one draw.
+fn derive(random: u64, k: u64) -> u64 {
+    let mut z = random.wrapping_add(k.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +81,8 @@ pub struct Values<'a> {
     pub tenant: &'a str,
     pub user: u32,
     pub item: u32,
+    /// The arrival's draw for `{rand:…}`, `{float}` and `{uuid}`.
+    pub random: u64,
 }
 
 impl Template {
@@ -54,10 +97,11 @@ impl Template {
             let name = close.map(|c| &after[..c]);
             match name {
                 Some(n)
-                    if n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                        && !n.is_empty() =>
+                    if n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "_:.-".contains(c))
+                        && n.starts_with(|c: char| c.is_ascii_alphabetic()) =>
                 {
-                    let var = Var::from_name(n).ok_or_else(|| {
+                    let var = Var::from_name(n)?.ok_or_else(|| {
                         format!(
                             "unknown placeholder {{{n}}}; expected one of {}",
                             Var::NAMES
@@ -82,9 +126,37 @@ impl Template {
     }
 
     pub fn expand_into(&self, out: &mut String, v: Values<'_>) {
+        let mut k = 0;
+        let mut next = || {
+            k += 1;
+            derive(v.random, k)
+        };
         for seg in &self.0 {
             match seg {
                 Segment::Text(t) => out.push_str(t),
+                Segment::Var(Var::Rand { lo, hi }) => {
+                    let span = (hi - lo) as u64 + 1;
+                    let n = if span == 0 { next() } else { next() % span };
+                    let _ = write!(out, "{}", lo.wrapping_add(n as i64));
+                }
+                Segment::Var(Var::Float) => {
+                    let _ = write!(out, "{:.6}", (next() >> 11) as f64 / (1u64 << 53) as f64);
+                }
+                Segment::Var(Var::Uuid) => {
+                    let (a, b) = (next(), next());
+                    // Version 4, variant 1.
+                    let a = (a & !0xf000) | 0x4000;
+                    let b = (b & !(0b11 << 62)) | (0b10 << 62);
+                    let _ = write!(
+                        out,
+                        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                        a >> 32,
+                        (a >> 16) & 0xffff,
+                        a & 0xffff,
+                        b >> 48,
+                        b & 0xffff_ffff_ffff
+                    );
+                }
                 Segment::Var(Var::Tenant) => out.push_str(v.tenant),
                 Segment::Var(Var::User) => {
                     let _ = write!(out, "user_{}", v.user);
@@ -166,6 +238,7 @@ mod tests {
         tenant: "tenant_007",
         user: 12,
         item: 99,
+        random: 42,
     };
 
     #[test]
@@ -182,6 +255,34 @@ mod tests {
     fn unknown_placeholder_is_an_error() {
         let err = Template::parse("/x?u={usr}").unwrap_err();
         assert!(err.contains("unknown placeholder {usr}"), "{err}");
+        let err = Template::parse("/x?n={rand:9..1}").unwrap_err();
+        assert!(err.contains("expected a range of integers"), "{err}");
+        assert!(Template::parse("/x?n={rand:a..b}").is_err());
+    }
+
+    #[test]
+    fn random_values_are_in_range_repeatable_and_vary() {
+        let t = Template::parse(r#"{"n":{rand:-5..5},"f":{float},"id":"{uuid}"}"#).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for random in 0..2000u64 {
+            let v = Values { random, ..V };
+            let text = t.expand(v);
+            assert_eq!(text, t.expand(v), "same draw, same text");
+            let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let n = j["n"].as_i64().unwrap();
+            assert!((-5..=5).contains(&n), "{n}");
+            seen.insert(n);
+            let f = j["f"].as_f64().unwrap();
+            assert!((0.0..1.0).contains(&f), "{f}");
+            let id = j["id"].as_str().unwrap();
+            assert_eq!(id.len(), 36);
+            assert_eq!(&id[14..15], "4", "version 4: {id}");
+            assert!("89ab".contains(&id[19..20]), "variant: {id}");
+        }
+        assert_eq!(seen.len(), 11, "every value of the range comes up");
+        let a = t.expand(Values { random: 1, ..V });
+        let b = t.expand(Values { random: 2, ..V });
+        assert_ne!(a, b);
     }
 
     #[test]
