@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what zeta-bench needs to run its native stack and its tests, from
 # the Debian/Ubuntu packages: Prometheus (with promtool), Alertmanager (with
-# amtool), PostgreSQL, Redis, the postgres, redis and node exporters, and
-# Chromium (for the report's browser test).
+# amtool), PostgreSQL, Redis, the postgres, redis and node exporters, and,
+# for the tests, Chromium (the report's browser test) and Python (the
+# component doubles).
 # Elsewhere it prints the exact command instead. Safe to run again: it
 # installs only what is missing. The packages' own services are not used
 # (zeta-bench starts its own instances on free loopback ports).
@@ -20,6 +21,8 @@ command -v prometheus-redis-exporter >/dev/null 2>&1 || need+=(prometheus-redis-
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
 # Headless Chromium checks the HTML report in a real browser (tests only).
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
+# Python runs the Loki/Promtail/Jaeger/Grafana test doubles (tests only).
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install.sh: cargo is missing: install Rust 1.85 or newer (https://rustup.rs), then run this again." >&2
