@@ -51,6 +51,36 @@ fn path_with(bin: &Path) -> String {
     )
 }
 
+/// `zeta-bench run scenarios/ci/service-down.yml` natively, with `names`
+/// as doubles on PATH; returns the output and the result.
+fn run_with_doubles(
+    p: &Project,
+    names: &[&str],
+) -> (std::process::Output, serde_json::Value, std::path::PathBuf) {
+    let tools = tempfile::tempdir().unwrap();
+    let bin = install_doubles(tools.path(), names);
+    let out = p.run_with_env(
+        &[
+            "run",
+            "scenarios/ci/service-down.yml",
+            "--provider",
+            "native",
+            "--out",
+            "reports",
+        ],
+        &[("PATH", path_with(&bin))],
+    );
+    let dir = p.run_dir();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (out, r, dir)
+}
+
 fn component<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     r["components"]
         .as_array()
@@ -75,28 +105,8 @@ fn loki_promtail_jaeger_and_grafana_are_started_wired_measured_and_stopped() {
         return;
     }
     let p = Project::new();
-    let tools = tempfile::tempdir().unwrap();
-    let bin = install_doubles(tools.path(), &["loki", "promtail", "jaeger", "grafana"]);
-    let out = p.run_with_env(
-        &[
-            "run",
-            "scenarios/ci/service-down.yml",
-            "--provider",
-            "native",
-            "--out",
-            "reports",
-        ],
-        &[("PATH", path_with(&bin))],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = p.run_dir();
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let (out, r, dir) = run_with_doubles(&p, &["loki", "promtail", "jaeger", "grafana"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{text}");
 
     for (name, version) in [

@@ -48,12 +48,7 @@ pub fn render(
         std::fs::create_dir_all(provisioning.join(kind))?;
     }
 
-    let read = |rel: &str| -> anyhow::Result<Value> {
-        let path = stack_dir.join(rel);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-    };
+    let read = |rel: &str| super::read_yaml_mapping(&stack_dir.join(rel));
 
     let mut unreachable = Vec::new();
     let mut sources = read(crate::stack::lint::DATASOURCES_FILE)?;

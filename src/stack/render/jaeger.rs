@@ -33,10 +33,7 @@ pub fn render(
     mut free_port: impl FnMut() -> std::io::Result<u16>,
 ) -> anyhow::Result<RenderedJaeger> {
     let src = stack_dir.join(JAEGER_CONFIG);
-    let text = std::fs::read_to_string(&src)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", src.display()))?;
-    let mut cfg: Value =
-        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", src.display()))?;
+    let mut cfg = super::read_yaml_mapping(&src)?;
     let dir = out_dir.join("jaeger");
     super::copy_tree(&stack_dir.join("jaeger"), &dir, &[&src])?;
 

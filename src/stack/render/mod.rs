@@ -101,6 +101,22 @@ pub(crate) fn mapping_mut<'v>(v: &'v mut Value, key: &str) -> &'v mut Mapping {
     entry.as_mapping_mut().expect("just made a mapping")
 }
 
+/// A YAML file of `stack/`, parsed; errors name the file.
+pub(crate) fn read_yaml(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// [`read_yaml`], for a file whose top level must be a mapping.
+pub(crate) fn read_yaml_mapping(path: &Path) -> anyhow::Result<Value> {
+    let v = read_yaml(path)?;
+    if !v.is_mapping() {
+        anyhow::bail!("{}: expected a mapping at the top", path.display());
+    }
+    Ok(v)
+}
+
 pub(crate) fn write_yaml(path: &Path, value: &Value) -> anyhow::Result<()> {
     use anyhow::Context;
     if let Some(dir) = path.parent() {

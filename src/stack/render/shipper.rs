@@ -71,13 +71,7 @@ fn drop_reason(job: &Value) -> Option<&'static str> {
 /// Render Promtail's config; returns the file and the jobs left out.
 pub fn render_promtail(input: &ShipperInput<'_>) -> anyhow::Result<RenderedShipper> {
     let src = input.stack_dir.join(PROMTAIL_CONFIG);
-    let text = std::fs::read_to_string(&src)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", src.display()))?;
-    let mut cfg: Value =
-        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", src.display()))?;
-    if !cfg.is_mapping() {
-        anyhow::bail!("{}: expected a mapping at the top", src.display());
-    }
+    let mut cfg = super::read_yaml_mapping(&src)?;
     let server = mapping_mut(&mut cfg, "server");
     server.insert("http_listen_address".into(), "127.0.0.1".into());
     server.insert("http_listen_port".into(), input.http_port.into());
