@@ -189,24 +189,9 @@ fn loki_without_a_log_shipper_is_not_started_and_log_search_says_why() {
         return;
     }
     let p = Project::new();
-    let tools = tempfile::tempdir().unwrap();
-    let bin = install_doubles(tools.path(), &["loki"]);
-    let out = p.run_with_env(
-        &[
-            "run",
-            "scenarios/ci/service-down.yml",
-            "--provider",
-            "native",
-            "--out",
-            "reports",
-        ],
-        &[("PATH", path_with(&bin))],
-    );
+    let (out, r, _) = run_with_doubles(&p, &["loki"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(out.status.code(), Some(0), "{text}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(p.run_dir().join("result.json")).unwrap())
-            .unwrap();
     assert!(component(&r, "loki").is_none());
     let logs = slo(&r, "log_search");
     assert_eq!(logs["status"], "not_measured", "{logs}");
