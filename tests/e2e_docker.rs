@@ -30,8 +30,8 @@ fn engine_socket() -> Option<String> {
 #[test]
 fn docker_without_an_engine_cannot_run_and_says_why() {
     if engine_socket().is_some() {
-        eprintln!(
-            "SKIPPED docker_without_an_engine_cannot_run_and_says_why: a Docker engine answers here"
+        common::skip(
+            "SKIPPED docker_without_an_engine_cannot_run_and_says_why: a Docker engine answers here",
         );
         return;
     }
@@ -49,8 +49,8 @@ fn docker_without_an_engine_cannot_run_and_says_why() {
 #[test]
 fn service_down_on_the_docker_provider() {
     let Some(socket) = engine_socket() else {
-        eprintln!(
-            "SKIPPED service_down_on_the_docker_provider: no Docker engine answers (set DOCKER_HOST or start dockerd to run it)"
+        common::skip(
+            "SKIPPED service_down_on_the_docker_provider: no Docker engine answers (set DOCKER_HOST or start dockerd to run it)",
         );
         return;
     };

@@ -16,9 +16,9 @@ fn datastores_present(test: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{test}: PostgreSQL and its exporter must be installed in CI"
         );
-        eprintln!(
+        common::skip(&format!(
             "SKIPPED {test}: PostgreSQL or prometheus-postgres-exporter is not installed; run scripts/install.sh"
-        );
+        ));
     }
     ok
 }
@@ -181,8 +181,8 @@ fn disk_pressure_warns_engineering_and_unmounts() {
             std::env::var_os("CI").is_none(),
             "CI runs as root with node-exporter installed"
         );
-        eprintln!(
-            "SKIPPED disk_pressure_warns_engineering_and_unmounts: needs root and prometheus-node-exporter"
+        common::skip(
+            "SKIPPED disk_pressure_warns_engineering_and_unmounts: needs root and prometheus-node-exporter",
         );
         return;
     }

@@ -24,7 +24,9 @@ fn python_present(test: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{test}: python3 runs the component doubles and CI must have it"
         );
-        eprintln!("SKIPPED {test}: python3 is not installed (it runs the component doubles)");
+        common::skip(&format!(
+            "SKIPPED {test}: python3 is not installed (it runs the component doubles)"
+        ));
     }
     ok
 }

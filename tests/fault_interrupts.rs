@@ -23,7 +23,7 @@ fn interrupt_during(test: &str, fault: &str) {
             std::env::var_os("CI").is_none(),
             "{test}: CI must be able to run {target}: {why}"
         );
-        eprintln!("SKIPPED {test}: {why}");
+        common::skip(&format!("SKIPPED {test}: {why}"));
         return;
     }
     let p = Project::new();

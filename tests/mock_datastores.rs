@@ -18,9 +18,9 @@ fn present(test: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{test}: postgresql and redis-server must be installed in CI (scripts/install.sh)"
         );
-        eprintln!(
+        common::skip(&format!(
             "SKIPPED {test}: postgresql or redis-server is not installed; run scripts/install.sh"
-        );
+        ));
     }
     ok
 }

@@ -85,8 +85,8 @@ fn the_report_loads_in_headless_chromium_without_errors() {
             std::env::var_os("CI").is_none(),
             "chromium must be installed in CI (scripts/install.sh)"
         );
-        eprintln!(
-            "SKIPPED the_report_loads_in_headless_chromium_without_errors: chromium is not installed; run scripts/install.sh"
+        common::skip(
+            "SKIPPED the_report_loads_in_headless_chromium_without_errors: chromium is not installed; run scripts/install.sh",
         );
         return;
     };

@@ -20,7 +20,9 @@ fn tool(name: &str, test: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{test}: {name} is missing in CI (scripts/install.sh installs it)"
         );
-        eprintln!("SKIPPED {test}: {name} is not installed; run scripts/install.sh");
+        common::skip(&format!(
+            "SKIPPED {test}: {name} is not installed; run scripts/install.sh"
+        ));
     }
     ok
 }

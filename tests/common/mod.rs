@@ -15,6 +15,14 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Say that a test is skipped, and why, where the person running the tests
+/// sees it: straight to stderr, which the test harness does not capture
+/// (`eprintln!` output of a passing test is swallowed).
+pub fn skip(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
+}
+
 /// Whether Prometheus and Alertmanager are installed. In CI they must be
 /// (`.ci/run` installs them): a missing binary fails there instead of
 /// skipping.
@@ -31,9 +39,9 @@ pub fn stack_binaries_present(test: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{test}: prometheus/prometheus-alertmanager are not installed, and CI must have them (scripts/install.sh)"
         );
-        eprintln!(
+        skip(&format!(
             "SKIPPED {test}: prometheus and prometheus-alertmanager are not installed; run scripts/install.sh"
-        );
+        ));
     }
     ok
 }
