@@ -66,11 +66,7 @@ fn service_down_on_the_docker_provider() {
         "--out",
         "reports",
     ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     assert_eq!(out.status.code(), Some(0), "engine {socket}:\n{text}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(p.run_dir().join("result.json")).unwrap())

@@ -32,11 +32,7 @@ fn run(scenario: &str) -> (i32, String, Value) {
         "--out",
         "reports",
     ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     let dir = p.run_dir();
     assert!(
         survivors(&dir).is_empty(),
@@ -221,11 +217,7 @@ fn a_frozen_service_is_down_too() {
         );
     p.write("scenarios/freeze.yml", &text);
     let out = p.run(&["run", "scenarios/freeze.yml", "--out", "reports"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     let dir = p.run_dir();
     assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
     let r: Value =

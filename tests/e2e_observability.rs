@@ -73,11 +73,7 @@ fn run_with_doubles(
         &[("PATH", path_with(&bin))],
     );
     let dir = p.run_dir();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     let r = serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
     (out, r, dir)

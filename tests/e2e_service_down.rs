@@ -92,11 +92,7 @@ async fn shipped_service_down_scenario_passes_with_measured_mttd() {
 fn fast_run(p: &Project) -> (i32, String) {
     p.write("scenarios/fast.yml", FAST_SCENARIO);
     let out = p.run(&["run", "scenarios/fast.yml", "--out", "reports"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     let dir = p.run_dir();
     assert!(
         survivors(&dir).is_empty(),

@@ -58,11 +58,7 @@ fn load(p: &Project, url: &str, extra: &[&str]) -> std::process::Child {
 
 fn finish(c: std::process::Child) -> String {
     let out = c.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     assert!(out.status.success(), "{text}");
     text
 }

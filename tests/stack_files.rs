@@ -29,11 +29,7 @@ fn tool(name: &str, test: &str) -> bool {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("running the tool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = common::text(&out);
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
 }

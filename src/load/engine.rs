@@ -318,7 +318,7 @@ impl Dispatch {
             let pick = picker.pick_for(forced);
             let (entry, tenant_idx, user, item, random) = (
                 pick.entry,
-                tenant_index(pick.tenant),
+                pick.tenant_index,
                 pick.user,
                 pick.item,
                 pick.random,
@@ -358,7 +358,7 @@ impl Dispatch {
                 }
                 continue;
             }
-            let tenant = tenant_name(tenant_idx + 1);
+            let tenant = picker.tenant(tenant_idx).to_string();
             let values = Values {
                 tenant: &tenant,
                 user,
@@ -403,11 +403,4 @@ impl Dispatch {
         }
         Ok(false)
     }
-}
-
-fn tenant_index(name: &str) -> u32 {
-    name.strip_prefix("tenant_")
-        .and_then(|n| n.parse::<u32>().ok())
-        .map(|n| n.saturating_sub(1))
-        .unwrap_or(0)
 }

@@ -208,6 +208,8 @@ pub struct Picker {
 pub struct Pick<'a> {
     pub entry: usize,
     pub tenant: &'a str,
+    /// 0-based: `tenant` is `tenant_name(tenant_index + 1)`.
+    pub tenant_index: u32,
     pub user: u32,
     pub item: u32,
     /// For the template's `{rand:…}`, `{float}` and `{uuid}`.
@@ -282,10 +284,16 @@ impl Picker {
         Pick {
             entry,
             tenant: &self.tenants[t],
+            tenant_index: t as u32,
             user: self.rng.random_range(1..=self.users),
             item: self.rng.random_range(1..=ITEMS),
             random: self.rng.random(),
         }
+    }
+
+    /// The name of the tenant with 0-based index `i`.
+    pub fn tenant(&self, i: u32) -> &str {
+        &self.tenants[i as usize]
     }
 
     pub fn rng(&mut self) -> &mut ChaCha8Rng {

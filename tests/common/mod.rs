@@ -15,6 +15,15 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// What a finished `zeta-bench` printed, stdout then stderr.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Say that a test is skipped, and why, where the person running the tests
 /// sees it: straight to stderr, which the test harness does not capture
 /// (`eprintln!` output of a passing test is swallowed).

@@ -4,13 +4,13 @@
 //! as not started and the mocks keep that data in memory; a fault that
 //! needs it is refused before the run starts.
 
-use anyhow::Context;
-use nix::sys::signal::Signal;
+use std::path::PathBuf;
 
-use super::READY_TIMEOUT;
+use anyhow::Context;
+
 use super::start::Build;
 use crate::stack::datastores as ds;
-use crate::stack::process::{self, Ready, Spec, free_port};
+use crate::stack::process::{Ready, Spec, free_port};
 
 /// A size-limited filesystem in the run directory, and a node-exporter that
 /// sees it and nothing else: host disks neither trigger nor hide
@@ -25,10 +25,10 @@ pub(super) async fn disk(b: &mut Build<'_>) -> anyhow::Result<()> {
         &["prometheus-node-exporter", "node_exporter"],
         "prometheus-node-exporter",
     )?;
-    let spec = Spec {
-        name: "node-exporter".into(),
-        program: program.clone(),
-        args: vec![
+    let spec = b.spec(
+        "node-exporter",
+        program.clone(),
+        vec![
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--collector.disable-defaults".into(),
             "--collector.filesystem".into(),
@@ -38,13 +38,8 @@ pub(super) async fn disk(b: &mut Build<'_>) -> anyhow::Result<()> {
             ),
             "--collector.filesystem.fs-types-exclude=^(?:[^t].*|t[^m].*|tm[^p].*|tmp[^f].*|tmpf[^s].*|tmpfs.+|t|tm|tmp|tmpf)$".into(),
         ],
-        env: vec![],
-        log: b.log("node-exporter"),
-        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
-        ready_timeout: READY_TIMEOUT,
-        stop_signal: Signal::SIGTERM,
-        pid_file: b.pid_file(),
-    };
+        Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
+    );
     b.start(spec).await?;
     b.addresses
         .insert("node-exporter:9100".into(), format!("127.0.0.1:{port}"));
@@ -96,19 +91,17 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
     b.backend_env
         .push(("ZETA_DATABASE_URL".into(), ds::url(proxy_port)));
     b.native.pg_proxy = Some(proxy);
-    let version = if in_docker {
-        b.launcher.version("postgresql", "postgres".as_ref()).await
-    } else {
-        match ds::pg_bin("postgres") {
-            Some(bin) => process::version(&bin).await,
-            None => None,
-        }
+    // Its image in docker; natively the server binary, off PATH on Debian.
+    let program = match in_docker {
+        true => PathBuf::from("postgres"),
+        false => ds::pg_bin("postgres").unwrap_or_default(),
     };
-    b.record_version(
+    b.record(
         "postgresql",
-        version,
+        &program,
         format!("postgresql://127.0.0.1:{port}"),
-    );
+    )
+    .await;
 
     let Some(program) = b
         .launcher
@@ -120,25 +113,32 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
         );
         return Ok(());
     };
-    let exporter_port = free_port()?;
-    let spec = ds::postgres_exporter_spec(
-        program.clone(),
-        exporter_port,
-        port,
-        b.log("postgres-exporter"),
-        b.pid_file(),
-    );
-    b.start(spec).await?;
-    b.addresses.insert(
-        "postgres-exporter:9187".into(),
-        format!("127.0.0.1:{exporter_port}"),
-    );
-    b.record(
+    exporter(
+        b,
         "postgres-exporter",
-        &program,
-        format!("http://127.0.0.1:{exporter_port}"),
+        "postgres-exporter:9187",
+        program,
+        |p, e, log, pid| ds::postgres_exporter_spec(p, e, port, log, pid),
     )
-    .await;
+    .await
+}
+
+/// An exporter on a free port, scraped where the compose file says
+/// (`compose`); `spec` gets (program, port, log, pid file).
+async fn exporter(
+    b: &mut Build<'_>,
+    name: &str,
+    compose: &str,
+    program: PathBuf,
+    spec: impl FnOnce(PathBuf, u16, PathBuf, Option<PathBuf>) -> Spec,
+) -> anyhow::Result<()> {
+    let port = free_port()?;
+    b.start(spec(program.clone(), port, b.log(name), b.pid_file()))
+        .await?;
+    b.addresses
+        .insert(compose.into(), format!("127.0.0.1:{port}"));
+    b.record(name, &program, format!("http://127.0.0.1:{port}"))
+        .await;
     Ok(())
 }
 
@@ -163,29 +163,17 @@ pub(super) async fn redis(b: &mut Build<'_>) -> anyhow::Result<()> {
     b.record("redis", &program, format!("redis://127.0.0.1:{port}"))
         .await;
 
-    let Some(exporter) = b.launcher.program("redis-exporter", ds::REDIS_EXPORTER) else {
+    let Some(exporter_program) = b.launcher.program("redis-exporter", ds::REDIS_EXPORTER) else {
         b.not_started
             .push("redis-exporter: not installed (package prometheus-redis-exporter)".into());
         return Ok(());
     };
-    let exporter_port = free_port()?;
-    let spec = ds::redis_exporter_spec(
-        exporter.clone(),
-        exporter_port,
-        port,
-        b.log("redis-exporter"),
-        b.pid_file(),
-    );
-    b.start(spec).await?;
-    b.addresses.insert(
-        "redis-exporter:9121".into(),
-        format!("127.0.0.1:{exporter_port}"),
-    );
-    b.record(
+    exporter(
+        b,
         "redis-exporter",
-        &exporter,
-        format!("http://127.0.0.1:{exporter_port}"),
+        "redis-exporter:9121",
+        exporter_program,
+        |p, e, log, pid| ds::redis_exporter_spec(p, e, port, log, pid),
     )
-    .await;
-    Ok(())
+    .await
 }

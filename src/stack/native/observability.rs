@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use nix::sys::signal::Signal;
 
 use super::start::{Build, SERVICE_LOGS};
 use crate::observe::endpoint::Endpoint;
@@ -33,17 +32,11 @@ const JAEGER_V2: &[&str] = &["jaeger"];
 const JAEGER_V1: &str = "jaeger-all-in-one";
 const GRAFANA: &[&str] = &["grafana", "grafana-server"];
 
+/// [`Build::spec`] with this module's readiness timeout.
 fn spec(b: &Build<'_>, name: &str, program: PathBuf, args: Vec<String>, ready: Ready) -> Spec {
     Spec {
-        name: name.into(),
-        program,
-        args,
-        env: vec![],
-        log: b.log(name),
-        ready,
         ready_timeout: READY,
-        stop_signal: Signal::SIGTERM,
-        pid_file: b.pid_file(),
+        ..b.spec(name, program, args, ready)
     }
 }
 

@@ -78,6 +78,28 @@ impl Build<'_> {
         self.opts.run_dir.join("config")
     }
 
+    /// How to start `name`: no extra environment, its log in the run
+    /// directory, SIGTERM to stop, the usual readiness timeout.
+    pub(super) fn spec(
+        &self,
+        name: &str,
+        program: PathBuf,
+        args: Vec<String>,
+        ready: Ready,
+    ) -> Spec {
+        Spec {
+            name: name.into(),
+            program,
+            args,
+            env: vec![],
+            log: self.log(name),
+            ready,
+            ready_timeout: READY_TIMEOUT,
+            stop_signal: Signal::SIGTERM,
+            pid_file: self.pid_file(),
+        }
+    }
+
     /// Start one unit and wait until it is ready (or the run is cancelled).
     pub(super) async fn start(&mut self, spec: Spec) -> anyhow::Result<()> {
         let mut unit = self.launcher.unit(spec);
@@ -243,23 +265,18 @@ async fn bring_up(
     .context("rendering stack/ into the run directory")?;
 
     let data = b.opts.run_dir.join("data");
-    let am_spec = Spec {
-        name: "alertmanager".into(),
-        program: alertmanager_bin.clone(),
-        args: vec![
+    let am_spec = b.spec(
+        "alertmanager",
+        alertmanager_bin.clone(),
+        vec![
             format!("--config.file={}", rendered.alertmanager_config.display()),
             format!("--storage.path={}", data.join("alertmanager").display()),
             format!("--web.listen-address={am_addr}"),
             // No gossip: it would bind 9094 and join other runs' instances.
             "--cluster.listen-address=".into(),
         ],
-        env: vec![],
-        log: b.log("alertmanager"),
-        ready: Ready::Http(format!("http://{am_addr}/-/ready")),
-        ready_timeout: READY_TIMEOUT,
-        stop_signal: Signal::SIGTERM,
-        pid_file: b.pid_file(),
-    };
+        Ready::Http(format!("http://{am_addr}/-/ready")),
+    );
     b.start(am_spec).await?;
 
     let mut prom_args = vec![
@@ -268,17 +285,12 @@ async fn bring_up(
         format!("--web.listen-address={prom_addr}"),
     ];
     prom_args.extend(rendered.prometheus_flags.iter().cloned());
-    let prom_spec = Spec {
-        name: "prometheus".into(),
-        program: prometheus_bin.clone(),
-        args: prom_args,
-        env: vec![],
-        log: b.log("prometheus"),
-        ready: Ready::Http(format!("http://{prom_addr}/-/ready")),
-        ready_timeout: READY_TIMEOUT,
-        stop_signal: Signal::SIGTERM,
-        pid_file: b.pid_file(),
-    };
+    let prom_spec = b.spec(
+        "prometheus",
+        prometheus_bin.clone(),
+        prom_args,
+        Ready::Http(format!("http://{prom_addr}/-/ready")),
+    );
     b.start(prom_spec).await?;
     b.record(
         "alertmanager",
@@ -345,17 +357,13 @@ async fn mocks(b: &mut Build<'_>) -> anyhow::Result<BTreeMap<String, String>> {
         if *name == "backend-api" {
             env.extend(b.backend_env.iter().cloned());
         }
-        let spec = Spec {
-            name: name.to_string(),
-            program: b.opts.self_exe.clone(),
+        let mut spec = b.spec(
+            name,
+            b.opts.self_exe.clone(),
             args,
-            env,
-            log: b.log(name),
-            ready: Ready::Http(format!("http://{addr}/health")),
-            ready_timeout: READY_TIMEOUT,
-            stop_signal: Signal::SIGTERM,
-            pid_file: b.pid_file(),
-        };
+            Ready::Http(format!("http://{addr}/health")),
+        );
+        spec.env = env;
         b.start(spec).await?;
         b.addresses.insert(compose_addr.to_string(), addr.clone());
         services.insert(name.to_string(), format!("http://{addr}"));
