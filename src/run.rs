@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::fault;
@@ -385,7 +385,19 @@ async fn execute(
                 + stack::files::defaults::RESEND_DELAY,
             k,
         ) + Duration::from_secs(5);
-        if let Err(waited) = drain(&receivers, &watch, bound, &cancel).await {
+        // A rule pending now fires once its (scaled) `for` has elapsed, at
+        // the next evaluation: the verdict waits for that too.
+        let eval = scale(files.evaluation_interval(), k);
+        let fires_after: std::collections::BTreeMap<String, Duration> = files
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), scale(r.for_, k) + eval))
+            .collect();
+        let fires_at = |t: &crate::observe::alerts::AlertTimeline| {
+            let after = fires_after.get(&t.name)?;
+            Some(t.active_at? + chrono::Duration::from_std(*after).ok()?)
+        };
+        if let Err(waited) = drain(&receivers, &watch, bound, fires_at, &cancel).await {
             notes.push(waited);
         }
     }
@@ -559,15 +571,25 @@ async fn drain(
     receivers: &Receivers,
     watch: &AlertWatch,
     bound: Duration,
+    fires_at: impl Fn(&crate::observe::alerts::AlertTimeline) -> Option<DateTime<Utc>>,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + bound;
+    let deadline_utc = Utc::now() + chrono::Duration::from_std(bound).unwrap_or_default();
     loop {
-        // Only alerts that fired notify; pending ones never will.
+        // Alerts that fired and have not resolved, and pending ones whose
+        // `for` ends within the wait: judging before they fire would miss
+        // a notification that is on its way. Pending ones that cannot fire
+        // in time are not waited for.
+        let now = Utc::now();
         let open: Vec<String> = watch
             .timelines()
             .into_iter()
-            .filter(|t| t.gone_at.is_none() && t.first_seen_firing.is_some())
+            .filter(|t| t.gone_at.is_none())
+            .filter(|t| {
+                t.first_seen_firing.is_some()
+                    || fires_at(t).is_some_and(|at| at <= deadline_utc && now <= at + SLACK)
+            })
             .map(|t| t.name)
             .collect();
         let ns = receivers.notifications();
@@ -603,6 +625,10 @@ async fn drain(
         }
     }
 }
+
+/// How long past its expected firing time a pending alert is still waited
+/// for (polls and evaluation jitter).
+const SLACK: chrono::Duration = chrono::Duration::seconds(2);
 
 /// The stack directory's git revision (`abc1234`, `-dirty` with local
 /// edits), when it is in a git checkout.

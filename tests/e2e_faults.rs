@@ -150,6 +150,27 @@ fn database_down_pages_within_the_target() {
     assert_eq!(r["faults"][0]["reverted_by"], "restarted");
     // backend-api failed while the database was down: the symptom.
     assert!(r["load"]["total_errors"].as_u64().unwrap() > 0, "{text}");
+    // The symptom outlives its cause: HighErrorRate's window and `for`
+    // end after DatabaseDown has resolved, when nothing inhibits it, and it
+    // pages (reported as unexpected; the scenario says warn).
+    let first = |alert: &str, status: &str| -> String {
+        r["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["status"] == status && n["alerts"][0] == alert)
+            .filter_map(|n| n["at"].as_str().map(String::from))
+            .min()
+            .unwrap_or_else(|| panic!("no {status} notification for {alert}:\n{text}"))
+    };
+    assert!(
+        first("HighErrorRate", "firing") > first("DatabaseDown", "resolved"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unexpected alert fired: HighErrorRate (unexpected_alerts: warn)"),
+        "{text}"
+    );
 }
 
 #[test]
