@@ -32,7 +32,7 @@ use crate::stack::{self, Stack, StackFiles, StackOptions};
 pub struct FaultRequest {
     pub kind: FaultKind,
     pub target: String,
-    #[serde(with = "crate::report::serde_duration")]
+    #[serde(with = "crate::input::units::serde_duration")]
     pub duration: Duration,
     #[serde(default)]
     pub params: FaultParams,
@@ -121,7 +121,7 @@ pub async fn up(
         .route("/faults", get(list).post(inject))
         .route("/faults/{name}", delete(revert_one))
         .with_state(control.clone());
-    let (control_url, server) = crate::observe::serve_loopback(app, observers.clone()).await?;
+    let (control_url, server) = crate::http::serve_loopback(app, observers.clone()).await?;
     let state = UpState {
         control: control_url.clone(),
         run_dir: dir

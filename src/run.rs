@@ -288,7 +288,7 @@ async fn execute(
     // Alertmanager's view: which alerts an inhibition rule silenced.
     let inhibits = crate::observe::inhibitions::InhibitWatch::default();
     let inhibit_task = tokio::spawn(inhibits.clone().run(
-        crate::observe::endpoint::Endpoint::new(&stack.alertmanager_url),
+        crate::http::endpoint::Endpoint::new(&stack.alertmanager_url),
         poll,
         observers.clone(),
     ));

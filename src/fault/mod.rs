@@ -25,7 +25,7 @@ pub struct FaultRecord {
     pub kind: FaultKind,
     pub target: String,
     /// Planned start, from load start (wall time).
-    #[serde(with = "crate::report::serde_duration")]
+    #[serde(with = "crate::input::units::serde_duration")]
     #[schemars(with = "f64")]
     pub planned_at: Duration,
     pub requested_at: Option<DateTime<Utc>>,

@@ -10,7 +10,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 
 use super::engine::{Live, LoadOptions, run as run_engine};
 use super::record::{LoadReport, Shard};
@@ -191,12 +190,7 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
         Some(p) => from_scenario(p, &a)?,
         None => from_flags(&a)?,
     };
-    let cancel = CancellationToken::new();
-    let c = cancel.clone();
-    tokio::spawn(async move {
-        crate::cli::shutdown_signal().await;
-        c.cancel();
-    });
+    let cancel = crate::signal::cancel_on_signal(None);
     let progress = std::sync::Arc::new(Progress::new(&s.plan, shard, a.json));
     let p2 = progress.clone();
     let report_progress: super::engine::ProgressFn =

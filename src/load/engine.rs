@@ -26,7 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, Req};
 use super::record::{LoadReport, Recorder, Sample, Shard};
-use super::schedule::{ArrivalIter, Picker, tenant_name};
+use super::schedule::{ArrivalIter, Picker};
+use crate::scenario::tenant_name;
 use crate::scenario::plan::{Plan, PlannedPhase};
 use crate::scenario::template::Values;
 use crate::scenario::{MixEntry, Tenants};

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Zipf};
 
 use crate::scenario::plan::PlannedPhase;
-use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants};
+use crate::scenario::{Arrivals, MixEntry, TenantDistribution, Tenants, tenant_name};
 
 /// Items drawn per request (`{item}`); users come from the scenario.
 pub const ITEMS: u32 = 10_000;
@@ -214,11 +214,6 @@ pub struct Pick<'a> {
     pub item: u32,
     /// For the template's `{rand:…}`, `{float}` and `{uuid}`.
     pub random: u64,
-}
-
-/// The seed's tenant id format: `tenant_001`.
-pub fn tenant_name(i: u32) -> String {
-    format!("tenant_{i:03}")
 }
 
 impl Picker {

@@ -248,7 +248,7 @@ async fn call_ml(
         }
         Err(e) => Err(format!(
             "ml-engine unreachable: {}",
-            crate::observe::http_error(&e)
+            crate::http::http_error(&e)
         )),
     };
     child
@@ -367,7 +367,7 @@ async fn train(
             child.error = true;
             json_error(
                 StatusCode::BAD_GATEWAY,
-                format!("ml-engine unreachable: {}", crate::observe::http_error(&e)),
+                format!("ml-engine unreachable: {}", crate::http::http_error(&e)),
             )
         }
     };

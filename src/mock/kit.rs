@@ -22,7 +22,7 @@ use super::faults::{Faults, Verdict};
 use super::log::{LogLine, LogSink, now_rfc3339_ms};
 use super::metrics::{HistogramFamily, HttpLabels, InProgressLabels, latency_histogram};
 use super::trace::{AttrValue, SPAN_KIND_SERVER, Span, Tracer};
-use crate::load::schedule::tenant_name;
+use crate::scenario::tenant_name;
 use crate::trace_context::TraceParent;
 
 /// The server span of the request being handled, for child spans.

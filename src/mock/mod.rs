@@ -28,7 +28,7 @@ pub async fn serve(router: axum::Router, listen: std::net::SocketAddr) -> anyhow
         .await
         .with_context(|| format!("binding {listen}"))?;
     axum::serve(listener, router)
-        .with_graceful_shutdown(crate::cli::shutdown_signal())
+        .with_graceful_shutdown(crate::signal::shutdown_signal())
         .await
         .context("serving")
 }

@@ -143,7 +143,7 @@ impl AlertWatch {
     pub async fn run(
         self,
         http: reqwest::Client,
-        prometheus: super::endpoint::Endpoint,
+        prometheus: crate::http::endpoint::Endpoint,
         every: Duration,
         cancel: CancellationToken,
     ) {
@@ -162,9 +162,9 @@ impl AlertWatch {
             {
                 Ok(resp) => match resp.text().await {
                     Ok(body) => parse(&body),
-                    Err(e) => Err(super::http_error(&e)),
+                    Err(e) => Err(crate::http::http_error(&e)),
                 },
-                Err(e) => Err(super::http_error(&e)),
+                Err(e) => Err(crate::http::http_error(&e)),
             };
             match result {
                 Ok(alerts) => self.apply(alerts, Utc::now()),

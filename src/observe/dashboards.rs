@@ -94,7 +94,7 @@ struct Query {
 /// Where panels' queries go.
 pub enum Via {
     /// Prometheus' own API, with Grafana's step rules.
-    Prometheus(super::endpoint::Endpoint),
+    Prometheus(crate::http::endpoint::Endpoint),
     /// Grafana's `/api/ds/query`, as its frontend sends them.
     Grafana(super::grafana::Grafana),
 }
@@ -278,7 +278,7 @@ impl Probe {
     /// Targets in parallel, as Grafana's backend runs them.
     async fn panel_via_prometheus(
         &self,
-        prometheus: &super::endpoint::Endpoint,
+        prometheus: &crate::http::endpoint::Endpoint,
         job: &Job,
     ) -> Vec<Result<bool, String>> {
         let end = chrono::Utc::now().timestamp() as f64;
@@ -316,7 +316,7 @@ impl Probe {
                             Err(e) => Err(format!("unreadable answer: {e}")),
                         }
                     }
-                    Err(e) => Err(crate::observe::http_error(&e)),
+                    Err(e) => Err(crate::http::http_error(&e)),
                 }
             }
         }))
@@ -416,7 +416,7 @@ fn ref_id(i: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::endpoint::Endpoint;
+    use crate::http::endpoint::Endpoint;
     use crate::observe::fake::{Canned, serve};
     use crate::observe::grafana::Grafana;
     use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};

@@ -90,7 +90,7 @@ pub(crate) async fn serve(routes: Vec<Canned>) -> Fake {
         },
     );
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (url, _task) = super::serve_loopback(app, cancel.clone())
+    let (url, _task) = crate::http::serve_loopback(app, cancel.clone())
         .await
         .expect("binding a loopback port");
     Fake { url, seen, cancel }
@@ -120,7 +120,7 @@ pub(crate) async fn serve_app(app: axum::Router) -> Fake {
         },
     ));
     let cancel = tokio_util::sync::CancellationToken::new();
-    let (url, _task) = super::serve_loopback(app, cancel.clone())
+    let (url, _task) = crate::http::serve_loopback(app, cancel.clone())
         .await
         .expect("binding a loopback port");
     Fake { url, seen, cancel }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use super::endpoint::{self, Endpoint};
+use crate::http::endpoint::{self, Endpoint};
 
 /// One target of a panel, as `/api/ds/query` takes it.
 #[derive(Debug, Clone)]

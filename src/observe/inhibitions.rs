@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::endpoint::{self, Endpoint};
+use crate::http::endpoint::{self, Endpoint};
 
 /// One alert (by its label set) as Alertmanager held it during the run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::Value;
 
-use super::endpoint::{self, Endpoint};
+use crate::http::endpoint::{self, Endpoint};
 use super::traces::{SpanRef, TraceInfo};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

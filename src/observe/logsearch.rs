@@ -183,7 +183,7 @@ impl LogSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::endpoint::Endpoint;
+    use crate::http::endpoint::Endpoint;
     use crate::observe::fake::{Canned, serve};
 
     #[tokio::test]

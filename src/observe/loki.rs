@@ -15,7 +15,7 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::Value;
 
-use super::endpoint::{self, Endpoint};
+use crate::http::endpoint::{self, Endpoint};
 
 /// One log line: nanoseconds since the epoch, and the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,12 +170,12 @@ impl Loki {
         let resp = req
             .send()
             .await
-            .map_err(|e| format!("{what}: {}", super::http_error(&e)))?;
+            .map_err(|e| format!("{what}: {}", crate::http::http_error(&e)))?;
         let status = resp.status();
         let text = resp
             .text()
             .await
-            .map_err(|e| format!("{what}: HTTP {status}, {}", super::http_error(&e)))?;
+            .map_err(|e| format!("{what}: HTTP {status}, {}", crate::http::http_error(&e)))?;
         if !status.is_success() {
             return Err(format!(
                 "{what}: HTTP {status}: {}",

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::slo::Destination;
+use super::destination::Destination;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
@@ -81,7 +81,7 @@ impl Receivers {
         &self,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        super::serve_loopback(self.router(), cancel).await
+        crate::http::serve_loopback(self.router(), cancel).await
     }
 
     /// Serve on a fixed address (`stack.receivers`), for an Alertmanager
@@ -91,7 +91,7 @@ impl Receivers {
         addr: std::net::SocketAddr,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        super::serve_on(addr, self.router(), cancel).await
+        crate::http::serve_on(addr, self.router(), cancel).await
     }
 
     pub fn notifications(&self) -> Vec<Notification> {

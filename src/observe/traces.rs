@@ -60,7 +60,7 @@ impl TraceSink {
         &self,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        super::serve_loopback(self.router(), cancel).await
+        crate::http::serve_loopback(self.router(), cancel).await
     }
 
     fn add(&self, body: &Value) {
@@ -314,7 +314,7 @@ pub async fn look_up_in_jaeger(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::endpoint::Endpoint;
+    use crate::http::endpoint::Endpoint;
     use crate::observe::fake::{Canned, serve};
     use crate::observe::jaeger::Jaeger;
     use std::time::Duration;

@@ -88,7 +88,7 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
                     .and_then(|n| n.parse::<u32>().ok())
                     .is_some_and(|n| {
                         (1..=t.count).contains(&n)
-                            && crate::load::schedule::tenant_name(n) == s.value.tenant
+                            && super::tenant_name(n) == s.value.tenant
                     });
                 if !ok {
                     dec.error(
@@ -96,7 +96,7 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
                         &format!("{}.tenant", s.field),
                         format!(
                             "expected one of tenant_001 … {}, found {:?}",
-                            crate::load::schedule::tenant_name(t.count),
+                            super::tenant_name(t.count),
                             s.value.tenant
                         ),
                     );

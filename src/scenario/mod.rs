@@ -18,6 +18,11 @@ use crate::input::{Diagnostics, Located};
 pub use decode::parse_scenario;
 pub use template::RequestTemplate;
 
+/// The seed's tenant id format: `tenant_001`.
+pub fn tenant_name(i: u32) -> String {
+    format!("tenant_{i:03}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub file: PathBuf,
@@ -237,13 +242,13 @@ pub struct FaultParams {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "opt_duration"
+        with = "crate::input::units::opt_duration"
     )]
     pub latency: Option<Duration>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "opt_duration"
+        with = "crate::input::units::opt_duration"
     )]
     pub jitter: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -261,23 +266,6 @@ pub struct FaultParams {
     pub fill_to: Option<f64>,
 }
 
-mod opt_duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_f64(d.as_secs_f64()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.and_then(|s| Duration::try_from_secs_f64(s).ok()))
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Fault {

@@ -16,9 +16,9 @@ use crate::stack::render::promql::range_windows;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Floor {
-    #[serde(with = "crate::report::serde_duration")]
+    #[serde(with = "crate::input::units::serde_duration")]
     pub best: Duration,
-    #[serde(with = "crate::report::serde_duration")]
+    #[serde(with = "crate::input::units::serde_duration")]
     pub worst: Duration,
     /// The terms of `best`, in words.
     pub best_terms: String,

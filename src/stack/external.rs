@@ -6,7 +6,7 @@
 //! URLs come from `stack.urls` in the scenario, overridden by
 //! `ZETA_<NAME>_URL` (`ZETA_BACKEND_API_URL`, …) so that one scenario serves
 //! several environments; credentials only from `ZETA_<NAME>_TOKEN` or
-//! `ZETA_<NAME>_USER`/`_PASSWORD` (see [`crate::observe::endpoint`]).
+//! `ZETA_<NAME>_USER`/`_PASSWORD` (see [`crate::http::endpoint`]).
 //! Prometheus, Alertmanager and backend-api are required; ml-engine,
 //! Grafana, Loki and Jaeger are used when given.
 //!
@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::bail;
 
 use super::{ComponentInfo, ProviderDecision, Stack};
-use crate::observe::endpoint::{self, Endpoint};
+use crate::http::endpoint::{self, Endpoint};
 use crate::scenario::{EXTERNAL_COMPONENTS, StackRef};
 
 /// How long each component has to answer its readiness check.
@@ -70,7 +70,7 @@ async fn wait_ready(http: &reqwest::Client, name: &str, ep: &Endpoint) -> anyhow
                 let body = r.text().await.unwrap_or_default();
                 format!("HTTP {status}: {}", endpoint::snippet(&body))
             }
-            Err(e) => crate::observe::http_error(&e),
+            Err(e) => crate::http::http_error(&e),
         };
         if tokio::time::Instant::now() >= deadline {
             bail!(

@@ -49,7 +49,7 @@ pub struct StackFiles {
 pub struct AlertRule {
     pub name: String,
     pub expr: String,
-    #[serde(with = "crate::report::serde_duration")]
+    #[serde(with = "crate::input::units::serde_duration")]
     pub for_: Duration,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,

@@ -109,12 +109,12 @@ pub struct Stack {
     /// what the SLO checks that need them report as "not measured".
     pub absent: BTreeMap<String, String>,
     /// Grafana, Loki and Jaeger, where this stack has them.
-    pub grafana: Option<crate::observe::endpoint::Endpoint>,
-    pub loki: Option<crate::observe::endpoint::Endpoint>,
-    pub jaeger: Option<crate::observe::endpoint::Endpoint>,
+    pub grafana: Option<crate::http::endpoint::Endpoint>,
+    pub loki: Option<crate::http::endpoint::Endpoint>,
+    pub jaeger: Option<crate::http::endpoint::Endpoint>,
     /// Prometheus and Alertmanager with their credentials.
-    pub prometheus: crate::observe::endpoint::Endpoint,
-    pub alertmanager: crate::observe::endpoint::Endpoint,
+    pub prometheus: crate::http::endpoint::Endpoint,
+    pub alertmanager: crate::http::endpoint::Endpoint,
     /// The processes, when the harness started them; `None` for an
     /// external stack, whose faults are the mocks' knobs only.
     backend: Option<native::Native>,

@@ -81,7 +81,7 @@ impl Ready {
             Ready::Http(url) => match http.get(url).timeout(Duration::from_secs(1)).send().await {
                 Ok(r) if r.status().is_success() => Ok(()),
                 Ok(r) => Err(format!("HTTP {}", r.status())),
-                Err(e) => Err(crate::observe::http_error(&e)),
+                Err(e) => Err(crate::http::http_error(&e)),
             },
             Ready::Tcp(addr) => {
                 match tokio::time::timeout(

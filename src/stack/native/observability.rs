@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::start::{Build, SERVICE_LOGS};
-use crate::observe::endpoint::Endpoint;
+use crate::http::endpoint::Endpoint;
 use crate::stack::process::{Ready, Spec, free_port, which};
 use crate::stack::render::{self, DroppedTarget};
 

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::launch::{Launcher, Mode};
 use super::{MOCK_MEMORY_LIMIT_MB, Native, READY_TIMEOUT};
-use crate::observe::endpoint::Endpoint;
+use crate::http::endpoint::Endpoint;
 use crate::scenario::plan::scale;
 use crate::stack::process::{Ready, Spec, free_port};
 use crate::stack::render::{self, AddressMap, RenderInput};
@@ -424,7 +424,7 @@ async fn wait_for_targets(
                 }
                 Err(e) => last = format!("unreadable answer: {e}"),
             },
-            Err(e) => last = crate::observe::http_error(&e),
+            Err(e) => last = crate::http::http_error(&e),
         }
         if Instant::now() >= deadline {
             bail!(
