@@ -139,7 +139,6 @@ pub mod serde_duration {
     }
 }
 
-
 /// `Option<Duration>` as seconds (f64) or null in JSON.
 pub mod opt_duration {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -152,13 +151,10 @@ pub mod opt_duration {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<f64>::deserialize(d)?.and_then(|s| Duration::try_from_secs_f64(s).ok()))
     }
 }
-
 
 #[cfg(test)]
 mod tests {

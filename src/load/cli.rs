@@ -10,7 +10,6 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-
 use super::engine::{Live, LoadOptions, run as run_engine};
 use super::record::{LoadReport, Shard};
 use crate::input::units::{parse_duration, parse_rate};

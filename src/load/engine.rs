@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 use super::client::{Client, Req};
 use super::record::{LoadReport, Recorder, Sample, Shard};
 use super::schedule::{ArrivalIter, Picker};
-use crate::scenario::tenant_name;
 use crate::scenario::plan::{Plan, PlannedPhase};
 use crate::scenario::template::Values;
+use crate::scenario::tenant_name;
 use crate::scenario::{MixEntry, Tenants};
 use crate::trace_context::TraceParent;
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::Value;
 
-use crate::http::endpoint::{self, Endpoint};
 use super::traces::{SpanRef, TraceInfo};
+use crate::http::endpoint::{self, Endpoint};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {

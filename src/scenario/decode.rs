@@ -87,8 +87,7 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
                     .strip_prefix("tenant_")
                     .and_then(|n| n.parse::<u32>().ok())
                     .is_some_and(|n| {
-                        (1..=t.count).contains(&n)
-                            && super::tenant_name(n) == s.value.tenant
+                        (1..=t.count).contains(&n) && super::tenant_name(n) == s.value.tenant
                     });
                 if !ok {
                     dec.error(

@@ -266,7 +266,6 @@ pub struct FaultParams {
     pub fill_to: Option<f64>,
 }
 
-
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub name: String,

@@ -1,0 +1,22 @@
+//! `zeta-bench up`: the stack and mocks for a game day, until Ctrl-C.
+
+use super::Exit;
+use super::args::UpArgs;
+
+pub(super) async fn up(a: UpArgs) -> Exit {
+    let cancel = crate::signal::cancel_on_signal(None);
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("zeta-bench up: {e}");
+            return Exit::CouldNotRun;
+        }
+    };
+    match crate::gameday::up(&a.stack, a.time_scale, &a.out, exe, cancel).await {
+        Ok(()) => Exit::Pass,
+        Err(e) => {
+            eprintln!("zeta-bench up: could not run: {e:#}");
+            Exit::CouldNotRun
+        }
+    }
+}

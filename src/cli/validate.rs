@@ -1,0 +1,135 @@
+//! `zeta-bench validate`: every check that needs no running stack. Input
+//! errors exit 2; a rule that can never meet the MTTD target exits 1;
+//! otherwise 0.
+
+use std::path::Path;
+
+use crate::input::units::human_duration;
+use crate::run::{Inputs, load_inputs};
+
+use super::Exit;
+
+pub(super) fn validate_all(files: &[std::path::PathBuf]) -> Exit {
+    files
+        .iter()
+        .map(|f| validate(f))
+        .max()
+        .unwrap_or(Exit::Pass)
+}
+
+fn validate(f: &Path) -> Exit {
+    if let Some(exit) = validate_plain_load(f) {
+        return exit;
+    }
+    let i = match load_inputs(f, None) {
+        Ok(i) => i,
+        Err(d) => {
+            eprintln!("{d}");
+            eprintln!("{}: {} problem(s)", f.display(), d.len());
+            return Exit::Input;
+        }
+    };
+    let exit = lint_stack(&i);
+    println!(
+        "{}: ok ({} phases, {} faults, {} alert rules, {} dashboards checked)",
+        f.display(),
+        i.scenario.load.phases.len(),
+        i.scenario.faults.len(),
+        i.files.rules.len(),
+        crate::stack::lint::load_dashboards(&i.files.dir)
+            .map(|d| d.len())
+            .unwrap_or(0),
+    );
+    exit.max(print_floors(&i))
+}
+
+/// Plain load (`target:`): the schedule is all there is to check. `None`
+/// for a scenario with a stack (or one that does not parse: the full
+/// validation reports why).
+fn validate_plain_load(f: &Path) -> Option<Exit> {
+    let sc = crate::scenario::load_scenario(f).ok()?;
+    sc.target.as_ref()?;
+    Some(
+        match crate::scenario::plan::plan(&sc, sc.stack.time_scale.clone(), None) {
+            Ok(p) => {
+                println!(
+                    "{}: plain load for {} in {} phase(s), valid (run it with `zeta-bench load`)",
+                    f.display(),
+                    human_duration(p.load_end),
+                    p.phases.len()
+                );
+                Exit::Pass
+            }
+            Err(d) => {
+                eprintln!("{d}");
+                Exit::Input
+            }
+        },
+    )
+}
+
+/// The dashboards' lint and promtool/amtool on the stack files.
+fn lint_stack(i: &Inputs) -> Exit {
+    let mut exit = Exit::Pass;
+    match crate::stack::lint::lint(&i.files) {
+        Ok(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+                exit = Exit::Input;
+            }
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            exit = Exit::Input;
+        }
+    }
+    for line in crate::stack::tools::check(&i.files.dir) {
+        match line {
+            Ok(ok) => println!("{ok}"),
+            Err(problem) => {
+                eprintln!("{problem}");
+                exit = Exit::Input;
+            }
+        }
+    }
+    exit
+}
+
+/// Each rule's detection floor; a rule the MTTD SLO covers that can never
+/// meet its target is an SLO failure.
+fn print_floors(i: &Inputs) -> Exit {
+    let target = i.slo.mttd.as_ref();
+    let mut exit = Exit::Pass;
+    println!(
+        "detection floors (best = for + group_wait; worst adds a scrape, an evaluation and the longest range window):"
+    );
+    for rf in crate::slo::floor::floors(&i.files, target) {
+        println!(
+            "  {:<24} {:<9} best {:>8}  worst {:>8}{}",
+            rf.rule.name,
+            rf.rule.severity(),
+            human_duration(rf.floor.best),
+            human_duration(rf.floor.worst),
+            if rf.impossible {
+                "  ← can never meet the MTTD target"
+            } else {
+                ""
+            }
+        );
+        if rf.impossible {
+            eprintln!(
+                "{}:{}:{}: alert {}: severity {} is covered by the MTTD SLO (≤ {}), but it cannot notify sooner than {} ({})",
+                i.files.dir.join("prometheus").join(&rf.rule.file).display(),
+                rf.rule.pos.line,
+                rf.rule.pos.column,
+                rf.rule.name,
+                rf.rule.severity(),
+                human_duration(target.map(|m| m.max).unwrap_or_default()),
+                human_duration(rf.floor.best),
+                rf.floor.best_terms
+            );
+            exit = Exit::SloFailed;
+        }
+    }
+    exit
+}
