@@ -21,7 +21,7 @@ use crate::report::model::{RunResult, SCHEMA_VERSION, ScenarioInfo, StackInfo};
 use crate::scenario::plan::{self, Plan, scale};
 use crate::scenario::{self, ProviderChoice, Scenario};
 use crate::slo::{self, SloSpec, check};
-use crate::stack::{self, Stack, StackFiles, StackOptions};
+use crate::stack::{self, Provider, Stack, StackFiles, StackOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -136,7 +136,7 @@ pub async fn run(
         .await
         .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
     let mut d = Diagnostics::default();
-    if decision.name == "external" {
+    if decision.name == Provider::External {
         // `--provider external` over a scenario written for another
         // provider: the same check the decoder makes.
         for f in &inputs.scenario.faults {
@@ -162,7 +162,7 @@ pub async fn run(
             } else {
                 f.target.value.as_str()
             };
-            if let Err(why) = stack::native::can_fault(target, decision.name == "docker") {
+            if let Err(why) = stack::native::can_fault(target, decision.name == Provider::Docker) {
                 d.push(
                     &inputs.scenario.file,
                     f.target.pos,
@@ -237,7 +237,7 @@ async fn execute(
     .context("starting the notification receivers")?;
     // An Alertmanager the harness did not configure notifies the harness
     // only when pointed at a fixed receiver address.
-    let notifications_unobserved = (decision.name == "external"
+    let notifications_unobserved = (decision.name == Provider::External
         && scenario.stack.receivers.is_none())
     .then(|| {
         "the external Alertmanager's notifications are not observed: set stack.receivers (e.g. 127.0.0.1:9095) and point its receivers' URLs there (/slack/<channel>, /pagerduty, /webhook/<name>)".to_string()
@@ -461,7 +461,7 @@ async fn execute(
             }
         }
         Some(_) => None,
-        None if stack.provider.name == "external" => None,
+        None if stack.provider.name == Provider::External => None,
         None => Some(trace_sink.coverage(samples, &kills)),
     };
     let service_logs = dir.join(crate::stack::native::SERVICE_LOGS);
@@ -700,7 +700,7 @@ fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
             out.push(("log_search".into(), w));
         }
     }
-    if stack.jaeger.is_none() && stack.provider.name == "external" {
+    if stack.jaeger.is_none() && stack.provider.name == Provider::External {
         if let Some(w) = why(
             "jaeger",
             "its services export traces elsewhere, so no trace was looked up",

@@ -230,7 +230,7 @@ mod tests {
     async fn missing_required_urls_are_named_with_their_variables() {
         let e = start(
             ProviderDecision {
-                name: "external".into(),
+                name: crate::stack::Provider::External,
                 reason: "test".into(),
             },
             &stack(&[("prometheus", "http://127.0.0.1:1")]),

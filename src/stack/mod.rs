@@ -57,8 +57,36 @@ pub struct StackOptions {
 /// The chosen provider and why, as printed and recorded.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderDecision {
-    pub name: String,
+    pub name: Provider,
     pub reason: String,
+}
+
+/// Who runs the stack: the harness as local processes, the harness
+/// through a Docker engine, or nobody (an external stack already runs).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Native,
+    Docker,
+    External,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Native => "native",
+            Provider::Docker => "docker",
+            Provider::External => "external",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// auto: docker when an engine answers, else native. docker without an
@@ -66,16 +94,16 @@ pub struct ProviderDecision {
 pub async fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision, String> {
     match choice {
         ProviderChoice::Native => Ok(ProviderDecision {
-            name: "native".into(),
+            name: Provider::Native,
             reason: "asked for by the scenario or --provider".into(),
         }),
         ProviderChoice::External => Ok(ProviderDecision {
-            name: "external".into(),
+            name: Provider::External,
             reason: "asked for by the scenario or --provider: the stack already runs".into(),
         }),
         ProviderChoice::Docker => match docker::engine().await {
             Ok(socket) => Ok(ProviderDecision {
-                name: "docker".into(),
+                name: Provider::Docker,
                 reason: format!("asked for by the scenario or --provider; engine at {socket}"),
             }),
             Err(why) => Err(format!(
@@ -84,11 +112,11 @@ pub async fn choose_provider(choice: ProviderChoice) -> Result<ProviderDecision,
         },
         ProviderChoice::Auto => Ok(match docker::engine().await {
             Ok(socket) => ProviderDecision {
-                name: "docker".into(),
+                name: Provider::Docker,
                 reason: format!("auto: a Docker engine answers at {socket}"),
             },
             Err(why) => ProviderDecision {
-                name: "native".into(),
+                name: Provider::Native,
                 reason: format!("auto: {why}, so the stack runs as local processes"),
             },
         }),
@@ -126,7 +154,7 @@ impl Stack {
         opts: StackOptions,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Stack> {
-        if decision.name == "external" {
+        if decision.name == Provider::External {
             let stack_ref = opts.stack_ref.as_ref().ok_or_else(|| {
                 anyhow::anyhow!("the external provider needs a scenario's stack.urls")
             })?;
@@ -137,7 +165,7 @@ impl Stack {
 
     /// The harness's own processes, or why there are none to act on.
     fn native(&mut self, what: &str) -> anyhow::Result<&mut native::Native> {
-        let provider = self.provider.name.clone();
+        let provider = self.provider.name;
         self.backend.as_mut().ok_or_else(|| {
             anyhow::anyhow!(
                 "the {provider} provider cannot {what}: the harness did not start this stack"

@@ -136,7 +136,7 @@ pub async fn start(
     opts: StackOptions,
     cancel: &CancellationToken,
 ) -> anyhow::Result<Stack> {
-    let mode = if decision.name == "docker" {
+    let mode = if decision.name == crate::stack::Provider::Docker {
         Mode::Docker {
             images: crate::stack::docker::Images::from_compose(&opts.files.dir)?,
             run_dir: opts.run_dir.clone(),
