@@ -22,10 +22,10 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::fault::{self, FaultRecord};
-use crate::observe::receiver::Receivers;
+use crate::run::session::{Session, SessionOptions};
 use crate::scenario::plan::PlannedFault;
 use crate::scenario::{FaultKind, FaultParams};
-use crate::stack::{self, Stack, StackFiles, StackOptions};
+use crate::stack::{self, Stack, StackFiles};
 
 /// What `fault` sends to `up`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,23 +86,17 @@ pub async fn up(
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
     ));
     std::fs::create_dir_all(&dir)?;
-    let observers = cancel.child_token();
-    let receivers = Receivers::new(files.rules.iter().map(|r| r.name.clone()).collect());
-    let (receiver_base, _rtask) = receivers.serve(observers.clone()).await?;
-    let traces = crate::observe::traces::TraceSink::default();
-    let (otlp, _ttask) = traces.serve(observers.clone()).await?;
     let decision = stack::choose_provider(crate::scenario::ProviderChoice::Auto)
         .await
         .map_err(anyhow::Error::msg)?;
-    let stack = Stack::start(
-        decision,
-        StackOptions {
+    let session = Session::start(
+        SessionOptions {
             files,
+            decision,
             time_scale,
             run_dir: dir.clone(),
             self_exe,
-            receiver_base,
-            otlp_endpoint: Some(otlp),
+            receivers_at: None,
             // disk_pressure for `zeta-bench fault`, where this machine
             // allows it.
             disk: stack::native::can_fault("disk", false).is_ok(),
@@ -111,6 +105,12 @@ pub async fn up(
         &cancel,
     )
     .await?;
+    let Session {
+        stack,
+        receivers,
+        observers,
+        ..
+    } = session;
     let components = stack.components.clone();
     let control = Arc::new(Control {
         stack: Mutex::new(stack),

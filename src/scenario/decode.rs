@@ -1110,16 +1110,8 @@ fn check_provider_can_inject(
         return;
     }
     for f in faults {
-        if !f.kind.is_knob(&f.target.value) {
-            dec.error(
-                f.target.pos,
-                &f.target.field,
-                format!(
-                    "the external provider cannot inject {} on {:?}: it only sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure); use provider: native to run this fault",
-                    f.kind.name(),
-                    f.target.value
-                ),
-            );
+        if let Some(why) = f.external_refusal() {
+            dec.error(f.target.pos, &f.target.field, why);
         }
     }
 }

@@ -276,6 +276,31 @@ pub struct Fault {
     pub duration: Located<Duration>,
 }
 
+impl Fault {
+    /// Why a stack the harness did not start cannot take this fault, or
+    /// `None` when it can (a mock service's knob). The decoder and the
+    /// run's preflight give the same message.
+    pub fn external_refusal(&self) -> Option<String> {
+        (!self.kind.is_knob(&self.target.value)).then(|| {
+            format!(
+                "the external provider cannot inject {} on {:?}: it only sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure); use provider: native to run this fault",
+                self.kind.name(),
+                self.target.value
+            )
+        })
+    }
+
+    /// What on this machine the fault acts on: the service, or the disk
+    /// for disk_pressure.
+    pub fn machine_target(&self) -> &str {
+        if self.kind == FaultKind::DiskPressure {
+            "disk"
+        } else {
+            &self.target.value
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Expect {
     pub alerts: Vec<ExpectedAlert>,

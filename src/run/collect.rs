@@ -1,0 +1,285 @@
+//! Evidence collection while the load and the faults run: Prometheus'
+//! alerts, Alertmanager's inhibitions, dashboard loads, log searches and
+//! the live drill view, each a task under the session's `observers` token.
+//! [`Observers::start`] spawns them; [`Observers::finish`] joins them and
+//! gathers what they saw, the trace and log lookups that come after the
+//! load, and the poll failures as notes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::fault::FaultRecord;
+use crate::load::LoadReport;
+use crate::observe::alerts::{AlertTimeline, AlertWatch};
+use crate::observe::dashboards::{DashboardReport, Probe, Via};
+use crate::observe::inhibitions::{HeldAlert, InhibitWatch};
+use crate::observe::logs::LogReport;
+use crate::observe::logsearch::LogSearch;
+use crate::observe::receiver::Notification;
+use crate::observe::traces::TraceReport;
+use crate::scenario::FaultKind;
+use crate::scenario::plan::scale;
+use crate::stack::{Provider, Stack};
+
+use super::Inputs;
+use super::session::Session;
+
+/// How long Jaeger gets to store the spans of the last requests.
+const JAEGER_FLUSH_WAIT: Duration = Duration::from_secs(10);
+/// How long Loki gets to ingest the last lines the services wrote.
+const LOKI_FLUSH_WAIT: Duration = Duration::from_secs(15);
+
+pub(super) struct Observers {
+    pub watch: AlertWatch,
+    pub poll: Duration,
+    inhibits: InhibitWatch,
+    probe: Option<Arc<Probe>>,
+    log_search: Option<Arc<LogSearch>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What the observers saw, ready for the verdict.
+pub(super) struct Collected {
+    pub alerts: Vec<AlertTimeline>,
+    pub notifications: Vec<Notification>,
+    /// Alertmanager's inhibitions, when some poll of it succeeded.
+    pub held: Option<Vec<HeldAlert>>,
+    pub dashboards: Option<DashboardReport>,
+    pub traces: Option<TraceReport>,
+    pub logs: LogReport,
+    pub notes: Vec<String>,
+    /// Prometheus' alerts were polled this often (wall time).
+    pub poll_interval: Duration,
+}
+
+impl Observers {
+    pub(super) fn start(
+        inputs: &Inputs,
+        session: &Session,
+        dir: &Path,
+        start: tokio::time::Instant,
+        progress: bool,
+    ) -> anyhow::Result<Observers> {
+        let (files, plan, stack) = (&inputs.files, &inputs.plan, &session.stack);
+        let observers = &session.observers;
+        let eval = scale(files.evaluation_interval(), plan.time_scale);
+        let poll = (eval / 4).clamp(Duration::from_millis(200), Duration::from_secs(2));
+        let watch = AlertWatch::default();
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let mut tasks = vec![tokio::spawn(watch.clone().run(
+            http,
+            stack.prometheus.clone(),
+            poll,
+            observers.clone(),
+        ))];
+        // Alertmanager's view: which alerts an inhibition rule silenced.
+        let inhibits = InhibitWatch::default();
+        tasks.push(tokio::spawn(inhibits.clone().run(
+            crate::http::Endpoint::new(&stack.alertmanager_url),
+            poll,
+            observers.clone(),
+        )));
+        // Dashboards and log searches, during the load as a person would.
+        let first = (plan.load_end / 4).max(Duration::from_secs(2));
+        let every = (plan.load_end / 8).max(Duration::from_secs(2));
+        let probe = dashboard_probe(inputs, stack)
+            .map_err(|e| tracing::warn!("dashboard queries will not be measured: {e:#}"))
+            .ok()
+            .map(Arc::new);
+        if let Some(p) = &probe {
+            tasks.push(tokio::spawn(p.clone().run(first, every, observers.clone())));
+        }
+        let log_search = log_search(inputs, stack)?;
+        if let Some(s) = &log_search {
+            tasks.push(tokio::spawn(s.clone().run(first, every, observers.clone())));
+        }
+        if progress {
+            tasks.push(drill(inputs, session, &watch, dir, start));
+        }
+        Ok(Observers {
+            watch,
+            poll,
+            inhibits,
+            probe,
+            log_search,
+            tasks,
+        })
+    }
+
+    /// Stop observing and gather the evidence. `samples` are the load's
+    /// trace samples; `load_started` anchors the kills for trace coverage.
+    pub(super) async fn finish(
+        self,
+        session: &mut Session,
+        load: Option<&LoadReport>,
+        faults: &[FaultRecord],
+        started_at: DateTime<Utc>,
+        dir: &Path,
+        cancel: &CancellationToken,
+    ) -> Collected {
+        session.stop_listening().await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let mut notes = Vec::new();
+        let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
+        let kills = kill_times(load, faults);
+        let traces = traces(session, samples, &kills, cancel, &mut notes).await;
+        let service_logs = dir.join(crate::stack::native::SERVICE_LOGS);
+        let mut logs = crate::observe::logs::check_files(&service_logs, samples);
+        if let Some(s) = &self.log_search {
+            if !cancel.is_cancelled() {
+                s.completeness(&service_logs, started_at, LOKI_FLUSH_WAIT)
+                    .await;
+            }
+            logs.search = Some(s.report());
+        }
+        notes.extend(poll_notes("Prometheus' alerts", self.watch.poll_stats()));
+        let (am_polls, am_errors) = self.inhibits.poll_stats();
+        // Inhibitions are known only if some poll succeeded.
+        let held = (am_polls as usize > am_errors.len()).then(|| self.inhibits.held());
+        notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
+        Collected {
+            alerts: self.watch.timelines(),
+            notifications: session.receivers.notifications(),
+            held,
+            dashboards: self.probe.map(|p| p.report()),
+            traces,
+            logs,
+            notes,
+            poll_interval: self.poll,
+        }
+    }
+}
+
+fn poll_notes(what: &str, (polls, errors): (u64, Vec<String>)) -> Option<String> {
+    (!errors.is_empty()).then(|| {
+        format!(
+            "{} of {polls} polls of {what} failed; first: {}",
+            errors.len(),
+            errors[0]
+        )
+    })
+}
+
+/// Seconds after the load started at which a service was killed.
+fn kill_times(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<f64> {
+    let Some(start) = load.and_then(|l| l.started_at) else {
+        return Vec::new();
+    };
+    faults
+        .iter()
+        .filter(|f| f.kind == FaultKind::ServiceDown)
+        .filter_map(|f| f.took_effect_at)
+        .map(|t| (t - start).num_milliseconds() as f64 / 1000.0)
+        .collect()
+}
+
+/// Traces: Jaeger where the stack has it; the harness's own receiver where
+/// the harness started the services; otherwise not measured.
+async fn traces(
+    session: &Session,
+    samples: &[crate::load::record::TraceSample],
+    kills: &[f64],
+    cancel: &CancellationToken,
+    notes: &mut Vec<String>,
+) -> Option<TraceReport> {
+    let stack = &session.stack;
+    match &stack.jaeger {
+        Some(ep) if !cancel.is_cancelled() => {
+            match crate::observe::jaeger::Jaeger::detect(ep.clone(), Duration::from_secs(10)).await
+            {
+                Ok(j) => Some(
+                    crate::observe::traces::look_up_in_jaeger(
+                        &j,
+                        samples,
+                        kills,
+                        JAEGER_FLUSH_WAIT,
+                    )
+                    .await,
+                ),
+                Err(e) => {
+                    notes.push(format!("trace coverage: {e}"));
+                    Some(TraceReport {
+                        store: format!("Jaeger {}", ep.display()),
+                        lookup_errors: 1,
+                        lookup_error_examples: vec![e],
+                        ..Default::default()
+                    })
+                }
+            }
+        }
+        Some(_) => None,
+        None if stack.provider.name == Provider::External => None,
+        None => Some(session.trace_sink.coverage(samples, kills)),
+    }
+}
+
+/// Log search, where Loki runs: the SLO file's queries, timed under load.
+fn log_search(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Option<Arc<LogSearch>>> {
+    match (&stack.loki, &inputs.slo.log_search) {
+        (Some(ep), Some(l)) => {
+            let loki = crate::observe::loki::Loki::new(ep.clone(), l.max * 4)
+                .map_err(anyhow::Error::msg)?;
+            Ok(Some(Arc::new(LogSearch::new(loki, &l.queries))))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The live drill view: a status line every few seconds.
+fn drill(
+    inputs: &Inputs,
+    session: &Session,
+    watch: &AlertWatch,
+    dir: &Path,
+    start: tokio::time::Instant,
+) -> JoinHandle<()> {
+    let plan = &inputs.plan;
+    let drill = crate::observe::drill::Drill {
+        plan: plan.clone(),
+        expected: inputs
+            .scenario
+            .expect
+            .alerts
+            .iter()
+            .map(|a| (a.fault.clone(), a.name.clone()))
+            .collect(),
+        watch: watch.clone(),
+        receivers: session.receivers.clone(),
+        log: dir.join("drill.log"),
+        // Every 5 s of wall time, at most every 30 s of real time.
+        every: Duration::from_secs_f64((30.0 / plan.time_scale).clamp(2.0, 5.0)),
+    };
+    tokio::spawn(drill.run(start, session.observers.clone()))
+}
+
+/// Dashboards, through Grafana where it runs, else against Prometheus.
+fn dashboard_probe(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Probe> {
+    use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};
+    let files = &inputs.files;
+    let sources =
+        crate::stack::grafana::provisioning::load_datasources(&files.dir.join(DATASOURCES_FILE))?;
+    let dashboards = load_dashboards(&files.dir)?;
+    let scrape = sources
+        .iter()
+        .find(|s| s.kind == "prometheus")
+        .and_then(|s| s.time_interval())
+        .unwrap_or(crate::stack::grafana::vars::DEFAULT_SCRAPE);
+    let mut running: std::collections::BTreeSet<String> =
+        stack.components.iter().map(|c| c.name.clone()).collect();
+    running.insert("prometheus".into());
+    let via = match &stack.grafana {
+        Some(g) => Via::Grafana(
+            crate::observe::grafana::Grafana::new(g.clone(), Duration::from_secs(30))
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => Via::Prometheus(stack.prometheus.clone()),
+    };
+    Probe::new(&dashboards, &sources, via, scrape, &running)
+}

@@ -1,0 +1,237 @@
+//! One scenario, end to end:
+//! [`inputs`] (parse+validate, plan) → [`preflight`] (can the provider
+//! inject every fault?) → [`session`] (receivers, trace sink, stack) →
+//! load ║ faults ║ [`collect`] → [`drain`] → teardown (always) →
+//! [`result`] (evaluate, record, write).
+//!
+//! An SLO violation is a result, not an error. Errors are only
+//! [`RunError::Input`] (exit 2) and [`RunError::CouldNotRun`] (exit 3).
+
+mod collect;
+mod drain;
+mod inputs;
+mod preflight;
+mod result;
+pub mod session;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::input::Diagnostics;
+use crate::load::{self, LoadOptions};
+use crate::report::model::RunResult;
+use crate::scenario::{FaultKind, ProviderChoice};
+use crate::stack::{self, Provider, ProviderDecision};
+
+pub use inputs::{Inputs, load_inputs};
+use session::{Session, SessionOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Input(Diagnostics),
+    #[error("{0:#}")]
+    CouldNotRun(anyhow::Error),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Input(_) => 2,
+            RunError::CouldNotRun(_) => 3,
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    pub time_scale: Option<f64>,
+    pub provider: Option<ProviderChoice>,
+    /// Where run directories go (default `reports/`).
+    pub out: Option<PathBuf>,
+    /// The `zeta-bench` executable, to run mock services.
+    pub self_exe: Option<PathBuf>,
+    /// Print progress lines during load.
+    pub progress: bool,
+    /// An earlier result to compare with, and the tolerances.
+    pub baseline: Option<(RunResult, crate::report::baseline::Tolerances)>,
+}
+
+pub async fn run(
+    path: &Path,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> Result<RunResult, RunError> {
+    let inputs = load_inputs(path, opts.time_scale).map_err(RunError::Input)?;
+    let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
+    let decision = stack::choose_provider(choice)
+        .await
+        .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
+    preflight::check(&inputs.scenario, decision.name).map_err(RunError::Input)?;
+    execute(inputs, decision, opts, cancel)
+        .await
+        .map_err(RunError::CouldNotRun)
+}
+
+fn run_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {
+    let base = opts.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = base.join(format!(
+        "{safe}-{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the run directory {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn execute(
+    inputs: Inputs,
+    decision: ProviderDecision,
+    opts: &RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunResult> {
+    let started_at = Utc::now();
+    let dir = run_dir(opts, &inputs.scenario.name)?;
+    tracing::info!("run directory {}", dir.display());
+    let mut session = start_session(&inputs, decision, opts, &dir, &cancel).await?;
+    let stack = &session.stack;
+    tracing::info!(
+        "stack up: prometheus {} alertmanager {}",
+        stack.prometheus_url,
+        stack.alertmanager_url
+    );
+    // An Alertmanager the harness did not configure notifies the harness
+    // only when pointed at a fixed receiver address.
+    let notifications_unobserved = (stack.provider.name == Provider::External
+        && inputs.scenario.stack.receivers.is_none())
+    .then(|| {
+        "the external Alertmanager's notifications are not observed: set stack.receivers (e.g. 127.0.0.1:9095) and point its receivers' URLs there (/slack/<channel>, /pagerduty, /webhook/<name>)".to_string()
+    });
+    let target = stack
+        .services
+        .get("backend-api")
+        .cloned()
+        .context("the stack has no backend-api to send load to")?;
+    let mut notes: Vec<String> = stack
+        .not_started
+        .iter()
+        .map(|n| format!("not started: {n}"))
+        .collect();
+
+    let start = tokio::time::Instant::now();
+    let observers = collect::Observers::start(&inputs, &session, &dir, start, opts.progress)?;
+    let load_opts = LoadOptions {
+        base_url: target,
+        plan: &inputs.plan,
+        mix: &inputs.scenario.load.mix,
+        tenants: &inputs.scenario.tenants,
+        max_in_flight: inputs.scenario.load.max_in_flight,
+        timeout: inputs.scenario.load.timeout,
+        trace_cap: 1_000,
+        // The drill view reports progress.
+        progress: None,
+        shard: None,
+        keep_raw: false,
+    };
+    let (load_report, faults) = tokio::join!(
+        load::run(load_opts, start, cancel.clone()),
+        crate::fault::run(&mut session.stack, &inputs.plan, start, cancel.clone())
+    );
+    let load_report = load_report
+        .map_err(|e| notes.push(format!("load engine failed: {e:#}")))
+        .ok();
+    if !cancel.is_cancelled() {
+        let k = inputs.plan.time_scale;
+        let settled = drain::settle(
+            &inputs.files,
+            k,
+            &session.receivers,
+            &observers.watch,
+            &cancel,
+        );
+        if let Err(waited) = settled.await {
+            notes.push(waited);
+        }
+        // Spans are exported in batches every 500 ms.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let collected = observers
+        .finish(
+            &mut session,
+            load_report.as_ref(),
+            &faults,
+            started_at,
+            &dir,
+            &cancel,
+        )
+        .await;
+    notes.extend(collected.notes.iter().cloned());
+    notes.extend(session.stack.teardown().await);
+    let interrupted = cancel.is_cancelled();
+    if interrupted {
+        notes.push("the run was interrupted; this result is partial".into());
+    }
+    let mut result = result::build(result::Outcome {
+        inputs: &inputs,
+        stack: &session.stack,
+        started_at,
+        load: load_report,
+        faults,
+        collected,
+        notes,
+        interrupted,
+        notifications_unobserved,
+        dir: &dir,
+    });
+    if let Some((base, tol)) = &opts.baseline {
+        crate::report::baseline::apply(&mut result, base, *tol);
+    }
+    result::write(&result, &dir)?;
+    Ok(result)
+}
+
+async fn start_session(
+    inputs: &Inputs,
+    decision: ProviderDecision,
+    opts: &RunOptions,
+    dir: &Path,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Session> {
+    let self_exe = match &opts.self_exe {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("finding the zeta-bench executable")?,
+    };
+    Session::start(
+        SessionOptions {
+            files: inputs.files.clone(),
+            decision,
+            time_scale: inputs.plan.time_scale,
+            run_dir: dir.to_path_buf(),
+            self_exe,
+            receivers_at: inputs.scenario.stack.receivers.as_ref().map(|a| a.value),
+            disk: inputs
+                .plan
+                .faults
+                .iter()
+                .any(|f| f.kind == FaultKind::DiskPressure),
+            stack_ref: Some(inputs.scenario.stack.clone()),
+        },
+        cancel,
+    )
+    .await
+}

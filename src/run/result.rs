@@ -1,0 +1,148 @@
+//! The run's record: the verdicts judged from the evidence, assembled into
+//! one [`RunResult`] with where everything ran, then written beside the
+//! run's other files (`result.json` and every rendered report).
+
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::fault::FaultRecord;
+use crate::load::LoadReport;
+use crate::report::model::{RunResult, SCHEMA_VERSION, ScenarioInfo, StackInfo};
+use crate::slo::check;
+use crate::stack::{Provider, Stack};
+
+use super::Inputs;
+use super::collect::Collected;
+
+/// What the run did, beyond what the observers collected.
+pub(super) struct Outcome<'a> {
+    pub inputs: &'a Inputs,
+    pub stack: &'a Stack,
+    pub started_at: DateTime<Utc>,
+    pub load: Option<LoadReport>,
+    pub faults: Vec<FaultRecord>,
+    pub collected: Collected,
+    pub notes: Vec<String>,
+    pub interrupted: bool,
+    pub notifications_unobserved: Option<String>,
+    pub dir: &'a Path,
+}
+
+/// Judge the evidence and assemble the result.
+pub(super) fn build(o: Outcome<'_>) -> RunResult {
+    let Inputs {
+        scenario,
+        slo,
+        files,
+        plan,
+    } = o.inputs;
+    let c = o.collected;
+    let mut unmeasured = unmeasured_reasons(o.stack);
+    if let Some(why) = &o.notifications_unobserved {
+        unmeasured.push(("notifications".into(), why.clone()));
+    }
+    let verdicts = check::evaluate(&check::Evidence {
+        slo,
+        expect: &scenario.expect,
+        files,
+        time_scale: plan.time_scale,
+        faults: &o.faults,
+        alerts: &c.alerts,
+        notifications: &c.notifications,
+        unmeasured: &unmeasured,
+        dashboards: c.dashboards.as_ref(),
+        traces: c.traces.as_ref(),
+        logs: Some(&c.logs),
+        held: c.held.as_deref(),
+    });
+    let verdict = RunResult::judge(&verdicts.slos, o.interrupted);
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        zeta_bench_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: ScenarioInfo {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            file: scenario.file.display().to_string(),
+        },
+        started_at: o.started_at,
+        finished_at: Utc::now(),
+        time_scale: plan.time_scale,
+        provider: o.stack.provider.clone(),
+        components: o.stack.components.clone(),
+        stack: StackInfo {
+            dir: files.dir.display().to_string(),
+            git_revision: git_revision(&files.dir),
+            scrape_targets: o.stack.rendered.scrape_targets.clone(),
+            dropped_targets: o.stack.rendered.dropped_targets.clone(),
+            unobserved_integrations: o.stack.rendered.unobserved_integrations.clone(),
+        },
+        faults: o.faults,
+        alerts: c.alerts,
+        alert_poll_interval_s: c.poll_interval.as_secs_f64(),
+        notifications: c.notifications,
+        detections: verdicts.detections,
+        routing: verdicts.routing,
+        load: o.load,
+        dashboards: c.dashboards,
+        traces: c.traces,
+        logs: Some(c.logs),
+        slos: verdicts.slos,
+        verdict,
+        notes: o.notes,
+        run_dir: o.dir.display().to_string(),
+    }
+}
+
+/// `result.json` and the rendered reports, in the run directory.
+pub(super) fn write(result: &RunResult, dir: &Path) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(result)?;
+    std::fs::write(dir.join("result.json"), json).context("writing result.json")?;
+    crate::report::write_all(result, dir)
+}
+
+/// The stack directory's git revision (`abc1234`, `-dirty` with local
+/// edits), when it is in a git checkout.
+fn git_revision(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Why the SLOs that need Grafana, Loki or Jaeger are not measured, for
+/// those this stack does not have, as the provider recorded it.
+fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
+    let why = |component: &str, what: &str| {
+        stack
+            .absent
+            .get(component)
+            .map(|reason| format!("{reason}; {what}"))
+    };
+    let mut out = Vec::new();
+    if stack.grafana.is_none() {
+        if let Some(w) = why("grafana", "dashboard queries were not run through Grafana") {
+            out.push(("dashboard_latency".into(), w));
+        }
+    }
+    if stack.loki.is_none() {
+        if let Some(w) = why("loki", "no log search was timed") {
+            out.push(("log_search".into(), w));
+        }
+    }
+    if stack.jaeger.is_none() && stack.provider.name == Provider::External {
+        if let Some(w) = why(
+            "jaeger",
+            "its services export traces elsewhere, so no trace was looked up",
+        ) {
+            out.push(("trace_coverage".into(), w));
+        }
+    }
+    out
+}
