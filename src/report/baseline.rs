@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::observe::dashboards::quantile;
-use crate::slo::check::{SloResult, Status};
+use crate::slo::check::{SloKind, SloResult, Status};
 
 use super::model::RunResult;
 
@@ -177,7 +177,7 @@ pub fn compare(now: &RunResult, base: &RunResult, tol: Tolerances) -> SloResult 
     }
 
     SloResult {
-        name: "baseline".into(),
+        name: SloKind::Baseline,
         status: if regressions.is_empty() {
             Status::Pass
         } else {
@@ -203,7 +203,7 @@ pub fn compare(now: &RunResult, base: &RunResult, tol: Tolerances) -> SloResult 
 
 /// Add (or replace) the baseline row and judge the run again.
 pub fn apply(now: &mut RunResult, base: &RunResult, tol: Tolerances) {
-    now.slos.retain(|s| s.name != "baseline");
+    now.slos.retain(|s| s.name != SloKind::Baseline);
     now.slos.push(compare(now, base, tol));
     if now.verdict != super::model::Verdict::Incomplete {
         now.verdict = RunResult::judge(&now.slos, false);
@@ -237,11 +237,15 @@ mod tests {
         now.detections[0].mttd_real_s = Some(old * 1.5);
         now.slos
             .iter_mut()
-            .find(|s| s.name == "trace_coverage")
+            .find(|s| s.name == SloKind::TraceCoverage)
             .unwrap()
             .status = Status::Fail;
         apply(&mut now, &base, Tolerances::default());
-        let row = now.slos.iter().find(|s| s.name == "baseline").unwrap();
+        let row = now
+            .slos
+            .iter()
+            .find(|s| s.name == SloKind::Baseline)
+            .unwrap();
         assert_eq!(row.status, Status::Fail);
         assert!(
             row.details

@@ -50,8 +50,8 @@ fn view(r: &RunResult) -> Value {
     let failing: Vec<&str> = r
         .slos
         .iter()
-        .filter(|s| s.status == Status::Fail || (s.required && s.status == Status::NotMeasured))
-        .map(|s| s.name.as_str())
+        .filter(|s| s.fails_run())
+        .map(|s| s.name.name())
         .collect();
     let verdict_reason = match r.verdict {
         Verdict::Pass => "Every required SLO was measured and met.".to_string(),
@@ -123,7 +123,7 @@ fn view(r: &RunResult) -> Value {
     let target = r
         .slos
         .iter()
-        .find(|s| s.name == "mttd")
+        .find(|s| s.name == crate::slo::check::SloKind::Mttd)
         .and_then(|s| {
             s.target
                 .strip_prefix("≤ ")

@@ -30,13 +30,7 @@ pub fn render(results: &[RunResult]) -> String {
     let (tests, failures): (usize, usize) = results.iter().fold((0, 0), |(t, f), r| {
         (
             t + r.slos.len(),
-            f + r
-                .slos
-                .iter()
-                .filter(|s| {
-                    s.status == Status::Fail || (s.required && s.status == Status::NotMeasured)
-                })
-                .count(),
+            f + r.slos.iter().filter(|s| s.fails_run()).count(),
         )
     });
     let _ = writeln!(
@@ -45,11 +39,7 @@ pub fn render(results: &[RunResult]) -> String {
     );
     for r in results {
         let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
-        let fails = r
-            .slos
-            .iter()
-            .filter(|s| s.status == Status::Fail || (s.required && s.status == Status::NotMeasured))
-            .count();
+        let fails = r.slos.iter().filter(|s| s.fails_run()).count();
         let skipped = r
             .slos
             .iter()
@@ -68,7 +58,7 @@ pub fn render(results: &[RunResult]) -> String {
                 o,
                 "    <testcase classname=\"zeta-bench.{}\" name=\"{}\">",
                 escape(&r.scenario.name),
-                escape(&s.name)
+                escape(s.name.name())
             );
             let body = format!(
                 "target: {}\nmeasured: {}\n{}",
@@ -82,7 +72,7 @@ pub fn render(results: &[RunResult]) -> String {
                     let _ = write!(
                         o,
                         "<failure message=\"{} failed\">{}</failure>",
-                        escape(&s.name),
+                        escape(s.name.name()),
                         escape(&body)
                     );
                 }
@@ -90,7 +80,7 @@ pub fn render(results: &[RunResult]) -> String {
                     let _ = write!(
                         o,
                         "<failure message=\"{} is required but was not measured\">{}</failure>",
-                        escape(&s.name),
+                        escape(s.name.name()),
                         escape(&body)
                     );
                 }

@@ -8,7 +8,7 @@ use crate::fault::FaultRecord;
 use crate::load::LoadReport;
 use crate::observe::alerts::AlertTimeline;
 use crate::observe::receiver::Notification;
-use crate::slo::check::{Detection, RoutingRow, SloResult, Status};
+use crate::slo::check::{Detection, RoutingRow, SloResult};
 use crate::stack::render::DroppedTarget;
 use crate::stack::{ComponentInfo, ProviderDecision};
 
@@ -82,9 +82,7 @@ impl RunResult {
         if incomplete {
             return Verdict::Incomplete;
         }
-        let failed = slos
-            .iter()
-            .any(|s| s.status == Status::Fail || (s.required && s.status == Status::NotMeasured));
+        let failed = slos.iter().any(SloResult::fails_run);
         if failed { Verdict::Fail } else { Verdict::Pass }
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::fault::FaultRecord;
 use crate::load::LoadReport;
 use crate::report::model::{RunResult, SCHEMA_VERSION, ScenarioInfo, StackInfo};
-use crate::slo::check;
+use crate::slo::check::{self, SloKind};
 use crate::stack::{Provider, Stack};
 
 use super::Inputs;
@@ -39,10 +39,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         plan,
     } = o.inputs;
     let c = o.collected;
-    let mut unmeasured = unmeasured_reasons(o.stack);
-    if let Some(why) = &o.notifications_unobserved {
-        unmeasured.push(("notifications".into(), why.clone()));
-    }
+    let unmeasured = unmeasured_reasons(o.stack);
     let verdicts = check::evaluate(&check::Evidence {
         slo,
         expect: &scenario.expect,
@@ -52,6 +49,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         alerts: &c.alerts,
         notifications: &c.notifications,
         unmeasured: &unmeasured,
+        notifications_unobserved: o.notifications_unobserved.as_deref(),
         dashboards: c.dashboards.as_ref(),
         traces: c.traces.as_ref(),
         logs: Some(&c.logs),
@@ -118,7 +116,7 @@ fn git_revision(dir: &Path) -> Option<String> {
 
 /// Why the SLOs that need Grafana, Loki or Jaeger are not measured, for
 /// those this stack does not have, as the provider recorded it.
-fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
+fn unmeasured_reasons(stack: &Stack) -> Vec<(SloKind, String)> {
     let why = |component: &str, what: &str| {
         stack
             .absent
@@ -128,12 +126,12 @@ fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if stack.grafana.is_none() {
         if let Some(w) = why("grafana", "dashboard queries were not run through Grafana") {
-            out.push(("dashboard_latency".into(), w));
+            out.push((SloKind::DashboardLatency, w));
         }
     }
     if stack.loki.is_none() {
         if let Some(w) = why("loki", "no log search was timed") {
-            out.push(("log_search".into(), w));
+            out.push((SloKind::LogSearch, w));
         }
     }
     if stack.jaeger.is_none() && stack.provider.name == Provider::External {
@@ -141,7 +139,7 @@ fn unmeasured_reasons(stack: &Stack) -> Vec<(String, String)> {
             "jaeger",
             "its services export traces elsewhere, so no trace was looked up",
         ) {
-            out.push(("trace_coverage".into(), w));
+            out.push((SloKind::TraceCoverage, w));
         }
     }
     out

@@ -27,15 +27,59 @@ pub enum Status {
     NotMeasured,
 }
 
+/// Which SLO a result is about; in JSON its snake_case name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SloKind {
+    ExpectedAlerts,
+    Mttd,
+    AlertDelivery,
+    DashboardLatency,
+    TraceCoverage,
+    LogSearch,
+    /// The comparison with a `--baseline` result.
+    Baseline,
+}
+
+impl SloKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SloKind::ExpectedAlerts => "expected_alerts",
+            SloKind::Mttd => "mttd",
+            SloKind::AlertDelivery => "alert_delivery",
+            SloKind::DashboardLatency => "dashboard_latency",
+            SloKind::TraceCoverage => "trace_coverage",
+            SloKind::LogSearch => "log_search",
+            SloKind::Baseline => "baseline",
+        }
+    }
+}
+
+impl std::fmt::Display for SloKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SloResult {
-    pub name: String,
+    pub name: SloKind,
     pub status: Status,
     pub required: bool,
     pub target: String,
     pub measured: Option<String>,
     /// Why: one line per finding, worst first.
     pub details: Vec<String>,
+}
+
+impl SloResult {
+    /// Whether this result fails the run: it failed, or it is required and
+    /// was not measured.
+    pub fn fails_run(&self) -> bool {
+        self.status == Status::Fail || (self.required && self.status == Status::NotMeasured)
+    }
 }
 
 /// One expected alert, from fault to notification.
@@ -84,7 +128,9 @@ pub struct Evidence<'a> {
     pub alerts: &'a [AlertTimeline],
     pub notifications: &'a [Notification],
     /// Why SLOs that need Grafana, Loki or Jaeger could not be measured.
-    pub unmeasured: &'a [(String, String)],
+    pub unmeasured: &'a [(SloKind, String)],
+    /// Why the harness could not see the stack's notifications, if so.
+    pub notifications_unobserved: Option<&'a str>,
     pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
     pub traces: Option<&'a crate::observe::traces::TraceReport>,
     pub logs: Option<&'a crate::observe::logs::LogReport>,
@@ -104,11 +150,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let mut slos = vec![expectations(ev, &detections)];
     // Where the harness cannot see notifications, MTTD (which ends at the
     // first one) and delivery are not measured, whatever Prometheus shows.
-    let unobserved = ev
-        .unmeasured
-        .iter()
-        .find(|(n, _)| n == "notifications")
-        .map(|(_, why)| why.clone());
+    let unobserved = ev.notifications_unobserved.map(str::to_string);
     if let Some(m) = &ev.slo.mttd {
         let mut r = mttd(ev, m, &detections);
         if let Some(why) = &unobserved {
@@ -127,10 +169,10 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         }
         slos.push(r);
     }
-    let reason = |name: &str| {
+    let reason = |name: SloKind| {
         ev.unmeasured
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == name)
             .map(|(_, r)| r.clone())
             .unwrap_or_else(|| "this version of zeta-bench does not measure it yet".into())
     };
@@ -138,14 +180,18 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         slos.push(signals::dashboards(
             d,
             ev.dashboards,
-            reason("dashboard_latency"),
+            reason(SloKind::DashboardLatency),
         ));
     }
     if let Some(l) = &ev.slo.log_search {
-        slos.push(signals::logs(l, ev.logs, reason("log_search")));
+        slos.push(signals::logs(l, ev.logs, reason(SloKind::LogSearch)));
     }
     if let Some(t) = &ev.slo.trace_coverage {
-        slos.push(signals::traces(t, ev.traces, reason("trace_coverage")));
+        slos.push(signals::traces(
+            t,
+            ev.traces,
+            reason(SloKind::TraceCoverage),
+        ));
     }
     Verdicts {
         slos,
@@ -296,7 +342,7 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
         .filter(|d| d.firing_seen_at.is_some() || !d.notified.is_empty())
         .count();
     SloResult {
-        name: "expected_alerts".into(),
+        name: SloKind::ExpectedAlerts,
         status: if failed { Status::Fail } else { Status::Pass },
         required: true,
         target: format!(
@@ -327,7 +373,7 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
         // expects no alert of a covered severity (smoke, warning-only
         // faults) makes MTTD not applicable.
         return SloResult {
-            name: "mttd".into(),
+            name: SloKind::Mttd,
             status: Status::NotMeasured,
             required: false,
             target,
@@ -381,7 +427,7 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
     }
     details.extend(detections.iter().filter_map(|d| group_interval_wait(ev, d)));
     SloResult {
-        name: "mttd".into(),
+        name: SloKind::Mttd,
         status: if failed { Status::Fail } else { Status::Pass },
         required: m.required,
         target,
@@ -593,7 +639,7 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
     }
     if rows.is_empty() {
         return SloResult {
-            name: "alert_delivery".into(),
+            name: SloKind::AlertDelivery,
             status: Status::NotMeasured,
             // Expected alerts that never fired fail `expected_alerts`; with
             // none expected there was nothing to deliver.
@@ -604,7 +650,7 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         };
     }
     SloResult {
-        name: "alert_delivery".into(),
+        name: SloKind::AlertDelivery,
         status: if failed { Status::Fail } else { Status::Pass },
         required: d.required,
         target: format!(

@@ -1,16 +1,16 @@
 //! The SLOs about what people see: dashboard load time, trace coverage, and
 //! (without Loki) the logs' schema and trace correlation.
 
-use super::{SloResult, Status};
+use super::{SloKind, SloResult, Status};
 use crate::input::units::human_duration;
 use crate::observe::dashboards::{DashboardReport, quantile};
 use crate::observe::logs::LogReport;
 use crate::observe::traces::TraceReport;
 use crate::slo::spec::{DashboardSlo, LogSearchSlo, TraceSlo};
 
-fn not_measured(name: &str, required: bool, target: String, why: String) -> SloResult {
+fn not_measured(name: SloKind, required: bool, target: String, why: String) -> SloResult {
     SloResult {
-        name: name.into(),
+        name,
         status: Status::NotMeasured,
         required,
         target,
@@ -26,7 +26,7 @@ pub(super) fn dashboards(
 ) -> SloResult {
     let target = format!("every dashboard p95 ≤ {}", human_duration(d.max));
     let Some(r) = report.filter(|r| r.rounds > 0) else {
-        return not_measured("dashboard_latency", d.required, target, fallback);
+        return not_measured(SloKind::DashboardLatency, d.required, target, fallback);
     };
     let max_ms = d.max.as_secs_f64() * 1000.0;
     let mut details = Vec::new();
@@ -82,7 +82,7 @@ pub(super) fn dashboards(
     }
     let Some((p95, max, name)) = worst else {
         return not_measured(
-            "dashboard_latency",
+            SloKind::DashboardLatency,
             d.required,
             target,
             format!("no panel could be measured here: {}", skipped.join("; ")),
@@ -96,7 +96,7 @@ pub(super) fn dashboards(
         ));
     }
     SloResult {
-        name: "dashboard_latency".into(),
+        name: SloKind::DashboardLatency,
         status: if failed { Status::Fail } else { Status::Pass },
         required: d.required,
         target,
@@ -114,12 +114,12 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
         t.min * 100.0
     );
     let Some(r) = report else {
-        return not_measured("trace_coverage", t.required, target, no_store);
+        return not_measured(SloKind::TraceCoverage, t.required, target, no_store);
     };
     let Some(coverage) = r.coverage() else {
         if r.lookup_errors > 0 {
             return SloResult {
-                name: "trace_coverage".into(),
+                name: SloKind::TraceCoverage,
                 status: Status::Fail,
                 required: t.required,
                 target,
@@ -132,7 +132,7 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
             };
         }
         return not_measured(
-            "trace_coverage",
+            SloKind::TraceCoverage,
             t.required,
             target,
             "no sampled request reached a server".into(),
@@ -191,7 +191,7 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
         details.push(line);
     }
     SloResult {
-        name: "trace_coverage".into(),
+        name: SloKind::TraceCoverage,
         status: if failed { Status::Fail } else { Status::Pass },
         required: t.required,
         target,
@@ -309,7 +309,7 @@ pub(super) fn logs(
     let mut all = unmeasured;
     all.extend(details);
     SloResult {
-        name: "log_search".into(),
+        name: SloKind::LogSearch,
         status,
         required: l.required,
         target,

@@ -135,6 +135,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         alerts,
         notifications: ns,
         unmeasured: &[],
+        notifications_unobserved: None,
         dashboards: None,
         traces: None,
         logs: None,
@@ -145,7 +146,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
 }
 
 fn slo<'a>(v: &'a Verdicts, name: &str) -> &'a SloResult {
-    v.slos.iter().find(|s| s.name == name).unwrap()
+    v.slos.iter().find(|s| s.name.name() == name).unwrap()
 }
 
 #[test]
@@ -304,7 +305,7 @@ fn unexpected_alerts_and_wrong_destinations_fail() {
 #[test]
 fn a_required_slo_that_was_not_measured_fails_the_run() {
     let slos = vec![SloResult {
-        name: "x".into(),
+        name: SloKind::Mttd,
         status: Status::NotMeasured,
         required: true,
         target: String::new(),
@@ -338,6 +339,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         alerts: &[],
         notifications: &[],
         unmeasured: &[],
+        notifications_unobserved: None,
         dashboards: None,
         traces: None,
         logs: None,
@@ -361,6 +363,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         alerts: &[timeline("Noise", "warning", 3)],
         notifications: &ns,
         unmeasured: &[],
+        notifications_unobserved: None,
         dashboards: None,
         traces: None,
         logs: None,
@@ -432,6 +435,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             alerts: &alerts,
             notifications: ns,
             unmeasured: &[],
+            notifications_unobserved: None,
             dashboards: None,
             traces: None,
             logs: None,
