@@ -73,109 +73,20 @@ fn pct(new: f64, old: f64) -> String {
 }
 
 pub fn compare(now: &RunResult, base: &RunResult, tol: Tolerances) -> SloResult {
-    let mut regressions = Vec::new();
-    let mut compared = 0;
-
-    // MTTD per alert, real-time seconds; 1 s floor.
-    let base_mttd: BTreeMap<&str, Option<f64>> = base
-        .detections
-        .iter()
-        .map(|d| (d.alert.as_str(), d.mttd_real_s))
-        .collect();
-    for d in &now.detections {
-        let Some(old) = base_mttd.get(d.alert.as_str()) else {
-            continue;
-        };
-        compared += 1;
-        match (d.mttd_real_s, old) {
-            (Some(new), Some(old)) if new > old * (1.0 + tol.mttd) + 1.0 => {
-                regressions.push(format!(
-                    "{} MTTD {:.0}s vs {:.0}s ({}, tolerance {:.0}%)",
-                    d.alert,
-                    new,
-                    old,
-                    pct(new, *old),
-                    tol.mttd * 100.0
-                ))
-            }
-            (None, Some(old)) => regressions.push(format!(
-                "{} was detected before ({old:.0}s) and is not now",
-                d.alert
-            )),
-            _ => {}
-        }
+    let mut c = Comparison::default();
+    for part in [
+        compare_mttd,
+        compare_dashboards,
+        compare_traces,
+        compare_load,
+        compare_slos,
+    ] {
+        part(now, base, tol, &mut c);
     }
-
-    // Dashboard p95 load; 50 ms floor.
-    if let (Some(n), Some(b)) = (&now.dashboards, &base.dashboards) {
-        for d in &n.dashboards {
-            let Some(old) = b.dashboards.iter().find(|x| x.dashboard == d.dashboard) else {
-                continue;
-            };
-            if let (Some(new), Some(old)) = (
-                quantile(&d.samples_ms, 0.95),
-                quantile(&old.samples_ms, 0.95),
-            ) {
-                compared += 1;
-                if new > old * (1.0 + tol.dashboards) + 50.0 {
-                    regressions.push(format!(
-                        "dashboard {} p95 {new:.0} ms vs {old:.0} ms ({}, tolerance {:.0}%)",
-                        d.dashboard,
-                        pct(new, old),
-                        tol.dashboards * 100.0
-                    ));
-                }
-            }
-        }
-    }
-
-    // Trace coverage.
-    if let (Some(new), Some(old)) = (
-        now.traces.as_ref().and_then(|t| t.coverage()),
-        base.traces.as_ref().and_then(|t| t.coverage()),
-    ) {
-        compared += 1;
-        if new + tol.coverage < old - 1e-9 {
-            regressions.push(format!(
-                "trace coverage {:.2}% vs {:.2}%",
-                new * 100.0,
-                old * 100.0
-            ));
-        }
-    }
-
-    // Load p99 per endpoint; 5 ms floor.
-    if let (Some(n), Some(b)) = (&now.load, &base.load) {
-        for e in &n.endpoints {
-            let Some(old) = b.endpoints.iter().find(|x| x.endpoint == e.endpoint) else {
-                continue;
-            };
-            compared += 1;
-            let (new, old) = (e.latency.p99_ms, old.latency.p99_ms);
-            if new > old * (1.0 + tol.latency) + 5.0 {
-                regressions.push(format!(
-                    "{} p99 {new:.1} ms vs {old:.1} ms ({}, tolerance {:.0}%)",
-                    e.endpoint,
-                    pct(new, old),
-                    tol.latency * 100.0
-                ));
-            }
-        }
-    }
-
-    // SLOs that passed before and do not now.
-    for s in &now.slos {
-        if let Some(old) = base.slos.iter().find(|o| o.name == s.name) {
-            compared += 1;
-            if old.status == Status::Pass && s.status != Status::Pass {
-                regressions.push(format!(
-                    "SLO {} passed in the baseline and is {:?} now",
-                    s.name, s.status
-                ));
-            }
-        }
-    }
-
+    let Comparison {
+        regressions,
+        compared,
+    } = c;
     SloResult {
         name: SloKind::Baseline,
         status: if regressions.is_empty() {
@@ -198,6 +109,123 @@ pub fn compare(now: &RunResult, base: &RunResult, tol: Tolerances) -> SloResult 
             regressions.len()
         )),
         details: regressions,
+    }
+}
+
+/// What the comparisons found so far.
+#[derive(Default)]
+struct Comparison {
+    regressions: Vec<String>,
+    compared: usize,
+}
+
+/// MTTD per alert, real-time seconds; 1 s floor.
+fn compare_mttd(now: &RunResult, base: &RunResult, tol: Tolerances, c: &mut Comparison) {
+    let base_mttd: BTreeMap<&str, Option<f64>> = base
+        .detections
+        .iter()
+        .map(|d| (d.alert.as_str(), d.mttd_real_s))
+        .collect();
+    for d in &now.detections {
+        let Some(old) = base_mttd.get(d.alert.as_str()) else {
+            continue;
+        };
+        c.compared += 1;
+        match (d.mttd_real_s, old) {
+            (Some(new), Some(old)) if new > old * (1.0 + tol.mttd) + 1.0 => {
+                c.regressions.push(format!(
+                    "{} MTTD {:.0}s vs {:.0}s ({}, tolerance {:.0}%)",
+                    d.alert,
+                    new,
+                    old,
+                    pct(new, *old),
+                    tol.mttd * 100.0
+                ))
+            }
+            (None, Some(old)) => c.regressions.push(format!(
+                "{} was detected before ({old:.0}s) and is not now",
+                d.alert
+            )),
+            _ => {}
+        }
+    }
+}
+
+/// Dashboard p95 load; 50 ms floor.
+fn compare_dashboards(now: &RunResult, base: &RunResult, tol: Tolerances, c: &mut Comparison) {
+    if let (Some(n), Some(b)) = (&now.dashboards, &base.dashboards) {
+        for d in &n.dashboards {
+            let Some(old) = b.dashboards.iter().find(|x| x.dashboard == d.dashboard) else {
+                continue;
+            };
+            if let (Some(new), Some(old)) = (
+                quantile(&d.samples_ms, 0.95),
+                quantile(&old.samples_ms, 0.95),
+            ) {
+                c.compared += 1;
+                if new > old * (1.0 + tol.dashboards) + 50.0 {
+                    c.regressions.push(format!(
+                        "dashboard {} p95 {new:.0} ms vs {old:.0} ms ({}, tolerance {:.0}%)",
+                        d.dashboard,
+                        pct(new, old),
+                        tol.dashboards * 100.0
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Trace coverage.
+fn compare_traces(now: &RunResult, base: &RunResult, tol: Tolerances, c: &mut Comparison) {
+    if let (Some(new), Some(old)) = (
+        now.traces.as_ref().and_then(|t| t.coverage()),
+        base.traces.as_ref().and_then(|t| t.coverage()),
+    ) {
+        c.compared += 1;
+        if new + tol.coverage < old - 1e-9 {
+            c.regressions.push(format!(
+                "trace coverage {:.2}% vs {:.2}%",
+                new * 100.0,
+                old * 100.0
+            ));
+        }
+    }
+}
+
+/// Load p99 per endpoint; 5 ms floor.
+fn compare_load(now: &RunResult, base: &RunResult, tol: Tolerances, c: &mut Comparison) {
+    if let (Some(n), Some(b)) = (&now.load, &base.load) {
+        for e in &n.endpoints {
+            let Some(old) = b.endpoints.iter().find(|x| x.endpoint == e.endpoint) else {
+                continue;
+            };
+            c.compared += 1;
+            let (new, old) = (e.latency.p99_ms, old.latency.p99_ms);
+            if new > old * (1.0 + tol.latency) + 5.0 {
+                c.regressions.push(format!(
+                    "{} p99 {new:.1} ms vs {old:.1} ms ({}, tolerance {:.0}%)",
+                    e.endpoint,
+                    pct(new, old),
+                    tol.latency * 100.0
+                ));
+            }
+        }
+    }
+}
+
+/// SLOs that passed before and do not now.
+fn compare_slos(now: &RunResult, base: &RunResult, _: Tolerances, c: &mut Comparison) {
+    for s in &now.slos {
+        if let Some(old) = base.slos.iter().find(|o| o.name == s.name) {
+            c.compared += 1;
+            if old.status == Status::Pass && s.status != Status::Pass {
+                c.regressions.push(format!(
+                    "SLO {} passed in the baseline and is {:?} now",
+                    s.name, s.status
+                ));
+            }
+        }
     }
 }
 

@@ -68,7 +68,41 @@ fn view(r: &RunResult) -> Value {
             "time scale {k}: every duration ran {k}× faster than real time; detection times are shown as real-time equivalents (wall time × {k})"
         )
     };
-    let slos: Vec<Value> = r
+    let slos = slos_view(r);
+
+    let (rate, latency, mttd) = charts_view(r);
+
+    let detections = detections_view(r);
+
+    let (dests, rows) = routing_view(r);
+
+    let dashboards = dashboards_view(r);
+
+    let load = load_view(r);
+
+    let dropped: Vec<String> = r
+        .stack
+        .dropped_targets
+        .iter()
+        .map(|d| format!("{} ({})", d.job, d.reason))
+        .collect();
+    json!({
+        "scenario": r.scenario, "verdict": verdict, "verdict_class": class, "verdict_reason": verdict_reason,
+        "started_at": r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        "finished_at": r.finished_at.format("%H:%M:%S UTC").to_string(),
+        "provider": r.provider, "time_note": time_note, "slos": slos,
+        "charts": {"rate": rate, "latency": latency, "mttd": mttd},
+        "detections": detections,
+        "routing": {"destinations": dests, "rows": rows},
+        "dashboards": dashboards, "traces": r.traces, "load": load,
+        "components": r.components.iter().map(|c| json!({"name": c.name, "version": c.version.clone().unwrap_or_default(), "url": c.url})).collect::<Vec<_>>(),
+        "stack": {"dir": r.stack.dir, "git_revision": r.stack.git_revision, "dropped": dropped.join(", ")},
+        "notes": r.notes, "version": r.zeta_bench_version, "schema_version": r.schema_version,
+    })
+}
+
+fn slos_view(r: &RunResult) -> Vec<Value> {
+    r
         .slos
         .iter()
         .map(|s| {
@@ -80,8 +114,10 @@ fn view(r: &RunResult) -> Value {
             json!({"name": s.name, "required": s.required, "target": s.target, "measured": s.measured.clone().unwrap_or_default(),
                    "details": s.details, "status": status, "status_label": label})
         })
-        .collect();
+        .collect()
+}
 
+fn charts_view(r: &RunResult) -> (String, String, String) {
     // Charts.
     let (spans, markers) = charts::annotations(r);
     let mut rate = String::new();
@@ -132,8 +168,12 @@ fn view(r: &RunResult) -> Value {
         .and_then(crate::input::units::parse_duration)
         .map(|d| d.as_secs_f64());
     let mttd = charts::mttd_bars(r, target);
+    (rate, latency, mttd)
+}
 
-    let detections: Vec<Value> = r
+fn detections_view(r: &RunResult) -> Vec<Value> {
+    let k = r.time_scale;
+    r
         .detections
         .iter()
         .map(|d| {
@@ -152,8 +192,10 @@ fn view(r: &RunResult) -> Value {
             json!({"alert": d.alert, "severity": d.severity, "fault": d.fault, "pending": rel(d.pending_at),
                    "firing": rel(d.firing_seen_at), "notified": rel(d.notified.first().map(|x| x.1)), "mttd": mttd})
         })
-        .collect();
+        .collect()
+}
 
+fn routing_view(r: &RunResult) -> (BTreeSet<String>, Vec<Value>) {
     // Routing matrix: alert × every destination seen or expected.
     let mut dests: BTreeSet<String> = BTreeSet::new();
     for row in &r.routing {
@@ -207,8 +249,11 @@ fn view(r: &RunResult) -> Value {
             json!({"alert": alert, "severity": row.severity, "cells": cells})
         })
         .collect();
+    (dests, rows)
+}
 
-    let dashboards = r.dashboards.as_ref().map(|d| {
+fn dashboards_view(r: &RunResult) -> Option<Value> {
+    r.dashboards.as_ref().map(|d| {
         let items: Vec<Value> = d
             .dashboards
             .iter()
@@ -235,9 +280,11 @@ fn view(r: &RunResult) -> Value {
             })
             .collect();
         json!({"via": d.via, "rounds": d.rounds, "items": items})
-    });
+    })
+}
 
-    let load = r.load.as_ref().map(|l| {
+fn load_view(r: &RunResult) -> Option<Value> {
+    r.load.as_ref().map(|l| {
         let endpoints: Vec<Value> = l
             .endpoints
             .iter()
@@ -264,25 +311,5 @@ fn view(r: &RunResult) -> Value {
             .collect();
         json!({"summary": format!("{} requests sent, {} dropped, {} errors", l.total_sent, l.total_dropped, l.total_errors),
                "endpoints": endpoints, "tenants": tenants})
-    });
-
-    let dropped: Vec<String> = r
-        .stack
-        .dropped_targets
-        .iter()
-        .map(|d| format!("{} ({})", d.job, d.reason))
-        .collect();
-    json!({
-        "scenario": r.scenario, "verdict": verdict, "verdict_class": class, "verdict_reason": verdict_reason,
-        "started_at": r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        "finished_at": r.finished_at.format("%H:%M:%S UTC").to_string(),
-        "provider": r.provider, "time_note": time_note, "slos": slos,
-        "charts": {"rate": rate, "latency": latency, "mttd": mttd},
-        "detections": detections,
-        "routing": {"destinations": dests, "rows": rows},
-        "dashboards": dashboards, "traces": r.traces, "load": load,
-        "components": r.components.iter().map(|c| json!({"name": c.name, "version": c.version.clone().unwrap_or_default(), "url": c.url})).collect::<Vec<_>>(),
-        "stack": {"dir": r.stack.dir, "git_revision": r.stack.git_revision, "dropped": dropped.join(", ")},
-        "notes": r.notes, "version": r.zeta_bench_version, "schema_version": r.schema_version,
     })
 }

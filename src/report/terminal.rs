@@ -7,6 +7,15 @@ use crate::slo::check::Status;
 
 pub fn render(r: &RunResult) -> String {
     let mut o = String::new();
+    for section in [
+        header, faults, detections, routing, load, dashboards, traces, slos, verdict,
+    ] {
+        section(&mut o, r);
+    }
+    o
+}
+
+fn header(o: &mut String, r: &RunResult) {
     let k = r.time_scale;
     let _ = writeln!(o, "\n== zeta-bench: {} ==", r.scenario.name);
     let _ = writeln!(
@@ -39,7 +48,9 @@ pub fn render(r: &RunResult) -> String {
     for i in &r.stack.unobserved_integrations {
         let _ = writeln!(o, "  not observed: {i}");
     }
+}
 
+fn faults(o: &mut String, r: &RunResult) {
     if !r.faults.is_empty() {
         let _ = writeln!(o, "\nFaults");
         for f in &r.faults {
@@ -66,7 +77,10 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+}
 
+fn detections(o: &mut String, r: &RunResult) {
+    let k = r.time_scale;
     if !r.detections.is_empty() {
         let _ = writeln!(o, "\nDetection (fault → pending → firing → notified)");
         for d in &r.detections {
@@ -101,7 +115,9 @@ pub fn render(r: &RunResult) -> String {
             }
         }
     }
+}
 
+fn routing(o: &mut String, r: &RunResult) {
     if !r.routing.is_empty() {
         let _ = writeln!(o, "\nRouting (alert: expected → got)");
         for row in &r.routing {
@@ -126,7 +142,9 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+}
 
+fn load(o: &mut String, r: &RunResult) {
     if let Some(l) = &r.load {
         let _ = writeln!(
             o,
@@ -150,7 +168,9 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+}
 
+fn dashboards(o: &mut String, r: &RunResult) {
     if let Some(d) = &r.dashboards {
         let _ = writeln!(o, "\nDashboards ({} loads each; {})", d.rounds, d.via);
         for dash in &d.dashboards {
@@ -178,6 +198,9 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+}
+
+fn traces(o: &mut String, r: &RunResult) {
     if let Some(t) = &r.traces {
         let _ = writeln!(o, "\nTraces ({})", t.store);
         for e in &t.endpoints {
@@ -198,7 +221,9 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+}
 
+fn slos(o: &mut String, r: &RunResult) {
     let _ = writeln!(o, "\nSLOs");
     for s in &r.slos {
         let status = match s.status {
@@ -225,6 +250,9 @@ pub fn render(r: &RunResult) -> String {
     for n in &r.notes {
         let _ = writeln!(o, "note: {n}");
     }
+}
+
+fn verdict(o: &mut String, r: &RunResult) {
     let verdict = match r.verdict {
         Verdict::Pass => "PASS",
         Verdict::Fail => "FAIL",
@@ -235,5 +263,4 @@ pub fn render(r: &RunResult) -> String {
         "\nVerdict: {verdict}   (result: {}/result.json)",
         r.run_dir
     );
-    o
 }

@@ -526,104 +526,12 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
     let mut missed_critical = 0u64;
     let mut failed = false;
     for r in rows {
-        if !r.missed.is_empty() {
-            if r.severity == "critical" {
-                missed_critical += 1;
-            } else {
-                failed = true;
-            }
-            details.push(format!(
-                "{} ({}) never reached {}",
-                r.alert,
-                if r.severity.is_empty() {
-                    "no severity"
-                } else {
-                    &r.severity
-                },
-                r.missed
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        if !r.inhibited_by.is_empty() {
-            let silent = r.firing.is_empty();
-            details.push(format!(
-                "{} was inhibited by {}{}",
-                r.alert,
-                r.inhibited_by.join(", "),
-                match (silent, r.fully_inhibited) {
-                    (true, _) => ": silent, as the inhibition rules say".to_string(),
-                    (false, true) => String::new(),
-                    (false, false) =>
-                        " for part of the time it fired (notified while it was not)".to_string(),
-                }
-            ));
-        }
-        if r.fully_inhibited && !r.unexpected.is_empty() {
-            failed = true;
-            details.push(format!(
-                "{} was inhibited the whole time it fired, yet reached {}",
-                r.alert,
-                r.unexpected
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        } else if !r.unexpected.is_empty() {
-            failed = true;
-            details.push(format!(
-                "{} ({}) reached {}, which its routing policy does not name",
-                r.alert,
-                r.severity,
-                r.unexpected
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let unresolved: Vec<String> = r
-            .firing
-            .iter()
-            .filter(|dst| !r.resolved.contains(dst))
-            .map(ToString::to_string)
-            .collect();
-        if !unresolved.is_empty() {
-            failed = true;
-            details.push(format!(
-                "{}: no resolved notification reached {}",
-                r.alert,
-                unresolved.join(", ")
-            ));
-        }
+        let row = delivery_row(r);
+        missed_critical += row.missed_critical;
+        failed |= row.failed;
+        details.extend(row.details);
     }
-    // Duplicates: one firing notification per destination per alert episode
-    // is expected; more within one episode means grouping is broken.
-    for r in rows {
-        for dst in &r.firing {
-            let n = ev
-                .notifications
-                .iter()
-                .filter(|n| {
-                    n.status == NotificationStatus::Firing
-                        && n.alerts.contains(&r.alert)
-                        && n.destination == *dst
-                })
-                .count();
-            let episodes = ev
-                .alerts
-                .iter()
-                .filter(|t| t.name == r.alert && t.first_seen_firing.is_some())
-                .count()
-                .max(1);
-            if n > episodes {
-                details.push(format!("{}: {dst} got {n} firing notifications for {episodes} episode(s) (repeat_interval or grouping)", r.alert));
-            }
-        }
-    }
+    details.extend(duplicates(ev, rows));
     let unattributed = ev
         .notifications
         .iter()
@@ -663,6 +571,119 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         )),
         details,
     }
+}
+
+/// One alert's delivery findings.
+struct RowFindings {
+    missed_critical: u64,
+    failed: bool,
+    details: Vec<String>,
+}
+
+fn joined(ds: &[Destination]) -> String {
+    ds.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn delivery_row(r: &RoutingRow) -> RowFindings {
+    let mut f = RowFindings {
+        missed_critical: 0,
+        failed: false,
+        details: Vec::new(),
+    };
+    if !r.missed.is_empty() {
+        if r.severity == "critical" {
+            f.missed_critical += 1;
+        } else {
+            f.failed = true;
+        }
+        let severity = if r.severity.is_empty() {
+            "no severity"
+        } else {
+            &r.severity
+        };
+        f.details.push(format!(
+            "{} ({severity}) never reached {}",
+            r.alert,
+            joined(&r.missed)
+        ));
+    }
+    if !r.inhibited_by.is_empty() {
+        let silent = r.firing.is_empty();
+        f.details.push(format!(
+            "{} was inhibited by {}{}",
+            r.alert,
+            r.inhibited_by.join(", "),
+            match (silent, r.fully_inhibited) {
+                (true, _) => ": silent, as the inhibition rules say".to_string(),
+                (false, true) => String::new(),
+                (false, false) =>
+                    " for part of the time it fired (notified while it was not)".to_string(),
+            }
+        ));
+    }
+    if r.fully_inhibited && !r.unexpected.is_empty() {
+        f.failed = true;
+        f.details.push(format!(
+            "{} was inhibited the whole time it fired, yet reached {}",
+            r.alert,
+            joined(&r.unexpected)
+        ));
+    } else if !r.unexpected.is_empty() {
+        f.failed = true;
+        f.details.push(format!(
+            "{} ({}) reached {}, which its routing policy does not name",
+            r.alert,
+            r.severity,
+            joined(&r.unexpected)
+        ));
+    }
+    let unresolved: Vec<Destination> = r
+        .firing
+        .iter()
+        .filter(|dst| !r.resolved.contains(dst))
+        .cloned()
+        .collect();
+    if !unresolved.is_empty() {
+        f.failed = true;
+        f.details.push(format!(
+            "{}: no resolved notification reached {}",
+            r.alert,
+            joined(&unresolved)
+        ));
+    }
+    f
+}
+
+/// Duplicates: one firing notification per destination per alert episode
+/// is expected; more within one episode means grouping is broken.
+fn duplicates(ev: &Evidence<'_>, rows: &[RoutingRow]) -> Vec<String> {
+    let mut details = Vec::new();
+    for r in rows {
+        for dst in &r.firing {
+            let n = ev
+                .notifications
+                .iter()
+                .filter(|n| {
+                    n.status == NotificationStatus::Firing
+                        && n.alerts.contains(&r.alert)
+                        && n.destination == *dst
+                })
+                .count();
+            let episodes = ev
+                .alerts
+                .iter()
+                .filter(|t| t.name == r.alert && t.first_seen_firing.is_some())
+                .count()
+                .max(1);
+            if n > episodes {
+                details.push(format!("{}: {dst} got {n} firing notifications for {episodes} episode(s) (repeat_interval or grouping)", r.alert));
+            }
+        }
+    }
+    details
 }
 
 mod signals;
