@@ -4,6 +4,13 @@ use super::Exit;
 use super::args::UpArgs;
 
 pub(super) async fn up(a: UpArgs) -> Exit {
+    if !(a.time_scale.is_finite() && a.time_scale > 0.0) {
+        eprintln!(
+            "zeta-bench up: --time-scale: expected a finite number above 0, found {}",
+            a.time_scale
+        );
+        return Exit::Input;
+    }
     let cancel = crate::signal::cancel_on_signal(None);
     let exe = match std::env::current_exe() {
         Ok(e) => e,

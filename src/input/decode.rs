@@ -147,14 +147,14 @@ impl Decoder {
     }
 
     pub fn duration(&mut self, node: &Node, field: &str) -> Option<Located<Duration>> {
-        let parsed = match &node.kind {
-            NodeKind::Scalar { text, .. } => units::parse_duration(text),
-            _ => None,
+        let NodeKind::Scalar { text, .. } = &node.kind else {
+            self.expected(node, field, units::DURATION_EXPECTED);
+            return None;
         };
-        match parsed {
-            Some(d) => Some(Located::new(d, node.pos, field)),
-            None => {
-                self.expected(node, field, units::DURATION_EXPECTED);
+        match units::parse_duration_checked(text) {
+            Ok(d) => Some(Located::new(d, node.pos, field)),
+            Err(why) => {
+                self.error(node.pos, field, why);
                 None
             }
         }
@@ -165,8 +165,21 @@ impl Decoder {
             NodeKind::Scalar { text, .. } => units::parse_rate(text),
             _ => None,
         };
-        if parsed.is_none() {
-            self.expected(node, field, units::RATE_EXPECTED);
+        match parsed {
+            None => self.expected(node, field, units::RATE_EXPECTED),
+            Some(r) if r.per_second > units::MAX_ENGINE_RATE * 1000.0 => {
+                self.error(
+                    node.pos,
+                    field,
+                    format!(
+                        "{:.0} requests/s is beyond any load test; expected at most {:.0}/s per engine (split larger loads with `zeta-bench load --shard i/N`)",
+                        r.per_second,
+                        units::MAX_ENGINE_RATE
+                    ),
+                );
+                return None;
+            }
+            Some(_) => {}
         }
         parsed
     }

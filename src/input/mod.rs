@@ -15,3 +15,25 @@ pub mod yaml;
 pub use decode::{Decoder, MapReader};
 pub use diag::{Diagnostic, Diagnostics, Located};
 pub use yaml::{Node, NodeKind, Pos};
+
+/// The largest scenario or SLO file read: hand-written files are a few KB.
+pub const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// A hand-written input file, refused before reading when it is larger
+/// than `limit` bytes (a mistake, or an attempt to exhaust memory).
+pub fn read_capped(path: &std::path::Path, limit: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    let read = file
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if read as u64 > limit {
+        return Err(format!(
+            "the file is larger than {} KiB; an input file this big is not a hand-written scenario or SLO file",
+            limit / 1024
+        ));
+    }
+    Ok(text)
+}

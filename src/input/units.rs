@@ -21,7 +21,34 @@ pub const RATE_EXPECTED: &str = "a rate like \"100/s\" or \"600/m\"";
 pub const PERCENT_EXPECTED: &str = "a percentage like \"90%\"";
 
 /// Parse `1h30m`, `90s`, `1.5s`, `250ms`. Units: ms, s, m, h, d, w.
+/// The longest duration any input may give: a year. Longer is a typo or
+/// an attack, and would overflow sums of durations.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Requests per second one load engine can send (it measures about 100k/s
+/// on one core); more needs `--shard`.
+pub const MAX_ENGINE_RATE: f64 = 200_000.0;
+
+/// A duration within [`MAX_DURATION`], or the words for what is wrong.
+pub fn parse_duration_checked(text: &str) -> Result<Duration, String> {
+    let Some(ms) = parse_duration_ms(text) else {
+        return Err(format!("expected {DURATION_EXPECTED}, found {text:?}"));
+    };
+    if ms > MAX_DURATION.as_secs_f64() * 1000.0 {
+        return Err(format!(
+            "{text:?} is longer than the {}-day limit for any duration",
+            MAX_DURATION.as_secs() / 86_400
+        ));
+    }
+    Ok(Duration::from_micros((ms * 1000.0).round() as u64))
+}
+
+/// A duration like `90s`, `5m` or `1h30m`, at most [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    parse_duration_checked(text).ok()
+}
+
+fn parse_duration_ms(text: &str) -> Option<f64> {
     let s = text.trim();
     if s.is_empty() {
         return None;
@@ -48,7 +75,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if !total_ms.is_finite() || total_ms < 0.0 {
         return None;
     }
-    Some(Duration::from_micros((total_ms * 1000.0).round() as u64))
+    Some(total_ms)
 }
 
 /// Print a duration the way Prometheus writes one (`1h30m`, `6s`,

@@ -2,6 +2,14 @@
 //!
 //! Built from yaml-rust2's event stream, which reports a position for every
 //! event; serde-based loaders drop that information.
+//!
+//! Input is hostile until proven otherwise (scenarios come from pull
+//! requests): aliases are expanded by copying, so a few lines of nested
+//! aliases ("billion laughs") could ask for gigabytes. The builder counts
+//! every node it creates, expansions included, and refuses a document past
+//! [`MAX_NODES`] or [`MAX_DEPTH`], naming the anchor being expanded; after
+//! the first error it stops building, so the work stays linear in the
+//! input's size.
 
 use std::collections::HashMap;
 
@@ -59,9 +67,18 @@ impl Node {
     }
 }
 
+/// Most nodes a document may expand to, aliases included. A scenario or
+/// SLO file has a few hundred.
+pub const MAX_NODES: usize = 100_000;
+/// Deepest nesting of lists and mappings.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parse one YAML document. An empty document is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, (Pos, String)> {
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        anchor_names: anchor_names(text),
+        ..Builder::default()
+    };
     let mut parser = Parser::new_from_str(text);
     parser.load(&mut builder, false).map_err(|e| {
         let m = *e.marker();
@@ -85,14 +102,99 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Anchor names in the order they appear (ids count from 1).
+    anchor_names: Vec<String>,
+    /// Nodes created so far, expansions included.
+    nodes: usize,
     error: Option<(Pos, String)>,
 }
 
+/// The names of `&anchor`s in order of appearance, for messages.
+fn anchor_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices('&') {
+        let name: String = text[i + 1..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !",[]{}".contains(*c))
+            .collect();
+        let starts_token =
+            i == 0 || bytes[i - 1].is_ascii_whitespace() || b"[{,:-".contains(&bytes[i - 1]);
+        if !name.is_empty() && starts_token {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// How many nodes a tree holds.
+fn size(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar { .. } => 1,
+        NodeKind::Seq(items) => 1 + items.iter().map(size).sum::<usize>(),
+        NodeKind::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| size(k) + size(v))
+                .sum::<usize>()
+        }
+    }
+}
+
 impl Builder {
+    fn anchor_name(&self, id: usize) -> String {
+        self.anchor_names
+            .get(id.wrapping_sub(1))
+            .map(|n| format!("&{n}"))
+            .unwrap_or_else(|| format!("anchor #{id}"))
+    }
+
+    fn alias(&mut self, id: usize, pos: Pos) {
+        let Some((node, n)) = self.anchors.get(&id) else {
+            self.error = Some((pos, "alias to an unknown anchor".to_string()));
+            return;
+        };
+        if self.nodes + n > MAX_NODES {
+            self.error = Some((
+                pos,
+                format!(
+                    "aliases of {} expand this document past {MAX_NODES} nodes; refusing it (nested aliases, \"billion laughs\")",
+                    self.anchor_name(id)
+                ),
+            ));
+            return;
+        }
+        self.nodes += n;
+        let mut node = node.clone();
+        node.pos = pos;
+        self.finish(node, 0);
+    }
+
+    fn open(&mut self, frame: Frame, pos: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some((
+                pos,
+                format!("lists and mappings nested deeper than {MAX_DEPTH} levels"),
+            ));
+            return;
+        }
+        self.stack.push(frame);
+    }
+
     fn finish(&mut self, node: Node, anchor: usize) {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            self.error = Some((
+                node.pos,
+                format!("more than {MAX_NODES} values in one document"),
+            ));
+            return;
+        }
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            let n = size(&node);
+            self.anchors.insert(anchor, (node.clone(), n));
         }
         match self.stack.last_mut() {
             None => {
@@ -111,6 +213,9 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
         let pos = Pos::from(mark);
         match ev {
             Event::Scalar(text, style, anchor, _tag) => {
@@ -123,9 +228,9 @@ impl MarkedEventReceiver for Builder {
                     anchor,
                 );
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, Vec::new(), anchor)),
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq(pos, Vec::new(), anchor), pos),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(pos, Vec::new(), None, anchor))
+                self.open(Frame::Map(pos, Vec::new(), None, anchor), pos)
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(p, items, anchor)) = self.stack.pop() {
@@ -149,16 +254,7 @@ impl MarkedEventReceiver for Builder {
                     );
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    node.pos = pos;
-                    self.finish(node, 0);
-                }
-                None => {
-                    self.error
-                        .get_or_insert((pos, "alias to an unknown anchor".to_string()));
-                }
-            },
+            Event::Alias(id) => self.alias(id, pos),
             Event::Nothing
             | Event::StreamStart
             | Event::StreamEnd
@@ -171,6 +267,45 @@ impl MarkedEventReceiver for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nested_aliases_are_refused_naming_the_anchor() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            doc.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let (pos, msg) = parse(&doc).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(msg.contains("billion laughs"), "{msg}");
+        assert!(msg.contains("aliases of &a"), "{msg}");
+        assert!(pos.line >= 5, "{pos:?}");
+    }
+
+    #[test]
+    fn a_few_aliases_still_work() {
+        let n = parse("base: &b {x: 1}\nuse: *b\n").unwrap();
+        let NodeKind::Map(entries) = &n.kind else {
+            panic!("not a map")
+        };
+        assert_eq!(entries[1].1.pos, Pos { line: 2, column: 6 });
+        assert!(matches!(entries[1].1.kind, NodeKind::Map(_)));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let doc = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&format!("a: {}{}\n", "[".repeat(70), "]".repeat(70))).is_err());
+        let (_, msg) = parse(&doc).unwrap_err();
+        // yaml-rust2's own recursion limit, or ours: either way refused.
+        assert!(
+            msg.contains("nested deeper than 64") || msg.contains("recursion limit"),
+            "{msg}"
+        );
+    }
 
     #[test]
     fn positions_are_one_based_and_point_at_values() {

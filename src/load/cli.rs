@@ -87,8 +87,14 @@ fn check_target(t: &str) -> Result<(), LoadError> {
     }
 }
 
-fn from_scenario(path: &std::path::Path, a: &LoadArgs) -> Result<Schedule, LoadError> {
+fn from_scenario(
+    path: &std::path::Path,
+    a: &LoadArgs,
+    engines: u32,
+) -> Result<Schedule, LoadError> {
     let sc = crate::scenario::load_scenario(path).map_err(|d| LoadError::Input(d.to_string()))?;
+    crate::scenario::plan::check_engine_rate(&sc, engines)
+        .map_err(|d| LoadError::Input(d.to_string()))?;
     let plan = crate::scenario::plan::plan(&sc, sc.stack.time_scale.clone(), None)
         .map_err(|d| LoadError::Input(d.to_string()))?;
     let target = match (&a.target, &sc.target) {
@@ -186,7 +192,7 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
         .transpose()
         .map_err(|e| LoadError::Input(format!("--shard: {e}")))?;
     let s = match &a.scenario {
-        Some(p) => from_scenario(p, &a)?,
+        Some(p) => from_scenario(p, &a, shard.map_or(1, |s| s.count))?,
         None => from_flags(&a)?,
     };
     let cancel = crate::signal::cancel_on_signal(None);

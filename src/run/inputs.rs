@@ -34,16 +34,26 @@ pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagn
         );
         return Err(diags);
     }
-    let slo = slo::load_slo(&scenario.slo.value)
-        .map_err(|d| diags.extend(d))
-        .ok();
-    let files = StackFiles::load(&scenario.stack.dir.value)
-        .map_err(|d| diags.extend(d))
-        .ok();
+    let slo = located_file(&scenario, &scenario.slo, "an SLO file", &mut diags)
+        .and_then(|p| slo::load_slo(p).map_err(|d| diags.extend(d)).ok());
+    let files = located_dir(&scenario, &mut diags)
+        .and_then(|p| StackFiles::load(p).map_err(|d| diags.extend(d)).ok());
     if let Some(files) = &files {
         check_expected_rules(&scenario, files, &mut diags);
     }
+    if let Err(d) = plan::check_engine_rate(&scenario, 1) {
+        diags.extend(d);
+    }
     let k = match time_scale {
+        Some(k) if !(k.is_finite() && k > 0.0) => {
+            diags.push(
+                Path::new("--time-scale"),
+                Pos { line: 0, column: 0 },
+                "",
+                format!("expected a finite number above 0, found {k}"),
+            );
+            return Err(diags);
+        }
         Some(k) => Located::new(k, Pos { line: 0, column: 0 }, "--time-scale"),
         None => scenario.stack.time_scale.clone(),
     };
@@ -61,13 +71,53 @@ pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagn
     }
 }
 
+/// The file a scenario field names, or a problem at that field's line.
+fn located_file<'a>(
+    scenario: &Scenario,
+    field: &'a Located<std::path::PathBuf>,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a Path> {
+    if field.value.is_file() {
+        return Some(&field.value);
+    }
+    diags.push(
+        &scenario.file,
+        field.pos,
+        &field.field,
+        format!(
+            "expected {what}, found nothing at {}",
+            field.value.display()
+        ),
+    );
+    None
+}
+
+/// The stack directory, or a problem at `stack.dir`'s line.
+fn located_dir<'a>(scenario: &'a Scenario, diags: &mut Diagnostics) -> Option<&'a Path> {
+    let dir = &scenario.stack.dir;
+    if dir.value.is_dir() {
+        return Some(&dir.value);
+    }
+    diags.push(
+        &scenario.file,
+        dir.pos,
+        &dir.field,
+        format!(
+            "expected a stack directory (with prometheus/ and alertmanager/), found none at {}",
+            dir.value.display()
+        ),
+    );
+    None
+}
+
 /// Every expected alert names a rule of the stack.
 fn check_expected_rules(scenario: &Scenario, files: &StackFiles, diags: &mut Diagnostics) {
     for (i, e) in scenario.expect.alerts.iter().enumerate() {
         if files.rule(&e.name).is_none() {
             diags.push(
                 &scenario.file,
-                Pos::default(),
+                e.pos,
                 &format!("expect.alerts[{i}].name"),
                 format!(
                     "no alerting rule named {:?} in {}; rules are {}",

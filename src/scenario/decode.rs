@@ -148,13 +148,13 @@ fn decode_stack(
     };
     let time_scale = match m.get("time_scale") {
         Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {
-            if k > 0.0 {
+            if k.is_finite() && k > 0.0 {
                 Some(Located::new(k, n.pos, "stack.time_scale"))
             } else {
                 dec.error(
                     n.pos,
                     "stack.time_scale",
-                    format!("expected a number above 0, found {k}"),
+                    format!("expected a finite number above 0, found {k}"),
                 );
                 None
             }
@@ -903,9 +903,9 @@ fn decode_expected_alert(
     let checked_faults = faults;
     let faults = faults.unwrap_or(&[]);
     let mut m = dec.map(node, field)?;
-    let name = m
-        .required(dec, "name")
-        .and_then(|n| dec.string(n, &m.path("name")));
+    let name_node = m.required(dec, "name");
+    let name_pos = name_node.map_or(m.pos(), |n| n.pos);
+    let name = name_node.and_then(|n| dec.string(n, &m.path("name")));
     let labels = match m.get("labels") {
         Some(n) => dec.string_map(n, &m.path("labels")),
         None => Some(Vec::new()),
@@ -961,6 +961,7 @@ fn decode_expected_alert(
     m.finish(dec);
     Some(ExpectedAlert {
         name: name?,
+        pos: name_pos,
         labels: labels?,
         fault: fault?,
     })

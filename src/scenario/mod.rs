@@ -310,6 +310,9 @@ pub struct Expect {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExpectedAlert {
     pub name: String,
+    /// Where `name` was written.
+    #[serde(skip)]
+    pub pos: crate::input::Pos,
     /// Label matchers (exact values) the firing alert must carry.
     pub labels: Vec<(String, String)>,
     /// The fault this alert answers; MTTD is measured from it.
@@ -327,7 +330,7 @@ pub enum UnexpectedAlerts {
 
 /// Read and validate one scenario file.
 pub fn load_scenario(path: &Path) -> Result<Scenario, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::input::read_capped(path, crate::input::MAX_INPUT_BYTES).map_err(|e| {
         let mut d = Diagnostics::default();
         d.push(
             path,

@@ -83,6 +83,56 @@ pub fn scale(d: Duration, k: f64) -> Duration {
 /// overrides it; `min_stack_interval` is the shortest scrape or evaluation
 /// interval of the stack, which must stay at or above one second once
 /// divided by K.
+/// A load that never sends a request would make every check vacuous.
+fn sends_nothing(scenario: &Scenario) -> Option<Diagnostics> {
+    let sends = scenario
+        .load
+        .phases
+        .iter()
+        .any(|p| p.rate_per_second > 0.0 || p.ramp_to.is_some_and(|r| r > 0.0));
+    if sends {
+        return None;
+    }
+    let mut d = Diagnostics::default();
+    let pos = scenario
+        .load
+        .phases
+        .first()
+        .map(|p| p.duration.pos)
+        .unwrap_or_default();
+    d.push(
+        &scenario.file,
+        pos,
+        "load.phases",
+        "every phase sends 0 requests/s: the scenario sends nothing, so nothing it checks would be measured",
+    );
+    Some(d)
+}
+
+/// The highest rate any phase asks of one of `engines` load engines, over
+/// what one engine can send, at the phase's line.
+pub fn check_engine_rate(scenario: &Scenario, engines: u32) -> Result<(), Diagnostics> {
+    let mut d = Diagnostics::default();
+    for (i, p) in scenario.load.phases.iter().enumerate() {
+        let surge = p.surge.as_ref().map_or(1.0, |s| s.value.factor.max(1.0));
+        let peak = p.rate_per_second.max(p.ramp_to.unwrap_or(0.0)) * surge;
+        let per_engine = peak / f64::from(engines.max(1));
+        if per_engine > crate::input::units::MAX_ENGINE_RATE {
+            d.push(
+                &scenario.file,
+                p.duration.pos,
+                &format!("load.phases[{i}]"),
+                format!(
+                    "{peak:.0} requests/s is more than one load engine sends ({:.0}/s); split it over engines with `zeta-bench load --shard i/N` (N ≥ {})",
+                    crate::input::units::MAX_ENGINE_RATE,
+                    (peak / crate::input::units::MAX_ENGINE_RATE).ceil()
+                ),
+            );
+        }
+    }
+    if d.is_empty() { Ok(()) } else { Err(d) }
+}
+
 pub fn plan(
     scenario: &Scenario,
     k: Located<f64>,
@@ -107,6 +157,10 @@ pub fn plan(
             );
             return Err(diags);
         }
+    }
+    if let Some(d) = sends_nothing(scenario) {
+        diags.extend(d);
+        return Err(diags);
     }
     let mut start = Duration::ZERO;
     let phases = scenario

@@ -67,7 +67,7 @@ pub struct TraceSlo {
 pub use crate::observe::destination::Destination;
 
 pub fn load_slo(path: &Path) -> Result<SloSpec, Diagnostics> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::input::read_capped(path, crate::input::MAX_INPUT_BYTES).map_err(|e| {
         let mut d = Diagnostics::default();
         d.push(
             path,

@@ -91,6 +91,7 @@ fn note(dst: Destination, status: NotificationStatus, alert: &str, at_s: i64) ->
 fn expect() -> Expect {
     Expect {
         alerts: vec![ExpectedAlert {
+            pos: Default::default(),
             name: "ServiceDown".into(),
             labels: vec![("job".into(), "backend-api".into())],
             fault: "f".into(),
