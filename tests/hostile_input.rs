@@ -129,3 +129,37 @@ fn a_bad_time_scale_flag_is_an_input_error() {
     let out = p.run(&["up", "--time-scale=0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_suite_lists_every_scenario_even_those_that_could_not_run() {
+    let p = Project::new();
+    p.write("scenarios/a.yml", &GOOD.replace("rate: 20/s", "rate: 0/s"));
+    p.write(
+        "scenarios/b.yml",
+        &GOOD.replace("name: ServiceDown", "name: Nope"),
+    );
+    let out = p.run(&[
+        "run",
+        "scenarios/a.yml",
+        "scenarios/b.yml",
+        "--out",
+        "reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let junit = std::fs::read_to_string(p.path("reports/suite-junit.xml")).unwrap();
+    assert!(junit.contains("errors=\"2\""), "{junit}");
+    for f in ["scenarios/a.yml", "scenarios/b.yml"] {
+        assert!(
+            junit.contains(&format!("<testsuite name=\"{f}\"")),
+            "{junit}"
+        );
+    }
+    assert!(junit.contains("could not run (exit 2)"), "{junit}");
+    assert!(junit.contains("every phase sends 0 requests/s"), "{junit}");
+    let md = std::fs::read_to_string(p.path("reports/suite-summary.md")).unwrap();
+    assert!(md.contains("not every scenario could run"), "{md}");
+    assert!(
+        md.contains("scenarios/b.yml — ⛔ could not run (exit 2)"),
+        "{md}"
+    );
+}

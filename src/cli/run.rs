@@ -28,6 +28,7 @@ pub(super) async fn run(a: RunArgs) -> Exit {
     };
     let mut worst = Exit::Pass;
     let mut results = Vec::new();
+    let mut errored = Vec::new();
     for path in &a.scenarios {
         let exit = match crate::run::run(path, &opts, cancel.clone()).await {
             Ok(result) => {
@@ -38,6 +39,11 @@ pub(super) async fn run(a: RunArgs) -> Exit {
             }
             Err(e) => {
                 report_error(&e);
+                errored.push(crate::report::Errored {
+                    scenario: path.display().to_string(),
+                    exit: Exit::from(&e).code(),
+                    message: e.to_string(),
+                });
                 Exit::from(&e)
             }
         };
@@ -48,23 +54,32 @@ pub(super) async fn run(a: RunArgs) -> Exit {
     }
     if a.scenarios.len() > 1 {
         let out = opts.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
-        write_suite(&out, &results, a.scenarios.len(), worst);
+        write_suite(&out, &results, &errored, a.scenarios.len(), worst);
     }
     worst
 }
 
 /// One gate: a combined JUnit file and summary for the suite.
-fn write_suite(out: &std::path::Path, results: &[RunResult], scenarios: usize, worst: Exit) {
-    let written = std::fs::write(
-        out.join("suite-junit.xml"),
-        crate::report::junit::render(results),
-    )
-    .and_then(|()| {
-        std::fs::write(
-            out.join("suite-summary.md"),
-            crate::report::markdown::render(results),
-        )
-    });
+fn write_suite(
+    out: &std::path::Path,
+    results: &[RunResult],
+    errored: &[crate::report::Errored],
+    scenarios: usize,
+    worst: Exit,
+) {
+    let written = std::fs::create_dir_all(out)
+        .and_then(|()| {
+            std::fs::write(
+                out.join("suite-junit.xml"),
+                crate::report::junit::render_suite(results, errored),
+            )
+        })
+        .and_then(|()| {
+            std::fs::write(
+                out.join("suite-summary.md"),
+                crate::report::markdown::render_suite(results, errored),
+            )
+        });
     match written {
         Ok(()) => println!(
             "\nSuite: {scenarios} scenario(s), worst exit code {}; {} and {}",

@@ -31,8 +31,13 @@ fn validate(f: &Path) -> Exit {
     };
     let exit = lint_stack(&i);
     println!(
-        "{}: ok ({} phases, {} faults, {} alert rules, {} dashboards checked)",
+        "{}: {} ({} phases, {} faults, {} alert rules, {} dashboards checked)",
         f.display(),
+        if exit == Exit::Pass {
+            "ok"
+        } else {
+            "INVALID: the problems above"
+        },
         i.scenario.load.phases.len(),
         i.scenario.faults.len(),
         i.files.rules.len(),

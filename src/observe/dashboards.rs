@@ -47,6 +47,10 @@ pub struct DashboardResult {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DashboardReport {
     pub via: String,
+    /// The queries went to Prometheus directly, a stand-in for Grafana: their
+    /// times are a lower bound on what a person waits for, not a load time.
+    #[serde(default)]
+    pub stand_in: bool,
     pub rounds: u32,
     pub dashboards: Vec<DashboardResult>,
 }
@@ -121,6 +125,7 @@ impl Probe {
                 Via::Prometheus(_) => "Prometheus query_range with Grafana's step and variable rules (Grafana is not running)".into(),
                 Via::Grafana(g) => format!("Grafana {} /api/ds/query", g.display()),
             },
+            stand_in: matches!(via, Via::Prometheus(_)),
             rounds: 0,
             dashboards: Vec::new(),
         };

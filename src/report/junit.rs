@@ -26,6 +26,13 @@ pub fn escape(s: &str) -> String {
 }
 
 pub fn render(results: &[RunResult]) -> String {
+    render_suite(results, &[])
+}
+
+/// A suite's JUnit file: every result, and every scenario that could not
+/// run as an errored test case carrying its message, so a JUnit gate never
+/// looks green because a scenario is missing.
+pub fn render_suite(results: &[RunResult], errored: &[super::Errored]) -> String {
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let (tests, failures): (usize, usize) = results.iter().fold((0, 0), |(t, f), r| {
         (
@@ -33,10 +40,25 @@ pub fn render(results: &[RunResult]) -> String {
             f + r.slos.iter().filter(|s| s.fails_run()).count(),
         )
     });
+    let errors = errored.len()
+        + results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Incomplete)
+            .count();
     let _ = writeln!(
         o,
-        "<testsuites name=\"zeta-bench\" tests=\"{tests}\" failures=\"{failures}\">"
+        "<testsuites name=\"zeta-bench\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        tests + errored.len()
     );
+    for e in errored {
+        let _ = writeln!(
+            o,
+            "  <testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n    <testcase classname=\"zeta-bench.{0}\" name=\"run\"><error message=\"could not run (exit {1})\">{2}</error></testcase>\n  </testsuite>",
+            escape(&e.scenario),
+            e.exit,
+            escape(&e.message)
+        );
+    }
     for r in results {
         let secs = (r.finished_at - r.started_at).num_milliseconds() as f64 / 1000.0;
         let fails = r.slos.iter().filter(|s| s.fails_run()).count();

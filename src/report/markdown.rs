@@ -11,6 +11,12 @@ fn cell(s: &str) -> String {
 }
 
 pub fn render(results: &[RunResult]) -> String {
+    render_suite(results, &[])
+}
+
+/// A suite's summary: every result, and every scenario that could not run
+/// with its message.
+pub fn render_suite(results: &[RunResult], errored: &[super::Errored]) -> String {
     let mut o = String::new();
     let overall = results.iter().map(|r| r.verdict).max_by_key(|v| match v {
         Verdict::Pass => 0,
@@ -22,11 +28,21 @@ pub fn render(results: &[RunResult]) -> String {
         Verdict::Fail => "❌ FAIL",
         Verdict::Incomplete => "⚠️ INCOMPLETE",
     };
-    let _ = writeln!(
-        o,
-        "## zeta-bench: {}\n",
+    let headline = if errored.is_empty() {
         overall.map(icon).unwrap_or("no scenario ran")
-    );
+    } else {
+        "⛔ ERROR: not every scenario could run"
+    };
+    let _ = writeln!(o, "## zeta-bench: {headline}\n");
+    for e in errored {
+        let _ = writeln!(
+            o,
+            "### {} — ⛔ could not run (exit {})\n\n```\n{}\n```\n",
+            cell(&e.scenario),
+            e.exit,
+            e.message.replace('`', "'")
+        );
+    }
     for r in results {
         let _ = writeln!(o, "### {} — {}\n", cell(&r.scenario.name), icon(r.verdict));
         if r.time_scale != 1.0 {

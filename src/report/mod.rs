@@ -12,6 +12,15 @@ pub mod terminal;
 
 pub use model::{RunResult, Verdict};
 
+/// A scenario of a suite that produced no result: its file, exit code and
+/// the message it exited with.
+#[derive(Debug, Clone)]
+pub struct Errored {
+    pub scenario: String,
+    pub exit: u8,
+    pub message: String,
+}
+
 /// Write `report.html`, `junit.xml` and `summary.md` beside `result.json`.
 pub fn write_all(r: &RunResult, dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
