@@ -3,9 +3,12 @@
 //! that stack through a control endpoint of the `up` process (loopback
 //! only), so faults only ever touch what the harness started.
 //!
-//! `up` writes `<out>/up.json` with the control URL; `fault` reads it. A
-//! fault reverts on its own when its duration ends, when the `fault`
-//! command is interrupted, and at teardown.
+//! `up` writes `<out>/up.json` with the control URL and a per-run secret,
+//! readable by its owner only; `fault` reads it and sends the secret as a
+//! bearer token. Any request without it gets 401 and changes nothing, so
+//! another local user cannot kill services, stop PostgreSQL or fill the
+//! disk. A fault reverts on its own when its duration ends, when the
+//! `fault` command is interrupted, and at teardown.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,11 +44,15 @@ pub struct FaultRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UpState {
     pub control: String,
+    /// The bearer token the control endpoint requires.
+    #[serde(default)]
+    pub token: String,
     pub run_dir: String,
     pub components: Vec<stack::ComponentInfo>,
 }
 
 struct Control {
+    token: String,
     stack: Mutex<Stack>,
     faults: Mutex<Vec<(PlannedFault, FaultRecord, CancellationToken)>>,
     next: std::sync::atomic::AtomicU64,
@@ -112,7 +119,9 @@ pub async fn up(
         ..
     } = session;
     let components = stack.components.clone();
+    let token = crate::secret::random();
     let control = Arc::new(Control {
+        token: token.clone(),
         stack: Mutex::new(stack),
         faults: Mutex::new(Vec::new()),
         next: std::sync::atomic::AtomicU64::new(1),
@@ -120,10 +129,15 @@ pub async fn up(
     let app = Router::new()
         .route("/faults", get(list).post(inject))
         .route("/faults/{name}", delete(revert_one))
+        .layer(axum::middleware::from_fn_with_state(
+            control.clone(),
+            require_token,
+        ))
         .with_state(control.clone());
     let (control_url, server) = crate::http::serve_loopback(app, observers.clone()).await?;
     let state = UpState {
         control: control_url.clone(),
+        token,
         run_dir: dir
             .canonicalize()
             .unwrap_or(dir.clone())
@@ -131,7 +145,7 @@ pub async fn up(
             .to_string(),
         components: components.clone(),
     };
-    std::fs::write(out.join("up.json"), serde_json::to_string_pretty(&state)?)?;
+    write_private(&out.join("up.json"), &serde_json::to_string_pretty(&state)?)?;
 
     println!("\n| Service | URL | Purpose |\n|---|---|---|");
     for c in &components {
@@ -180,6 +194,36 @@ pub async fn up(
     }
     let _ = std::fs::remove_file(out.join("up.json"));
     Ok(())
+}
+
+/// Write `text` to `path` readable and writable by the owner only.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// Every control request carries `Authorization: Bearer <token>`.
+async fn require_token(
+    State(c): State<Arc<Control>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if crate::secret::bearer_matches(req.headers(), &c.token) {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "the control endpoint needs the token in up.json (use `zeta-bench fault`)"})),
+        )
+            .into_response()
+    }
 }
 
 async fn list(State(c): State<Arc<Control>>) -> Json<Vec<FaultRecord>> {
@@ -288,6 +332,7 @@ pub async fn fault_command(
     let duration = req.duration;
     let resp = http
         .post(format!("{}/faults", state.control))
+        .bearer_auth(&state.token)
         .json(&req)
         .send()
         .await
@@ -322,6 +367,7 @@ pub async fn fault_command(
     }
     let r: FaultRecord = http
         .delete(format!("{}/faults/{}", state.control, urlencode(&name)))
+        .bearer_auth(&state.token)
         .send()
         .await?
         .json()

@@ -19,6 +19,7 @@ pub mod observe;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod secret;
 pub mod signal;
 pub mod slo;
 pub mod stack;

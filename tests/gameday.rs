@@ -39,6 +39,43 @@ fn up_then_faults_that_revert_on_their_own_then_teardown() {
         .unwrap()
         .to_string();
 
+    // The control endpoint refuses a request without the per-run secret,
+    // and up.json (which holds it) is readable by its owner only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p.path("reports/up.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "up.json mode {mode:o}");
+        let control = state["control"].as_str().unwrap();
+        assert_eq!(state["token"].as_str().map(str::len), Some(32));
+        let forged = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .args([
+                "-H",
+                "content-type: application/json",
+                "-H",
+                "authorization: Bearer wrong",
+            ])
+            .args([
+                "-d",
+                r#"{"kind":"service_down","target":"backend-api","duration":60}"#,
+            ])
+            .arg(format!("{control}/faults"))
+            .output();
+        if let Ok(out) = forged {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+        }
+        let listed = std::process::Command::new("curl")
+            .args(["-s", &format!("{control}/faults")])
+            .output();
+        if let Ok(out) = listed {
+            let body = String::from_utf8_lossy(&out.stdout);
+            assert!(body.contains("needs the token"), "{body}");
+        }
+    }
+
     // A timed fault: in force, then cleared by itself.
     let out = Command::new(BIN)
         .current_dir(p.dir.path())

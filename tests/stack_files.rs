@@ -388,8 +388,14 @@ fn docker_compose_is_complete_pinned_and_keeps_secrets_in_env() {
             );
         }
         for p in s["ports"].as_sequence().into_iter().flatten() {
-            let host = p.as_str().unwrap().split(':').next().unwrap().to_string();
-            published.push(host);
+            let parts: Vec<&str> = p.as_str().unwrap().split(':').collect();
+            published.push(parts[parts.len().saturating_sub(2)].to_string());
+            if matches!(name, "backend-api" | "ml-engine") {
+                assert_eq!(
+                    parts[0], "127.0.0.1",
+                    "{name}: the fault admin API is published on loopback only"
+                );
+            }
         }
         for vol in s["volumes"].as_sequence().into_iter().flatten() {
             let src = vol.as_str().unwrap().split(':').next().unwrap();

@@ -68,10 +68,10 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
         cache,
         ml,
     });
-    Ok(router(app))
+    Ok(router(app, cfg.admin_token.clone()))
 }
 
-fn router(app: Arc<Backend>) -> Router {
+fn router(app: Arc<Backend>, admin_token: Option<String>) -> Router {
     let kit = app.kit.clone();
     Router::new()
         .route("/api/v1/recommendations", get(recommendations))
@@ -79,7 +79,7 @@ fn router(app: Arc<Backend>) -> Router {
         .route("/api/v1/train", post(train))
         .route("/health", get(health))
         .with_state(app)
-        .merge(super::kit::common_routes(kit.clone()))
+        .merge(super::kit::common_routes(kit.clone(), admin_token))
         .layer(axum::middleware::from_fn_with_state(kit, observe))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }

@@ -38,6 +38,11 @@ pub struct MockConfig {
     /// cAdvisor runs.
     #[arg(long)]
     pub memory_limit_mb: Option<u64>,
+    /// A bearer token `/admin/faults` requires (the harness makes one per
+    /// run). Without it the admin API is open, as for a mock on loopback
+    /// during development.
+    #[arg(long, env = "ZETA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
     /// ml-engine: share of training jobs that fail (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub train_failure_ratio: f64,
@@ -63,6 +68,7 @@ impl MockConfig {
             train_duration: std::time::Duration::from_secs(30),
             train_failure_ratio: 0.0,
             memory_limit_mb: None,
+            admin_token: None,
         }
     }
 }

@@ -417,18 +417,41 @@ pub async fn metrics(State(kit): State<Arc<Kit>>) -> Response {
         .into_response()
 }
 
-/// The routes every mock has: `/metrics` and the fault admin API.
-pub fn common_routes(kit: Arc<Kit>) -> axum::Router {
+/// The routes every mock has: `/metrics` and the fault admin API, which
+/// requires `Authorization: Bearer <admin_token>` when a token is set.
+pub fn common_routes(kit: Arc<Kit>, admin_token: Option<String>) -> axum::Router {
     use axum::routing::get;
-    axum::Router::new()
-        .route("/metrics", get(metrics))
+    let admin = axum::Router::new()
         .route(
             "/admin/faults",
             get(super::faults::get_knobs)
                 .put(super::faults::put_knobs)
                 .delete(super::faults::delete_knobs),
         )
+        .route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let token = admin_token.clone();
+                async move {
+                    if authorized(token.as_deref(), req.headers()) {
+                        next.run(req).await
+                    } else {
+                        json_error(
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            "the fault admin API needs the harness's bearer token",
+                        )
+                    }
+                }
+            },
+        ));
+    axum::Router::new()
+        .route("/metrics", get(metrics))
+        .merge(admin)
         .with_state(kit)
+}
+
+/// Whether a request carries the admin token (always, when none is set).
+fn authorized(token: Option<&str>, headers: &axum::http::HeaderMap) -> bool {
+    token.is_none_or(|t| crate::secret::bearer_matches(headers, t))
 }
 
 /// `user_id` (1 to 128 characters) and `k` (1 to 100, default 10) of a

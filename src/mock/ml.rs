@@ -96,7 +96,10 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
         .route("/v1/models/{tenant_id}", get(model))
         .route("/health", get(health))
         .with_state(ml)
-        .merge(super::kit::common_routes(kit.clone()))
+        .merge(super::kit::common_routes(
+            kit.clone(),
+            cfg.admin_token.clone(),
+        ))
         .layer(axum::middleware::from_fn_with_state(kit, observe))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
 }

@@ -576,3 +576,40 @@ async fn fault_knobs_act_and_show_in_metrics() {
     let (_, m) = get(&format!("{b}/metrics"), None).await;
     assert!(m.contains("zeta_mock_fault_changes_total 6"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_requires_the_token_when_one_is_set() {
+    let mut cfg = MockConfig::in_memory();
+    cfg.admin_token = Some("s3cret-token".into());
+    for base in [
+        spawn(super::backend::build(&cfg).await.unwrap()).await,
+        spawn(super::ml::build(&cfg).await.unwrap()).await,
+    ] {
+        let url = format!("{base}/admin/faults");
+        let body = r#"{"error_rate": {"ratio": 1.0, "status": 503}}"#;
+        let put = |auth: Option<&str>| {
+            let mut r = client()
+                .put(&url)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(a) = auth {
+                r = r.bearer_auth(a);
+            }
+            r.send()
+        };
+        assert_eq!(put(None).await.unwrap().status(), 401);
+        assert_eq!(put(Some("wrong")).await.unwrap().status(), 401);
+        let r = client().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "reading the knobs needs it too");
+        // Nothing changed: the service still answers.
+        let health = client().get(format!("{base}/health")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let metrics = client()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), 200, "metrics stay open to Prometheus");
+        assert_eq!(put(Some("s3cret-token")).await.unwrap().status(), 200);
+    }
+}

@@ -59,7 +59,7 @@ impl SloKind {
 
 impl std::fmt::Display for SloKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 

@@ -217,11 +217,31 @@ fn decode_dashboard(dec: &mut Decoder, node: &Node) -> Option<DashboardSlo> {
     })
 }
 
+/// Each query is LogQL Loki would accept, else an error at its line.
+fn check_logql(dec: &mut Decoder, n: &Node) {
+    let crate::input::NodeKind::Seq(items) = &n.kind else {
+        return;
+    };
+    for (i, item) in items.iter().enumerate() {
+        if let crate::input::NodeKind::Scalar { text, .. } = &item.kind {
+            if let Err(e) = super::logql::check(text) {
+                dec.error(
+                    item.pos,
+                    &format!("log_search.queries[{i}]"),
+                    format!("invalid LogQL {text:?} {e}"),
+                );
+            }
+        }
+    }
+}
+
 fn decode_log_search(dec: &mut Decoder, node: &Node) -> Option<LogSearchSlo> {
     let mut m = dec.map(node, "log_search")?;
     let max = max_duration(dec, &mut m);
     let queries = match m.get("queries") {
-        Some(n) => dec.strings(n, "log_search.queries"),
+        Some(n) => dec
+            .strings(n, "log_search.queries")
+            .inspect(|_| check_logql(dec, n)),
         None => Some(vec![
             r#"{service="backend-api", level="ERROR"}"#.to_string(),
             r#"{tenant_id="tenant_001"} | json"#.to_string(),

@@ -186,6 +186,7 @@ pub async fn start(
         not_started,
         absent,
         backend: None,
+        admin_token: std::env::var("ZETA_ADMIN_TOKEN").ok(),
     })
 }
 

@@ -85,7 +85,7 @@ impl Provider {
 
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -146,6 +146,10 @@ pub struct Stack {
     /// The processes, when the harness started them; `None` for an
     /// external stack, whose faults are the mocks' knobs only.
     backend: Option<native::Native>,
+    /// The bearer token the mocks' `/admin/faults` requires: made per run
+    /// for the mocks the harness starts, `ZETA_ADMIN_TOKEN` for an external
+    /// stack's. Never written or printed.
+    admin_token: Option<String>,
 }
 
 impl Stack {
@@ -233,8 +237,11 @@ impl Stack {
             .timeout(std::time::Duration::from_secs(5))
             .build()?;
         let url = format!("{base}/admin/faults");
-        let resp = client
-            .put(&url)
+        let auth = |r: reqwest::RequestBuilder| match &self.admin_token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
+        let resp = auth(client.put(&url))
             .json(knobs)
             .send()
             .await
@@ -246,7 +253,7 @@ impl Stack {
                 resp.text().await.unwrap_or_default()
             );
         }
-        let now: crate::mock::faults::Knobs = client.get(&url).send().await?.json().await?;
+        let now: crate::mock::faults::Knobs = auth(client.get(&url)).send().await?.json().await?;
         if &now != knobs {
             anyhow::bail!("{service}'s fault knobs read back as {now:?}, not {knobs:?}");
         }

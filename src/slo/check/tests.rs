@@ -493,3 +493,12 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
         slo(&v, "alert_delivery").details
     );
 }
+
+#[test]
+fn slo_names_print_as_in_json_and_honour_padding() {
+    assert_eq!(format!("{:<8}|", SloKind::Mttd), "mttd    |");
+    assert_eq!(
+        serde_json::to_value(SloKind::AlertDelivery).unwrap(),
+        "alert_delivery"
+    );
+}

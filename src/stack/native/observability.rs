@@ -257,17 +257,6 @@ fn grafana_home(program: &Path) -> Option<PathBuf> {
         .find(|h| h.join("conf/defaults.ini").is_file())
 }
 
-/// A password for the Grafana the harness starts: random, kept in memory,
-/// never written or printed.
-fn password() -> String {
-    use rand::Rng;
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
-}
-
 /// Grafana with the stack's datasources and dashboards provisioned; the
 /// harness queries it as admin, people may look on as anonymous viewers
 /// (it listens on loopback only).
@@ -315,7 +304,7 @@ pub(super) async fn grafana(b: &mut Build<'_>) -> anyhow::Result<()> {
     let addr = format!("127.0.0.1:{port}");
     let data = b.data("grafana");
     std::fs::create_dir_all(data.join("plugins"))?;
-    let secret = password();
+    let secret = crate::secret::random();
     let args = match &home {
         None => vec![],
         Some(h) => {
@@ -394,7 +383,7 @@ mod tests {
 
     #[test]
     fn passwords_are_long_and_differ() {
-        let (a, b) = (password(), password());
+        let (a, b) = (crate::secret::random(), crate::secret::random());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
     }

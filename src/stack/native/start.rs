@@ -155,6 +155,7 @@ pub async fn start(
         .no_proxy()
         .build()
         .context("building an HTTP client")?;
+    let admin_token = crate::secret::random();
     let mut b = Build {
         native: Native {
             procs: Vec::new(),
@@ -171,7 +172,7 @@ pub async fn start(
         not_started: Vec::new(),
         absent: BTreeMap::new(),
         dropped: Vec::new(),
-        mock_env: Vec::new(),
+        mock_env: vec![("ZETA_ADMIN_TOKEN".to_string(), admin_token.clone())],
         backend_env: Vec::new(),
         grafana: None,
         loki: None,
@@ -215,6 +216,7 @@ pub async fn start(
         loki,
         jaeger,
         backend: Some(native),
+        admin_token: Some(admin_token),
     })
 }
 
