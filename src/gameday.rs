@@ -47,6 +47,10 @@ pub struct UpState {
     /// The bearer token the control endpoint requires.
     #[serde(default)]
     pub token: String,
+    /// The bearer token of the mocks' `/admin/faults` (give it to an
+    /// external-provider run as ZETA_ADMIN_TOKEN).
+    #[serde(default)]
+    pub admin_token: Option<String>,
     pub run_dir: String,
     pub components: Vec<stack::ComponentInfo>,
 }
@@ -119,6 +123,7 @@ pub async fn up(
         ..
     } = session;
     let components = stack.components.clone();
+    let admin_token = stack.admin_token().map(str::to_string);
     let token = crate::secret::random();
     let control = Arc::new(Control {
         token: token.clone(),
@@ -138,6 +143,7 @@ pub async fn up(
     let state = UpState {
         control: control_url.clone(),
         token,
+        admin_token,
         run_dir: dir
             .canonicalize()
             .unwrap_or(dir.clone())

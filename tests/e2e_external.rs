@@ -135,6 +135,12 @@ expect:
         .env("ZETA_BACKEND_API_URL", url_of(&state, "backend-api"))
         .env("ZETA_ML_ENGINE_URL", url_of(&state, "ml-engine"))
         .env("ZETA_GRAFANA_TOKEN", SECRET)
+        .env(
+            "ZETA_ADMIN_TOKEN",
+            state["admin_token"]
+                .as_str()
+                .expect("up.json has the mocks' token"),
+        )
         .output()
         .unwrap();
     let text = format!(
@@ -236,6 +242,17 @@ expect:
         assert!(
             !String::from_utf8_lossy(&body).contains(SECRET),
             "{} holds the token",
+            e.display()
+        );
+    }
+    // Nor is the mocks' admin token.
+    let admin = state["admin_token"].as_str().unwrap();
+    assert!(!text.contains(admin));
+    for e in walk(&dir) {
+        let body = std::fs::read(&e).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&body).contains(admin),
+            "{} holds the mocks' admin token",
             e.display()
         );
     }

@@ -134,7 +134,29 @@ fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
         + head.len();
     let end = start + text[start..].find("    slack_configs:").unwrap();
     std::fs::write(&path, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    // Secrets planted beside the configs never reach the run directory
+    // (which CI uploads) or the output.
+    const PLANTED: &str = "PLANTED-SECRET-7f3a9c";
+    for f in [
+        ".env",
+        "prometheus/password.txt",
+        "alertmanager/pagerduty.key",
+        "alertmanager/templates/creds.txt",
+        "grafana/dashboards/token.txt",
+        "jaeger/key.pem",
+    ] {
+        p.write(&format!("stack/{f}"), PLANTED);
+    }
     let (code, text) = fast_run(&p);
+    assert!(!text.contains(PLANTED), "the output shows a planted secret");
+    for file in walk(&p.run_dir()) {
+        let body = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_string();
+        assert!(
+            !body.contains(PLANTED),
+            "{} holds a secret planted in stack/",
+            file.display()
+        );
+    }
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("alert_delivery     FAIL"), "{text}");
     assert!(
@@ -160,4 +182,17 @@ fn a_rule_on_a_missing_metric_names_the_alert_that_never_fired() {
         text.contains("ServiceDown never fired: Prometheus never reported it pending or firing"),
         "{text}"
     );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -51,6 +51,11 @@ pub struct Receivers {
 }
 
 struct Inner {
+    /// A random path segment only the rendered Alertmanager config knows:
+    /// a notification posted anywhere else is refused and counted, so a
+    /// forged one cannot make MTTD or delivery pass.
+    secret: String,
+    refused: std::sync::atomic::AtomicU64,
     known_alerts: Vec<String>,
     log: Mutex<Vec<Notification>>,
     arrived: Notify,
@@ -61,6 +66,8 @@ impl Receivers {
     pub fn new(known_alerts: Vec<String>) -> Self {
         Receivers {
             inner: Arc::new(Inner {
+                secret: crate::secret::random(),
+                refused: std::sync::atomic::AtomicU64::new(0),
                 known_alerts,
                 log: Mutex::new(Vec::new()),
                 arrived: Notify::new(),
@@ -68,30 +75,55 @@ impl Receivers {
         }
     }
 
-    pub fn router(&self) -> Router {
+    fn routes(&self) -> Router<Receivers> {
         Router::new()
             .route("/slack/{receiver}", post(slack))
             .route("/pagerduty/{receiver}", post(pagerduty))
             .route("/webhook/{receiver}", post(webhook))
+    }
+
+    /// The receivers under their per-run path (`/<secret>/slack/…`);
+    /// anything else is refused and counted.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .nest(&self.path_prefix(), self.routes())
+            .fallback(refuse)
             .with_state(self.clone())
     }
 
-    /// Serve on a free loopback port; returns the base URL.
+    /// `/<secret>`: where the receivers listen.
+    pub fn path_prefix(&self) -> String {
+        format!("/{}", self.inner.secret)
+    }
+
+    /// Requests refused for want of the per-run path (forged or
+    /// misdirected notifications).
+    pub fn refused(&self) -> u64 {
+        self.inner
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Serve on a free loopback port; returns the base URL, per-run path
+    /// included (it appears only in the rendered Alertmanager config).
     pub async fn serve(
         &self,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        crate::http::serve_loopback(self.router(), cancel).await
+        let (base, task) = crate::http::serve_loopback(self.router(), cancel).await?;
+        Ok((format!("{base}{}", self.path_prefix()), task))
     }
 
     /// Serve on a fixed address (`stack.receivers`), for an Alertmanager
-    /// the harness did not configure.
+    /// the harness did not configure: its team writes the URLs by hand, so
+    /// these listen at `/slack/…` without a per-run path.
     pub async fn serve_on(
         &self,
         addr: std::net::SocketAddr,
         cancel: tokio_util::sync::CancellationToken,
     ) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-        crate::http::serve_on(addr, self.router(), cancel).await
+        let open = self.routes().fallback(refuse).with_state(self.clone());
+        crate::http::serve_on(addr, open, cancel).await
     }
 
     pub fn notifications(&self) -> Vec<Notification> {
@@ -124,6 +156,14 @@ impl Receivers {
             .cloned()
             .collect()
     }
+}
+
+/// Anything but a notification on the receivers' path: refused, counted.
+async fn refuse(State(r): State<Receivers>) -> StatusCode {
+    r.inner
+        .refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    StatusCode::NOT_FOUND
 }
 
 /// `name` appears in `text` with no identifier character on either side.
@@ -284,6 +324,10 @@ mod tests {
     }
 
     async fn post(r: &Receivers, path: &str, body: &str) -> StatusCode {
+        post_raw(r, &format!("{}{path}", r.path_prefix()), body).await
+    }
+
+    async fn post_raw(r: &Receivers, path: &str, body: &str) -> StatusCode {
         let req = Request::post(path)
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()))
@@ -352,5 +396,27 @@ mod tests {
         let status = post(&r, "/slack/x", "{not json").await;
         assert!(status.is_client_error());
         assert!(r.notifications().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_notification_without_the_run_path_is_refused_and_counted() {
+        let r = receivers();
+        let body = r##"{"channel":"#zeta-critical-alerts","text":"[FIRING:1] ServiceDown"}"##;
+        assert_eq!(
+            post_raw(&r, "/slack/critical", body).await,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            post_raw(&r, "/wrong-secret/slack/critical", body).await,
+            StatusCode::NOT_FOUND
+        );
+        assert!(
+            r.notifications().is_empty(),
+            "a forged one counts for nothing"
+        );
+        assert_eq!(r.refused(), 2);
+        assert_eq!(r.path_prefix().len(), 33);
+        assert_eq!(post(&r, "/slack/critical", body).await, StatusCode::OK);
+        assert_eq!(r.notifications().len(), 1);
     }
 }

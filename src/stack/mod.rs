@@ -221,6 +221,12 @@ impl Stack {
         self.native("stop a service")?.stop(name).await
     }
 
+    /// The bearer token the mocks' `/admin/faults` requires, for the
+    /// owner-only `up.json` of a game day.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
     /// Set a mock service's fault knobs and verify they took effect.
     pub async fn set_knobs(
         &self,

@@ -9,7 +9,7 @@
 use serde_yaml::{Mapping, Value};
 
 use super::{RenderInput, Rendered, mapping_mut, scale_field, write_yaml};
-use crate::stack::files::{ALERTMANAGER_CONFIG, defaults};
+use crate::stack::files::defaults;
 
 /// Integrations the harness receives and understands.
 const OBSERVED: &[&str] = &["slack_configs", "pagerduty_configs", "webhook_configs"];
@@ -21,11 +21,18 @@ pub const ROUTING_KEY_PLACEHOLDER: &str = "zeta-bench-routing-key";
 pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()> {
     let k = input.time_scale;
     let dir = input.out_dir.join("alertmanager");
-    super::copy_tree(
-        &input.files.dir.join("alertmanager"),
-        &dir,
-        &[&input.files.dir.join(ALERTMANAGER_CONFIG)],
-    )?;
+    // The templates the config names, and nothing else beside it.
+    let templates: Vec<String> = input
+        .files
+        .alertmanager
+        .get("templates")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
+    super::copy_referenced(&input.files.dir.join("alertmanager"), &dir, &templates)?;
     let mut cfg = input.files.alertmanager.clone();
     if !cfg.is_mapping() {
         cfg = Value::Mapping(Mapping::new());

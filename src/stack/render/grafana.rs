@@ -37,10 +37,11 @@ pub fn render(
 ) -> anyhow::Result<RenderedGrafana> {
     let base = out_dir.join("grafana");
     let dashboards = base.join("dashboards");
-    super::copy_tree(
+    // Dashboards only: JSON files, the provider's own format.
+    super::copy_referenced(
         &stack_dir.join(crate::stack::lint::DASHBOARDS_DIR),
         &dashboards,
-        &[],
+        &["*.json".to_string()],
     )?;
     let provisioning = base.join("provisioning");
     // Grafana warns about, but tolerates, missing kinds; create them all.

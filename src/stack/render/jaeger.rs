@@ -35,7 +35,7 @@ pub fn render(
     let src = stack_dir.join(JAEGER_CONFIG);
     let mut cfg = super::read_yaml_mapping(&src)?;
     let dir = out_dir.join("jaeger");
-    super::copy_tree(&stack_dir.join("jaeger"), &dir, &[&src])?;
+    std::fs::create_dir_all(&dir)?;
 
     // One new port per original port, so that two listeners that shared
     // one still do.
@@ -84,11 +84,14 @@ pub fn render(
         .and_then(|r| r.get_mut("file"))
         .and_then(|f| f.get_mut("path"))
     {
-        if let Some(name) = path
+        if let Some(file) = path
             .as_str()
             .and_then(|p| Path::new(p).file_name())
-            .map(|n| dir.join(n))
+            .map(|n| n.to_string_lossy().to_string())
         {
+            // Only the strategies file the config names is copied.
+            super::copy_referenced(&stack_dir.join("jaeger"), &dir, std::slice::from_ref(&file))?;
+            let name = dir.join(&file);
             if !name.is_file() {
                 anyhow::bail!(
                     "{}: extensions.remote_sampling.file.path names {}, which is not in stack/jaeger/",

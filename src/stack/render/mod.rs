@@ -129,22 +129,99 @@ pub(crate) fn write_yaml(path: &Path, value: &Value) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Copy a directory tree, skipping the files a renderer writes itself.
-pub(crate) fn copy_tree(from: &Path, to: &Path, skip: &[&Path]) -> anyhow::Result<()> {
+/// Copy into `to` only the files of `from` that a rendered config refers
+/// to: names relative to `from`, each either a plain path or a file-name
+/// glob (`templates/*.tmpl`). Nothing else is copied, so a secret or a
+/// `.env` that lies beside the configs never reaches a run directory (which
+/// CI uploads as an artefact).
+pub(crate) fn copy_referenced(from: &Path, to: &Path, names: &[String]) -> anyhow::Result<()> {
     use anyhow::Context;
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let path = entry.path();
-        if skip.iter().any(|s| *s == path) {
-            continue;
+    for name in names {
+        let rel = Path::new(name);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+        {
+            anyhow::bail!(
+                "{}: {name:?} points outside {}; configs may refer only to files inside it",
+                from.display(),
+                from.display()
+            );
         }
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&path, &dest, skip)?;
-        } else {
-            std::fs::copy(&path, &dest).with_context(|| format!("copying {}", path.display()))?;
+        let dir = rel.parent().unwrap_or(Path::new(""));
+        let pattern = rel
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let Ok(entries) = std::fs::read_dir(from.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            if !entry.file_type()?.is_file() || !glob_match(&pattern, &file) {
+                continue;
+            }
+            let dest = to.join(dir).join(&file);
+            std::fs::create_dir_all(dest.parent().unwrap_or(to))?;
+            std::fs::copy(entry.path(), &dest)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
+}
+
+/// A file-name glob: `*` matches any run of characters, `?` one.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    #[test]
+    fn only_referenced_files_are_copied() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(from.path().join("templates")).unwrap();
+        for f in [
+            "templates/a.tmpl",
+            "templates/b.tmpl",
+            "templates/key.pem",
+            ".env",
+            "secret.txt",
+        ] {
+            std::fs::write(from.path().join(f), "TOPSECRET").unwrap();
+        }
+        copy_referenced(from.path(), to.path(), &["templates/*.tmpl".into()]).unwrap();
+        assert!(to.path().join("templates/a.tmpl").is_file());
+        assert!(to.path().join("templates/b.tmpl").is_file());
+        assert!(!to.path().join("templates/key.pem").exists());
+        assert!(!to.path().join(".env").exists());
+        assert!(!to.path().join("secret.txt").exists());
+        let outside = copy_referenced(from.path(), to.path(), &["../x".into()]);
+        assert!(outside.unwrap_err().to_string().contains("points outside"));
+        assert!(glob_match("*.json", "a.json"));
+        assert!(!glob_match("*.json", "a.json.bak"));
+        assert!(glob_match("a?c*", "abcdef"));
+    }
 }

@@ -9,12 +9,9 @@ use crate::stack::files::{defaults, groups};
 
 pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()> {
     let k = input.time_scale;
+    // Only the config and its rule files are written (below): nothing else
+    // beside them, such as the targets of `*_file` settings, is copied.
     let dir = input.out_dir.join("prometheus");
-    super::copy_tree(
-        &input.files.dir.join("prometheus"),
-        &dir,
-        &[&input.files.dir.join(crate::stack::files::PROMETHEUS_CONFIG)],
-    )?;
 
     let mut cfg = input.files.prometheus.clone();
     if !cfg.is_mapping() {
