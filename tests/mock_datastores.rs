@@ -52,6 +52,18 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
             .unwrap(),
     );
     pg.start(&http).await.expect("postgres starts");
+    // Password authentication: no password, or a wrong one, is refused.
+    for conn in [
+        format!("host=127.0.0.1 port={pg_port} user=zeta dbname=postgres connect_timeout=2"),
+        datastores::conn_string(pg_port, "wrong-password"),
+    ] {
+        assert!(
+            tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+                .await
+                .is_err(),
+            "PostgreSQL let in {conn}"
+        );
+    }
     let redis_port = free_port().unwrap();
     let mut redis = Supervised::new(
         redis_spec(
@@ -67,7 +79,7 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
 
     let mut cfg = MockConfig::in_memory();
     cfg.tenants = 10;
-    cfg.database_url = Some(datastores::url(pg_port));
+    cfg.database_url = Some(datastores::url(pg_port, &pg_data.password));
     cfg.redis_url = Some(format!("redis://127.0.0.1:{redis_port}"));
     let b = serve(
         zeta_bench::mock::backend::build(&cfg)
@@ -110,10 +122,12 @@ async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_the
     assert_eq!(rec().await.0, 200);
 
     // The event is a row in PostgreSQL; the recommendation a key in Redis.
-    let (client, conn) =
-        tokio_postgres::connect(&datastores::conn_string(pg_port), tokio_postgres::NoTls)
-            .await
-            .unwrap();
+    let (client, conn) = tokio_postgres::connect(
+        &datastores::conn_string(pg_port, &pg_data.password),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     let n: i64 = client
         .query_one(

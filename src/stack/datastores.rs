@@ -75,10 +75,14 @@ fn pg_command(bin: &Path, uid: Option<(u32, u32)>) -> (PathBuf, Vec<String>) {
 pub struct PgData {
     pub dir: tempfile::TempDir,
     uid: Option<(u32, u32)>,
+    /// The harness user's random per-run password (scram-sha-256).
+    pub password: String,
 }
 
-/// `initdb` a fresh cluster that trusts local connections (it listens on
-/// loopback only). Fails with an actionable message when PostgreSQL or the
+/// `initdb` a fresh cluster with password authentication (scram-sha-256)
+/// for its one user, whose password is random per run and never written
+/// beyond initdb's password file, which is removed at once. It listens on
+/// loopback only. Fails with an actionable message when PostgreSQL or the
 /// `postgres` user is missing.
 pub async fn init_postgres(
     log: &Path,
@@ -101,13 +105,17 @@ pub async fn init_postgres(
         std::os::unix::fs::chown(dir.path(), Some(u), Some(g))
             .context("giving the data directory to `postgres`")?;
     }
+    let password = crate::secret::random();
+    let pwfile = dir.path().join("pwfile");
+    write_owner_only(&pwfile, &password, uid)?;
     let (program, mut args) = pg_command(&initdb, uid);
     args.extend([
         "-D".to_string(),
         dir.path().join("data").display().to_string(),
         "-U".into(),
         PG_USER.into(),
-        "--auth=trust".into(),
+        "--auth=scram-sha-256".into(),
+        format!("--pwfile={}", pwfile.display()),
         "-E".into(),
         "UTF8".into(),
         "--no-sync".into(),
@@ -126,6 +134,7 @@ pub async fn init_postgres(
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = std::fs::remove_file(&pwfile);
     let _ = std::fs::write(log, &text);
     if !out.status.success() {
         bail!(
@@ -134,7 +143,25 @@ pub async fn init_postgres(
             super::process::last_lines(log, 20)
         );
     }
-    Ok(PgData { dir, uid })
+    Ok(PgData { dir, uid, password })
+}
+
+/// A file only its owner (`uid`, else the harness) can read.
+fn write_owner_only(path: &Path, text: &str, uid: Option<(u32, u32)>) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    if let Some((u, g)) = uid {
+        std::os::unix::fs::chown(path, Some(u), Some(g))
+            .with_context(|| format!("giving {} to `postgres`", path.display()))?;
+    }
+    Ok(())
 }
 
 impl PgData {
@@ -163,7 +190,7 @@ impl PgData {
             args,
             env: vec![],
             log,
-            ready: Ready::Postgres(conn_string(port)),
+            ready: Ready::Postgres(conn_string(port, &self.password)),
             ready_timeout: Duration::from_secs(30),
             // "Fast" shutdown: SIGTERM would wait for every client to leave.
             stop_signal: Signal::SIGINT,
@@ -173,9 +200,15 @@ impl PgData {
 }
 
 /// PostgreSQL in the pinned `postgres` image (docker provider): its
-/// entrypoint initialises the cluster (trust auth, the harness's user and
-/// database), then runs the same server settings as natively.
-pub fn docker_postgres_spec(port: u16, log: PathBuf, pid_file: Option<PathBuf>) -> Spec {
+/// entrypoint initialises the cluster (scram-sha-256 with the per-run
+/// password, the harness's user and database), then runs the same server
+/// settings as natively.
+pub fn docker_postgres_spec(
+    port: u16,
+    password: &str,
+    log: PathBuf,
+    pid_file: Option<PathBuf>,
+) -> Spec {
     Spec {
         name: "postgresql".into(),
         program: PathBuf::from("postgres"),
@@ -195,10 +228,12 @@ pub fn docker_postgres_spec(port: u16, log: PathBuf, pid_file: Option<PathBuf>) 
         env: vec![
             ("POSTGRES_USER".into(), PG_USER.into()),
             ("POSTGRES_DB".into(), PG_DB.into()),
-            ("POSTGRES_HOST_AUTH_METHOD".into(), "trust".into()),
+            ("POSTGRES_PASSWORD".into(), password.into()),
+            ("POSTGRES_HOST_AUTH_METHOD".into(), "scram-sha-256".into()),
+            ("POSTGRES_INITDB_ARGS".into(), "--auth=scram-sha-256".into()),
         ],
         log,
-        ready: Ready::Postgres(conn_string(port)),
+        ready: Ready::Postgres(conn_string(port, password)),
         // The image pulls and initialises on first use.
         ready_timeout: Duration::from_secs(180),
         stop_signal: Signal::SIGINT,
@@ -206,12 +241,14 @@ pub fn docker_postgres_spec(port: u16, log: PathBuf, pid_file: Option<PathBuf>) 
     }
 }
 
-pub fn conn_string(port: u16) -> String {
-    format!("host=127.0.0.1 port={port} user={PG_USER} dbname={PG_DB} connect_timeout=2")
+pub fn conn_string(port: u16, password: &str) -> String {
+    format!(
+        "host=127.0.0.1 port={port} user={PG_USER} password={password} dbname={PG_DB} connect_timeout=2"
+    )
 }
 
-pub fn url(port: u16) -> String {
-    format!("postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
+pub fn url(port: u16, password: &str) -> String {
+    format!("postgresql://{PG_USER}:{password}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
 }
 
 /// Redis on `port` of 127.0.0.1, without persistence. `program` is
@@ -259,6 +296,7 @@ pub fn postgres_exporter_spec(
     program: PathBuf,
     port: u16,
     pg_port: u16,
+    password: &str,
     log: PathBuf,
     pid_file: Option<PathBuf>,
 ) -> Spec {
@@ -266,7 +304,7 @@ pub fn postgres_exporter_spec(
         name: "postgres-exporter".into(),
         program,
         args: vec![format!("--web.listen-address=127.0.0.1:{port}")],
-        env: vec![("DATA_SOURCE_NAME".into(), url(pg_port))],
+        env: vec![("DATA_SOURCE_NAME".into(), url(pg_port, password))],
         log,
         ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
         ready_timeout: Duration::from_secs(15),

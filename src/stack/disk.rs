@@ -28,10 +28,46 @@ pub fn can_mount() -> Result<(), String> {
     Ok(())
 }
 
+/// `dir` is inside `run_dir` and no symlink, else why not.
+pub fn check_mount_target(run_dir: &Path, dir: &Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "refusing to mount a tmpfs at {}: it is a symlink",
+            dir.display()
+        );
+    }
+    let run = run_dir
+        .canonicalize()
+        .with_context(|| format!("resolving the run directory {}", run_dir.display()))?;
+    let target = match dir.canonicalize() {
+        Ok(t) => t,
+        // Not there yet: its parent must be inside the run directory.
+        Err(_) => dir
+            .parent()
+            .map(|p| p.canonicalize())
+            .transpose()?
+            .unwrap_or_default()
+            .join(dir.file_name().unwrap_or_default()),
+    };
+    if !target.starts_with(&run) || target == run {
+        bail!(
+            "refusing to mount a tmpfs at {}: it is not inside the run directory {}",
+            target.display(),
+            run.display()
+        );
+    }
+    Ok(())
+}
+
 impl Disk {
-    pub fn mount(dir: &Path) -> anyhow::Result<Disk> {
+    /// Mount at `dir`, which must lie inside `run_dir` and not be (or pass
+    /// through) a symlink: as root, a mount elsewhere could hide a system
+    /// directory.
+    pub fn mount(run_dir: &Path, dir: &Path) -> anyhow::Result<Disk> {
         can_mount().map_err(anyhow::Error::msg)?;
+        check_mount_target(run_dir, dir)?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        check_mount_target(run_dir, dir)?;
         let out = Command::new("mount")
             .args([
                 "-t",
@@ -187,5 +223,26 @@ mod tests {
         ] {
             assert!(re.is_match(other), "{other:?} must be excluded");
         }
+    }
+
+    #[test]
+    fn the_mount_target_must_be_inside_the_run_directory_and_no_symlink() {
+        let run = tempfile::tempdir().unwrap();
+        let inside = run.path().join("disk");
+        assert!(check_mount_target(run.path(), &inside).is_ok());
+        let outside = tempfile::tempdir().unwrap();
+        let e = check_mount_target(run.path(), outside.path()).unwrap_err();
+        assert!(
+            e.to_string().contains("not inside the run directory"),
+            "{e}"
+        );
+        let link = run.path().join("link");
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        let e = check_mount_target(run.path(), &link).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        let through = link.join("disk");
+        let e = check_mount_target(run.path(), &through).unwrap_err();
+        assert!(e.to_string().contains("not inside"), "{e}");
+        assert!(check_mount_target(run.path(), run.path()).is_err());
     }
 }

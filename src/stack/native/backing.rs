@@ -16,7 +16,7 @@ use crate::stack::process::{Ready, Spec, free_port};
 /// sees it and nothing else: host disks neither trigger nor hide
 /// DiskSpaceLow.
 pub(super) async fn disk(b: &mut Build<'_>) -> anyhow::Result<()> {
-    let disk = crate::stack::disk::Disk::mount(&b.opts.run_dir.join("disk"))?;
+    let disk = crate::stack::disk::Disk::mount(&b.opts.run_dir, &b.opts.run_dir.join("disk"))?;
     let mountpoint = disk.mountpoint.display().to_string();
     b.native.disk = Some(disk);
     let port = free_port()?;
@@ -71,9 +71,13 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
     };
     let port = free_port()?;
     let log = b.log("postgresql");
+    let password = data
+        .as_ref()
+        .map(|d| d.password.clone())
+        .unwrap_or_else(crate::secret::random);
     let spec = match &data {
         Some(d) => d.spec(port, log, b.pid_file())?,
-        None => ds::docker_postgres_spec(port, log, b.pid_file()),
+        None => ds::docker_postgres_spec(port, &password, log, b.pid_file()),
     };
     b.native.pg_data = data;
     b.start(spec).await?;
@@ -89,7 +93,7 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(port);
     b.backend_env
-        .push(("ZETA_DATABASE_URL".into(), ds::url(proxy_port)));
+        .push(("ZETA_DATABASE_URL".into(), ds::url(proxy_port, &password)));
     b.native.pg_proxy = Some(proxy);
     // Its image in docker; natively the server binary, off PATH on Debian.
     let program = match in_docker {
@@ -118,7 +122,7 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
         "postgres-exporter",
         "postgres-exporter:9187",
         program,
-        |p, e, log, pid| ds::postgres_exporter_spec(p, e, port, log, pid),
+        |p, e, log, pid| ds::postgres_exporter_spec(p, e, port, &password, log, pid),
     )
     .await
 }
