@@ -170,9 +170,17 @@ expect:
     assert!(f["took_effect_at"].is_string(), "{f}\n{text}");
     assert!(f["reverted_at"].is_string(), "{f}");
     assert!(r["load"]["total_errors"].as_u64().unwrap() > 0);
-    let knobs: serde_json::Value =
-        reqwest_get(&format!("{}/admin/faults", url_of(&state, "backend-api")));
+    let admin_url = format!("{}/admin/faults", url_of(&state, "backend-api"));
+    let admin = state["admin_token"].as_str().unwrap();
+    let knobs = reqwest_get_with(&admin_url, &format!("authorization: Bearer {admin}"));
     assert_eq!(knobs, serde_json::json!({}), "the knob was reset");
+    // Without the token the admin API refuses even to read.
+    assert!(
+        reqwest_get(&admin_url)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bearer token")),
+        "the mocks' admin API is open"
+    );
 
     // Dashboards through Grafana's /api/ds/query, logs through Loki,
     // traces looked up in Jaeger; the token reached Grafana only.
@@ -303,6 +311,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn reqwest_get(url: &str) -> serde_json::Value {
     let out = std::process::Command::new("curl")
         .args(["-s", url])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+fn reqwest_get_with(url: &str, header: &str) -> serde_json::Value {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-H", header, url])
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
