@@ -331,7 +331,7 @@ pub async fn fault_command(
     })?;
     let state: UpState =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", state_file.display()))?;
-    let http = reqwest::Client::builder()
+    let http = crate::http::tls::client_builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
         .build()?;

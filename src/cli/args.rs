@@ -93,6 +93,8 @@ pub struct RunArgs {
     /// Baseline tolerances, e.g. mttd=10%,dashboards=25%,latency=25%,coverage=0%.
     #[arg(long, value_name = "LIST")]
     pub tolerance: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::http::tls::TlsArgs,
 }
 
 /// `zeta-bench report`.

@@ -11,6 +11,10 @@ use super::args::RunArgs;
 use super::read::load_baseline;
 
 pub(super) async fn run(a: RunArgs) -> Exit {
+    if let Err(e) = crate::http::tls::configure(&a.tls.clone().into()) {
+        eprintln!("zeta-bench: {e}");
+        return Exit::Input;
+    }
     let baseline = match load_baseline(a.baseline.as_deref(), a.tolerance.as_deref()) {
         Ok(b) => b,
         Err(exit) => return exit,

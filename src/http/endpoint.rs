@@ -112,7 +112,7 @@ impl Endpoint {
 
 /// A client for querying components: no proxy, and every request bounded.
 pub fn client(timeout: Duration) -> reqwest::Result<Client> {
-    Client::builder().no_proxy().timeout(timeout).build()
+    super::tls::client_builder().timeout(timeout).build()
 }
 
 /// Send `req` and read its body as JSON, whatever the status. Transport

@@ -7,13 +7,17 @@
 //! the crate, so `stack`, `mock` and `observe` can all use it.
 
 pub mod endpoint;
+pub mod tls;
 
 pub use endpoint::Endpoint;
 
 /// A reqwest error in words a user can act on, without the URL's query
 /// string (which may hold a secret).
 pub fn http_error(e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
+    let tls = tls::tls_cause(e);
+    let what = if let Some(cause) = &tls {
+        cause.as_str()
+    } else if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "connection refused or failed"

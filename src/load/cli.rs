@@ -53,6 +53,8 @@ pub struct LoadArgs {
     /// Print the full load report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: crate::http::tls::TlsArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +197,12 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
         Some(p) => from_scenario(p, &a, shard.map_or(1, |s| s.count))?,
         None => from_flags(&a)?,
     };
+    crate::http::tls::configure(&a.tls.into()).map_err(LoadError::Input)?;
+    if s.target.starts_with("https://") {
+        crate::http::tls::probe(&s.target, std::time::Duration::from_secs(10))
+            .await
+            .map_err(|e| LoadError::Run(anyhow::anyhow!(e)))?;
+    }
     let cancel = crate::signal::cancel_on_signal(None);
     let progress = std::sync::Arc::new(Progress::new(&s.plan, shard, a.json));
     let p2 = progress.clone();

@@ -74,7 +74,7 @@ impl Client {
                 timeout,
             });
         }
-        let client = reqwest::Client::builder()
+        let client = crate::http::tls::client_builder()
             .no_proxy()
             .timeout(timeout)
             .pool_max_idle_per_host(max_in_flight)

@@ -51,7 +51,7 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
     let cache = Cache::connect(cfg.redis_url.as_deref()).await?;
     let ml = match &cfg.ml_engine {
         Some(url) => Some((
-            reqwest::Client::builder()
+            crate::http::tls::client_builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(5))
                 .pool_max_idle_per_host(256)

@@ -158,7 +158,7 @@ async fn export_loop(
     dropped: Arc<AtomicU64>,
     exported: Arc<AtomicU64>,
 ) {
-    let client = match reqwest::Client::builder()
+    let client = match crate::http::tls::client_builder()
         .no_proxy()
         .timeout(EXPORT_TIMEOUT)
         .build()

@@ -181,7 +181,7 @@ impl Probe {
         }
         Ok(Probe {
             via,
-            http: reqwest::Client::builder()
+            http: crate::http::tls::client_builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(30))
                 .build()?,

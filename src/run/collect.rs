@@ -70,7 +70,7 @@ impl Observers {
         let eval = scale(files.evaluation_interval(), plan.time_scale);
         let poll = (eval / 4).clamp(Duration::from_millis(200), Duration::from_secs(2));
         let watch = AlertWatch::default();
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let http = crate::http::tls::client_builder().no_proxy().build()?;
         let mut tasks = vec![tokio::spawn(watch.clone().run(
             http,
             stack.prometheus.clone(),

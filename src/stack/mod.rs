@@ -238,7 +238,7 @@ impl Stack {
             .services
             .get(service)
             .with_context(|| format!("{service} is not a mock service of this stack"))?;
-        let client = reqwest::Client::builder()
+        let client = crate::http::tls::client_builder()
             .no_proxy()
             .timeout(std::time::Duration::from_secs(5))
             .build()?;

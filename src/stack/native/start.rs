@@ -151,7 +151,7 @@ pub async fn start(
         &["prometheus-alertmanager", "alertmanager"],
         "prometheus-alertmanager",
     )?;
-    let http = reqwest::Client::builder()
+    let http = crate::http::tls::client_builder()
         .no_proxy()
         .build()
         .context("building an HTTP client")?;
