@@ -112,6 +112,8 @@ pub async fn up(
             // allows it.
             disk: stack::native::can_fault("disk", false).is_ok(),
             stack_ref: None,
+            // The scenarios' default users per tenant.
+            mock_users: 20,
         },
         &cancel,
     )

@@ -43,6 +43,14 @@ pub struct MockConfig {
     /// during development.
     #[arg(long, env = "ZETA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// ml-engine: when a tenant's model version is deployed, precompute the
+    /// embeddings of `user_1` … `user_N` into the cache, as a batch embedding
+    /// job does for known users. Without it the embedding cache only ever
+    /// sees a user when backend-api's cache misses, which is that user's
+    /// first request: its hit ratio would stay near 0 and CacheHitRateLow
+    /// would fire on a healthy stack.
+    #[arg(long, default_value_t = 0)]
+    pub warm_users: u32,
     /// ml-engine: share of training jobs that fail (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub train_failure_ratio: f64,
@@ -69,6 +77,7 @@ impl MockConfig {
             train_failure_ratio: 0.0,
             memory_limit_mb: None,
             admin_token: None,
+            warm_users: 0,
         }
     }
 }

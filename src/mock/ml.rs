@@ -71,6 +71,10 @@ pub struct Ml {
     next_job: AtomicU64,
     train_duration: Duration,
     train_failure_ratio: f64,
+    /// Users whose embeddings each deployed model version precomputes.
+    warm_users: u32,
+    /// (tenant, version) whose known users' embeddings are in the cache.
+    warmed: Mutex<std::collections::HashSet<(String, u32)>>,
 }
 
 pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
@@ -87,6 +91,8 @@ pub async fn build(cfg: &MockConfig) -> anyhow::Result<Router> {
         next_job: AtomicU64::new(1),
         train_duration: cfg.train_duration,
         train_failure_ratio: cfg.train_failure_ratio.clamp(0.0, 1.0),
+        warm_users: cfg.warm_users.min(10_000),
+        warmed: Mutex::new(std::collections::HashSet::new()),
     });
     Ok(Router::new()
         .route("/v1/recommend", get(recommend))
@@ -212,8 +218,35 @@ impl Ml {
         Ok((b, tenant))
     }
 
+    /// The batch embedding job of a newly seen model version: the known
+    /// users' embeddings go into the cache (not counted as lookups).
+    async fn warm(&self, tenant: &str, version: u32) {
+        if self.warm_users == 0 {
+            return;
+        }
+        let first = self
+            .warmed
+            .lock()
+            .expect("warmed poisoned")
+            .insert((tenant.to_string(), version));
+        if !first {
+            return;
+        }
+        for n in 1..=self.warm_users {
+            let user = format!("user_{n}");
+            let text = embed(tenant, &user, version)
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let key = format!("emb:{tenant}:v{version}:{user}");
+            let _ = self.cache.set(&key, &text, EMBEDDING_TTL).await;
+        }
+    }
+
     /// The user's embedding, from the cache when possible.
     async fn embedding(&self, tenant: &str, user: &str, version: u32) -> [f32; DIM] {
+        self.warm(tenant, version).await;
         let key = format!("emb:{tenant}:v{version}:{user}");
         let start = Instant::now();
         let cached = if self.kit.faults.force_cache_miss() {

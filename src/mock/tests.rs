@@ -613,3 +613,39 @@ async fn the_admin_api_requires_the_token_when_one_is_set() {
         assert_eq!(put(Some("s3cret-token")).await.unwrap().status(), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployed_model_precomputes_the_known_users_embeddings() {
+    let mut cfg = MockConfig::in_memory();
+    cfg.warm_users = 5;
+    let ml = spawn(super::ml::build(&cfg).await.unwrap()).await;
+    for user in ["user_3", "user_3", "user_9"] {
+        let r = client()
+            .get(format!(
+                "{ml}/v1/recommend?tenant_id=tenant_001&user_id={user}&k=5"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let metrics = client()
+        .get(format!("{ml}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("cache_type=\"embedding\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // user_3 is known (hit both times); user_9 is not (one miss).
+    assert_eq!(count("cache_hits_total"), 2.0, "{metrics}");
+    assert_eq!(count("cache_misses_total"), 1.0, "{metrics}");
+}

@@ -230,6 +230,7 @@ async fn start_session(
                 .iter()
                 .any(|f| f.kind == FaultKind::DiskPressure),
             stack_ref: Some(inputs.scenario.stack.clone()),
+            mock_users: inputs.scenario.tenants.users,
         },
         cancel,
     )

@@ -29,6 +29,8 @@ pub struct SessionOptions {
     pub disk: bool,
     /// The scenario's `stack:` (URLs for the external provider).
     pub stack_ref: Option<StackRef>,
+    /// Users per tenant of the load (see [`StackOptions::mock_users`]).
+    pub mock_users: u32,
 }
 
 pub struct Session {
@@ -66,6 +68,7 @@ impl Session {
                 otlp_endpoint: Some(otlp_endpoint),
                 disk: o.disk,
                 stack_ref: o.stack_ref,
+                mock_users: o.mock_users,
             },
             cancel,
         )

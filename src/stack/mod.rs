@@ -52,6 +52,9 @@ pub struct StackOptions {
     pub disk: bool,
     /// The scenario's `stack:` (URLs for the external provider).
     pub stack_ref: Option<crate::scenario::StackRef>,
+    /// Users per tenant the load draws from; ml-engine precomputes their
+    /// embeddings when a model version is deployed (0: none).
+    pub mock_users: u32,
 }
 
 /// The chosen provider and why, as printed and recorded.

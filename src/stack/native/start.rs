@@ -354,6 +354,9 @@ async fn mocks(b: &mut Build<'_>) -> anyhow::Result<BTreeMap<String, String>> {
         if *name == "backend-api" {
             args.extend(["--ml-engine".to_string(), format!("http://{ml_addr}")]);
         }
+        if *name == "ml-engine" && b.opts.mock_users > 0 {
+            args.extend(["--warm-users".to_string(), b.opts.mock_users.to_string()]);
+        }
         let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
         env.extend(b.mock_env.iter().cloned());
         if *name == "backend-api" {
