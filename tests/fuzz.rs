@@ -1,0 +1,215 @@
+//! A bounded mutation fuzzer for the decoders users feed from pull requests
+//! (scenario and SLO files) and for the PromQL time-scale rewriter, on the
+//! stable toolchain. See `fuzz/README.md`. Each target runs for
+//! `ZETA_FUZZ_SECONDS` (default 20) and fails on a panic, a slow input
+//! (over 2 s) or a peak memory over 1 GiB.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const SLOW: Duration = Duration::from_secs(2);
+const MAX_RSS_KB: u64 = 1 << 20;
+
+const TOKENS: &[&str] = &[
+    "&a ",
+    "*a",
+    "<<: *a",
+    "{",
+    "}",
+    "[",
+    "]",
+    ": ",
+    "- ",
+    "\n  ",
+    "'",
+    "\"",
+    "#",
+    "!!str ",
+    "99999999999999h",
+    "1e308",
+    "-1",
+    "NaN",
+    "0/s",
+    "1000000000000/s",
+    "~",
+    "null",
+    "[5m]",
+    "[0s]",
+    " offset 5m",
+    "@ 100",
+    "{__name__=~\".+\"}",
+    "rate(",
+    ")",
+    " by (x) ",
+    "|= \"",
+    " | json",
+    "`",
+    "\\",
+    "\u{feff}",
+    "\u{0}",
+];
+
+fn corpus(dir: &str) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let seeds: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert!(!seeds.is_empty(), "no seeds in {}", root.display());
+    seeds
+}
+
+fn mutate(rng: &mut ChaCha8Rng, seed: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..rng.random_range(1..8) {
+        let at = if v.is_empty() {
+            0
+        } else {
+            rng.random_range(0..=v.len())
+        };
+        match rng.random_range(0..6) {
+            0 if !v.is_empty() => {
+                let i = rng.random_range(0..v.len());
+                v[i] ^= 1 << rng.random_range(0..8);
+            }
+            1 if !v.is_empty() => {
+                let end = (at + rng.random_range(1..32)).min(v.len());
+                v.drain(at.min(v.len())..end);
+            }
+            2 => {
+                let t = TOKENS[rng.random_range(0..TOKENS.len())].as_bytes();
+                v.splice(at..at, t.iter().copied());
+            }
+            3 if !v.is_empty() => {
+                let start = rng.random_range(0..v.len());
+                let end = (start + rng.random_range(1..64)).min(v.len());
+                let chunk = v[start..end].to_vec();
+                v.splice(at..at, chunk);
+            }
+            4 => {
+                let other = &others[rng.random_range(0..others.len())];
+                if !other.is_empty() {
+                    let start = rng.random_range(0..other.len());
+                    let end = (start + rng.random_range(1..128)).min(other.len());
+                    v.splice(at..at, other[start..end].iter().copied());
+                }
+            }
+            _ => {
+                let n: u64 = rng.random();
+                v.splice(at..at, n.to_string().into_bytes());
+            }
+        }
+    }
+    v
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn budget() -> Duration {
+    let secs = std::env::var("ZETA_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// Run `target` on the seeds and on mutations of them until the budget is
+/// spent; panics name the input's file under target/fuzz-failures/.
+fn fuzz(name: &str, dir: &str, target: impl Fn(&str)) {
+    let seeds = corpus(dir);
+    let seed: u64 = std::env::var("ZETA_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("fuzz {name}: ZETA_FUZZ_SEED={seed}, {} seeds", seeds.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let started = Instant::now();
+    let mut runs = 0u64;
+    let check = |input: &[u8], runs: u64| {
+        let text = String::from_utf8_lossy(input);
+        let t = Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&text)));
+        let took = t.elapsed();
+        let problem = match outcome {
+            Err(_) => Some("panicked".to_string()),
+            Ok(()) if took > SLOW => Some(format!("took {took:?}")),
+            Ok(()) if peak_rss_kb() > MAX_RSS_KB => {
+                Some(format!("peak memory {} MiB", peak_rss_kb() / 1024))
+            }
+            Ok(()) => None,
+        };
+        if let Some(p) = problem {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+            let _ = std::fs::create_dir_all(&dir);
+            let file = dir.join(format!("{name}-{seed}-{runs}.txt"));
+            let _ = std::fs::write(&file, input);
+            panic!("fuzz {name}: an input {p}; it is in {}", file.display());
+        }
+    };
+    for s in &seeds {
+        check(s, runs);
+        runs += 1;
+    }
+    while started.elapsed() < budget() {
+        let base = &seeds[rng.random_range(0..seeds.len())];
+        let input = mutate(&mut rng, base, &seeds);
+        check(&input, runs);
+        runs += 1;
+    }
+    eprintln!("fuzz {name}: {runs} inputs in {:?}", started.elapsed());
+    assert!(runs > seeds.len() as u64, "the fuzzer ran no mutation");
+}
+
+#[test]
+fn fuzz_scenario_decoder() {
+    let file = Path::new("scenarios/fuzz.yml");
+    fuzz("scenario", "scenario", |text| {
+        if let Ok(s) = zeta_bench::scenario::parse_scenario(file, text) {
+            let _ = zeta_bench::scenario::plan::plan(&s, s.stack.time_scale.clone(), None);
+        }
+    });
+}
+
+#[test]
+fn fuzz_slo_decoder() {
+    let file = Path::new("slo/fuzz.yml");
+    fuzz("slo", "slo", |text| {
+        let _ = zeta_bench::slo::spec::parse_slo(file, text);
+    });
+}
+
+#[test]
+fn fuzz_promql_rewriter() {
+    fuzz("promql", "promql", |text| {
+        for k in [1.0, 15.0, 0.5] {
+            let _ = zeta_bench::stack::render::promql::scale_expr(text, k);
+        }
+        let _ = zeta_bench::stack::render::promql::range_windows(text);
+        let _ = zeta_bench::slo::logql::check(text);
+    });
+}
+
+#[test]
+#[should_panic(expected = "an input panicked")]
+fn the_fuzzer_fails_on_a_panic() {
+    fuzz("selftest", "slo", |text| {
+        assert!(!text.contains("mttd"), "a planted bug");
+    });
+}
