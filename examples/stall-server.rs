@@ -9,6 +9,11 @@
 //! p99 ≈ 0.95 s; a tool that reports much less has coordinated omission.
 //!
 //! `cargo run --release --example stall-server -- --port 18080 --every 5s --stall 1s`
+//!
+//! With `--tls-dir DIR` it serves HTTPS instead (keep-alive HTTP/1.1 over
+//! rustls, never stalling), with a certificate for 127.0.0.1 signed by a CA
+//! it makes and writes to `DIR/ca.pem`: the target for comparing
+//! throughput over `https://` with `http://`.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +38,69 @@ fn secs(s: &str) -> Duration {
     })
 }
 
+/// Serve `200 ok` over TLS on `port`, with a fresh CA written to `dir`.
+async fn serve_tls(port: u16, dir: &str) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let ca = ca_params.self_signed(&ca_key).expect("a CA");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("a certificate");
+    std::fs::create_dir_all(dir).expect("the TLS directory");
+    std::fs::write(format!("{dir}/ca.pem"), ca.pem()).expect("writing ca.pem");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![rustls::pki_types::CertificateDer::from(cert.der().to_vec())],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("a TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("binding the port");
+    eprintln!("stall-server on https://127.0.0.1:{port}: CA in {dir}/ca.pem");
+    loop {
+        let Ok((tcp, _)) = l.accept().await else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut buf = Vec::with_capacity(8192);
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = tls.read(&mut chunk).await {
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let mut replies = 0;
+                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    buf.drain(..end + 4);
+                    replies += 1;
+                }
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                let all: Vec<u8> = reply.repeat(replies);
+                if tls.write_all(&all).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
 fn main() {
     let port: u16 = arg("--port", "18080").parse().expect("--port");
     let every = secs(&arg("--every", "5s"));
@@ -43,6 +111,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    let tls_dir = arg("--tls-dir", "");
+    if !tls_dir.is_empty() {
+        rt.block_on(serve_tls(port, &tls_dir));
+        return;
+    }
     rt.block_on(async move {
         let t0 = Instant::now();
         let app = axum::Router::new().fallback(move || async move {

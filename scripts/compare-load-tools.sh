@@ -6,7 +6,9 @@
 #      never stalls (zeta-bench is open-model: it is asked for far more
 #      than the target can take, with at most 64 requests in flight, and
 #      what it achieves is its maximum);
-#   2. correctness under stalls: 200 requests/s for 30 s against a target
+#   2. throughput over https:// beside http://: the same 64 connections
+#      against the same server speaking TLS (rustls, a CA it makes);
+#   3. correctness under stalls: 200 requests/s for 30 s against a target
 #      that stalls 1 s in every 5 s. The true latency from the intended
 #      send time has p95 ≈ 0.75 s and p99 ≈ 0.95 s; a tool reporting far
 #      less hides the stalls (coordinated omission).
@@ -22,6 +24,8 @@ DUR=${1:-10}
 STALL_DUR=30
 FAST_PORT=18081
 STALL_PORT=18082
+TLS_PORT=18083
+TLS_DIR=$(mktemp -d)
 cargo build --release --quiet --bin zeta-bench --example stall-server
 ZB=target/release/zeta-bench
 SRV=target/release/examples/stall-server
@@ -32,11 +36,13 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 fi
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TLS_DIR"; }
 trap cleanup EXIT INT TERM
 
 "${pin_srv[@]}" "$SRV" --port "$FAST_PORT" --every 0 2>/dev/null & pids+=($!)
 "${pin_srv[@]}" "$SRV" --port "$STALL_PORT" --every 5s --stall 1s 2>/dev/null & pids+=($!)
+"${pin_srv[@]}" "$SRV" --port "$TLS_PORT" --tls-dir "$TLS_DIR" 2>/dev/null & pids+=($!)
+for _ in $(seq 1 50); do [ -s "$TLS_DIR/ca.pem" ] && curl -s --cacert "$TLS_DIR/ca.pem" "https://127.0.0.1:$TLS_PORT/" >/dev/null && break; sleep 0.1; done
 for port in "$FAST_PORT" "$STALL_PORT"; do
   for _ in $(seq 1 50); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
 done
@@ -65,6 +71,24 @@ printf '%-12s %14s %12s\n' tool 'requests/s' 'zb / tool'
 for t in wrk oha zeta-bench; do
   [ -n "${tput[$t]:-}" ] || continue
   printf '%-12s %14.0f %12.2f\n' "$t" "${tput[$t]}" "$(python3 -c "print(${tput[zeta-bench]} / ${tput[$t]})")"
+done
+
+echo
+echo "== throughput over https:// beside http://: 64 connections, ${DUR}s"
+HTTPS="https://127.0.0.1:$TLS_PORT/"
+declare -A stput
+stput[zeta-bench]=$("${pin_tool[@]}" "$ZB" load --target "$HTTPS" --ca-cert "$TLS_DIR/ca.pem" --rate 400000/s \
+  --duration "${DUR}s" --max-in-flight 64 --json | json "d['total_sent'] / $DUR")
+if have oha; then
+  stput[oha]=$("${pin_tool[@]}" "$OHA" -z "${DUR}s" -c 64 --no-tui --insecure --output-format json "$HTTPS" | json 'd["summary"]["requestsPerSec"]')
+fi
+if have wrk; then
+  stput[wrk]=$("${pin_tool[@]}" wrk -t1 -c64 -d"${DUR}s" "$HTTPS" | awk '/Requests\/sec/ {print $2}')
+fi
+printf '%-12s %14s %14s %12s\n' tool 'http req/s' 'https req/s' 'https/http'
+for t in wrk oha zeta-bench; do
+  [ -n "${stput[$t]:-}" ] && [ -n "${tput[$t]:-}" ] || continue
+  printf '%-12s %14.0f %14.0f %12.2f\n' "$t" "${tput[$t]}" "${stput[$t]}" "$(python3 -c "print(${stput[$t]} / ${tput[$t]})")"
 done
 
 echo

@@ -10,9 +10,11 @@ use std::time::Duration;
 use common::{BIN, Project, Running, bound_ports, stack_binaries_present, survivors};
 use nix::sys::signal::Signal;
 
-fn knobs(url: &str) -> serde_json::Value {
+/// The mock's knobs, read with the admin token `up` wrote to up.json.
+fn knobs((url, token): &(String, String)) -> serde_json::Value {
     let out = Command::new("curl")
-        .args(["-s", &format!("{url}/admin/faults")])
+        .args(["-s", "-H", &format!("authorization: Bearer {token}")])
+        .arg(format!("{url}/admin/faults"))
         .output()
         .unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
@@ -38,6 +40,7 @@ fn up_then_faults_that_revert_on_their_own_then_teardown() {
         .as_str()
         .unwrap()
         .to_string();
+    let backend = (backend, state["admin_token"].as_str().unwrap().to_string());
 
     // The control endpoint refuses a request without the per-run secret,
     // and up.json (which holds it) is readable by its owner only.
