@@ -270,3 +270,28 @@ fn database_latency_through_the_proxy_fires_high_latency_p95() {
     assert_eq!(code, 1, "the seed's for: 10m cannot meet MTTD: {text}");
     assert_eq!(r["faults"][0]["reverted_by"], "proxy delay removed");
 }
+
+#[test]
+fn a_load_starved_by_max_in_flight_fails_the_load_check() {
+    if !stack_binaries_present("a_load_starved_by_max_in_flight_fails_the_load_check") {
+        return;
+    }
+    let p = Project::new();
+    p.edit(
+        "scenarios/ci/high-latency.yml",
+        "  timeout: 10s",
+        "  timeout: 10s\n  max_in_flight: 1",
+    );
+    let out = p.run(&["run", "scenarios/ci/high-latency.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.run_dir().join("result.json")).unwrap())
+            .unwrap();
+    let load = slo(&r, "load");
+    assert_eq!(load["status"], "fail", "{text}");
+    let details = load["details"].to_string();
+    assert!(details.contains("did not happen as planned"), "{details}");
+    assert!(details.contains("were dropped"), "{details}");
+    assert!(text.contains("load               FAIL"), "{text}");
+}

@@ -53,6 +53,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         dashboards: c.dashboards.as_ref(),
         traces: c.traces.as_ref(),
         logs: Some(&c.logs),
+        load: o.load.as_ref(),
         held: c.held.as_deref(),
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);

@@ -39,6 +39,8 @@ pub enum SloKind {
     DashboardLatency,
     TraceCoverage,
     LogSearch,
+    /// Whether the planned load happened (rate, drops, send lateness).
+    Load,
     /// The comparison with a `--baseline` result.
     Baseline,
 }
@@ -52,6 +54,7 @@ impl SloKind {
             SloKind::DashboardLatency => "dashboard_latency",
             SloKind::TraceCoverage => "trace_coverage",
             SloKind::LogSearch => "log_search",
+            SloKind::Load => "load",
             SloKind::Baseline => "baseline",
         }
     }
@@ -134,6 +137,8 @@ pub struct Evidence<'a> {
     pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
     pub traces: Option<&'a crate::observe::traces::TraceReport>,
     pub logs: Option<&'a crate::observe::logs::LogReport>,
+    /// What the load engine sent, when it ran.
+    pub load: Option<&'a crate::load::LoadReport>,
     /// Alertmanager's view (inhibitions), when it was watched.
     pub held: Option<&'a [crate::observe::inhibitions::HeldAlert]>,
 }
@@ -147,7 +152,10 @@ pub struct Verdicts {
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detections(ev);
     let routing = routing(ev);
-    let mut slos = vec![expectations(ev, &detections)];
+    let mut slos = vec![
+        signals::load(&ev.slo.load, ev.load),
+        expectations(ev, &detections),
+    ];
     // Where the harness cannot see notifications, MTTD (which ends at the
     // first one) and delivery are not measured, whatever Prometheus shows.
     let unobserved = ev.notifications_unobserved.map(str::to_string);

@@ -14,6 +14,31 @@ pub struct SloSpec {
     pub dashboard_latency: Option<DashboardSlo>,
     pub log_search: Option<LogSearchSlo>,
     pub trace_coverage: Option<TraceSlo>,
+    /// Whether the load happened as planned: judged on every run, with
+    /// these tolerances unless the file's `load:` sets others.
+    pub load: LoadSlo,
+}
+
+/// The tolerances of the `load` check: every other check assumes the
+/// planned load reached the stack.
+#[derive(Debug, Clone)]
+pub struct LoadSlo {
+    /// Largest share of arrivals dropped (at `max_in_flight`) or not sent.
+    pub max_dropped: f64,
+    /// Largest p99 of send lateness (how late a request left versus its
+    /// schedule).
+    pub max_lateness: Duration,
+    pub required: bool,
+}
+
+impl Default for LoadSlo {
+    fn default() -> LoadSlo {
+        LoadSlo {
+            max_dropped: 0.01,
+            max_lateness: Duration::from_millis(100),
+            required: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,6 +159,12 @@ fn decode(dec: &mut Decoder, root: &Node) -> Option<SloSpec> {
         spec.trace_coverage = decode_trace(dec, n);
         ok &= spec.trace_coverage.is_some();
     }
+    if let Some(n) = m.get("load") {
+        match decode_load(dec, n) {
+            Some(l) => spec.load = l,
+            None => ok = false,
+        }
+    }
     m.finish(dec);
     ok.then_some(spec)
 }
@@ -252,6 +283,26 @@ fn decode_log_search(dec: &mut Decoder, node: &Node) -> Option<LogSearchSlo> {
     Some(LogSearchSlo {
         max: max?,
         queries: queries?,
+        required: required?,
+    })
+}
+
+fn decode_load(dec: &mut Decoder, node: &Node) -> Option<LoadSlo> {
+    let mut m = dec.map(node, "load")?;
+    let d = LoadSlo::default();
+    let max_dropped = match m.get("max_dropped") {
+        Some(n) => dec.percent(n, "load.max_dropped"),
+        None => Some(d.max_dropped),
+    };
+    let max_lateness = match m.get("max_send_lateness") {
+        Some(n) => dec.duration(n, "load.max_send_lateness").map(|l| l.value),
+        None => Some(d.max_lateness),
+    };
+    let required = required_flag(dec, &mut m);
+    m.finish(dec);
+    Some(LoadSlo {
+        max_dropped: max_dropped?,
+        max_lateness: max_lateness?,
         required: required?,
     })
 }

@@ -126,6 +126,76 @@ fn stand_in_never_passes(mut r: SloResult, stand_in: bool, unmeasured: &str) -> 
     r
 }
 
+/// The load happened as planned: few arrivals were dropped, and requests
+/// left on schedule. Every other check
+/// assumed it, so a shortfall fails the run whatever they say.
+pub(super) fn load(
+    l: &crate::slo::spec::LoadSlo,
+    report: Option<&crate::load::LoadReport>,
+) -> SloResult {
+    let target = format!(
+        "the planned load was sent: ≤ {}% of arrivals dropped or short, send lateness p99 ≤ {}",
+        l.max_dropped * 100.0,
+        human_duration(l.max_lateness)
+    );
+    let Some(r) = report else {
+        return SloResult {
+            name: SloKind::Load,
+            status: Status::Fail,
+            required: l.required,
+            target,
+            measured: None,
+            details: vec![
+                "the load did not happen: the load engine did not run (see the notes)".into(),
+            ],
+        };
+    };
+    let mut details = Vec::new();
+    let arrivals = r.total_sent + r.total_dropped;
+    let dropped = r.total_dropped as f64 / arrivals.max(1) as f64;
+    if dropped > l.max_dropped {
+        details.push(format!(
+            "{} of {arrivals} arrivals ({:.1}%) were dropped: max_in_flight was reached (the target answered too slowly for the schedule)",
+            r.total_dropped,
+            dropped * 100.0
+        ));
+    }
+    // A generator that cannot keep the planned rate falls behind its
+    // schedule, which the send lateness shows (the phases' nominal rates
+    // are not compared: Poisson counts, ramps and surges differ from them
+    // by design).
+    let late_ms = r.send_lateness.p99_ms;
+    if late_ms > l.max_lateness.as_secs_f64() * 1000.0 {
+        details.push(format!(
+            "requests left late: send lateness p99 {late_ms:.1} ms, max {:.1} ms (the load engine fell behind its schedule)",
+            r.send_lateness.max_ms
+        ));
+    }
+    if r.interrupted {
+        details.push("the load was interrupted before its schedule ended".into());
+    }
+    let failed = !details.is_empty();
+    if failed {
+        details.insert(
+            0,
+            "the load did not happen as planned, and every other check assumed it did".into(),
+        );
+    }
+    SloResult {
+        name: SloKind::Load,
+        status: if failed { Status::Fail } else { Status::Pass },
+        required: l.required,
+        target,
+        measured: Some(format!(
+            "{} sent, {} dropped ({:.2}%), send lateness p99 {late_ms:.2} ms",
+            r.total_sent,
+            r.total_dropped,
+            dropped * 100.0
+        )),
+        details,
+    }
+}
+
 pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: String) -> SloResult {
     let target = format!(
         "≥ {}% of requests traced, backend-api → ml-engine linked",

@@ -137,6 +137,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         notifications: ns,
         unmeasured: &[],
         notifications_unobserved: None,
+        load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
         logs: None,
@@ -341,6 +342,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications: &[],
         unmeasured: &[],
         notifications_unobserved: None,
+        load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
         logs: None,
@@ -365,6 +367,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications: &ns,
         unmeasured: &[],
         notifications_unobserved: None,
+        load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
         logs: None,
@@ -437,6 +440,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             notifications: ns,
             unmeasured: &[],
             notifications_unobserved: None,
+            load: Some(&crate::load::LoadReport::default()),
             dashboards: None,
             traces: None,
             logs: None,
@@ -501,4 +505,42 @@ fn slo_names_print_as_in_json_and_honour_padding() {
         serde_json::to_value(SloKind::AlertDelivery).unwrap(),
         "alert_delivery"
     );
+}
+
+#[test]
+fn a_load_that_did_not_happen_as_planned_fails() {
+    use crate::load::LoadReport;
+    use crate::slo::spec::LoadSlo;
+    let l = LoadSlo::default();
+    let good = LoadReport {
+        total_sent: 1000,
+        ..Default::default()
+    };
+    assert_eq!(signals::load(&l, Some(&good)).status, Status::Pass);
+    // Drops past 1 %.
+    let dropping = LoadReport {
+        total_sent: 900,
+        total_dropped: 100,
+        ..Default::default()
+    };
+    let r = signals::load(&l, Some(&dropping));
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.details[0].contains("did not happen as planned"), "{r:?}");
+    assert!(
+        r.details[1].contains("100 of 1000 arrivals (10.0%)"),
+        "{r:?}"
+    );
+    // A generator behind its schedule.
+    let mut late = good.clone();
+    late.send_lateness.p99_ms = 450.0;
+    let r = signals::load(&l, Some(&late));
+    assert_eq!(r.status, Status::Fail);
+    assert!(
+        r.details.iter().any(|d| d.contains("p99 450.0 ms")),
+        "{r:?}"
+    );
+    // No load at all.
+    let r = signals::load(&l, None);
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.fails_run());
 }
