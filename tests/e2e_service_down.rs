@@ -196,3 +196,34 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn broken_dashboards_fail_the_shipped_smoke_scenario() {
+    if !stack_binaries_present("broken_dashboards_fail_the_shipped_smoke_scenario") {
+        return;
+    }
+    let p = Project::new();
+    // A misspelled metric, and a datasource uid nobody provisions.
+    p.edit(
+        "stack/grafana/dashboards/api-performance.json",
+        "http_request_duration_seconds_bucket",
+        "http_request_duraton_seconds_bucket",
+    );
+    p.edit(
+        "stack/grafana/dashboards/business-metrics.json",
+        "\"uid\": \"prometheus\"",
+        "\"uid\": \"prometheus-typo\"",
+    );
+    let out = p.run(&["run", "scenarios/smoke.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("dashboard_latency  FAIL"), "{text}");
+    assert!(
+        text.contains("broken dashboard:") && text.contains("http_request_duraton_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"prometheus-typo\"") && text.contains("not provisioned"),
+        "{text}"
+    );
+}

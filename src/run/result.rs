@@ -40,6 +40,11 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
     } = o.inputs;
     let c = o.collected;
     let unmeasured = unmeasured_reasons(o.stack);
+    // The same static check `validate` runs.
+    let dashboard_problems: Vec<String> = match crate::stack::lint::lint(files) {
+        Ok(problems) => problems.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![format!("{e:#}")],
+    };
     let verdicts = check::evaluate(&check::Evidence {
         slo,
         expect: &scenario.expect,
@@ -54,6 +59,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         traces: c.traces.as_ref(),
         logs: Some(&c.logs),
         load: o.load.as_ref(),
+        dashboard_problems: &dashboard_problems,
         held: c.held.as_deref(),
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);

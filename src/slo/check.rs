@@ -137,6 +137,9 @@ pub struct Evidence<'a> {
     pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
     pub traces: Option<&'a crate::observe::traces::TraceReport>,
     pub logs: Option<&'a crate::observe::logs::LogReport>,
+    /// What the static dashboard check (`validate`'s lint) found: a broken
+    /// dashboard fails, however fast it loads.
+    pub dashboard_problems: &'a [String],
     /// What the load engine sent, when it ran.
     pub load: Option<&'a crate::load::LoadReport>,
     /// Alertmanager's view (inhibitions), when it was watched.
@@ -185,11 +188,8 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
             .unwrap_or_else(|| "this version of zeta-bench does not measure it yet".into())
     };
     if let Some(d) = &ev.slo.dashboard_latency {
-        slos.push(signals::dashboards(
-            d,
-            ev.dashboards,
-            reason(SloKind::DashboardLatency),
-        ));
+        let measured = signals::dashboards(d, ev.dashboards, reason(SloKind::DashboardLatency));
+        slos.push(signals::broken_dashboards(measured, ev.dashboard_problems));
     }
     if let Some(l) = &ev.slo.log_search {
         slos.push(signals::logs(l, ev.logs, reason(SloKind::LogSearch)));

@@ -137,6 +137,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         notifications: ns,
         unmeasured: &[],
         notifications_unobserved: None,
+        dashboard_problems: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -342,6 +343,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications: &[],
         unmeasured: &[],
         notifications_unobserved: None,
+        dashboard_problems: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -367,6 +369,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications: &ns,
         unmeasured: &[],
         notifications_unobserved: None,
+        dashboard_problems: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -440,6 +443,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             notifications: ns,
             unmeasured: &[],
             notifications_unobserved: None,
+            dashboard_problems: &[],
             load: Some(&crate::load::LoadReport::default()),
             dashboards: None,
             traces: None,
@@ -543,4 +547,22 @@ fn a_load_that_did_not_happen_as_planned_fails() {
     let r = signals::load(&l, None);
     assert_eq!(r.status, Status::Fail);
     assert!(r.fails_run());
+}
+
+#[test]
+fn a_broken_dashboard_fails_however_fast_it_loads() {
+    let ok = SloResult {
+        name: SloKind::DashboardLatency,
+        status: Status::NotMeasured,
+        required: false,
+        target: "t".into(),
+        measured: Some("p95 20 ms".into()),
+        details: vec!["Grafana not running".into()],
+    };
+    let same = signals::broken_dashboards(ok.clone(), &[]);
+    assert_eq!(same.status, Status::NotMeasured);
+    let broken = signals::broken_dashboards(ok, &["a.json: panel \"X\" queries typo".into()]);
+    assert_eq!(broken.status, Status::Fail);
+    assert!(broken.fails_run());
+    assert!(broken.details[0].starts_with("broken dashboard: a.json"));
 }
