@@ -227,3 +227,35 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         "{text}"
     );
 }
+
+#[test]
+fn alertmanager_killed_mid_run_is_incomplete_naming_it() {
+    if !stack_binaries_present("alertmanager_killed_mid_run_is_incomplete_naming_it") {
+        return;
+    }
+    let p = Project::new();
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    let mut run = common::Running::start(&p, &["run", "scenarios/fast.yml", "--out", "reports"]);
+    run.wait_for("stack up", std::time::Duration::from_secs(120));
+    let pids = std::fs::read_to_string(p.run_dir().join("pids.txt")).unwrap();
+    let pid: i32 = pids
+        .lines()
+        .find(|l| l.starts_with("alertmanager "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .expect("alertmanager in pids.txt");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let code = run.wait(std::time::Duration::from_secs(180));
+    let text = run.seen.join("\n");
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains("INCOMPLETE: alertmanager was not running"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: INCOMPLETE"), "{text}");
+    assert!(survivors(&p.run_dir()).is_empty());
+}

@@ -181,6 +181,15 @@ async fn execute(
         )
         .await;
     notes.extend(collected.notes.iter().cloned());
+    // A component that died (and no fault brought back) leaves a stack
+    // that was not the stack under test: the run is incomplete.
+    let dead = session.stack.dead_components().await;
+    for (name, last) in &dead {
+        notes.push(format!(
+            "INCOMPLETE: {name} was not running at {} (after the load and every revert); its last log lines:\n{last}",
+            Utc::now().format("%H:%M:%S%.3f")
+        ));
+    }
     notes.extend(session.stack.teardown().await);
     let interrupted = cancel.is_cancelled();
     if interrupted {
@@ -194,7 +203,7 @@ async fn execute(
         faults,
         collected,
         notes,
-        interrupted,
+        interrupted: interrupted || !dead.is_empty(),
         notifications_unobserved,
         dir: &dir,
     });

@@ -180,6 +180,16 @@ impl Stack {
         })
     }
 
+    /// The harness's components that are not running (a failed start is
+    /// an error of its own; this finds the ones that died later), with
+    /// their last log lines. Empty for a stack the harness did not start.
+    pub async fn dead_components(&mut self) -> Vec<(String, String)> {
+        match self.backend.as_mut() {
+            Some(n) => n.dead().await,
+            None => Vec::new(),
+        }
+    }
+
     /// Stop a service abruptly (SIGKILL) and return once it is gone.
     pub async fn kill_service(&mut self, name: &str) -> anyhow::Result<()> {
         self.native("kill a service")?.kill(name).await

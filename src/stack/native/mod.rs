@@ -74,6 +74,18 @@ impl Native {
         Ok(())
     }
 
+    /// The components that are not running, each with its last log lines.
+    pub async fn dead(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for p in self.procs.iter_mut() {
+            if !p.is_running().await {
+                let spec = p.spec();
+                out.push((spec.name.clone(), super::process::last_lines(&spec.log, 8)));
+            }
+        }
+        out
+    }
+
     pub async fn teardown(&mut self) -> Vec<String> {
         let mut notes = Vec::new();
         for p in self.procs.iter_mut().rev() {
