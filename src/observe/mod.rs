@@ -15,6 +15,7 @@ pub mod logs;
 pub mod logsearch;
 pub mod loki;
 pub mod receiver;
+pub mod rules;
 pub mod traces;
 
 /// Call `round` after `first_after`, then again `every` after each round

@@ -52,6 +52,8 @@ pub(super) struct Collected {
     pub dashboards: Option<DashboardReport>,
     pub traces: Option<TraceReport>,
     pub logs: LogReport,
+    /// Rules Prometheus could not evaluate (`/api/v1/rules`).
+    pub rule_errors: Vec<String>,
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
@@ -127,6 +129,11 @@ impl Observers {
             let _ = t.await;
         }
         let mut notes = Vec::new();
+        let rule_errors = if cancel.is_cancelled() {
+            Vec::new()
+        } else {
+            crate::observe::rules::check(&session.stack.prometheus).await
+        };
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
         let kills = kill_times(load, faults);
         let traces = traces(session, samples, &kills, cancel, &mut notes).await;
@@ -151,6 +158,7 @@ impl Observers {
             dashboards: self.probe.map(|p| p.report()),
             traces,
             logs,
+            rule_errors,
             notes,
             poll_interval: self.poll,
         }

@@ -60,6 +60,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         logs: Some(&c.logs),
         load: o.load.as_ref(),
         dashboard_problems: &dashboard_problems,
+        rule_errors: &c.rule_errors,
         held: c.held.as_deref(),
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);

@@ -140,6 +140,8 @@ pub struct Evidence<'a> {
     /// What the static dashboard check (`validate`'s lint) found: a broken
     /// dashboard fails, however fast it loads.
     pub dashboard_problems: &'a [String],
+    /// Rules Prometheus reported it could not evaluate.
+    pub rule_errors: &'a [String],
     /// What the load engine sent, when it ran.
     pub load: Option<&'a crate::load::LoadReport>,
     /// Alertmanager's view (inhibitions), when it was watched.
@@ -152,12 +154,28 @@ pub struct Verdicts {
     pub routing: Vec<RoutingRow>,
 }
 
+/// A rule Prometheus cannot evaluate can never fire: the alerting under
+/// test is broken whatever else was seen.
+fn rule_health(mut r: SloResult, errors: &[String]) -> SloResult {
+    if errors.is_empty() {
+        return r;
+    }
+    r.status = Status::Fail;
+    let mut details: Vec<String> = errors
+        .iter()
+        .map(|e| format!("rule evaluation failed: {e}"))
+        .collect();
+    details.append(&mut r.details);
+    r.details = details;
+    r
+}
+
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detections(ev);
     let routing = routing(ev);
     let mut slos = vec![
         signals::load(&ev.slo.load, ev.load),
-        expectations(ev, &detections),
+        rule_health(expectations(ev, &detections), ev.rule_errors),
     ];
     // Where the harness cannot see notifications, MTTD (which ends at the
     // first one) and delivery are not measured, whatever Prometheus shows.

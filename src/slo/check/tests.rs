@@ -138,6 +138,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         unmeasured: &[],
         notifications_unobserved: None,
         dashboard_problems: &[],
+        rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -344,6 +345,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         unmeasured: &[],
         notifications_unobserved: None,
         dashboard_problems: &[],
+        rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -370,6 +372,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         unmeasured: &[],
         notifications_unobserved: None,
         dashboard_problems: &[],
+        rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
         dashboards: None,
         traces: None,
@@ -444,6 +447,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             unmeasured: &[],
             notifications_unobserved: None,
             dashboard_problems: &[],
+            rule_errors: &[],
             load: Some(&crate::load::LoadReport::default()),
             dashboards: None,
             traces: None,
@@ -565,4 +569,20 @@ fn a_broken_dashboard_fails_however_fast_it_loads() {
     assert_eq!(broken.status, Status::Fail);
     assert!(broken.fails_run());
     assert!(broken.details[0].starts_with("broken dashboard: a.json"));
+}
+
+#[test]
+fn a_rule_prometheus_cannot_evaluate_fails_expected_alerts() {
+    let ok = SloResult {
+        name: SloKind::ExpectedAlerts,
+        status: Status::Pass,
+        required: true,
+        target: "t".into(),
+        measured: None,
+        details: vec![],
+    };
+    assert_eq!(rule_health(ok.clone(), &[]).status, Status::Pass);
+    let r = rule_health(ok, &["zeta-api/Broken: health err (boom)".into()]);
+    assert_eq!(r.status, Status::Fail);
+    assert!(r.details[0].contains("rule evaluation failed: zeta-api/Broken"));
 }
