@@ -259,3 +259,23 @@ fn alertmanager_killed_mid_run_is_incomplete_naming_it() {
     assert!(text.contains("Verdict: INCOMPLETE"), "{text}");
     assert!(survivors(&p.run_dir()).is_empty());
 }
+
+#[test]
+fn service_down_downgraded_to_warning_fails_the_shipped_scenario() {
+    if !stack_binaries_present("service_down_downgraded_to_warning_fails_the_shipped_scenario") {
+        return;
+    }
+    let p = Project::new();
+    // The first rule is ServiceDown; the shipped scenario pins its seed
+    // severity, so a warning ServiceDown is not the alert it expects.
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "severity: critical",
+        "severity: warning",
+    );
+    let out = p.run(&["run", "scenarios/service-down.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("expected_alerts    FAIL"), "{text}");
+    assert!(text.contains("ServiceDown"), "{text}");
+}
