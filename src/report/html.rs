@@ -87,7 +87,7 @@ fn view(r: &RunResult) -> Value {
         .map(|d| format!("{} ({})", d.job, d.reason))
         .collect();
     json!({
-        "scenario": r.scenario, "verdict": verdict, "verdict_class": class, "verdict_reason": verdict_reason,
+        "scenario": r.scenario, "verdict": verdict, "verdict_class": class, "verdict_reason": verdict_reason, "not_checked": r.not_checked(),
         "started_at": r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         "finished_at": r.finished_at.format("%H:%M:%S UTC").to_string(),
         "provider": r.provider, "time_note": time_note, "slos": slos,

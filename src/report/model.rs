@@ -86,6 +86,19 @@ impl RunResult {
         if failed { Verdict::Fail } else { Verdict::Pass }
     }
 
+    /// What this run could not check: each NOT MEASURED SLO with its
+    /// first reason, for the summary's glance line.
+    pub fn not_checked(&self) -> Vec<String> {
+        self.slos
+            .iter()
+            .filter(|s| s.status == crate::slo::check::Status::NotMeasured)
+            .map(|s| match s.details.first() {
+                Some(why) => format!("{} ({why})", s.name),
+                None => s.name.to_string(),
+            })
+            .collect()
+    }
+
     /// Exit code per the README: 0 pass, 1 SLO failed, 3 could not run.
     pub fn exit_code(&self) -> u8 {
         match self.verdict {

@@ -258,6 +258,13 @@ fn verdict(o: &mut String, r: &RunResult) {
         Verdict::Fail => "FAIL",
         Verdict::Incomplete => "INCOMPLETE",
     };
+    let not_checked = r.not_checked();
+    if !not_checked.is_empty() {
+        let _ = writeln!(o, "\nNot checked by this run:");
+        for n in &not_checked {
+            let _ = writeln!(o, "  - {n}");
+        }
+    }
     let _ = writeln!(
         o,
         "\nVerdict: {verdict}   (result: {}/result.json)",
