@@ -9,7 +9,14 @@ use std::path::Path;
 
 /// Bottom to top. A module may use any module in an earlier row.
 const LAYERS: &[&[&str]] = &[
-    &["input", "http", "signal", "secret", "contract", "trace_context"],
+    &[
+        "input",
+        "http",
+        "signal",
+        "secret",
+        "contract",
+        "trace_context",
+    ],
     &["scenario"],
     &["mock"],
     &["stack", "load"],
