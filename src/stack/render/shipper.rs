@@ -307,6 +307,16 @@ mod alloy {
                         i += 1;
                     }
                 }
+                // A raw string: no escapes, and it may span lines.
+                '`' => {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != '`' {
+                        if bytes[i] == '\n' {
+                            line += 1;
+                        }
+                        i += 1;
+                    }
+                }
                 '{' => {
                     if depth == 0 {
                         body_start = Some(i);
@@ -444,6 +454,11 @@ mod tests {
         assert_eq!(b[0].id(), "x.y.a");
         assert_eq!(b[1].id(), "z.w");
         assert!(alloy::split("a {").unwrap_err().contains("unclosed"));
+        // Backtick raw strings hold braces, quotes and backslashes as they are.
+        let raw = "a.b {\n  re = `^\\d+{2}\"}`\n  t = `line\n}\nmore`\n}\nc.d { }\n";
+        let b = alloy::split(raw).unwrap();
+        assert_eq!(b.len(), 2, "{raw}");
+        assert_eq!(b[1].id(), "c.d");
         assert!(alloy::split("}").unwrap_err().contains("line 1"));
     }
 }
