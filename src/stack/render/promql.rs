@@ -8,9 +8,20 @@ use std::time::Duration;
 
 use promql_parser::parser::{self, Expr, Offset};
 
+/// promql-parser, with its panics (a huge bare-number range overflows a
+/// `Duration` inside it, found by `tests/fuzz.rs`) turned into errors:
+/// expressions come from the user's files.
+pub fn parse(expr: &str) -> Result<Expr, String> {
+    std::panic::catch_unwind(|| parser::parse(expr)).unwrap_or_else(|_| {
+        Err(format!(
+            "the PromQL parser cannot parse {expr:?} (a number or duration too large?)"
+        ))
+    })
+}
+
 /// Parse `expr` and return it with every duration divided by `k`.
 pub fn scale_expr(expr: &str, k: f64) -> Result<String, String> {
-    let mut ast = parser::parse(expr)?;
+    let mut ast = parse(expr)?;
     if k != 1.0 {
         scale(&mut ast, k);
     }
@@ -20,7 +31,7 @@ pub fn scale_expr(expr: &str, k: f64) -> Result<String, String> {
 /// Every range-vector window in `expr` (`rate(x[5m])` → 5m), for the static
 /// detection-time floor of a rule.
 pub fn range_windows(expr: &str) -> Result<Vec<Duration>, String> {
-    let ast = parser::parse(expr)?;
+    let ast = parse(expr)?;
     let mut out = Vec::new();
     collect_windows(&ast, &mut out);
     Ok(out)
@@ -107,7 +118,7 @@ fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
 /// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
 /// y), for checking rules and dashboards against the metric contract.
 pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
-    let ast = parser::parse(expr)?;
+    let ast = parse(expr)?;
     let mut out = Vec::new();
     collect_names(&ast, &mut out);
     out.sort();
@@ -192,5 +203,19 @@ mod tests {
         let w =
             range_windows("histogram_quantile(0.95, sum(rate(x_bucket[5m])) by (le)) > 1").unwrap();
         assert_eq!(w, vec![Duration::from_secs(300)]);
+    }
+}
+
+#[cfg(test)]
+mod fuzz_findings {
+    /// Found by tests/fuzz.rs: promql-parser overflows a Duration (and
+    /// panics) on a huge bare-number range. It is an error here.
+    #[test]
+    fn a_range_too_large_for_the_parser_is_an_error_not_a_panic() {
+        let e = "increase(x[176343640879533452711]) > 1";
+        let err = super::scale_expr(e, 15.0).unwrap_err();
+        assert!(err.contains("cannot parse"), "{err}");
+        assert!(super::range_windows(e).is_err());
+        assert!(super::metric_names(e).is_err());
     }
 }
