@@ -355,7 +355,7 @@ impl Dispatch {
             }
             if workers.in_flight.get() >= self.max {
                 if let Some(r) = rec.borrow_mut().as_mut() {
-                    r.dropped(entry, phase);
+                    r.dropped_at(entry, phase, self.start.elapsed().as_secs());
                 }
                 continue;
             }

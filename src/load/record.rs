@@ -135,6 +135,10 @@ pub struct LoadReport {
     pub send_lateness: Quantiles,
     pub total_sent: u64,
     pub total_dropped: u64,
+    /// (second from load start, requests dropped in it), where known (not
+    /// kept through a shard merge).
+    #[serde(default)]
+    pub dropped_by_second: Vec<(u64, u64)>,
     pub total_errors: u64,
     pub trace_samples: Vec<TraceSample>,
     /// Whether the run was cut short (Ctrl-C).
@@ -240,6 +244,9 @@ pub struct Recorder {
     cells: BTreeMap<(usize, &'static str, usize), Cell>,
     /// (endpoint, phase) → requests dropped.
     dropped: BTreeMap<(usize, usize), u64>,
+    /// Second from load start → requests dropped in it (bounded by the
+    /// run's length in seconds).
+    dropped_by_second: BTreeMap<u64, u64>,
     seconds: super::timeline::Timeline,
     lateness: Histogram<u64>,
     traces: Vec<Vec<TraceSample>>,
@@ -260,6 +267,7 @@ impl Recorder {
             phases,
             cells: BTreeMap::new(),
             dropped: BTreeMap::new(),
+            dropped_by_second: BTreeMap::new(),
             seconds: Default::default(),
             lateness: histogram(),
             traces: vec![Vec::new(); n],
@@ -270,6 +278,12 @@ impl Recorder {
 
     pub fn dropped(&mut self, endpoint: usize, phase: usize) {
         *self.dropped.entry((endpoint, phase)).or_default() += 1;
+    }
+
+    /// A drop `second` seconds after the load started.
+    pub fn dropped_at(&mut self, endpoint: usize, phase: usize, second: u64) {
+        self.dropped(endpoint, phase);
+        *self.dropped_by_second.entry(second).or_default() += 1;
     }
 
     pub fn record(&mut self, s: &Sample) {
@@ -375,6 +389,7 @@ impl Recorder {
             target,
             total_sent: endpoints.iter().map(|e| e.requests).sum(),
             total_dropped: self.dropped.values().sum(),
+            dropped_by_second: self.dropped_by_second.into_iter().collect(),
             total_errors: phases.iter().map(|p| p.errors).sum(),
             endpoints,
             phases,

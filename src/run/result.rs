@@ -59,6 +59,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         traces: c.traces.as_ref(),
         logs: Some(&c.logs),
         load: o.load.as_ref(),
+        load_timeout: scenario.load.timeout,
         dashboard_problems: &dashboard_problems,
         rule_errors: &c.rule_errors,
         held: c.held.as_deref(),

@@ -144,6 +144,9 @@ pub struct Evidence<'a> {
     pub rule_errors: &'a [String],
     /// What the load engine sent, when it ran.
     pub load: Option<&'a crate::load::LoadReport>,
+    /// The load's per-request timeout: requests held by an outage are
+    /// released at most this long after it ends.
+    pub load_timeout: std::time::Duration,
     /// Alertmanager's view (inhibitions), when it was watched.
     pub held: Option<&'a [crate::observe::inhibitions::HeldAlert]>,
 }
@@ -152,6 +155,31 @@ pub struct Verdicts {
     pub slos: Vec<SloResult>,
     pub detections: Vec<Detection>,
     pub routing: Vec<RoutingRow>,
+}
+
+/// When the target was down on purpose (service_down, database_down), as
+/// seconds from load start, widened by the request timeout: an open-model
+/// load piles requests up against an outage, and the drops at
+/// `max_in_flight` then are the fault's effect, not a starved generator.
+fn outages(ev: &Evidence<'_>) -> Vec<(f64, f64)> {
+    let Some(start) = ev.load.and_then(|l| l.started_at) else {
+        return Vec::new();
+    };
+    let secs = |t: DateTime<Utc>| (t - start).num_milliseconds() as f64 / 1000.0;
+    ev.faults
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.kind,
+                crate::scenario::FaultKind::ServiceDown | crate::scenario::FaultKind::DatabaseDown
+            )
+        })
+        .filter_map(|f| {
+            let from = secs(f.took_effect_at?);
+            let to = f.reverted_at.map(secs).unwrap_or(f64::INFINITY);
+            Some((from, to + ev.load_timeout.as_secs_f64() + 1.0))
+        })
+        .collect()
 }
 
 /// A rule Prometheus cannot evaluate can never fire: the alerting under
@@ -174,7 +202,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detections(ev);
     let routing = routing(ev);
     let mut slos = vec![
-        signals::load(&ev.slo.load, ev.load),
+        signals::load(&ev.slo.load, ev.load, &outages(ev)),
         rule_health(expectations(ev, &detections), ev.rule_errors),
     ];
     // Where the harness cannot see notifications, MTTD (which ends at the

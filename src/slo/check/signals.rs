@@ -149,6 +149,7 @@ fn stand_in_never_passes(mut r: SloResult, stand_in: bool, unmeasured: &str) -> 
 pub(super) fn load(
     l: &crate::slo::spec::LoadSlo,
     report: Option<&crate::load::LoadReport>,
+    outages: &[(f64, f64)],
 ) -> SloResult {
     let target = format!(
         "the planned load was sent: ≤ {}% of arrivals dropped or short, send lateness p99 ≤ {}",
@@ -169,11 +170,23 @@ pub(super) fn load(
     };
     let mut details = Vec::new();
     let arrivals = r.total_sent + r.total_dropped;
-    let dropped = r.total_dropped as f64 / arrivals.max(1) as f64;
+    // Drops during an outage the scenario caused are its effect; every
+    // other drop counts.
+    let in_outage: u64 = r
+        .dropped_by_second
+        .iter()
+        .filter(|(s, _)| {
+            outages
+                .iter()
+                .any(|(a, b)| (*s as f64) + 1.0 > *a && (*s as f64) < *b)
+        })
+        .map(|(_, n)| n)
+        .sum();
+    let counted = r.total_dropped.saturating_sub(in_outage);
+    let dropped = counted as f64 / arrivals.max(1) as f64;
     if dropped > l.max_dropped {
         details.push(format!(
-            "{} of {arrivals} arrivals ({:.1}%) were dropped: max_in_flight was reached (the target answered too slowly for the schedule)",
-            r.total_dropped,
+            "{counted} of {arrivals} arrivals ({:.1}%) were dropped: max_in_flight was reached (the target answered too slowly for the schedule)",
             dropped * 100.0
         ));
     }
@@ -204,10 +217,15 @@ pub(super) fn load(
         required: l.required,
         target,
         measured: Some(format!(
-            "{} sent, {} dropped ({:.2}%), send lateness p99 {late_ms:.2} ms",
+            "{} sent, {} dropped ({:.2}%{}), send lateness p99 {late_ms:.2} ms",
             r.total_sent,
             r.total_dropped,
-            dropped * 100.0
+            dropped * 100.0,
+            if in_outage > 0 {
+                format!("; {in_outage} more during an outage the scenario caused, not counted")
+            } else {
+                String::new()
+            }
         )),
         details,
     }

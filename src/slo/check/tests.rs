@@ -140,6 +140,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         dashboard_problems: &[],
         rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
+        load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
         traces: None,
         logs: None,
@@ -347,6 +348,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         dashboard_problems: &[],
         rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
+        load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
         traces: None,
         logs: None,
@@ -374,6 +376,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         dashboard_problems: &[],
         rule_errors: &[],
         load: Some(&crate::load::LoadReport::default()),
+        load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
         traces: None,
         logs: None,
@@ -449,6 +452,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             dashboard_problems: &[],
             rule_errors: &[],
             load: Some(&crate::load::LoadReport::default()),
+            load_timeout: std::time::Duration::from_secs(10),
             dashboards: None,
             traces: None,
             logs: None,
@@ -524,31 +528,41 @@ fn a_load_that_did_not_happen_as_planned_fails() {
         total_sent: 1000,
         ..Default::default()
     };
-    assert_eq!(signals::load(&l, Some(&good)).status, Status::Pass);
+    assert_eq!(signals::load(&l, Some(&good), &[]).status, Status::Pass);
     // Drops past 1 %.
     let dropping = LoadReport {
         total_sent: 900,
         total_dropped: 100,
         ..Default::default()
     };
-    let r = signals::load(&l, Some(&dropping));
+    let r = signals::load(&l, Some(&dropping), &[]);
     assert_eq!(r.status, Status::Fail);
     assert!(r.details[0].contains("did not happen as planned"), "{r:?}");
     assert!(
         r.details[1].contains("100 of 1000 arrivals (10.0%)"),
         "{r:?}"
     );
+    // The same drops during an outage the scenario caused do not count.
+    let outage = LoadReport {
+        dropped_by_second: vec![(30, 60), (31, 40)],
+        ..dropping.clone()
+    };
+    let r = signals::load(&l, Some(&outage), &[(29.5, 45.0)]);
+    assert_eq!(r.status, Status::Pass, "{r:?}");
+    assert!(r.measured.unwrap().contains("100 more during an outage"));
+    let r = signals::load(&l, Some(&outage), &[(40.0, 45.0)]);
+    assert_eq!(r.status, Status::Fail, "drops outside the outage count");
     // A generator behind its schedule.
     let mut late = good.clone();
     late.send_lateness.p99_ms = 450.0;
-    let r = signals::load(&l, Some(&late));
+    let r = signals::load(&l, Some(&late), &[]);
     assert_eq!(r.status, Status::Fail);
     assert!(
         r.details.iter().any(|d| d.contains("p99 450.0 ms")),
         "{r:?}"
     );
     // No load at all.
-    let r = signals::load(&l, None);
+    let r = signals::load(&l, None, &[]);
     assert_eq!(r.status, Status::Fail);
     assert!(r.fails_run());
 }
