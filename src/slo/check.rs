@@ -352,6 +352,35 @@ fn fired_alerts(ev: &Evidence<'_>) -> BTreeSet<String> {
     fired
 }
 
+/// Whether the expected alert fired. With labels to match, only Prometheus'
+/// own view of a matching instance counts: a notification names the rule,
+/// not the instance, so another instance's page is not this one's.
+fn has_fired(d: &Detection) -> bool {
+    d.firing_seen_at.is_some() || (d.labels.is_empty() && !d.notified.is_empty())
+}
+
+/// Instances of the same rule that fired, with their labels.
+fn other_instances(ev: &Evidence<'_>, d: &Detection) -> Vec<String> {
+    ev.alerts
+        .iter()
+        .filter(|t| t.name == d.alert && t.first_seen_firing.is_some())
+        .map(|t| {
+            let labels: Vec<(String, String)> = t
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "alertname")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            format!("{}{}", d.alert, label_set(&labels))
+        })
+        .collect()
+}
+
+fn label_set(labels: &[(String, String)]) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(", "))
+}
+
 fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
     let mut details = Vec::new();
     let mut failed = false;
@@ -362,12 +391,21 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
                 "{}: its fault {:?} never took effect, so nothing could be detected",
                 d.alert, d.fault
             ));
-        } else if d.firing_seen_at.is_none() && d.notified.is_empty() {
+        } else if !has_fired(d) {
             failed = true;
-            let why = if d.pending_at.is_some() {
+            let others = other_instances(ev, d);
+            let why = if !others.is_empty() {
+                format!(
+                    "an instance with {} never fired; what fired was {}",
+                    label_set(&d.labels),
+                    others.join(", ")
+                )
+            } else if d.pending_at.is_some() {
                 "it became pending but never fired (its `for` did not elapse while the condition held)"
+                    .to_string()
             } else {
                 "Prometheus never reported it pending or firing: its expression never held"
+                    .to_string()
             };
             details.push(format!("{} never fired: {why}", d.alert));
         }
@@ -391,10 +429,7 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
             }
         ));
     }
-    let fired_expected = detections
-        .iter()
-        .filter(|d| d.firing_seen_at.is_some() || !d.notified.is_empty())
-        .count();
+    let fired_expected = detections.iter().filter(|d| has_fired(d)).count();
     SloResult {
         name: SloKind::ExpectedAlerts,
         status: if failed { Status::Fail } else { Status::Pass },

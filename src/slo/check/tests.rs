@@ -600,3 +600,32 @@ fn a_rule_prometheus_cannot_evaluate_fails_expected_alerts() {
     assert_eq!(r.status, Status::Fail);
     assert!(r.details[0].contains("rule evaluation failed: zeta-api/Broken"));
 }
+
+#[test]
+fn a_page_for_the_rule_is_not_a_detection_of_an_instance_with_other_labels() {
+    let mut d = Detection {
+        alert: "ServiceDown".into(),
+        labels: vec![("severity".into(), "critical".into())],
+        fault: "f".into(),
+        severity: "warning".into(),
+        fault_took_effect_at: Some(Utc::now()),
+        pending_at: None,
+        firing_seen_at: None,
+        notified: vec![(Destination::PagerDuty, Utc::now())],
+        mttd_wall_s: None,
+        mttd_real_s: None,
+    };
+    assert!(
+        !has_fired(&d),
+        "a notification names the rule, not the instance"
+    );
+    d.labels.clear();
+    assert!(
+        has_fired(&d),
+        "without labels to match, the rule's page counts"
+    );
+    assert_eq!(
+        label_set(&[("job".into(), "backend-api".into())]),
+        "{job=\"backend-api\"}"
+    );
+}
