@@ -166,26 +166,7 @@ pub async fn up(
     );
     println!("Ctrl-C tears everything down.\n");
 
-    let mut seen = 0;
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = receivers.arrived() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let ns = receivers.notifications();
-        for n in &ns[seen..] {
-            println!(
-                "{}  {:?} {} → {}  {}",
-                n.at.format("%H:%M:%S%.3f"),
-                n.status,
-                n.alerts.join(","),
-                n.destination,
-                n.summary
-            );
-        }
-        seen = ns.len();
-    }
+    print_notifications(&receivers, &cancel).await;
     eprintln!("zeta-bench up: reverting faults and stopping the stack…");
     for (f, r, token) in control.faults.lock().await.iter_mut() {
         token.cancel();
@@ -231,6 +212,33 @@ async fn require_token(
             Json(serde_json::json!({"error": "the control endpoint needs the token in up.json (use `zeta-bench fault`)"})),
         )
             .into_response()
+    }
+}
+
+/// Print notifications as they arrive, until Ctrl-C.
+async fn print_notifications(
+    receivers: &crate::observe::receiver::Receivers,
+    cancel: &CancellationToken,
+) {
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = receivers.arrived() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let ns = receivers.notifications();
+        for n in &ns[seen..] {
+            println!(
+                "{}  {:?} {} → {}  {}",
+                n.at.format("%H:%M:%S%.3f"),
+                n.status,
+                n.alerts.join(","),
+                n.destination,
+                n.summary
+            );
+        }
+        seen = ns.len();
     }
 }
 
