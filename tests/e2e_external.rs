@@ -245,7 +245,7 @@ expect:
 
     // The secret is in no file of the run and in no output.
     assert!(!text.contains(SECRET));
-    for e in walk(&dir) {
+    for e in common::walk(&dir) {
         let body = std::fs::read(&e).unwrap();
         assert!(
             !String::from_utf8_lossy(&body).contains(SECRET),
@@ -256,7 +256,7 @@ expect:
     // Nor is the mocks' admin token.
     let admin = state["admin_token"].as_str().unwrap();
     assert!(!text.contains(admin));
-    for e in walk(&dir) {
+    for e in common::walk(&dir) {
         let body = std::fs::read(&e).unwrap();
         assert!(
             !String::from_utf8_lossy(&body).contains(admin),
@@ -293,19 +293,6 @@ fn external_refuses_faults_it_cannot_inject() {
         err.contains("the external provider cannot inject service_down on \"backend-api\""),
         "{err}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn reqwest_get(url: &str) -> serde_json::Value {

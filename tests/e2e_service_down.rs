@@ -149,7 +149,7 @@ fn a_critical_route_without_pagerduty_names_pagerduty_as_missed() {
     }
     let (code, text) = fast_run(&p);
     assert!(!text.contains(PLANTED), "the output shows a planted secret");
-    for file in walk(&p.run_dir()) {
+    for file in common::walk(&p.run_dir()) {
         let body = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_string();
         assert!(
             !body.contains(PLANTED),
@@ -182,19 +182,6 @@ fn a_rule_on_a_missing_metric_names_the_alert_that_never_fired() {
         text.contains("ServiceDown never fired: Prometheus never reported it pending or firing"),
         "{text}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -78,6 +78,19 @@ pub struct SloResult {
 }
 
 impl SloResult {
+    /// This result, failed by `findings` (each shown first, after
+    /// `what: `) when there are any; unchanged otherwise.
+    pub fn failed_by(mut self, what: &str, findings: &[String]) -> SloResult {
+        if findings.is_empty() {
+            return self;
+        }
+        self.status = Status::Fail;
+        let mut details: Vec<String> = findings.iter().map(|f| format!("{what}: {f}")).collect();
+        details.append(&mut self.details);
+        self.details = details;
+        self
+    }
+
     /// Whether this result fails the run: it failed, or it is required and
     /// was not measured.
     pub fn fails_run(&self) -> bool {
@@ -184,18 +197,8 @@ fn outages(ev: &Evidence<'_>) -> Vec<(f64, f64)> {
 
 /// A rule Prometheus cannot evaluate can never fire: the alerting under
 /// test is broken whatever else was seen.
-fn rule_health(mut r: SloResult, errors: &[String]) -> SloResult {
-    if errors.is_empty() {
-        return r;
-    }
-    r.status = Status::Fail;
-    let mut details: Vec<String> = errors
-        .iter()
-        .map(|e| format!("rule evaluation failed: {e}"))
-        .collect();
-    details.append(&mut r.details);
-    r.details = details;
-    r
+fn rule_health(r: SloResult, errors: &[String]) -> SloResult {
+    r.failed_by("rule evaluation failed", errors)
 }
 
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {

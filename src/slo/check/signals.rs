@@ -22,18 +22,8 @@ fn not_measured(name: SloKind, required: bool, target: String, why: String) -> S
 /// A dashboard the static check finds broken (a query that does not parse,
 /// a datasource nobody provisions, a metric nothing exports) fails the
 /// check, whatever was measured.
-pub(super) fn broken_dashboards(mut r: SloResult, problems: &[String]) -> SloResult {
-    if problems.is_empty() {
-        return r;
-    }
-    r.status = Status::Fail;
-    let mut details: Vec<String> = problems
-        .iter()
-        .map(|p| format!("broken dashboard: {p}"))
-        .collect();
-    details.append(&mut r.details);
-    r.details = details;
-    r
+pub(super) fn broken_dashboards(r: SloResult, problems: &[String]) -> SloResult {
+    r.failed_by("broken dashboard", problems)
 }
 
 pub(super) fn dashboards(
