@@ -233,7 +233,7 @@ async fn print_notifications(
                 "{}  {:?} {} → {}  {}",
                 n.at.format("%H:%M:%S%.3f"),
                 n.status,
-                n.alerts.join(","),
+                n.alert_names().join(","),
                 n.destination,
                 n.summary
             );

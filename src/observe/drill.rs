@@ -52,7 +52,7 @@ impl Drill {
                 .any(|(_, alert)| {
                     notes
                         .iter()
-                        .any(|n| n.status == NotificationStatus::Firing && n.alerts.contains(alert))
+                        .any(|n| n.carries(alert, &[], NotificationStatus::Firing))
                 });
             faults.push(format!(
                 "{} {} ({})",

@@ -30,6 +30,15 @@ pub struct HeldAlert {
     pub silenced: bool,
     /// Receivers Alertmanager routed it to.
     pub receivers: Vec<String>,
+    /// The longest stretch, in wall seconds between polls, in which it was
+    /// seen active (not inhibited, not silenced) in consecutive polls: an
+    /// alert inhibited in one poll and free for longer than `group_wait`
+    /// in others should have been notified.
+    #[serde(default)]
+    pub longest_active_s: f64,
+    /// Since when it has been active in every poll, while it is.
+    #[serde(skip)]
+    pub active_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One `/api/v2/alerts` answer: (labels, state, inhibiting alert names,
@@ -87,6 +96,8 @@ pub fn parse(body: &Value) -> Result<Vec<HeldAlert>, String> {
                     .filter_map(|r| r["name"].as_str().map(String::from))
                     .collect(),
                 labels,
+                longest_active_s: 0.0,
+                active_since: None,
             })
         })
         .collect()
@@ -119,10 +130,21 @@ impl InhibitWatch {
         (s.polls, s.errors.clone())
     }
 
-    fn apply(&self, seen: Vec<HeldAlert>) {
+    fn apply(&self, seen: Vec<HeldAlert>, now: chrono::DateTime<chrono::Utc>) {
         let mut s = self.inner.lock().expect("inhibit watch poisoned");
         s.polls += 1;
-        for a in seen {
+        for h in s.held.iter_mut() {
+            let still = seen.iter().any(|a| a.labels == h.labels && a.ever_active);
+            match (still, h.active_since) {
+                (true, None) => h.active_since = Some(now),
+                (true, Some(since)) => {
+                    let s = (now - since).num_milliseconds() as f64 / 1000.0;
+                    h.longest_active_s = h.longest_active_s.max(s);
+                }
+                (false, _) => h.active_since = None,
+            }
+        }
+        for mut a in seen {
             match s.held.iter_mut().find(|h| h.labels == a.labels) {
                 Some(h) => {
                     h.ever_active |= a.ever_active;
@@ -133,7 +155,10 @@ impl InhibitWatch {
                     let rs: BTreeSet<String> = h.receivers.drain(..).chain(a.receivers).collect();
                     h.receivers = rs.into_iter().collect();
                 }
-                None => s.held.push(a),
+                None => {
+                    a.active_since = a.ever_active.then_some(now);
+                    s.held.push(a)
+                }
             }
         }
     }
@@ -163,7 +188,7 @@ impl InhibitWatch {
                     }
                 });
             match r {
-                Ok(seen) => self.apply(seen),
+                Ok(seen) => self.apply(seen, chrono::Utc::now()),
                 Err(e) => {
                     let mut s = self.inner.lock().expect("inhibit watch poisoned");
                     s.polls += 1;
@@ -196,6 +221,37 @@ mod tests {
         assert!(db.ever_active && db.inhibited_by.is_empty());
         assert!(parse(&serde_json::json!({"error": "x"})).is_err());
         assert!(parse(&serde_json::json!([{"labels": {"alertname": "A"}}])).is_err());
+    }
+
+    fn held(name: &str, active: bool) -> HeldAlert {
+        HeldAlert {
+            name: name.into(),
+            labels: [("alertname".to_string(), name.to_string())].into(),
+            ever_active: active,
+            ..HeldAlert::default()
+        }
+    }
+
+    #[test]
+    fn the_longest_uninhibited_stretch_is_kept() {
+        let w = InhibitWatch::default();
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        w.apply(vec![held("A", false)], t(0));
+        w.apply(vec![held("A", true)], t(10));
+        w.apply(vec![held("A", true)], t(20));
+        w.apply(vec![held("A", true)], t(50));
+        w.apply(vec![held("A", false)], t(60));
+        w.apply(vec![held("A", true)], t(70));
+        w.apply(vec![held("A", true)], t(75));
+        let a = &w.held()[0];
+        assert!(a.ever_active);
+        assert_eq!(a.longest_active_s, 40.0);
+        // Gone from a poll ends a stretch too.
+        let w = InhibitWatch::default();
+        w.apply(vec![held("B", true)], t(0));
+        w.apply(vec![], t(100));
+        w.apply(vec![held("B", true)], t(110));
+        assert_eq!(w.held()[0].longest_active_s, 0.0);
     }
 
     #[tokio::test]

@@ -3,6 +3,8 @@
 //! over time ([`alerts`]).
 
 pub mod alerts;
+pub mod am_failures;
+pub mod attribution;
 pub mod dashboards;
 pub mod destination;
 pub mod drill;

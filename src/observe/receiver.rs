@@ -1,14 +1,15 @@
 //! The harness's notification receivers: what Alertmanager sends to Slack
 //! (incoming-webhook JSON, answered `ok`), to PagerDuty (Events API v2,
-//! answered 202) and to generic webhooks (Alertmanager's webhook JSON).
+//! answered 202), to generic webhooks (Alertmanager's webhook JSON), and to
+//! the harness's own tap on every receiver.
 //!
-//! Each notification is recorded with its arrival time, where it landed
-//! (Slack channel from the payload, PagerDuty, webhook name) and which
-//! alerts it carried. Slack and PagerDuty payloads are text rendered by the
-//! stack's templates, so alerts are recognised by their rule names appearing
-//! as words in that text; a notification naming no known alert is kept and
-//! reported as unattributed rather than dropped.
+//! Each payload is recorded as it arrived; which alert instances each one
+//! carried is worked out from those arrivals by [`super::attribution`]
+//! (the tap and Slack `callback_id` mechanism is explained there). A
+//! notification that cannot be attributed is kept and reported as
+//! unattributed, carrying no alert.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -20,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::attribution::{self, Arrival, ArrivalKind};
 use super::destination::Destination;
 
 #[derive(
@@ -32,17 +34,162 @@ pub enum NotificationStatus {
     Unknown,
 }
 
+/// One alert instance a notification carried, in the state it carried it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct NotifiedAlert {
+    pub name: String,
+    /// The full label set, as Alertmanager holds it.
+    pub labels: BTreeMap<String, String>,
+    pub fingerprint: String,
+    pub status: NotificationStatus,
+}
+
+/// Results of schema version 1 listed alert names only: read those as
+/// instances known by name, in an unknown state (they count for nothing).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NotifiedAlertRepr {
+    Name(String),
+    Full {
+        name: String,
+        labels: BTreeMap<String, String>,
+        fingerprint: String,
+        status: NotificationStatus,
+    },
+}
+
+impl From<NotifiedAlertRepr> for NotifiedAlert {
+    fn from(r: NotifiedAlertRepr) -> Self {
+        match r {
+            NotifiedAlertRepr::Name(name) => NotifiedAlert {
+                labels: BTreeMap::from([("alertname".to_string(), name.clone())]),
+                name,
+                fingerprint: String::new(),
+                status: NotificationStatus::Unknown,
+            },
+            NotifiedAlertRepr::Full {
+                name,
+                labels,
+                fingerprint,
+                status,
+            } => NotifiedAlert {
+                name,
+                labels,
+                fingerprint,
+                status,
+            },
+        }
+    }
+}
+
+fn alerts_any_version<'de, D>(d: D) -> Result<Vec<NotifiedAlert>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let reprs: Vec<NotifiedAlertRepr> = serde::Deserialize::deserialize(d)?;
+    Ok(reprs.into_iter().map(NotifiedAlert::from).collect())
+}
+
+impl NotifiedAlert {
+    /// `Name{label="value", …}` without `alertname`.
+    pub fn display(&self) -> String {
+        let inner: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|(k, _)| k.as_str() != "alertname")
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        format!("{}{{{}}}", self.name, inner.join(", "))
+    }
+
+    /// This instance is `name` with every one of `labels`.
+    pub fn is(&self, name: &str, labels: &[(String, String)]) -> bool {
+        self.name == name
+            && labels
+                .iter()
+                .all(|(k, v)| self.labels.get(k).is_some_and(|x| x == v))
+    }
+}
+
+/// How a notification's alerts were known.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "by", content = "why")]
+pub enum Attribution {
+    /// A webhook payload lists its alerts.
+    Payload,
+    /// The harness's Slack `callback_id` listed their fingerprints.
+    CallbackId,
+    /// A PagerDuty `dedup_key` named the tap flush of its group.
+    GroupKey,
+    /// The only tap flush of the receiver at that moment.
+    ReceiverFlush,
+    /// Not attributed, and why: it counts for nothing.
+    Unattributed(String),
+}
+
+impl Default for Attribution {
+    /// What a result of schema version 1 recorded: rule names read from
+    /// text, no instances.
+    fn default() -> Self {
+        Attribution::Unattributed("recorded by zeta-bench before attribution by instance".into())
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Notification {
     pub at: DateTime<Utc>,
     pub destination: Destination,
     /// The Alertmanager receiver that sent it.
     pub receiver: String,
+    /// Firing when any alert it carried was firing.
     pub status: NotificationStatus,
-    /// Alert names recognised in it.
-    pub alerts: Vec<String>,
+    /// The alert instances it carried, each with its own status.
+    #[serde(deserialize_with = "alerts_any_version")]
+    pub alerts: Vec<NotifiedAlert>,
+    #[serde(default)]
+    pub attribution: Attribution,
     /// Title or summary, shortened, for the report.
     pub summary: String,
+}
+
+impl Notification {
+    /// It carried an instance of `name` with `labels` in state `status`.
+    pub fn carries(
+        &self,
+        name: &str,
+        labels: &[(String, String)],
+        status: NotificationStatus,
+    ) -> bool {
+        self.alerts
+            .iter()
+            .any(|a| a.status == status && a.is(name, labels))
+    }
+
+    /// The rule names it carried, each once.
+    pub fn alert_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.alerts.iter().map(|a| a.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// Every (instance, destination) whose latest notification there carried
+/// it firing: a page nobody was told had cleared. Instances are told
+/// apart by fingerprint.
+pub fn still_firing(ns: &[Notification]) -> Vec<(&NotifiedAlert, &Destination)> {
+    let mut last: BTreeMap<(&str, &Destination), &NotifiedAlert> = BTreeMap::new();
+    let mut order: Vec<&Notification> = ns.iter().collect();
+    order.sort_by_key(|n| n.at);
+    for n in order {
+        for a in &n.alerts {
+            last.insert((a.fingerprint.as_str(), &n.destination), a);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, a)| a.status == NotificationStatus::Firing)
+        .map(|((_, d), a)| (a, d))
+        .collect()
 }
 
 #[derive(Clone)]
@@ -56,19 +203,22 @@ struct Inner {
     /// forged one cannot make MTTD or delivery pass.
     secret: String,
     refused: std::sync::atomic::AtomicU64,
-    known_alerts: Vec<String>,
-    log: Mutex<Vec<Notification>>,
+    log: Mutex<Vec<Arrival>>,
     arrived: Notify,
 }
 
+impl Default for Receivers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Receivers {
-    /// `known_alerts`: the rule names to recognise in message text.
-    pub fn new(known_alerts: Vec<String>) -> Self {
+    pub fn new() -> Self {
         Receivers {
             inner: Arc::new(Inner {
                 secret: crate::secret::random(),
                 refused: std::sync::atomic::AtomicU64::new(0),
-                known_alerts,
                 log: Mutex::new(Vec::new()),
                 arrived: Notify::new(),
             }),
@@ -80,6 +230,7 @@ impl Receivers {
             .route("/slack/{receiver}", post(slack))
             .route("/pagerduty/{receiver}", post(pagerduty))
             .route("/webhook/{receiver}", post(webhook))
+            .route("/tap/{receiver}", post(tap))
     }
 
     /// The receivers under their per-run path (`/<secret>/slack/…`);
@@ -126,35 +277,28 @@ impl Receivers {
         crate::http::serve_on(addr, open, cancel).await
     }
 
+    /// Every notification so far (taps excluded), attributed.
     pub fn notifications(&self) -> Vec<Notification> {
-        self.inner
-            .log
-            .lock()
-            .expect("receiver log poisoned")
-            .clone()
+        let log = self.inner.log.lock().expect("receiver log poisoned");
+        attribution::attribute(&log)
     }
 
-    /// Resolves when the next notification arrives.
+    /// Resolves when the next payload arrives.
     pub async fn arrived(&self) {
         self.inner.arrived.notified().await;
     }
 
-    fn record(&self, n: Notification) {
+    fn record(&self, receiver: String, kind: ArrivalKind) {
         self.inner
             .log
             .lock()
             .expect("receiver log poisoned")
-            .push(n);
+            .push(Arrival {
+                at: Utc::now(),
+                receiver,
+                kind,
+            });
         self.inner.arrived.notify_waiters();
-    }
-
-    fn recognise(&self, text: &str) -> Vec<String> {
-        self.inner
-            .known_alerts
-            .iter()
-            .filter(|name| contains_word(text, name))
-            .cloned()
-            .collect()
     }
 }
 
@@ -164,16 +308,6 @@ async fn refuse(State(r): State<Receivers>) -> StatusCode {
         .refused
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     StatusCode::NOT_FOUND
-}
-
-/// `name` appears in `text` with no identifier character on either side.
-fn contains_word(text: &str, name: &str) -> bool {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    text.match_indices(name).any(|(i, _)| {
-        let before = text[..i].chars().next_back();
-        let after = text[i + name.len()..].chars().next();
-        !before.is_some_and(ident) && !after.is_some_and(ident)
-    })
 }
 
 fn shorten(s: &str) -> String {
@@ -193,6 +327,21 @@ fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
+/// Status as a Slack message's text and colours suggest: shown for a
+/// message that cannot be attributed, never used to judge.
+fn slack_text_status(all: &str, colors: &[&str]) -> NotificationStatus {
+    let upper = all.to_uppercase();
+    if upper.contains("FIRING") {
+        NotificationStatus::Firing
+    } else if upper.contains("RESOLVED") || colors.contains(&"good") {
+        NotificationStatus::Resolved
+    } else if colors.iter().any(|c| *c == "danger" || *c == "warning") {
+        NotificationStatus::Firing
+    } else {
+        NotificationStatus::Unknown
+    }
+}
+
 async fn slack(
     State(r): State<Receivers>,
     Path(receiver): Path<String>,
@@ -201,45 +350,30 @@ async fn slack(
     let mut texts = vec![str_at(&body, "text").to_string()];
     let mut title = String::new();
     let mut colors = Vec::new();
+    let mut callback = None;
     for a in body["attachments"].as_array().into_iter().flatten() {
         for key in ["title", "pretext", "text", "fallback"] {
             texts.push(str_at(a, key).to_string());
         }
-        for f in a["fields"].as_array().into_iter().flatten() {
-            texts.push(format!("{} {}", str_at(f, "title"), str_at(f, "value")));
-        }
         if title.is_empty() {
             title = str_at(a, "title").to_string();
         }
-        colors.push(str_at(a, "color").to_string());
+        colors.push(str_at(a, "color"));
+        callback = callback.or_else(|| attribution::parse_callback(str_at(a, "callback_id")));
     }
     let all = texts.join("\n");
-    let upper = all.to_uppercase();
-    let status = if upper.contains("RESOLVED") {
-        NotificationStatus::Resolved
-    } else if upper.contains("FIRING") {
-        NotificationStatus::Firing
-    } else if colors.iter().any(|c| c == "good") {
-        NotificationStatus::Resolved
-    } else if colors.iter().any(|c| c == "danger" || c == "warning") {
-        NotificationStatus::Firing
-    } else {
-        NotificationStatus::Unknown
-    };
     let channel = str_at(&body, "channel");
-    let destination = Destination::Slack(if channel.is_empty() {
-        "#(webhook default)".to_string()
-    } else {
-        channel.to_string()
-    });
-    r.record(Notification {
-        at: Utc::now(),
-        destination,
-        receiver,
-        status,
-        alerts: r.recognise(&all),
+    let kind = ArrivalKind::Slack {
+        channel: if channel.is_empty() {
+            "#(webhook default)".to_string()
+        } else {
+            channel.to_string()
+        },
+        callback,
+        text_status: slack_text_status(&all, &colors),
         summary: shorten(if title.is_empty() { &all } else { &title }),
-    });
+    };
+    r.record(receiver, kind);
     (StatusCode::OK, "ok")
 }
 
@@ -253,20 +387,13 @@ async fn pagerduty(
         "resolve" => NotificationStatus::Resolved,
         _ => NotificationStatus::Unknown,
     };
-    let summary = body["payload"]["summary"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let text = format!("{summary}\n{}", body["payload"]["custom_details"]);
-    r.record(Notification {
-        at: Utc::now(),
-        destination: Destination::PagerDuty,
-        receiver,
-        status,
-        alerts: r.recognise(&text),
-        summary: shorten(&summary),
-    });
     let dedup = str_at(&body, "dedup_key").to_string();
+    let kind = ArrivalKind::PagerDuty {
+        dedup_key: dedup.clone(),
+        status,
+        summary: shorten(body["payload"]["summary"].as_str().unwrap_or("")),
+    };
+    r.record(receiver, kind);
     (
         StatusCode::ACCEPTED,
         Json(
@@ -279,33 +406,28 @@ async fn webhook(
     State(r): State<Receivers>,
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
-) -> impl IntoResponse {
-    let at = Utc::now();
-    let mut by_status: Vec<(NotificationStatus, Vec<String>)> = Vec::new();
-    for a in body["alerts"].as_array().into_iter().flatten() {
-        let status = match str_at(a, "status") {
-            "firing" => NotificationStatus::Firing,
-            "resolved" => NotificationStatus::Resolved,
-            _ => NotificationStatus::Unknown,
-        };
-        let name = a["labels"]["alertname"].as_str().unwrap_or("").to_string();
-        match by_status.iter_mut().find(|(s, _)| *s == status) {
-            Some((_, names)) if !names.contains(&name) => names.push(name),
-            Some(_) => {}
-            None => by_status.push((status, vec![name])),
+) -> axum::response::Response {
+    match attribution::parse_flush(&body) {
+        Ok(flush) => {
+            r.record(receiver, ArrivalKind::Webhook { flush });
+            (StatusCode::OK, "ok").into_response()
         }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
-    for (status, alerts) in by_status {
-        r.record(Notification {
-            at,
-            destination: Destination::Webhook(receiver.clone()),
-            receiver: receiver.clone(),
-            status,
-            summary: alerts.join(", "),
-            alerts,
-        });
+}
+
+async fn tap(
+    State(r): State<Receivers>,
+    Path(receiver): Path<String>,
+    Json(body): Json<Value>,
+) -> axum::response::Response {
+    match attribution::parse_flush(&body) {
+        Ok(flush) => {
+            r.record(receiver, ArrivalKind::Tap { flush });
+            (StatusCode::OK, "ok").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
-    (StatusCode::OK, "ok")
 }
 
 #[cfg(test)]
@@ -315,13 +437,7 @@ mod tests {
     use axum::http::Request;
     use tower::ServiceExt;
 
-    fn receivers() -> Receivers {
-        Receivers::new(vec![
-            "ServiceDown".into(),
-            "HighErrorRate".into(),
-            "Down".into(),
-        ])
-    }
+    const CAPTURED: &str = "../../tests/fixtures/alertmanager/captured-0.25";
 
     async fn post(r: &Receivers, path: &str, body: &str) -> StatusCode {
         post_raw(r, &format!("{}{path}", r.path_prefix()), body).await
@@ -335,72 +451,91 @@ mod tests {
         r.router().oneshot(req).await.unwrap().status()
     }
 
-    #[test]
-    fn whole_words_only() {
-        assert!(contains_word(
-            "[FIRING:1] ServiceDown (backend-api)",
-            "ServiceDown"
-        ));
-        assert!(!contains_word("[FIRING:1] ServiceDown", "Down"));
-        assert!(contains_word("alertname = Down\n", "Down"));
+    fn captured(name: &str) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/observe");
+        std::fs::read_to_string(dir.join(CAPTURED).join(name)).unwrap()
     }
 
     #[tokio::test]
-    async fn slack_payload_as_alertmanager_sends_it() {
-        let r = receivers();
-        // Alertmanager 0.25 default Slack payload shape.
-        let body = r##"{"channel":"#zeta-critical-alerts","username":"Alertmanager","attachments":[{"title":"[FIRING:1] ServiceDown (backend-api critical)","title_link":"http://am/#/alerts","text":"","fallback":"[FIRING:1] ServiceDown | http://am","callback_id":"","footer":"","color":"danger","mrkdwn_in":["fallback","pretext","text"]}]}"##;
-        assert_eq!(post(&r, "/slack/critical", body).await, StatusCode::OK);
-        let n = &r.notifications()[0];
+    async fn slack_and_pagerduty_are_attributed_through_the_tap() {
+        let r = Receivers::new();
         assert_eq!(
-            n.destination,
-            Destination::Slack("#zeta-critical-alerts".into())
+            post(&r, "/slack/critical", &captured("slack-1.json")).await,
+            StatusCode::OK
         );
-        assert_eq!(n.status, NotificationStatus::Firing);
-        assert_eq!(n.alerts, vec!["ServiceDown".to_string()]);
-        assert_eq!(n.receiver, "critical");
-    }
-
-    #[tokio::test]
-    async fn pagerduty_events_v2() {
-        let r = receivers();
-        let body = r#"{"routing_key":"zeta-bench-routing-key","dedup_key":"abc","event_action":"resolve","payload":{"summary":"[RESOLVED] ServiceDown (backend-api critical)","source":"Alertmanager","severity":"critical","custom_details":{"firing":"","resolved":"Labels:\n - alertname = ServiceDown\n","num_firing":"0","num_resolved":"1"}},"client":"Alertmanager"}"#;
         assert_eq!(
-            post(&r, "/pagerduty/critical", body).await,
+            post(&r, "/pagerduty/critical", &captured("pagerduty-1.json")).await,
             StatusCode::ACCEPTED
         );
-        let n = &r.notifications()[0];
-        assert_eq!(n.destination, Destination::PagerDuty);
-        assert_eq!(n.status, NotificationStatus::Resolved);
-        assert_eq!(n.alerts, vec!["ServiceDown".to_string()]);
+        // Before the tap's flush arrives, neither can be attributed.
+        assert!(r.notifications().iter().all(|n| n.alerts.is_empty()));
+        assert_eq!(
+            post(&r, "/tap/critical", &captured("tap-1.json")).await,
+            StatusCode::OK
+        );
+        let ns = r.notifications();
+        assert_eq!(ns.len(), 2, "the tap is not a notification");
+        let slack = &ns[0];
+        assert_eq!(slack.destination, Destination::Slack("#c".into()));
+        assert_eq!(slack.receiver, "critical");
+        assert_eq!(slack.attribution, Attribution::CallbackId);
+        let backend = [("job".to_string(), "backend-api".to_string())];
+        assert!(slack.carries("ServiceDown", &backend, NotificationStatus::Firing));
+        assert!(!slack.carries("ServiceDown", &backend, NotificationStatus::Resolved));
+        assert_eq!(ns[1].destination, Destination::PagerDuty);
+        assert_eq!(ns[1].attribution, Attribution::GroupKey);
+        assert_eq!(ns[1].alert_names(), vec!["ServiceDown"]);
     }
 
     #[tokio::test]
     async fn webhook_fixture_from_alertmanager_docs() {
-        let r = receivers();
+        let r = Receivers::new();
         let body =
             include_str!("../../tests/fixtures/alertmanager/webhook_v4_firing_3_alerts.json");
         assert_eq!(post(&r, "/webhook/ops", body).await, StatusCode::OK);
         let ns = r.notifications();
-        assert!(!ns.is_empty());
+        assert_eq!(ns.len(), 1);
+        assert_eq!(ns[0].destination, Destination::Webhook("ops".into()));
         assert!(
-            ns.iter()
-                .all(|n| n.destination == Destination::Webhook("ops".into()))
+            ns[0]
+                .alerts
+                .iter()
+                .any(|a| a.status == NotificationStatus::Firing)
         );
-        assert!(ns.iter().any(|n| n.status == NotificationStatus::Firing));
+        assert_eq!(
+            post(&r, "/webhook/ops", r#"{"status": "firing"}"#).await,
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[tokio::test]
     async fn malformed_json_is_rejected_not_recorded() {
-        let r = receivers();
+        let r = Receivers::new();
         let status = post(&r, "/slack/x", "{not json").await;
         assert!(status.is_client_error());
         assert!(r.notifications().is_empty());
     }
 
+    #[test]
+    fn text_status_is_only_a_hint() {
+        assert_eq!(
+            slack_text_status("[FIRING:1] X", &[]),
+            NotificationStatus::Firing
+        );
+        assert_eq!(
+            slack_text_status("[RESOLVED] X", &[]),
+            NotificationStatus::Resolved
+        );
+        assert_eq!(
+            slack_text_status("x", &["good"]),
+            NotificationStatus::Resolved
+        );
+        assert_eq!(slack_text_status("x", &[]), NotificationStatus::Unknown);
+    }
+
     #[tokio::test]
     async fn a_notification_without_the_run_path_is_refused_and_counted() {
-        let r = receivers();
+        let r = Receivers::new();
         let body = r##"{"channel":"#zeta-critical-alerts","text":"[FIRING:1] ServiceDown"}"##;
         assert_eq!(
             post_raw(&r, "/slack/critical", body).await,
@@ -410,13 +545,21 @@ mod tests {
             post_raw(&r, "/wrong-secret/slack/critical", body).await,
             StatusCode::NOT_FOUND
         );
+        assert_eq!(
+            post_raw(&r, "/tap/critical", &captured("tap-1.json")).await,
+            StatusCode::NOT_FOUND
+        );
         assert!(
             r.notifications().is_empty(),
             "a forged one counts for nothing"
         );
-        assert_eq!(r.refused(), 2);
+        assert_eq!(r.refused(), 3);
         assert_eq!(r.path_prefix().len(), 33);
         assert_eq!(post(&r, "/slack/critical", body).await, StatusCode::OK);
         assert_eq!(r.notifications().len(), 1);
+        assert!(matches!(
+            r.notifications()[0].attribution,
+            Attribution::Unattributed(_)
+        ));
     }
 }

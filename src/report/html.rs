@@ -189,10 +189,28 @@ fn detections_view(r: &RunResult) -> Vec<Value> {
                 (Some(w), _) => secs(w),
                 _ => "not detected".into(),
             };
-            json!({"alert": d.alert, "severity": d.severity, "fault": d.fault, "pending": rel(d.pending_at),
-                   "firing": rel(d.firing_seen_at), "notified": rel(d.notified.first().map(|x| x.1)), "mttd": mttd})
+            let at = d.late_destination.as_ref().map(|x| format!(" at {x}")).unwrap_or_default();
+            let dests: Vec<Value> = d.destinations.iter().map(|t| json!({
+                "destination": t.destination.to_string(),
+                "required": t.required,
+                "mttd": timing_text(t.mttd_wall_s, t.mttd_real_s, k, "never notified"),
+                "reset": timing_text(t.reset_wall_s, t.reset_real_s, k, "no resolve after the revert"),
+                "late": Some(&t.destination) == d.late_destination.as_ref(),
+            })).collect();
+            json!({"alert": d.instance(), "severity": d.severity, "fault": d.fault, "pending": rel(d.pending_at),
+                   "firing": rel(d.firing_seen_at), "notified": rel(d.notified.first().map(|x| x.1)),
+                   "mttd": format!("{mttd}{at}"), "destinations": dests})
         })
         .collect()
+}
+
+/// A per-destination time, wall and real-time equivalent, or `none`.
+fn timing_text(wall: Option<f64>, real: Option<f64>, k: f64, none: &str) -> String {
+    match (wall, real) {
+        (Some(w), Some(real)) if k != 1.0 => format!("{} ({} wall)", secs(real), secs(w)),
+        (Some(w), _) => secs(w),
+        _ => none.to_string(),
+    }
 }
 
 fn routing_view(r: &RunResult) -> (BTreeSet<String>, Vec<Value>) {
@@ -238,11 +256,11 @@ fn routing_view(r: &RunResult) -> (BTreeSet<String>, Vec<Value>) {
                 })
                 .collect();
             let alert = if row.inhibited_by.is_empty() {
-                row.alert.clone()
+                row.instance()
             } else {
                 format!(
                     "{} (inhibited by {})",
-                    row.alert,
+                    row.instance(),
                     row.inhibited_by.join(", ")
                 )
             };

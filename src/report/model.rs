@@ -12,7 +12,9 @@ use crate::slo::check::{Detection, RoutingRow, SloResult};
 use crate::stack::render::DroppedTarget;
 use crate::stack::{ComponentInfo, ProviderDecision};
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: notifications carry alert instances (labels, fingerprint, status) and
+/// their attribution; detections carry per-destination MTTD and reset time.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]

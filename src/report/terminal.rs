@@ -93,25 +93,51 @@ fn detections(o: &mut String, r: &RunResult) {
             let _ = writeln!(
                 o,
                 "  {} [{}]: pending {} · firing {} · notified {}",
-                d.alert,
+                d.instance(),
                 d.severity,
                 rel(d.pending_at),
                 rel(d.firing_seen_at),
                 rel(d.notified.first().map(|(_, t)| *t)),
             );
+            let at = d
+                .late_destination
+                .as_ref()
+                .map(|x| format!(" at {x}"))
+                .unwrap_or_default();
             match (d.mttd_wall_s, d.mttd_real_s) {
                 (Some(w), Some(real)) if k != 1.0 => {
-                    let _ = writeln!(o, "    MTTD {w:.1}s wall = {real:.0}s real-time equivalent");
+                    let _ = writeln!(
+                        o,
+                        "    MTTD {w:.1}s wall = {real:.0}s real-time equivalent{at}"
+                    );
                 }
                 (Some(w), _) => {
-                    let _ = writeln!(o, "    MTTD {w:.1}s");
+                    let _ = writeln!(o, "    MTTD {w:.1}s{at}");
+                }
+                _ if d.late_destination.is_some() => {
+                    let _ = writeln!(o, "    not detected{at}: it never got there");
                 }
                 _ => {
                     let _ = writeln!(o, "    not detected");
                 }
             }
-            for (dst, at) in &d.notified {
-                let _ = writeln!(o, "    reached {dst} at {}", at.format("%H:%M:%S%.3f"));
+            for t in &d.destinations {
+                let time = |w: Option<f64>, what: &str| match w {
+                    Some(w) => format!("{what} +{:.1}s", w * k),
+                    None => format!("no {what}"),
+                };
+                let _ = writeln!(
+                    o,
+                    "    {} {}: {} · {}",
+                    t.destination,
+                    if t.required {
+                        "(required)"
+                    } else {
+                        "(not in the policy)"
+                    },
+                    time(t.mttd_wall_s, "page"),
+                    time(t.reset_wall_s, "reset")
+                );
             }
         }
     }
@@ -134,7 +160,7 @@ fn routing(o: &mut String, r: &RunResult) {
             let _ = writeln!(
                 o,
                 "  {} [{}]: {} → {}; resolved at {}",
-                row.alert,
+                row.instance(),
                 row.severity,
                 list(&row.expected),
                 list(&row.firing),

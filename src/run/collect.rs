@@ -5,6 +5,7 @@
 //! gathers what they saw, the trace and log lookups that come after the
 //! load, and the poll failures as notes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::fault::FaultRecord;
 use crate::load::LoadReport;
 use crate::observe::alerts::{AlertTimeline, AlertWatch};
+use crate::observe::am_failures;
 use crate::observe::dashboards::{DashboardReport, Probe, Via};
 use crate::observe::inhibitions::{HeldAlert, InhibitWatch};
 use crate::observe::logs::LogReport;
@@ -41,6 +43,8 @@ pub(super) struct Observers {
     probe: Option<Arc<Probe>>,
     log_search: Option<Arc<LogSearch>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Alertmanager's failure counter before the load.
+    am_failed_before: JoinHandle<Result<BTreeMap<String, f64>, String>>,
 }
 
 /// What the observers saw, ready for the verdict.
@@ -54,6 +58,8 @@ pub(super) struct Collected {
     pub logs: LogReport,
     /// Rules Prometheus could not evaluate (`/api/v1/rules`).
     pub rule_errors: Vec<String>,
+    /// Notifications Alertmanager itself reported failing.
+    pub delivery_failures: Vec<String>,
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
@@ -79,6 +85,8 @@ impl Observers {
             poll,
             observers.clone(),
         ))];
+        let am = crate::http::Endpoint::new(&stack.alertmanager_url);
+        let am_failed_before = tokio::spawn(async move { am_failures::snapshot(&am).await });
         // Alertmanager's view: which alerts an inhibition rule silenced.
         let inhibits = InhibitWatch::default();
         tasks.push(tokio::spawn(inhibits.clone().run(
@@ -110,6 +118,7 @@ impl Observers {
             probe,
             log_search,
             tasks,
+            am_failed_before,
         })
     }
 
@@ -151,7 +160,10 @@ impl Observers {
         // Inhibitions are known only if some poll succeeded.
         let held = (am_polls as usize > am_errors.len()).then(|| self.inhibits.held());
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
+        let delivery_failures =
+            delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
         Collected {
+            delivery_failures,
             alerts: self.watch.timelines(),
             notifications: session.receivers.notifications(),
             held,
@@ -163,6 +175,40 @@ impl Observers {
             poll_interval: self.poll,
         }
     }
+}
+
+/// Alertmanager's failed notifications during the run: the counter's rise
+/// per integration, and the errors from its log where the harness has it.
+async fn delivery_failures(
+    stack: &Stack,
+    before: JoinHandle<Result<BTreeMap<String, f64>, String>>,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let am = crate::http::Endpoint::new(&stack.alertmanager_url);
+    let (before, after) = match (before.await, am_failures::snapshot(&am).await) {
+        (Ok(Ok(b)), Ok(a)) => (b, a),
+        (Ok(Err(e)), _) | (_, Err(e)) => {
+            notes.push(format!(
+                "Alertmanager's failed-notification counter could not be read, so its own delivery failures are not checked: {e}"
+            ));
+            return Vec::new();
+        }
+        (Err(e), _) => {
+            notes.push(format!("reading Alertmanager's counters: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut out = am_failures::rises(&before, &after);
+    if !out.is_empty() {
+        let log = stack
+            .components
+            .iter()
+            .find(|c| c.name == "alertmanager" && !c.log.is_empty())
+            .and_then(|c| std::fs::read_to_string(&c.log).ok())
+            .unwrap_or_default();
+        out.extend(am_failures::log_errors(&log, 5));
+    }
+    out
 }
 
 fn poll_notes(what: &str, (polls, errors): (u64, Vec<String>)) -> Option<String> {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::alerts::{AlertTimeline, AlertWatch};
-use crate::observe::receiver::{NotificationStatus, Receivers};
+use crate::observe::receiver::{Receivers, still_firing};
 use crate::scenario::plan::scale;
 use crate::stack::StackFiles;
 
@@ -110,17 +110,8 @@ fn still_open(
 /// by a resolved one at the same destination.
 fn unresolved(receivers: &Receivers) -> Vec<String> {
     let ns = receivers.notifications();
-    ns.iter()
-        .filter(|n| n.status == NotificationStatus::Firing)
-        .flat_map(|f| f.alerts.iter().map(move |a| (a, &f.destination, f.at)))
-        .filter(|(a, d, at)| {
-            !ns.iter().any(|r| {
-                r.status == NotificationStatus::Resolved
-                    && r.destination == **d
-                    && r.at >= *at
-                    && r.alerts.contains(a)
-            })
-        })
-        .map(|(a, d, _)| format!("{a} at {d}"))
+    still_firing(&ns)
+        .into_iter()
+        .map(|(a, d)| format!("{} at {d}", a.display()))
         .collect()
 }

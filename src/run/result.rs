@@ -62,6 +62,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         load_timeout: scenario.load.timeout,
         dashboard_problems: &dashboard_problems,
         rule_errors: &c.rule_errors,
+        delivery_failures: &c.delivery_failures,
         held: c.held.as_deref(),
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);

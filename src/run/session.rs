@@ -45,7 +45,7 @@ pub struct Session {
 impl Session {
     pub async fn start(o: SessionOptions, cancel: &CancellationToken) -> anyhow::Result<Session> {
         let observers = cancel.child_token();
-        let receivers = Receivers::new(o.files.rules.iter().map(|r| r.name.clone()).collect());
+        let receivers = Receivers::new();
         let (receiver_base, receiver_task) = match o.receivers_at {
             Some(addr) => receivers.serve_on(addr, observers.clone()).await,
             None => receivers.serve(observers.clone()).await,

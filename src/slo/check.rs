@@ -5,7 +5,6 @@
 //! Times are measured in wall time and compared in real-time equivalent
 //! (wall × time scale), which is what the SLO file states.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +14,7 @@ use super::spec::{Destination, SloSpec};
 use crate::fault::FaultRecord;
 use crate::input::units::human_duration;
 use crate::observe::alerts::AlertTimeline;
-use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::observe::receiver::Notification;
 use crate::scenario::{Expect, UnexpectedAlerts};
 use crate::stack::files::StackFiles;
 
@@ -98,43 +97,6 @@ impl SloResult {
     }
 }
 
-/// One expected alert, from fault to notification.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Detection {
-    pub alert: String,
-    pub labels: Vec<(String, String)>,
-    pub fault: String,
-    pub severity: String,
-    pub fault_took_effect_at: Option<DateTime<Utc>>,
-    /// Prometheus `activeAt`: the rule's expression first held.
-    pub pending_at: Option<DateTime<Utc>>,
-    pub firing_seen_at: Option<DateTime<Utc>>,
-    /// First firing notification per destination.
-    pub notified: Vec<(Destination, DateTime<Utc>)>,
-    /// Fault → first firing notification, wall seconds.
-    pub mttd_wall_s: Option<f64>,
-    /// The same × time scale.
-    pub mttd_real_s: Option<f64>,
-}
-
-/// One alert that fired: where it should have gone, where it went.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct RoutingRow {
-    pub alert: String,
-    pub severity: String,
-    pub expected: Vec<Destination>,
-    pub firing: Vec<Destination>,
-    pub resolved: Vec<Destination>,
-    pub missed: Vec<Destination>,
-    pub unexpected: Vec<Destination>,
-    /// Alerts that inhibited this one in Alertmanager, if any did.
-    #[serde(default)]
-    pub inhibited_by: Vec<String>,
-    /// Inhibited in every poll that saw it: it should reach nobody.
-    #[serde(default)]
-    pub fully_inhibited: bool,
-}
-
 pub struct Evidence<'a> {
     pub slo: &'a SloSpec,
     pub expect: &'a Expect,
@@ -160,6 +122,9 @@ pub struct Evidence<'a> {
     /// The load's per-request timeout: requests held by an outage are
     /// released at most this long after it ends.
     pub load_timeout: std::time::Duration,
+    /// Notifications Alertmanager reported failing, per integration (its
+    /// `alertmanager_notifications_failed_total` and its log).
+    pub delivery_failures: &'a [String],
     /// Alertmanager's view (inhibitions), when it was watched.
     pub held: Option<&'a [crate::observe::inhibitions::HeldAlert]>,
 }
@@ -202,8 +167,8 @@ fn rule_health(r: SloResult, errors: &[String]) -> SloResult {
 }
 
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
-    let detections = detections(ev);
-    let routing = routing(ev);
+    let detections = detect::detections(ev);
+    let routing = routing::routing(ev);
     let mut slos = vec![
         signals::load(&ev.slo.load, ev.load, &outages(ev)),
         rule_health(expectations(ev, &detections), ev.rule_errors),
@@ -268,57 +233,6 @@ fn severity_of(
         .unwrap_or_default()
 }
 
-fn detections(ev: &Evidence<'_>) -> Vec<Detection> {
-    ev.expect
-        .alerts
-        .iter()
-        .map(|e| {
-            let fault = ev.faults.iter().find(|f| f.name == e.fault);
-            let t0 = fault.and_then(|f| f.took_effect_at);
-            // The first timeline of this alert that started after the fault
-            // took effect (an alert already active before it is not a
-            // detection of it).
-            let timeline = ev
-                .alerts
-                .iter()
-                .filter(|t| t.matches(&e.name, &e.labels))
-                .filter(|t| match (t0, t.gone_at) {
-                    (Some(t0), Some(gone)) => gone > t0,
-                    _ => true,
-                })
-                .min_by_key(|t| t.active_at);
-            let mut notified: Vec<(Destination, DateTime<Utc>)> = Vec::new();
-            for n in ev.notifications {
-                let after = t0.is_none_or(|t0| n.at >= t0);
-                if n.status == NotificationStatus::Firing
-                    && after
-                    && n.alerts.contains(&e.name)
-                    && !notified.iter().any(|(d, _)| *d == n.destination)
-                {
-                    notified.push((n.destination.clone(), n.at));
-                }
-            }
-            notified.sort_by_key(|(_, at)| *at);
-            let mttd_wall_s = match (t0, notified.first()) {
-                (Some(t0), Some((_, at))) => Some(secs(*at - t0)),
-                _ => None,
-            };
-            Detection {
-                alert: e.name.clone(),
-                labels: e.labels.clone(),
-                fault: e.fault.clone(),
-                severity: severity_of(ev, &e.name, timeline.map(|t| &t.labels)),
-                fault_took_effect_at: t0,
-                pending_at: timeline.and_then(|t| t.active_at),
-                firing_seen_at: timeline.and_then(|t| t.first_seen_firing),
-                notified,
-                mttd_wall_s,
-                mttd_real_s: mttd_wall_s.map(|w| w * ev.time_scale),
-            }
-        })
-        .collect()
-}
-
 fn secs(d: chrono::TimeDelta) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }
@@ -337,46 +251,44 @@ fn real(ev: &Evidence<'_>, wall_s: f64) -> String {
     }
 }
 
-/// Names of alerts that reached firing in Prometheus or in a notification.
-fn fired_alerts(ev: &Evidence<'_>) -> BTreeSet<String> {
-    let mut fired: BTreeSet<String> = ev
-        .alerts
-        .iter()
-        .filter(|t| t.first_seen_firing.is_some())
-        .map(|t| t.name.clone())
-        .collect();
-    for n in ev
-        .notifications
-        .iter()
-        .filter(|n| n.status == NotificationStatus::Firing)
-    {
-        fired.extend(n.alerts.iter().cloned());
-    }
-    fired
-}
-
-/// Whether the expected alert fired. With labels to match, only Prometheus'
-/// own view of a matching instance counts: a notification names the rule,
-/// not the instance, so another instance's page is not this one's.
+/// Whether the expected instance fired: Prometheus showed a matching
+/// instance firing, or a notification carried one (attribution is by
+/// instance, so another instance's page is not this one's).
 fn has_fired(d: &Detection) -> bool {
-    d.firing_seen_at.is_some() || (d.labels.is_empty() && !d.notified.is_empty())
+    d.firing_seen_at.is_some() || !d.notified.is_empty()
 }
 
 /// Instances of the same rule that fired, with their labels.
 fn other_instances(ev: &Evidence<'_>, d: &Detection) -> Vec<String> {
-    ev.alerts
+    routing::fired_instances(ev)
         .iter()
-        .filter(|t| t.name == d.alert && t.first_seen_firing.is_some())
-        .map(|t| {
-            let labels: Vec<(String, String)> = t
-                .labels
-                .iter()
-                .filter(|(k, _)| k.as_str() != "alertname")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            format!("{}{}", d.alert, label_set(&labels))
-        })
+        .filter(|i| i.name == d.alert)
+        .map(routing::Instance::display)
         .collect()
+}
+
+/// Fired instances no expected alert names (rule name and its labels).
+fn unexpected_instances(ev: &Evidence<'_>) -> Vec<String> {
+    let mut out: Vec<String> = routing::fired_instances(ev)
+        .iter()
+        .filter(|i| {
+            !ev.expect.alerts.iter().any(|e| {
+                e.name == i.name
+                    && e.labels
+                        .iter()
+                        .all(|(k, v)| i.labels.get(k).is_some_and(|x| x == v))
+            })
+        })
+        .map(|i| {
+            if ev.expect.alerts.iter().any(|e| e.name == i.name) {
+                i.display()
+            } else {
+                i.name.clone()
+            }
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 fn label_set(labels: &[(String, String)]) -> String {
@@ -392,7 +304,8 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
             failed = true;
             details.push(format!(
                 "{}: its fault {:?} never took effect, so nothing could be detected",
-                d.alert, d.fault
+                d.instance(),
+                d.fault
             ));
         } else if !has_fired(d) {
             failed = true;
@@ -410,14 +323,10 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
                 "Prometheus never reported it pending or firing: its expression never held"
                     .to_string()
             };
-            details.push(format!("{} never fired: {why}", d.alert));
+            details.push(format!("{} never fired: {why}", d.instance()));
         }
     }
-    let expected: BTreeSet<&str> = ev.expect.alerts.iter().map(|e| e.name.as_str()).collect();
-    let unexpected: Vec<String> = fired_alerts(ev)
-        .into_iter()
-        .filter(|a| !expected.contains(a.as_str()))
-        .collect();
+    let unexpected = unexpected_instances(ev);
     if !unexpected.is_empty() {
         let fail = ev.expect.unexpected_alerts == UnexpectedAlerts::Fail;
         failed |= fail;
@@ -461,46 +370,53 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
         m.severities.join("/")
     );
     if covered.is_empty() {
-        // Nothing to detect is not a failure to measure: a scenario that
-        // expects no alert of a covered severity (smoke, warning-only
-        // faults) makes MTTD not applicable.
-        return SloResult {
-            name: SloKind::Mttd,
-            status: Status::NotMeasured,
-            required: false,
-            target,
-            measured: None,
-            details: vec![format!(
-                "the scenario expects no alert of severity {}, so no detection time was measured",
-                m.severities.join(" or ")
-            )],
-        };
+        return mttd_vacuous(m, detections, target);
     }
     let max_wall = m.max.as_secs_f64() / ev.time_scale;
     let mut details = Vec::new();
     let mut failed = false;
     let mut worst: Option<f64> = None;
     for d in &covered {
+        let at = d
+            .late_destination
+            .as_ref()
+            .map(|dst| format!(" at {dst}"))
+            .unwrap_or_default();
+        let others = other_destinations(ev, d);
         match d.mttd_wall_s {
             Some(w) => {
                 worst = Some(worst.map_or(w, |x: f64| x.max(w)));
                 if w > max_wall {
                     failed = true;
                     details.push(format!(
-                        "{}: MTTD {} is over the {} target",
-                        d.alert,
+                        "{}: MTTD {}{at} is over the {} target{others}",
+                        d.instance(),
                         real(ev, w),
                         human_duration(m.max)
                     ));
                 } else {
-                    details.push(format!("{}: MTTD {}", d.alert, real(ev, w)));
+                    details.push(format!(
+                        "{}: MTTD {}{at}{others}",
+                        d.instance(),
+                        real(ev, w)
+                    ));
                 }
+            }
+            None if !d.notified.is_empty() => {
+                failed = true;
+                let missing: Vec<String> = d.missing().iter().map(|x| x.to_string()).collect();
+                details.push(format!(
+                    "{}: never reached {}, which its routing policy requires for {} alerts{others}",
+                    d.instance(),
+                    missing.join(", "),
+                    d.severity
+                ));
             }
             None => {
                 failed = true;
                 let mut line = format!(
-                    "{}: never detected: no firing notification reached any receiver",
-                    d.alert
+                    "{}: never detected: no firing notification carrying it reached any receiver",
+                    d.instance()
                 );
                 if let Some(rule) = ev.files.rule(&d.alert) {
                     let f = super::floor::floor(rule, ev.files);
@@ -528,6 +444,57 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
     }
 }
 
+/// The times at the destinations other than the late one, as
+/// ` (slack:#x 2m01s, …)`, or nothing.
+fn other_destinations(ev: &Evidence<'_>, d: &Detection) -> String {
+    let others: Vec<String> = d
+        .destinations
+        .iter()
+        .filter(|t| Some(&t.destination) != d.late_destination.as_ref())
+        .filter_map(|t| {
+            let w = t.mttd_wall_s?;
+            Some(format!("{} {}", t.destination, real(ev, w)))
+        })
+        .collect();
+    if others.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", others.join(", "))
+    }
+}
+
+/// No expected alert has a severity the MTTD SLO covers. With no alert
+/// expected at all that is not applicable (smoke runs); with alerts
+/// expected, the SLO measured nothing for them, which fails when it is
+/// required (a seed critical alert downgraded to warning does this).
+fn mttd_vacuous(m: &super::spec::MttdSlo, detections: &[Detection], target: String) -> SloResult {
+    let severities = m.severities.join(" or ");
+    let details = if detections.is_empty() {
+        vec![format!(
+            "the scenario expects no alert, so no detection time was measured"
+        )]
+    } else {
+        detections
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} has severity {:?}, which this SLO does not cover ({severities}): no detection time was measured for it",
+                    d.instance(),
+                    d.severity
+                )
+            })
+            .collect()
+    };
+    SloResult {
+        name: SloKind::Mttd,
+        status: Status::NotMeasured,
+        required: m.required && !detections.is_empty(),
+        target,
+        measured: None,
+        details,
+    }
+}
+
 /// An alert that joins an Alertmanager group which is already open is not
 /// sent after `group_wait` but with the group's next flush, up to
 /// `group_interval` later. Name it when firing → notified took clearly
@@ -551,68 +518,6 @@ fn group_interval_wait(ev: &Evidence<'_>, d: &Detection) -> Option<String> {
     })
 }
 
-fn routing(ev: &Evidence<'_>) -> Vec<RoutingRow> {
-    let delivery = ev.slo.alert_delivery.as_ref();
-    fired_alerts(ev)
-        .into_iter()
-        .map(|alert| {
-            let labels = ev
-                .alerts
-                .iter()
-                .find(|t| t.name == alert)
-                .map(|t| &t.labels);
-            let severity = severity_of(ev, &alert, labels);
-            let expected: Vec<Destination> = delivery
-                .map(|d| d.destinations(&severity).to_vec())
-                .unwrap_or_default();
-            let got = |status| {
-                let set: BTreeSet<Destination> = ev
-                    .notifications
-                    .iter()
-                    .filter(|n| n.status == status && n.alerts.contains(&alert))
-                    .map(|n| n.destination.clone())
-                    .collect();
-                set.into_iter().collect::<Vec<_>>()
-            };
-            let firing = got(NotificationStatus::Firing);
-            let resolved = got(NotificationStatus::Resolved);
-            let held: Vec<_> = ev
-                .held
-                .into_iter()
-                .flatten()
-                .filter(|h| h.name == alert)
-                .collect();
-            let inhibited_by: Vec<String> = held
-                .iter()
-                .flat_map(|h| h.inhibited_by.iter().cloned())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let fully_inhibited = !inhibited_by.is_empty() && held.iter().all(|h| !h.ever_active);
-            RoutingRow {
-                // An inhibited alert reaching nobody is the policy working.
-                missed: expected
-                    .iter()
-                    .filter(|d| !firing.contains(d) && inhibited_by.is_empty())
-                    .cloned()
-                    .collect(),
-                unexpected: firing
-                    .iter()
-                    .filter(|d| !expected.contains(d) || fully_inhibited)
-                    .cloned()
-                    .collect(),
-                inhibited_by,
-                fully_inhibited,
-                alert,
-                severity,
-                expected,
-                firing,
-                resolved,
-            }
-        })
-        .collect()
-}
-
 fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]) -> SloResult {
     let mut details = Vec::new();
     let mut missed_critical = 0u64;
@@ -623,21 +528,24 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         failed |= row.failed;
         details.extend(row.details);
     }
-    details.extend(duplicates(ev, rows));
-    let unattributed = ev
-        .notifications
-        .iter()
-        .filter(|n| n.alerts.is_empty())
-        .count();
-    if unattributed > 0 {
-        details.push(format!(
-            "{unattributed} notification(s) named no known alert; their templates should include the alert name"
-        ));
-    }
+    details.extend(routing::duplicates(ev));
+    details.extend(unattributed(ev));
     if missed_critical > d.missed_critical {
         failed = true;
     }
-    if rows.is_empty() {
+    let uncovered = ev
+        .expect
+        .alerts
+        .iter()
+        .all(|e| !d.covers(&severity_of(ev, &e.name, None)));
+    if rows.is_empty()
+        || (!ev.expect.alerts.is_empty() && uncovered && ev.delivery_failures.is_empty())
+    {
+        let why = if rows.is_empty() {
+            "no alert fired, so no delivery could be checked".to_string()
+        } else {
+            "no expected alert has a severity the routing policy names, so their delivery was not checked".to_string()
+        };
         return SloResult {
             name: SloKind::AlertDelivery,
             status: Status::NotMeasured,
@@ -646,8 +554,9 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
             required: d.required && !ev.expect.alerts.is_empty(),
             target: format!("≤ {} missed critical, routing as policy", d.missed_critical),
             measured: None,
-            details: vec!["no alert fired, so no delivery could be checked".into()],
-        };
+            details: vec![why],
+        }
+        .failed_by("Alertmanager failed to notify", ev.delivery_failures);
     }
     SloResult {
         name: SloKind::AlertDelivery,
@@ -658,11 +567,39 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
             d.missed_critical
         ),
         measured: Some(format!(
-            "{missed_critical} missed critical, {} alert(s) checked",
+            "{missed_critical} missed critical, {} alert instance(s) checked",
             rows.len()
         )),
         details,
     }
+    // A failing integration fails delivery even when another one of the
+    // same receiver got through.
+    .failed_by("Alertmanager failed to notify", ev.delivery_failures)
+}
+
+/// Notifications that carried no attributable alert: they count for
+/// nothing, and the report says why (the first few reasons).
+fn unattributed(ev: &Evidence<'_>) -> Vec<String> {
+    let whys: Vec<String> = ev
+        .notifications
+        .iter()
+        .filter_map(|n| match &n.attribution {
+            crate::observe::receiver::Attribution::Unattributed(why) => Some(format!(
+                "{} from receiver {:?}: {why}",
+                n.destination, n.receiver
+            )),
+            _ => None,
+        })
+        .collect();
+    if whys.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "{} notification(s) could not be attributed to alert instances and count for nothing",
+        whys.len()
+    )];
+    out.extend(whys.into_iter().take(3));
+    out
 }
 
 /// One alert's delivery findings.
@@ -696,9 +633,16 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
         } else {
             &r.severity
         };
+        let free = match r.longest_free_s {
+            Some(s) => format!(
+                "; it was inhibited by {} only part of the time and free for {s:.0}s in a row, longer than its group_wait",
+                r.inhibited_by.join(", ")
+            ),
+            None => String::new(),
+        };
         f.details.push(format!(
-            "{} ({severity}) never reached {}",
-            r.alert,
+            "{} ({severity}) never reached {}{free}",
+            r.instance(),
             joined(&r.missed)
         ));
     }
@@ -706,7 +650,7 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
         let silent = r.firing.is_empty();
         f.details.push(format!(
             "{} was inhibited by {}{}",
-            r.alert,
+            r.instance(),
             r.inhibited_by.join(", "),
             match (silent, r.fully_inhibited) {
                 (true, _) => ": silent, as the inhibition rules say".to_string(),
@@ -720,65 +664,35 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
         f.failed = true;
         f.details.push(format!(
             "{} was inhibited the whole time it fired, yet reached {}",
-            r.alert,
+            r.instance(),
             joined(&r.unexpected)
         ));
     } else if !r.unexpected.is_empty() {
         f.failed = true;
         f.details.push(format!(
             "{} ({}) reached {}, which its routing policy does not name",
-            r.alert,
+            r.instance(),
             r.severity,
             joined(&r.unexpected)
         ));
     }
-    let unresolved: Vec<Destination> = r
-        .firing
-        .iter()
-        .filter(|dst| !r.resolved.contains(dst))
-        .cloned()
-        .collect();
-    if !unresolved.is_empty() {
+    if !r.unresolved.is_empty() {
         f.failed = true;
         f.details.push(format!(
-            "{}: no resolved notification reached {}",
-            r.alert,
-            joined(&unresolved)
+            "{}: the last notification at {} still carried it firing; no resolved one followed",
+            r.instance(),
+            joined(&r.unresolved)
         ));
     }
     f
 }
 
-/// Duplicates: one firing notification per destination per alert episode
-/// is expected; more within one episode means grouping is broken.
-fn duplicates(ev: &Evidence<'_>, rows: &[RoutingRow]) -> Vec<String> {
-    let mut details = Vec::new();
-    for r in rows {
-        for dst in &r.firing {
-            let n = ev
-                .notifications
-                .iter()
-                .filter(|n| {
-                    n.status == NotificationStatus::Firing
-                        && n.alerts.contains(&r.alert)
-                        && n.destination == *dst
-                })
-                .count();
-            let episodes = ev
-                .alerts
-                .iter()
-                .filter(|t| t.name == r.alert && t.first_seen_firing.is_some())
-                .count()
-                .max(1);
-            if n > episodes {
-                details.push(format!("{}: {dst} got {n} firing notifications for {episodes} episode(s) (repeat_interval or grouping)", r.alert));
-            }
-        }
-    }
-    details
-}
-
+mod detect;
+mod routing;
 mod signals;
+
+pub use detect::{DestinationTiming, Detection};
+pub use routing::RoutingRow;
 
 #[cfg(test)]
 mod tests;

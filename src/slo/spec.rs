@@ -59,6 +59,12 @@ pub struct DeliverySlo {
 }
 
 impl DeliverySlo {
+    /// The routing policy names this severity (an empty list included:
+    /// "stored only, reaches nobody" is a policy too).
+    pub fn covers(&self, severity: &str) -> bool {
+        self.routing.iter().any(|(s, _)| s == severity)
+    }
+
     pub fn destinations(&self, severity: &str) -> &[Destination] {
         self.routing
             .iter()

@@ -229,6 +229,33 @@ impl StackFiles {
             get("group_interval", defaults::GROUP_INTERVAL),
         )
     }
+
+    /// The longest `group_wait` of any route in the tree: the longest an
+    /// alert can wait, unnotified, in a group of its own.
+    pub fn max_group_wait(&self) -> Duration {
+        fn walk(route: &Value, max: &mut Duration) {
+            if let Some(d) = route
+                .get("group_wait")
+                .and_then(Value::as_str)
+                .and_then(parse_duration)
+            {
+                *max = (*max).max(d);
+            }
+            for child in route
+                .get("routes")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                walk(child, max);
+            }
+        }
+        let mut max = self.root_route_timers().0;
+        if let Some(route) = self.alertmanager.get("route") {
+            walk(route, &mut max);
+        }
+        max
+    }
 }
 
 fn global_duration(v: &Value, key: &str) -> Option<Duration> {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration as TD, Utc};
 use super::*;
 use crate::fault::FaultRecord;
 use crate::observe::alerts::AlertTimeline;
-use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::observe::receiver::{Attribution, Notification, NotificationStatus, NotifiedAlert};
 use crate::scenario::{ExpectedAlert, FaultKind};
 use crate::slo::spec::parse_slo;
 
@@ -77,13 +77,33 @@ fn timeline(name: &str, sev: &str, fire_s: i64) -> AlertTimeline {
     }
 }
 
+/// An instance of `alert` for backend-api, as Alertmanager would carry it.
+fn carried(alert: &str, job: &str, status: NotificationStatus) -> NotifiedAlert {
+    let severity = if alert == "ServiceDown" {
+        "critical"
+    } else {
+        "warning"
+    };
+    NotifiedAlert {
+        name: alert.into(),
+        labels: BTreeMap::from([
+            ("alertname".into(), alert.into()),
+            ("severity".into(), severity.into()),
+            ("job".into(), job.into()),
+        ]),
+        fingerprint: format!("{alert}-{job}"),
+        status,
+    }
+}
+
 fn note(dst: Destination, status: NotificationStatus, alert: &str, at_s: i64) -> Notification {
     Notification {
         at: t0() + TD::seconds(at_s),
         destination: dst,
         receiver: "r".into(),
         status,
-        alerts: vec![alert.into()],
+        alerts: vec![carried(alert, "backend-api", status)],
+        attribution: Attribution::CallbackId,
         summary: String::new(),
     }
 }
@@ -139,6 +159,7 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         notifications_unobserved: None,
         dashboard_problems: &[],
         rule_errors: &[],
+        delivery_failures: &[],
         load: Some(&crate::load::LoadReport::default()),
         load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
@@ -228,7 +249,7 @@ fn a_missing_resolve_fails_delivery() {
     assert!(
         d.details
             .iter()
-            .any(|l| l.contains("no resolved notification reached slack:#crit")),
+            .any(|l| l.contains("at slack:#crit still carried it firing")),
         "{:?}",
         d.details
     );
@@ -241,7 +262,9 @@ fn an_alert_that_never_fired_is_named() {
     let e = slo(&v, "expected_alerts");
     assert_eq!(e.status, Status::Fail);
     assert!(
-        e.details[0].starts_with("ServiceDown never fired: Prometheus never reported it"),
+        e.details[0].starts_with(
+            r#"ServiceDown{job="backend-api"} never fired: Prometheus never reported it"#
+        ),
         "{:?}",
         e.details
     );
@@ -293,7 +316,7 @@ fn unexpected_alerts_and_wrong_destinations_fail() {
     assert_eq!(d.status, Status::Fail);
     assert!(
         d.details.iter().any(|l| l.contains(
-            "Noise (warning) reached slack:#crit, which its routing policy does not name"
+            r#"Noise{job="backend-api"} (warning) reached slack:#crit, which its routing policy does not name"#
         )),
         "{:?}",
         d.details
@@ -301,7 +324,7 @@ fn unexpected_alerts_and_wrong_destinations_fail() {
     assert!(
         d.details
             .iter()
-            .any(|l| l.contains("Noise (warning) never reached slack:#warn")),
+            .any(|l| l.contains(r#"Noise{job="backend-api"} (warning) never reached slack:#warn"#)),
         "{:?}",
         d.details
     );
@@ -347,6 +370,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications_unobserved: None,
         dashboard_problems: &[],
         rule_errors: &[],
+        delivery_failures: &[],
         load: Some(&crate::load::LoadReport::default()),
         load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
@@ -375,6 +399,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         notifications_unobserved: None,
         dashboard_problems: &[],
         rule_errors: &[],
+        delivery_failures: &[],
         load: Some(&crate::load::LoadReport::default()),
         load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
@@ -433,6 +458,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
     let held = |active: bool| {
         vec![HeldAlert {
             name: "Noise".into(),
+            labels: timeline("Noise", "warning", 9).labels,
             ever_active: active,
             inhibited_by: vec!["ServiceDown".into()],
             ..Default::default()
@@ -451,6 +477,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             notifications_unobserved: None,
             dashboard_problems: &[],
             rule_errors: &[],
+            delivery_failures: &[],
             load: Some(&crate::load::LoadReport::default()),
             load_timeout: std::time::Duration::from_secs(10),
             dashboards: None,
@@ -471,7 +498,9 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
     assert!(
         d.details
             .iter()
-            .any(|l| l.contains("Noise was inhibited by ServiceDown: silent"))
+            .any(|l| l.contains("was inhibited by ServiceDown: silent")),
+        "{:?}",
+        d.details
     );
     let row = v.routing.iter().find(|r| r.alert == "Noise").unwrap();
     assert!(row.missed.is_empty() && row.fully_inhibited);
@@ -602,30 +631,222 @@ fn a_rule_prometheus_cannot_evaluate_fails_expected_alerts() {
 }
 
 #[test]
-fn a_page_for_the_rule_is_not_a_detection_of_an_instance_with_other_labels() {
-    let mut d = Detection {
-        alert: "ServiceDown".into(),
-        labels: vec![("severity".into(), "critical".into())],
-        fault: "f".into(),
-        severity: "warning".into(),
-        fault_took_effect_at: Some(Utc::now()),
-        pending_at: None,
-        firing_seen_at: None,
-        notified: vec![(Destination::PagerDuty, Utc::now())],
-        mttd_wall_s: None,
-        mttd_real_s: None,
-    };
+fn a_page_for_another_instance_is_no_detection_and_is_unexpected() {
+    let f = files("1m");
+    // ml-engine's ServiceDown fired and paged; backend-api's never did.
+    let mut ml = timeline("ServiceDown", "critical", 8);
+    ml.labels.insert("job".into(), "ml-engine".into());
+    let mut ns = full_delivery(12);
+    for n in &mut ns {
+        n.alerts = vec![carried("ServiceDown", "ml-engine", n.status)];
+    }
+    let v = judge(&f, 1.0, &[ml], &ns);
+    let e = slo(&v, "expected_alerts");
+    assert_eq!(e.status, Status::Fail);
+    let all = e.details.join("\n");
     assert!(
-        !has_fired(&d),
-        "a notification names the rule, not the instance"
+        all.contains(r#"ServiceDown{job="backend-api"} never fired"#),
+        "{all}"
     );
-    d.labels.clear();
-    assert!(
-        has_fired(&d),
-        "without labels to match, the rule's page counts"
-    );
+    assert!(all.contains(r#"job="ml-engine""#), "{all}");
+    assert!(all.contains("unexpected alert fired"), "{all}");
+    assert!(v.detections[0].notified.is_empty());
+    assert_eq!(slo(&v, "mttd").status, Status::Fail);
     assert_eq!(
         label_set(&[("job".into(), "backend-api".into())]),
         "{job=\"backend-api\"}"
+    );
+}
+
+#[test]
+fn mttd_is_the_page_a_human_gets_last() {
+    let f = files("1m");
+    // Slack after 12 s, PagerDuty after 330 s (its own route's group_wait).
+    let mut ns = full_delivery(12);
+    ns[0].at = t0() + TD::seconds(330);
+    ns[2].at = t0() + TD::seconds(400);
+    ns[3].at = t0() + TD::seconds(400);
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    let d = &v.detections[0];
+    assert_eq!(d.mttd_wall_s, Some(330.0));
+    assert_eq!(d.late_destination, Some(Destination::PagerDuty));
+    let slack = d
+        .destinations
+        .iter()
+        .find(|t| t.destination == crit())
+        .unwrap();
+    assert_eq!(slack.mttd_wall_s, Some(12.0));
+    assert!(slack.required);
+    // Reverted at 31 s, resolved at 400 s.
+    assert_eq!(slack.reset_wall_s, Some(369.0));
+    let m = slo(&v, "mttd");
+    assert_eq!(m.status, Status::Fail);
+    assert!(
+        m.details[0].contains("MTTD 5m30s at pagerduty is over the 5m00s target"),
+        "{:?}",
+        m.details
+    );
+    assert!(
+        m.details[0].contains("(slack:#crit 12.0s)"),
+        "{:?}",
+        m.details
+    );
+    // PagerDuty never paged: MTTD is unmeasured and names it.
+    let ns: Vec<_> = full_delivery(12)
+        .into_iter()
+        .filter(|n| n.destination != Destination::PagerDuty)
+        .collect();
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    assert_eq!(v.detections[0].mttd_wall_s, None);
+    let m = slo(&v, "mttd");
+    assert_eq!(m.status, Status::Fail);
+    assert!(
+        m.details[0].contains("never reached pagerduty"),
+        "{:?}",
+        m.details
+    );
+}
+
+#[test]
+fn a_group_with_a_firing_and_a_resolved_alert_counts_each_as_it_is() {
+    let f = files("1m");
+    let mut ns = full_delivery(12);
+    // The Slack resolve of ServiceDown arrives in a message that also
+    // carries another instance firing: it is a resolve for ServiceDown.
+    ns[3]
+        .alerts
+        .push(carried("Noise", "backend-api", NotificationStatus::Firing));
+    ns[3].status = NotificationStatus::Firing;
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    let row = v.routing.iter().find(|r| r.alert == "ServiceDown").unwrap();
+    assert!(row.unresolved.is_empty(), "{row:?}");
+    assert!(row.resolved.contains(&crit()));
+    let noise = v.routing.iter().find(|r| r.alert == "Noise").unwrap();
+    assert_eq!(noise.firing, vec![crit()]);
+    assert_eq!(noise.unresolved, vec![crit()]);
+    // The reverse: a firing ServiceDown in a message whose text would say
+    // RESOLVED (another alert resolved) is still firing.
+    let mut ns = full_delivery(12);
+    ns[3].alerts = vec![
+        carried("ServiceDown", "backend-api", NotificationStatus::Firing),
+        carried("Noise", "backend-api", NotificationStatus::Resolved),
+    ];
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "critical", 8)], &ns);
+    let row = v.routing.iter().find(|r| r.alert == "ServiceDown").unwrap();
+    assert_eq!(row.unresolved, vec![crit()]);
+    assert_eq!(slo(&v, "alert_delivery").status, Status::Fail);
+}
+
+#[test]
+fn an_alertmanager_delivery_failure_fails_delivery() {
+    let f = files("1m");
+    let slo_spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let (faults, exp) = ([fault()], expect());
+    let alerts = [timeline("ServiceDown", "critical", 8)];
+    let ns = full_delivery(12);
+    let failures = ["integration=\"slack\": 2 failed notification(s)".to_string()];
+    let v = evaluate(&Evidence {
+        slo: &slo_spec,
+        expect: &exp,
+        files: &f,
+        time_scale: 1.0,
+        faults: &faults,
+        alerts: &alerts,
+        notifications: &ns,
+        unmeasured: &[],
+        notifications_unobserved: None,
+        dashboard_problems: &[],
+        rule_errors: &[],
+        delivery_failures: &failures,
+        load: Some(&crate::load::LoadReport::default()),
+        load_timeout: std::time::Duration::from_secs(10),
+        dashboards: None,
+        traces: None,
+        logs: None,
+        held: None,
+    });
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details[0].starts_with("Alertmanager failed to notify: integration=\"slack\""),
+        "{:?}",
+        d.details
+    );
+}
+
+#[test]
+fn a_downgraded_expected_alert_leaves_mttd_unmeasured_and_failing() {
+    let f = files("1m");
+    // ServiceDown fired as severity warning: MTTD covers critical only.
+    let v = judge(&f, 1.0, &[timeline("ServiceDown", "warning", 8)], &[]);
+    let m = slo(&v, "mttd");
+    assert_eq!(m.status, Status::NotMeasured);
+    assert!(m.required && m.fails_run());
+    assert!(m.details[0].contains("does not cover"), "{:?}", m.details);
+}
+
+#[test]
+fn inhibited_in_one_poll_and_free_for_long_is_missed() {
+    use crate::observe::inhibitions::HeldAlert;
+    let f = files("1m");
+    let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let (faults, exp) = ([fault()], expect());
+    let alerts = [
+        timeline("ServiceDown", "critical", 8),
+        timeline("Noise", "warning", 9),
+    ];
+    let held = |free_s: f64| {
+        vec![HeldAlert {
+            name: "Noise".into(),
+            labels: timeline("Noise", "warning", 9).labels,
+            ever_active: true,
+            inhibited_by: vec!["ServiceDown".into()],
+            longest_active_s: free_s,
+            ..Default::default()
+        }]
+    };
+    let ns = full_delivery(12);
+    let run = |h: &[HeldAlert]| {
+        evaluate(&Evidence {
+            slo: &spec,
+            expect: &exp,
+            files: &f,
+            time_scale: 1.0,
+            faults: &faults,
+            alerts: &alerts,
+            notifications: &ns,
+            unmeasured: &[],
+            notifications_unobserved: None,
+            dashboard_problems: &[],
+            rule_errors: &[],
+            delivery_failures: &[],
+            load: Some(&crate::load::LoadReport::default()),
+            load_timeout: std::time::Duration::from_secs(10),
+            dashboards: None,
+            traces: None,
+            logs: None,
+            held: Some(h),
+        })
+    };
+    // Free for 10 s (under group_wait 30 s): excused.
+    let v = run(&held(10.0));
+    assert!(
+        v.routing
+            .iter()
+            .find(|r| r.alert == "Noise")
+            .unwrap()
+            .missed
+            .is_empty()
+    );
+    // Free for 120 s and still silent: missed.
+    let v = run(&held(120.0));
+    let d = slo(&v, "alert_delivery");
+    assert_eq!(d.status, Status::Fail);
+    assert!(
+        d.details
+            .iter()
+            .any(|l| l.contains("never reached slack:#warn") && l.contains("free for 120s")),
+        "{:?}",
+        d.details
     );
 }

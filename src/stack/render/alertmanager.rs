@@ -5,6 +5,11 @@
 //! (`/slack/<receiver>`), so a recorded notification can be traced back to
 //! the route that sent it; the *destination* (Slack channel, PagerDuty) is
 //! read from the payload itself.
+//!
+//! For attribution (see `observe::attribution`) every receiver also gets a
+//! harness webhook, the tap (`/tap/<receiver>`), and every Slack
+//! integration without a `callback_id` of its own gets
+//! [`CALLBACK_TEMPLATE`]. Neither changes what a human reads.
 
 use serde_yaml::{Mapping, Value};
 
@@ -17,6 +22,14 @@ const OBSERVED: &[&str] = &["slack_configs", "pagerduty_configs", "webhook_confi
 /// Placeholder written where a PagerDuty routing key was: the real key is a
 /// secret and never leaves the user's files.
 pub const ROUTING_KEY_PLACEHOLDER: &str = "zeta-bench-routing-key";
+
+/// The prefix of the harness's Slack `callback_id`.
+pub const CALLBACK_PREFIX: &str = "zeta:";
+
+/// The `callback_id` the rendered config gives Slack integrations: the
+/// fingerprint and status of every alert in that very message.
+pub const CALLBACK_TEMPLATE: &str =
+    "zeta:{{ range .Alerts }}{{ .Fingerprint }}={{ .Status }} {{ end }}";
 
 pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()> {
     let k = input.time_scale;
@@ -125,6 +138,9 @@ fn rewrite_receiver(r: &mut Value, base: &str, out: &mut Rendered) {
             match key.as_str() {
                 "slack_configs" => {
                     c.remove("api_url_file");
+                    if !c.contains_key("callback_id") {
+                        c.insert("callback_id".into(), CALLBACK_TEMPLATE.into());
+                    }
                     c.insert("api_url".into(), format!("{base}/slack/{path_name}").into());
                 }
                 "pagerduty_configs" => {
@@ -142,6 +158,24 @@ fn rewrite_receiver(r: &mut Value, base: &str, out: &mut Rendered) {
             // Receivers are plain HTTP on loopback.
             c.remove("http_config");
         }
+    }
+    add_tap(m, &format!("{base}/tap/{path_name}"));
+}
+
+/// The harness's webhook on this receiver: every flush's alerts, with
+/// labels, fingerprints and statuses, resolved ones included.
+fn add_tap(receiver: &mut Mapping, url: &str) {
+    let mut tap = Mapping::new();
+    tap.insert("url".into(), url.into());
+    tap.insert("send_resolved".into(), true.into());
+    let hooks = receiver
+        .entry("webhook_configs".into())
+        .or_insert_with(|| Value::Sequence(Vec::new()));
+    if !hooks.is_sequence() {
+        *hooks = Value::Sequence(Vec::new());
+    }
+    if let Some(list) = hooks.as_sequence_mut() {
+        list.push(Value::Mapping(tap));
     }
 }
 

@@ -1,0 +1,206 @@
+//! From fault to page, per expected alert and per destination: when the
+//! first firing notification carrying that very instance (rule name *and*
+//! the scenario's labels) reached each destination its routing policy
+//! requires, and when the resolved one followed the revert. The alert's
+//! MTTD is the latest of the required destinations, the page a human gets
+//! last; a required destination that never got it leaves MTTD unmeasured
+//! and named.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Evidence, secs, severity_of};
+use crate::observe::destination::Destination;
+use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::scenario::ExpectedAlert;
+
+/// One destination's times for one expected alert.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DestinationTiming {
+    pub destination: Destination,
+    /// Named by the routing policy (`alert_delivery.routing`) for the
+    /// alert's severity: MTTD waits for it.
+    pub required: bool,
+    /// First firing notification carrying the instance, after the fault.
+    pub notified_at: Option<DateTime<Utc>>,
+    /// Fault took effect → notified, wall seconds.
+    pub mttd_wall_s: Option<f64>,
+    /// The same × time scale.
+    pub mttd_real_s: Option<f64>,
+    /// First resolved notification carrying the instance after the revert.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Fault reverted → resolved notification, wall seconds.
+    pub reset_wall_s: Option<f64>,
+    /// The same × time scale.
+    pub reset_real_s: Option<f64>,
+}
+
+/// One expected alert, from fault to notification.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Detection {
+    pub alert: String,
+    pub labels: Vec<(String, String)>,
+    pub fault: String,
+    pub severity: String,
+    pub fault_took_effect_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub fault_reverted_at: Option<DateTime<Utc>>,
+    /// Prometheus `activeAt`: the rule's expression first held.
+    pub pending_at: Option<DateTime<Utc>>,
+    pub firing_seen_at: Option<DateTime<Utc>>,
+    /// First firing notification carrying this instance, per destination,
+    /// earliest first.
+    pub notified: Vec<(Destination, DateTime<Utc>)>,
+    /// Every destination that is required or was notified, with its times.
+    #[serde(default)]
+    pub destinations: Vec<DestinationTiming>,
+    /// Where MTTD was taken (the latest required destination), or the
+    /// first required destination never notified.
+    #[serde(default)]
+    pub late_destination: Option<Destination>,
+    /// Fault → the page at the latest required destination, wall seconds;
+    /// none when a required destination never got it.
+    pub mttd_wall_s: Option<f64>,
+    /// The same × time scale.
+    pub mttd_real_s: Option<f64>,
+}
+
+impl Detection {
+    /// `Name` or `Name{label="value", …}`, as the report names it.
+    pub fn instance(&self) -> String {
+        if self.labels.is_empty() {
+            self.alert.clone()
+        } else {
+            format!("{}{}", self.alert, super::label_set(&self.labels))
+        }
+    }
+
+    /// Required destinations that never got a firing notification.
+    pub fn missing(&self) -> Vec<&Destination> {
+        self.destinations
+            .iter()
+            .filter(|t| t.required && t.notified_at.is_none())
+            .map(|t| &t.destination)
+            .collect()
+    }
+}
+
+pub(super) fn detections(ev: &Evidence<'_>) -> Vec<Detection> {
+    ev.expect.alerts.iter().map(|e| detection(ev, e)).collect()
+}
+
+fn detection(ev: &Evidence<'_>, e: &ExpectedAlert) -> Detection {
+    let fault = ev.faults.iter().find(|f| f.name == e.fault);
+    let t0 = fault.and_then(|f| f.took_effect_at);
+    let reverted = fault.and_then(|f| f.reverted_at);
+    // The first timeline of this alert that started after the fault took
+    // effect (an alert already active before it is not a detection of it).
+    let timeline = ev
+        .alerts
+        .iter()
+        .filter(|t| t.matches(&e.name, &e.labels))
+        .filter(|t| match (t0, t.gone_at) {
+            (Some(t0), Some(gone)) => gone > t0,
+            _ => true,
+        })
+        .min_by_key(|t| t.active_at);
+    let severity = severity_of(ev, &e.name, timeline.map(|t| &t.labels));
+    let carrying = |status| {
+        move |n: &&Notification| {
+            t0.is_none_or(|t0| n.at >= t0) && n.carries(&e.name, &e.labels, status)
+        }
+    };
+    let mut notified: Vec<(Destination, DateTime<Utc>)> = Vec::new();
+    for n in ev
+        .notifications
+        .iter()
+        .filter(carrying(NotificationStatus::Firing))
+    {
+        match notified.iter_mut().find(|(d, _)| *d == n.destination) {
+            Some((_, at)) if n.at < *at => *at = n.at,
+            Some(_) => {}
+            None => notified.push((n.destination.clone(), n.at)),
+        }
+    }
+    notified.sort_by_key(|(_, at)| *at);
+    let required: Vec<Destination> = ev
+        .slo
+        .alert_delivery
+        .as_ref()
+        .map(|d| d.destinations(&severity).to_vec())
+        .unwrap_or_default();
+    let all: BTreeSet<Destination> = required
+        .iter()
+        .cloned()
+        .chain(notified.iter().map(|(d, _)| d.clone()))
+        .collect();
+    let resolved: Vec<&Notification> = ev
+        .notifications
+        .iter()
+        .filter(carrying(NotificationStatus::Resolved))
+        .collect();
+    let k = ev.time_scale;
+    let destinations: Vec<DestinationTiming> = all
+        .into_iter()
+        .map(|dst| {
+            let notified_at = notified.iter().find(|(d, _)| *d == dst).map(|(_, at)| *at);
+            let resolved_at = notified_at.and_then(|first| {
+                let after = reverted.map_or(first, |r| r.max(first));
+                resolved
+                    .iter()
+                    .filter(|n| n.destination == dst && n.at >= after)
+                    .map(|n| n.at)
+                    .min()
+            });
+            let mttd_wall_s = t0.zip(notified_at).map(|(t0, at)| secs(at - t0));
+            let reset_wall_s = reverted.zip(resolved_at).map(|(r, at)| secs(at - r));
+            DestinationTiming {
+                required: required.contains(&dst),
+                destination: dst,
+                notified_at,
+                mttd_wall_s,
+                mttd_real_s: mttd_wall_s.map(|w| w * k),
+                resolved_at,
+                reset_wall_s,
+                reset_real_s: reset_wall_s.map(|w| w * k),
+            }
+        })
+        .collect();
+    let (late_destination, mttd_wall_s) = latest_page(&destinations, !required.is_empty());
+    Detection {
+        alert: e.name.clone(),
+        labels: e.labels.clone(),
+        fault: e.fault.clone(),
+        severity,
+        fault_took_effect_at: t0,
+        fault_reverted_at: reverted,
+        pending_at: timeline.and_then(|t| t.active_at),
+        firing_seen_at: timeline.and_then(|t| t.first_seen_firing),
+        notified,
+        destinations,
+        late_destination,
+        mttd_wall_s,
+        mttd_real_s: mttd_wall_s.map(|w| w * k),
+    }
+}
+
+/// The page a human gets last: among the required destinations when the
+/// policy names any (the first one never notified makes MTTD unmeasured),
+/// else among those notified.
+fn latest_page(ds: &[DestinationTiming], policy: bool) -> (Option<Destination>, Option<f64>) {
+    let counted: Vec<&DestinationTiming> = ds.iter().filter(|t| t.required || !policy).collect();
+    if let Some(missing) = counted.iter().find(|t| t.mttd_wall_s.is_none()) {
+        if policy {
+            return (Some(missing.destination.clone()), None);
+        }
+    }
+    counted
+        .iter()
+        .filter_map(|t| t.mttd_wall_s.map(|w| (t, w)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or((None, None), |(t, w)| {
+            (Some(t.destination.clone()), Some(w))
+        })
+}
