@@ -258,6 +258,18 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_1_result_is_still_a_baseline() {
+        let old: RunResult = serde_json::from_str(include_str!(
+            "../../tests/fixtures/results/service-down-v1.json"
+        ))
+        .unwrap();
+        assert_eq!(old.schema_version, 1);
+        assert!(old.notifications.iter().all(|n| !n.alerts.is_empty()));
+        let c = compare(&fixture(), &old, Tolerances::default());
+        assert!(c.measured.is_some(), "{:?}", c.details);
+    }
+
+    #[test]
     fn slower_detection_and_lost_slos_are_regressions() {
         let base = fixture();
         let mut now = fixture();
@@ -265,7 +277,7 @@ mod tests {
         now.detections[0].mttd_real_s = Some(old * 1.5);
         now.slos
             .iter_mut()
-            .find(|s| s.name == SloKind::TraceCoverage)
+            .find(|s| s.name == SloKind::AlertDelivery)
             .unwrap()
             .status = Status::Fail;
         apply(&mut now, &base, Tolerances::default());
@@ -285,7 +297,7 @@ mod tests {
         assert!(
             row.details
                 .iter()
-                .any(|d| d.contains("SLO trace_coverage passed in the baseline")),
+                .any(|d| d.contains("SLO alert_delivery passed in the baseline")),
             "{:?}",
             row.details
         );

@@ -775,14 +775,27 @@ fn an_alertmanager_delivery_failure_fails_delivery() {
 }
 
 #[test]
-fn a_downgraded_expected_alert_leaves_mttd_unmeasured_and_failing() {
+fn a_downgraded_expected_alert_is_still_judged_by_mttd() {
     let f = files("1m");
-    // ServiceDown fired as severity warning: MTTD covers critical only.
+    // ServiceDown fired as severity warning and paged nobody: MTTD covers
+    // critical only, but the rule (and a scenario pinning severity) expect
+    // a critical one, so MTTD judges it and fails.
     let v = judge(&f, 1.0, &[timeline("ServiceDown", "warning", 8)], &[]);
     let m = slo(&v, "mttd");
-    assert_eq!(m.status, Status::NotMeasured);
-    assert!(m.required && m.fails_run());
-    assert!(m.details[0].contains("does not cover"), "{:?}", m.details);
+    assert_eq!(m.status, Status::Fail, "{:?}", m.details);
+    assert!(m.details[0].contains("never detected"), "{:?}", m.details);
+    // A scenario that expects only a warning: MTTD does not apply.
+    let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let only_warning = [Detection {
+        severity: "warning".into(),
+        labels: vec![("severity".into(), "warning".into())],
+        alert: "Noise".into(),
+        ..v.detections[0].clone()
+    }];
+    let na = mttd_vacuous(spec.mttd.as_ref().unwrap(), &only_warning, "t".into());
+    assert_eq!(na.status, Status::NotMeasured);
+    assert!(!na.fails_run());
+    assert!(na.details[0].contains("does not cover"), "{:?}", na.details);
 }
 
 #[test]
