@@ -2,11 +2,14 @@
 //! guaranteed revert.
 //!
 //! Each fault records when it was requested, when it *took effect*
-//! (verified: for `service_down`, the process was reaped), and when it was
+//! (verified from outside: for `service_down` and `database_down`, the
+//! first probe that saw the target down, see [`probe`]), and when it was
 //! reverted (the service answers its health check again). MTTD is measured
 //! from "took effect". If the run is interrupted, active faults are reverted
 //! by teardown (a killed service stays down until teardown, which is the
 //! state teardown leaves anyway); nothing the harness did outlives the run.
+
+pub mod probe;
 
 use std::time::Duration;
 
@@ -35,6 +38,10 @@ pub struct FaultRecord {
     /// How it was reverted: "restarted", "teardown" (run interrupted).
     pub reverted_by: Option<String>,
     pub error: Option<String>,
+    /// How `took_effect_at` was established, for outages: the probe that
+    /// first saw the target down.
+    #[serde(default)]
+    pub evidence: Option<String>,
 }
 
 enum Step {
@@ -134,6 +141,7 @@ pub fn record_for(f: &PlannedFault) -> FaultRecord {
         reverted_at: None,
         reverted_by: None,
         error: None,
+        evidence: None,
     }
 }
 
@@ -166,9 +174,15 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
         (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
     };
+    let result = match (result, f.kind) {
+        (Ok(()), FaultKind::ServiceDown | FaultKind::DatabaseDown) => {
+            verified_down(stack, f, r).await
+        }
+        (other, _) => other,
+    };
     match result {
         Ok(()) => {
-            r.took_effect_at = Some(Utc::now());
+            r.took_effect_at.get_or_insert_with(Utc::now);
             tracing::info!("fault {} took effect", f.name);
             match f.kind {
                 FaultKind::ServiceDown | FaultKind::DatabaseDown => {
@@ -182,6 +196,32 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             r.error = Some(format!("could not inject: {e:#}"));
         }
     }
+}
+
+/// Probe the stopped target from outside and take the first moment it was
+/// seen down as the moment the fault took effect.
+async fn verified_down(stack: &Stack, f: &PlannedFault, r: &mut FaultRecord) -> anyhow::Result<()> {
+    let url = stack.services.get(&f.target).cloned().or_else(|| {
+        stack
+            .components
+            .iter()
+            .find(|c| c.name == f.target)
+            .map(|c| c.url.clone())
+    });
+    let Some(addr) = url.as_deref().and_then(probe::address) else {
+        r.evidence = Some(format!(
+            "no address known for {}: taken as in force when the stop returned",
+            f.target
+        ));
+        return Ok(());
+    };
+    let frozen = f.kind == FaultKind::ServiceDown && f.params.freeze;
+    let (at, how) = probe::first_down(&addr, frozen)
+        .await
+        .map_err(|e| anyhow::anyhow!("not verified down: {e}"))?;
+    r.took_effect_at = Some(at);
+    r.evidence = Some(how);
+    Ok(())
 }
 
 pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {

@@ -59,6 +59,7 @@ fn fault() -> FaultRecord {
         reverted_at: Some(t0() + TD::seconds(31)),
         reverted_by: Some("restarted".into()),
         error: None,
+        evidence: None,
     }
 }
 
