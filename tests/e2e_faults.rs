@@ -158,7 +158,13 @@ fn database_down_pages_within_the_target() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|n| n["status"] == status && n["alerts"][0] == alert)
+            .filter(|n| {
+                n["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["name"] == alert && a["status"] == status)
+            })
             .filter_map(|n| n["at"].as_str().map(String::from))
             .min()
             .unwrap_or_else(|| panic!("no {status} notification for {alert}:\n{text}"))
