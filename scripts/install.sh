@@ -29,8 +29,13 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 3
 fi
 
+# The Go-built components (Jaeger v2, Prometheus 3, Alertmanager 0.3x),
+# after the packages, whatever they needed.
+trap 'scripts/go-tools.sh' EXIT
+cd "$(dirname "$0")/.."
+
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install.sh: everything zeta-bench uses is installed"
+  echo "install.sh: everything zeta-bench uses from the packages is installed"
   exit 0
 fi
 

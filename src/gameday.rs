@@ -85,6 +85,7 @@ pub async fn up(
     time_scale: f64,
     out: &Path,
     self_exe: PathBuf,
+    binaries: crate::stack::binaries::Binaries,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let files = StackFiles::load(stack_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
@@ -114,6 +115,7 @@ pub async fn up(
             stack_ref: None,
             // The scenarios' default users per tenant.
             mock_users: 20,
+            binaries,
         },
         &cancel,
     )

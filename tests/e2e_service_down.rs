@@ -180,7 +180,9 @@ fn a_rule_on_a_missing_metric_names_the_alert_that_never_fired() {
     let (code, text) = fast_run(&p);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("ServiceDown never fired: Prometheus never reported it pending or firing"),
+        text.contains(
+            r#"ServiceDown{job="backend-api"} never fired: Prometheus never reported it pending or firing"#
+        ),
         "{text}"
     );
 }

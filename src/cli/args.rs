@@ -93,6 +93,11 @@ pub struct RunArgs {
     /// Baseline tolerances, e.g. mttd=10%,dashboards=25%,latency=25%,coverage=0%.
     #[arg(long, value_name = "LIST")]
     pub tolerance: Option<String>,
+    /// The binary for a component, NAME=PATH (prometheus, promtool,
+    /// alertmanager, amtool, jaeger); repeatable. Default: ZETA_BIN, then the
+    /// scenario's stack.binaries, then PATH, then the install cache.
+    #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_bin, env = "ZETA_BIN", value_delimiter = ',')]
+    pub bins: Vec<(String, PathBuf)>,
     #[command(flatten)]
     pub tls: crate::http::tls::TlsArgs,
 }
@@ -129,6 +134,13 @@ pub struct UpArgs {
     pub time_scale: f64,
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
+    /// The binary for a component, NAME=PATH; repeatable (see `run`).
+    #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_bin, env = "ZETA_BIN", value_delimiter = ',')]
+    pub bins: Vec<(String, PathBuf)>,
+}
+
+fn parse_bin(s: &str) -> Result<(String, PathBuf), String> {
+    crate::stack::binaries::parse_one(s)
 }
 
 /// `zeta-bench fault`.

@@ -29,6 +29,7 @@ pub(super) async fn run(a: RunArgs) -> Exit {
         self_exe: None,
         progress: true,
         baseline,
+        binaries: crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
     };
     let mut worst = Exit::Pass;
     let mut results = Vec::new();

@@ -19,7 +19,16 @@ pub(super) async fn up(a: UpArgs) -> Exit {
             return Exit::CouldNotRun;
         }
     };
-    match crate::gameday::up(&a.stack, a.time_scale, &a.out, exe, cancel).await {
+    match crate::gameday::up(
+        &a.stack,
+        a.time_scale,
+        &a.out,
+        exe,
+        crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
+        cancel,
+    )
+    .await
+    {
         Ok(()) => Exit::Pass,
         Err(e) => {
             eprintln!("zeta-bench up: could not run: {e:#}");

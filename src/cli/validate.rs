@@ -88,7 +88,13 @@ fn lint_stack(i: &Inputs) -> Exit {
             exit = Exit::Input;
         }
     }
-    for line in crate::stack::tools::check(&i.files.dir) {
+    let binaries = crate::stack::binaries::Binaries::from_env()
+        .unwrap_or_else(|e| {
+            eprintln!("zeta-bench validate: {e}");
+            Default::default()
+        })
+        .over(&crate::stack::binaries::Binaries::of(&i.scenario.stack));
+    for line in crate::stack::tools::check(&i.files.dir, &binaries) {
         match line {
             Ok(ok) => println!("{ok}"),
             Err(problem) => {

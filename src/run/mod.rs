@@ -59,6 +59,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// An earlier result to compare with, and the tolerances.
     pub baseline: Option<(RunResult, crate::report::baseline::Tolerances)>,
+    /// Component binaries chosen on the command line (`--bin`, `ZETA_BIN`);
+    /// they win over the scenario's `stack.binaries`.
+    pub binaries: crate::stack::binaries::Binaries,
 }
 
 pub async fn run(
@@ -240,6 +243,12 @@ async fn start_session(
                 .any(|f| f.kind == FaultKind::DiskPressure),
             stack_ref: Some(inputs.scenario.stack.clone()),
             mock_users: inputs.scenario.tenants.users,
+            binaries: opts
+                .binaries
+                .clone()
+                .over(&crate::stack::binaries::Binaries::of(
+                    &inputs.scenario.stack,
+                )),
         },
         cancel,
     )

@@ -31,6 +31,8 @@ pub struct SessionOptions {
     pub stack_ref: Option<StackRef>,
     /// Users per tenant of the load (see [`StackOptions::mock_users`]).
     pub mock_users: u32,
+    /// Chosen component binaries (`--bin`, `stack.binaries`, `ZETA_BIN`).
+    pub binaries: crate::stack::binaries::Binaries,
 }
 
 pub struct Session {
@@ -69,6 +71,7 @@ impl Session {
                 disk: o.disk,
                 stack_ref: o.stack_ref,
                 mock_users: o.mock_users,
+                binaries: o.binaries,
             },
             cancel,
         )

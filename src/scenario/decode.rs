@@ -131,6 +131,7 @@ fn decode_stack(
             time_scale: Located::new(1.0, parent_pos, "stack.time_scale"),
             urls: Vec::new(),
             receivers: None,
+            binaries: Vec::new(),
         });
     };
     let mut m = dec.map(node, "stack")?;
@@ -194,6 +195,10 @@ fn decode_stack(
         }
         None => Some(None),
     };
+    let binaries = match m.get("binaries") {
+        Some(n) => decode_binaries(dec, n, base),
+        None => Some(Vec::new()),
+    };
     m.finish(dec);
     Some(StackRef {
         dir: dir?,
@@ -201,7 +206,43 @@ fn decode_stack(
         time_scale: time_scale?,
         urls: urls?,
         receivers: receivers?,
+        binaries: binaries?,
     })
+}
+
+/// `stack.binaries`: component → path of its binary (relative to the
+/// scenario file), which must exist.
+fn decode_binaries(
+    dec: &mut Decoder,
+    node: &Node,
+    base: &Path,
+) -> Option<Vec<(String, Located<PathBuf>)>> {
+    let mut m = dec.map(node, "stack.binaries")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for name in crate::scenario::CHOOSABLE_BINARIES {
+        let Some(n) = m.get(name) else { continue };
+        let field = m.path(name);
+        let Some(s) = dec.string(n, &field) else {
+            ok = false;
+            continue;
+        };
+        let path = base.join(&s);
+        if path.is_file() {
+            out.push((name.to_string(), Located::new(path, n.pos, field)));
+        } else {
+            dec.error(
+                n.pos,
+                &field,
+                format!(
+                    "expected the path of an existing {name} binary, found {s:?} (no such file)"
+                ),
+            );
+            ok = false;
+        }
+    }
+    m.finish(dec);
+    ok.then_some(out)
 }
 
 /// `stack.urls`: known component names, each an http(s) URL.
@@ -1148,6 +1189,28 @@ load:
         assert_eq!(s.stack.urls.len(), 2);
         assert_eq!(s.stack.urls[0].0, "prometheus");
         assert_eq!(s.stack.receivers.unwrap().value.port(), 9095);
+    }
+
+    #[test]
+    fn binaries_must_exist_and_be_known_components() {
+        let exe = std::env::current_exe().unwrap();
+        let s = with(
+            &format!("{{ binaries: {{ prometheus: '{}' }} }}", exe.display()),
+            "faults: []",
+        )
+        .unwrap();
+        assert_eq!(s.stack.binaries[0].0, "prometheus");
+        assert_eq!(s.stack.binaries[0].1.value, exe);
+        let e = with(
+            "{ binaries: { jaeger: 'no/such/jaeger', grafana: '/bin/sh' } }",
+            "faults: []",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("stack.binaries.jaeger: expected the path of an existing jaeger binary"),
+            "{e}"
+        );
+        assert!(e.contains("unknown field \"grafana\""), "{e}");
     }
 
     #[test]

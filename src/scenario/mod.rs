@@ -53,7 +53,14 @@ pub struct StackRef {
     /// receivers listen on, so an external Alertmanager can be pointed at
     /// them. Without it they take a free port.
     pub receivers: Option<Located<std::net::SocketAddr>>,
+    /// `stack.binaries`: the binary for a component (the version matrix),
+    /// resolved relative to the scenario file.
+    pub binaries: Vec<(String, Located<PathBuf>)>,
 }
+
+/// Components whose binary `stack.binaries` and `--bin` can choose.
+pub const CHOOSABLE_BINARIES: &[&str] =
+    &["prometheus", "promtool", "alertmanager", "amtool", "jaeger"];
 
 /// Components an external stack can name in `stack.urls`.
 pub const EXTERNAL_COMPONENTS: &[&str] = &[

@@ -210,6 +210,7 @@ mod tests {
                 })
                 .collect(),
             receivers: None,
+            binaries: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //!   the docker provider containers ([`docker`]);
 //! - [`external`]: a stack that already runs, by URL.
 
+pub mod binaries;
 pub mod datastores;
 pub mod disk;
 pub mod docker;
@@ -55,6 +56,8 @@ pub struct StackOptions {
     /// Users per tenant the load draws from; ml-engine precomputes their
     /// embeddings when a model version is deployed (0: none).
     pub mock_users: u32,
+    /// Chosen component binaries (`--bin`, `stack.binaries`).
+    pub binaries: binaries::Binaries,
 }
 
 /// The chosen provider and why, as printed and recorded.

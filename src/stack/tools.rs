@@ -1,42 +1,67 @@
 //! The stack's own validators, when installed: `promtool check config`
-//! (which also checks the rule files) and `amtool check-config`.
+//! (which also checks the rule files) and `amtool check-config`. `validate`
+//! runs them on `stack/`; a native run runs the chosen versions' own tools
+//! on the rendered configs before starting anything, so each Prometheus and
+//! Alertmanager version checks what it is given.
 
 use std::path::Path;
 use std::process::Command;
 
 use super::files::{ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG};
-use super::process::which;
+
+/// The validator beside a chosen server binary (`promtool` next to
+/// `prometheus`), else the chosen or usual one.
+pub fn validator(
+    binaries: &super::binaries::Binaries,
+    tool: &str,
+    server: &Path,
+) -> Option<std::path::PathBuf> {
+    if let Some(p) = binaries.get(tool) {
+        return Some(p.to_path_buf());
+    }
+    let sibling = server.parent().map(|d| d.join(tool));
+    sibling
+        .filter(|p| p.is_file())
+        .or_else(|| super::binaries::find(binaries, tool, &[tool]))
+}
+
+/// Run `tool args… file`; `Err` with the tool's output when it refuses it.
+pub fn run_check(tool: &Path, args: &[&str], file: &Path) -> Result<String, String> {
+    match Command::new(tool).args(args).arg(file).output() {
+        Ok(o) if o.status.success() => Ok(format!(
+            "{} {}: {} is valid",
+            tool.display(),
+            args.join(" "),
+            file.display()
+        )),
+        Ok(o) => Err(format!(
+            "{} {} {} failed:\n{}{}",
+            tool.display(),
+            args.join(" "),
+            file.display(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Err(format!("{}: cannot run: {e}", tool.display())),
+    }
+}
 
 /// One line per tool: `Ok` what passed (or that it was skipped), `Err` what
-/// failed with the tool's own output.
-pub fn check(stack: &Path) -> Vec<Result<String, String>> {
+/// failed with the tool's own output. The tools are the chosen ones, else
+/// those on PATH, else the install cache's.
+pub fn check(stack: &Path, binaries: &super::binaries::Binaries) -> Vec<Result<String, String>> {
     let mut out = Vec::new();
     for (tool, args, file) in [
-        ("promtool", vec!["check", "config"], PROMETHEUS_CONFIG),
-        ("amtool", vec!["check-config"], ALERTMANAGER_CONFIG),
+        ("promtool", &["check", "config"][..], PROMETHEUS_CONFIG),
+        ("amtool", &["check-config"][..], ALERTMANAGER_CONFIG),
     ] {
         let path = stack.join(file);
-        if which(tool).is_none() {
-            out.push(Ok(format!(
+        match super::binaries::find(binaries, tool, &[tool]) {
+            None => out.push(Ok(format!(
                 "{tool}: not installed, {} not checked by it",
                 path.display()
-            )));
-            continue;
-        }
-        match Command::new(tool).args(&args).arg(&path).output() {
-            Ok(o) if o.status.success() => out.push(Ok(format!(
-                "{tool} {}: {} is valid",
-                args.join(" "),
-                path.display()
             ))),
-            Ok(o) => out.push(Err(format!(
-                "{tool} {} {} failed:\n{}{}",
-                args.join(" "),
-                path.display(),
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ))),
-            Err(e) => out.push(Err(format!("{tool}: cannot run: {e}"))),
+            Some(program) => out.push(run_check(&program, args, &path)),
         }
     }
     out

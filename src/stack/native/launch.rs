@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::super::binaries::{self, Binaries};
 use super::super::docker::{Container, Images};
-use super::super::process::{self, Spec, Supervised, Unit, which};
+use super::super::process::{self, Spec, Supervised, Unit};
 
 pub(super) enum Mode {
     Process,
@@ -15,11 +16,12 @@ pub(super) enum Mode {
 
 pub(super) struct Launcher {
     mode: Mode,
+    binaries: Binaries,
 }
 
 impl Launcher {
-    pub(super) fn new(mode: Mode) -> Launcher {
-        Launcher { mode }
+    pub(super) fn new(mode: Mode, binaries: Binaries) -> Launcher {
+        Launcher { mode, binaries }
     }
 
     fn image(&self, component: &str) -> Option<&str> {
@@ -34,14 +36,15 @@ impl Launcher {
         self.image(component).is_some()
     }
 
-    /// The program for `component`: natively the first of `candidates` on
-    /// PATH; in docker, the image has it (its first name is what a script
-    /// entrypoint is given).
+    /// The program for `component`: natively the chosen binary, else the
+    /// first of `candidates` on PATH, else in the install cache; in docker,
+    /// the image has it (its first name is what a script entrypoint is
+    /// given).
     pub(super) fn program(&self, component: &str, candidates: &[&str]) -> Option<PathBuf> {
         if self.containerised(component) {
             return candidates.first().map(PathBuf::from);
         }
-        candidates.iter().find_map(|c| which(c))
+        binaries::find(&self.binaries, component, candidates)
     }
 
     /// The program, or an error naming the package that provides it.

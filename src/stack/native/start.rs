@@ -131,6 +131,39 @@ impl Build<'_> {
     }
 }
 
+/// The chosen versions' own promtool and amtool on the rendered configs
+/// (rules included): a config one version accepts and another refuses is
+/// found before anything starts.
+fn check_rendered(
+    b: &Build,
+    prometheus: &std::path::Path,
+    alertmanager: &std::path::Path,
+    rendered: &render::Rendered,
+) -> anyhow::Result<()> {
+    let tools = crate::stack::tools::validator;
+    for (tool, args, file) in [
+        (
+            tools(&b.opts.binaries, "promtool", prometheus),
+            &["check", "config"][..],
+            &rendered.prometheus_config,
+        ),
+        (
+            tools(&b.opts.binaries, "amtool", alertmanager),
+            &["check-config"][..],
+            &rendered.alertmanager_config,
+        ),
+    ] {
+        let Some(tool) = tool else { continue };
+        match crate::stack::tools::run_check(&tool, args, file) {
+            Ok(line) => tracing::info!("{line}"),
+            Err(e) => {
+                anyhow::bail!("the rendered config does not pass this version's own check: {e}")
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn start(
     decision: ProviderDecision,
     opts: StackOptions,
@@ -144,7 +177,7 @@ pub async fn start(
     } else {
         Mode::Process
     };
-    let launcher = Launcher::new(mode);
+    let launcher = Launcher::new(mode, opts.binaries.clone());
     let prometheus_bin = launcher.require("prometheus", &["prometheus"], "prometheus")?;
     let alertmanager_bin = launcher.require(
         "alertmanager",
@@ -265,6 +298,9 @@ async fn bring_up(
         out_dir: &b.config_dir(),
     })
     .context("rendering stack/ into the run directory")?;
+    if !b.launcher.containerised("prometheus") {
+        check_rendered(b, &prometheus_bin, &alertmanager_bin, &rendered)?;
+    }
 
     let data = b.opts.run_dir.join("data");
     let am_spec = b.spec(
