@@ -36,8 +36,20 @@ mkdir -p "$dir/bin"
 start=$(date +%s)
 echo "go-tools.sh: building ${bins[*]} from tools/*/go.mod into $dir/bin (a fresh machine takes several minutes)"
 ok=true
-for m in tools/*/; do
-  (cd "$m" && GOBIN="$dir/bin" GOFLAGS=-mod=readonly go install tool) || ok=false
+# The version each binary reports (their release builds set it the same
+# way), read from the pinned module version: Prometheus' module v0.3XX.Y is
+# Prometheus 3.XX.Y.
+modver() { (cd "tools/$1" && go list -m -f '{{.Version}}' "$2"); }
+for m in jaeger prometheus alertmanager; do
+  case $m in
+    jaeger) v=$(modver jaeger github.com/jaegertracing/jaeger)
+      flags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$v" ;;
+    prometheus) v=$(modver prometheus github.com/prometheus/prometheus | sed -E 's/^v0\.3([0-9]{2})\./3.\1./; s/^3\.0([0-9])/3.\1/')
+      flags="-X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=module" ;;
+    alertmanager) v=$(modver alertmanager github.com/prometheus/alertmanager | sed 's/^v//')
+      flags="-X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=module" ;;
+  esac
+  (cd "tools/$m" && GOBIN="$dir/bin" GOFLAGS=-mod=readonly go install -ldflags "$flags" tool) || ok=false
 done
 if $ok; then
   echo "$want" > "$dir/stamp"

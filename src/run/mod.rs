@@ -217,6 +217,21 @@ async fn execute(
     Ok(result)
 }
 
+/// `--bin` (or, through the library, `ZETA_BIN`) over the scenario's
+/// `stack.binaries`.
+fn chosen_binaries(
+    opts: &RunOptions,
+    inputs: &Inputs,
+) -> anyhow::Result<crate::stack::binaries::Binaries> {
+    use crate::stack::binaries::Binaries;
+    let cli = if opts.binaries.is_empty() {
+        Binaries::from_env().map_err(anyhow::Error::msg)?
+    } else {
+        opts.binaries.clone()
+    };
+    Ok(cli.over(&Binaries::of(&inputs.scenario.stack)))
+}
+
 async fn start_session(
     inputs: &Inputs,
     decision: ProviderDecision,
@@ -243,12 +258,7 @@ async fn start_session(
                 .any(|f| f.kind == FaultKind::DiskPressure),
             stack_ref: Some(inputs.scenario.stack.clone()),
             mock_users: inputs.scenario.tenants.users,
-            binaries: opts
-                .binaries
-                .clone()
-                .over(&crate::stack::binaries::Binaries::of(
-                    &inputs.scenario.stack,
-                )),
+            binaries: chosen_binaries(opts, inputs)?,
         },
         cancel,
     )

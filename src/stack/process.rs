@@ -347,10 +347,39 @@ pub async fn version(program: &Path) -> Option<String> {
     } else {
         out.stdout
     };
-    String::from_utf8_lossy(&text)
-        .lines()
-        .next()
-        .map(|l| l.trim().to_string())
+    version_line(&String::from_utf8_lossy(&text))
+}
+
+/// The version from a `--version` output's first line. Jaeger v2 has no
+/// `--version`, but logs `application version: git-commit=…,
+/// git-version=v…` before refusing the flag: that becomes `jaeger v…`.
+fn version_line(text: &str) -> Option<String> {
+    let first = text.lines().next()?.trim();
+    match first.split_once("application version:") {
+        Some((_, rest)) => {
+            let v = rest
+                .split(',')
+                .find_map(|kv| kv.trim().strip_prefix("git-version="))
+                .filter(|v| !v.is_empty())
+                .unwrap_or("(version not set at build time)");
+            Some(format!("jaeger {v}"))
+        }
+        None => Some(first.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn jaegers_log_line_becomes_its_version() {
+        let line = "2026/12/01 13:59:48 application version: git-commit=, git-version=v1.76.0, build-date=\nError: unknown flag";
+        assert_eq!(super::version_line(line).as_deref(), Some("jaeger v1.76.0"));
+        assert_eq!(
+            super::version_line("prometheus, version 2.42.0+ds (branch: debian/sid)").as_deref(),
+            Some("prometheus, version 2.42.0+ds (branch: debian/sid)")
+        );
+        assert!(super::version_line("").is_none());
+    }
 }
 
 /// A component of the stack: a child process, or (docker provider) a

@@ -165,13 +165,20 @@ pub(super) async fn jaeger(b: &mut Build<'_>) -> anyhow::Result<()> {
         if let Some(program) = b.launcher.program("jaeger", JAEGER_V2) {
             let r = render::jaeger::render(&b.opts.files.dir, &b.config_dir(), free_port)
                 .context("rendering Jaeger's config")?;
-            let s = spec(
+            let mut s = spec(
                 b,
                 "jaeger",
                 program.clone(),
                 vec![format!("--config={}", r.file.display())],
                 Ready::Http(format!("http://{}/api/v3/services", r.query)),
             );
+            // Jaeger's own tracer would export to localhost:4317, which is
+            // not this run's (every listener is on a free port): it would
+            // retry there, log errors, and hold up shutdown.
+            s.env.extend([
+                ("OTEL_TRACES_EXPORTER".to_string(), "none".to_string()),
+                ("OTEL_SDK_DISABLED".to_string(), "true".to_string()),
+            ]);
             (program, s, r.query, r.otlp_http, r.metrics)
         } else if let Some(program) = (!b.launcher.containerised("jaeger"))
             .then(|| which(JAEGER_V1))
