@@ -30,6 +30,8 @@ use crate::trace_context::TraceParent;
 pub struct RequestSpan {
     pub trace_id: u128,
     pub span_id: u64,
+    /// Recorded (the sampler's decision); children inherit it.
+    pub sampled: bool,
 }
 
 impl RequestSpan {
@@ -46,6 +48,7 @@ impl RequestSpan {
             end: now,
             attributes: Vec::new(),
             error: false,
+            sampled: self.sampled,
         }
     }
 }
@@ -184,6 +187,9 @@ pub struct Kit {
     spans_dropped: Counter,
     spans_dropped_seen: std::sync::atomic::AtomicU64,
     pub tracer: Tracer,
+    /// Jaeger remote sampling, when configured; else every request is
+    /// recorded.
+    pub sampler: Option<Arc<super::sampling::Sampler>>,
     pub faults: Faults,
     pub log: LogSink,
 }
@@ -238,6 +244,7 @@ impl Kit {
             spans_dropped,
             spans_dropped_seen: Default::default(),
             tracer,
+            sampler: None,
             faults,
             log,
         }
@@ -253,14 +260,20 @@ impl Kit {
     ) -> anyhow::Result<Arc<Kit>> {
         let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
         let tracer = Tracer::new(service, cfg.otlp_endpoint.clone());
-        Ok(Arc::new(Kit::new(
+        let mut kit = Kit::new(
             service,
             cfg.tenants,
             registry,
             tracer,
             log,
             cfg.memory_limit_mb,
-        )))
+        );
+        // backend-api is the entry service: it decides for each trace.
+        kit.sampler = super::sampling::Sampler::from_env(service, service == "backend-api");
+        if let (Some(s), Ok(rt)) = (&kit.sampler, tokio::runtime::Handle::try_current()) {
+            rt.spawn(s.clone().poll());
+        }
+        Ok(Arc::new(kit))
     }
 
     /// `tenant_001` … up to the configured count: label values stay bounded.
@@ -326,11 +339,16 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
         .and_then(TraceParent::parse);
     let span = {
         let mut rng = rand::rng();
+        let trace_id = parent
+            .map(|p| p.trace_id)
+            .unwrap_or_else(|| rng.random::<u128>().max(1));
         RequestSpan {
-            trace_id: parent
-                .map(|p| p.trace_id)
-                .unwrap_or_else(|| rng.random::<u128>().max(1)),
+            trace_id,
             span_id: rng.random::<u64>().max(1),
+            sampled: kit
+                .sampler
+                .as_ref()
+                .is_none_or(|s| s.decide(trace_id, parent.as_ref())),
         }
     };
     req.extensions_mut().insert(span);
@@ -381,6 +399,7 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
             end: SystemTime::now(),
             attributes,
             error: status.is_server_error(),
+            sampled: span.sampled,
         });
     }
     if kit.log.enabled() {

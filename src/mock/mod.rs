@@ -12,6 +12,7 @@ pub mod kit;
 pub mod log;
 pub mod metrics;
 pub mod ml;
+pub mod sampling;
 pub mod store;
 pub mod trace;
 pub mod vector;

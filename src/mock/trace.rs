@@ -35,6 +35,8 @@ pub struct Span {
     pub end: SystemTime,
     pub attributes: Vec<(&'static str, AttrValue)>,
     pub error: bool,
+    /// Not sampled: propagated with the flag off, never exported.
+    pub sampled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +51,7 @@ impl Span {
         TraceParent {
             trace_id: self.trace_id,
             span_id: self.span_id,
-            sampled: true,
+            sampled: self.sampled,
         }
         .header()
     }
@@ -143,6 +145,9 @@ impl Tracer {
     }
 
     pub fn finish(&self, span: Span) {
+        if !span.sampled {
+            return;
+        }
         if let Some(tx) = &self.tx {
             if tx.try_send(span).is_err() {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -236,6 +241,7 @@ mod tests {
                 ("tenant_id", AttrValue::Str("tenant_001".into())),
             ],
             error: false,
+            sampled: true,
         };
         let body = otlp_body("backend-api", &[s]);
         let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
@@ -266,6 +272,7 @@ mod tests {
                 end: now,
                 attributes: vec![],
                 error: false,
+                sampled: true,
             });
         }
         assert!(

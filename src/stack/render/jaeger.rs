@@ -25,6 +25,8 @@ pub struct RenderedJaeger {
     pub otlp_http: String,
     /// Jaeger's own metrics (`service.telemetry.metrics`), when configured.
     pub metrics: Option<String>,
+    /// Where the remote sampling extension serves strategies over HTTP.
+    pub sampling: Option<String>,
 }
 
 pub fn render(
@@ -103,6 +105,17 @@ pub fn render(
         }
     }
 
+    // The query service traces itself by default, to an OTLP endpoint on
+    // localhost:4317 that is not this run's (every listener moved): it
+    // would retry there and hold shutdown up by seconds. Off, unless the
+    // config says otherwise.
+    if let Some(q) = cfg
+        .get_mut("extensions")
+        .and_then(|e| e.get_mut("jaeger_query"))
+        .and_then(Value::as_mapping_mut)
+    {
+        q.entry("enable_tracing".into()).or_insert(false.into());
+    }
     let endpoint = |path: &[&str]| -> Option<String> {
         let mut v = &cfg;
         for p in path {
@@ -122,6 +135,7 @@ pub fn render(
             src.display()
         )
     })?;
+    let sampling = endpoint(&["extensions", "remote_sampling", "http", "endpoint"]);
     let file = dir.join("jaeger-config.yml");
     write_yaml(&file, &cfg)?;
     Ok(RenderedJaeger {
@@ -129,6 +143,7 @@ pub fn render(
         query,
         otlp_http,
         metrics,
+        sampling,
     })
 }
 

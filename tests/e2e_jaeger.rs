@@ -1,0 +1,104 @@
+//! The real Jaeger v2 (built by `scripts/go-tools.sh`) in a native run:
+//! trace coverage is looked up in Jaeger, and the mocks sample as Jaeger's
+//! remote sampling endpoint tells them, so the seed's production strategy
+//! (10 %) fails the 100 % target.
+
+mod common;
+
+use common::{Project, stack_binaries_present, survivors};
+use zeta_bench::stack::binaries::{Binaries, find};
+
+/// Jaeger v2 where the install cache or PATH has it. In CI it must: the
+/// test command builds it.
+fn jaeger_present(test: &str) -> bool {
+    if find(&Binaries::default(), "jaeger", &["jaeger"]).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: Jaeger v2 is not built, and CI must have it (scripts/go-tools.sh)"
+    );
+    common::skip(&format!(
+        "SKIPPED {test}: Jaeger v2 is not built; run scripts/go-tools.sh"
+    ));
+    false
+}
+
+fn run_service_down(p: &Project) -> (i32, String, serde_json::Value) {
+    let out = p.run(&["run", "scenarios/service-down.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    let dir = p.run_dir();
+    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+    let r = std::fs::read_to_string(dir.join("result.json"))
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or_else(|e| panic!("no result.json ({e}):\n{text}"));
+    (out.status.code().unwrap_or(-1), text, r)
+}
+
+fn trace_coverage(r: &serde_json::Value) -> &serde_json::Value {
+    r["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "trace_coverage")
+        .unwrap()
+}
+
+#[test]
+fn service_down_measures_trace_coverage_through_real_jaeger() {
+    let name = "service_down_measures_trace_coverage_through_real_jaeger";
+    if !stack_binaries_present(name) || !jaeger_present(name) {
+        return;
+    }
+    let p = Project::new();
+    let (code, text, r) = run_service_down(&p);
+    assert_eq!(code, 0, "{text}");
+    let t = trace_coverage(&r);
+    assert_eq!(t["status"], "pass", "{text}");
+    assert!(
+        t["measured"]
+            .as_str()
+            .unwrap()
+            .contains("in Jaeger http://"),
+        "{text}"
+    );
+    let jaeger = r["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "jaeger")
+        .unwrap_or_else(|| panic!("no jaeger component:\n{text}"));
+    assert!(
+        jaeger["version"].as_str().unwrap().starts_with("jaeger v"),
+        "{jaeger}"
+    );
+    assert!(text.contains("jaeger v"), "{text}");
+    // The linkage backend-api → ml-engine came back from Jaeger itself.
+    assert!(text.contains("calls linked to ml-engine"), "{text}");
+    assert!(!text.contains("did not stop within"), "{text}");
+}
+
+#[test]
+fn the_seeds_production_sampling_fails_trace_coverage_at_about_ten_percent() {
+    let name = "the_seeds_production_sampling_fails_trace_coverage_at_about_ten_percent";
+    if !stack_binaries_present(name) || !jaeger_present(name) {
+        return;
+    }
+    let p = Project::new();
+    let production =
+        std::fs::read_to_string(p.path("stack/jaeger/sampling-strategies.production.json"))
+            .unwrap();
+    p.write("stack/jaeger/sampling-strategies.json", &production);
+    // A failed SLO fails the run, required or not.
+    let (code, text, r) = run_service_down(&p);
+    let t = trace_coverage(&r);
+    assert_eq!(t["status"], "fail", "{text}");
+    assert_eq!(code, 1, "{text}");
+    let measured = t["measured"].as_str().unwrap();
+    let pct: f64 = measured
+        .split('%')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {measured:?}"));
+    assert!((5.0..=20.0).contains(&pct), "{pct}% in {measured}");
+}
