@@ -50,6 +50,7 @@ pub fn render(
         moved.insert(orig, p);
         Ok(p)
     };
+    add_default_listeners(&mut cfg);
     move_endpoints(&mut cfg, &mut new_port)?;
 
     let mut metrics = None;
@@ -147,6 +148,29 @@ pub fn render(
     })
 }
 
+/// Listeners Jaeger opens on a fixed default port when the config does not
+/// name them (the query service's gRPC on 16685, remote sampling's gRPC on
+/// 5779): written out here, so that they move to free ports too and two
+/// runs at once do not collide on them.
+fn add_default_listeners(cfg: &mut Value) {
+    for (ext, port) in [("jaeger_query", 16685u16), ("remote_sampling", 5779)] {
+        let Some(e) = cfg
+            .get_mut("extensions")
+            .and_then(|e| e.get_mut(ext))
+            .and_then(Value::as_mapping_mut)
+        else {
+            continue;
+        };
+        let grpc = e
+            .entry("grpc".into())
+            .or_insert_with(|| Value::Mapping(Default::default()));
+        if let Some(g) = grpc.as_mapping_mut() {
+            g.entry("endpoint".into())
+                .or_insert_with(|| format!("0.0.0.0:{port}").into());
+        }
+    }
+}
+
 /// Every `endpoint: host:port` → `127.0.0.1:<new port>`.
 fn move_endpoints(
     v: &mut Value,
@@ -192,7 +216,8 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&r.file).unwrap();
         for fixed in [
-            "16686", "4317", "4318", "6831", "6832", "14268", "13133", "5778", "8888", "0.0.0.0",
+            "16686", "16685", "4317", "4318", "6831", "6832", "14268", "13133", "5778", "5779",
+            "8888", "0.0.0.0",
         ] {
             assert!(!text.contains(fixed), "{fixed} left in:\n{text}");
         }
@@ -201,6 +226,14 @@ mod tests {
         assert_ne!(r.query, r.otlp_http);
         assert!(r.metrics.is_some());
         let v: Value = serde_yaml::from_str(&text).unwrap();
+        // Listeners Jaeger would open on default ports are written out
+        // and moved; its self-tracing is off.
+        for ext in ["jaeger_query", "remote_sampling"] {
+            let e = v["extensions"][ext]["grpc"]["endpoint"].as_str().unwrap();
+            assert!(e.starts_with("127.0.0.1:420"), "{ext}: {e}");
+        }
+        assert_eq!(v["extensions"]["jaeger_query"]["enable_tracing"], false);
+        assert!(r.sampling.as_deref().unwrap().starts_with("127.0.0.1:420"));
         let sampling = v["extensions"]["remote_sampling"]["file"]["path"]
             .as_str()
             .unwrap();
