@@ -368,20 +368,6 @@ fn version_line(text: &str) -> Option<String> {
     }
 }
 
-#[cfg(test)]
-mod version_tests {
-    #[test]
-    fn jaegers_log_line_becomes_its_version() {
-        let line = "2026/12/01 13:59:48 application version: git-commit=, git-version=v1.76.0, build-date=\nError: unknown flag";
-        assert_eq!(super::version_line(line).as_deref(), Some("jaeger v1.76.0"));
-        assert_eq!(
-            super::version_line("prometheus, version 2.42.0+ds (branch: debian/sid)").as_deref(),
-            Some("prometheus, version 2.42.0+ds (branch: debian/sid)")
-        );
-        assert!(super::version_line("").is_none());
-    }
-}
-
 /// A component of the stack: a child process, or (docker provider) a
 /// container. The same lifecycle and fault operations on both.
 // About ten per run: their size does not matter.
@@ -456,5 +442,19 @@ impl Unit {
             Unit::Process(p) => p.thaw(),
             Unit::Container(c) => c.thaw().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn jaegers_log_line_becomes_its_version() {
+        let line = "2026/12/01 13:59:48 application version: git-commit=, git-version=v1.76.0, build-date=\nError: unknown flag";
+        assert_eq!(super::version_line(line).as_deref(), Some("jaeger v1.76.0"));
+        assert_eq!(
+            super::version_line("prometheus, version 2.42.0+ds (branch: debian/sid)").as_deref(),
+            Some("prometheus, version 2.42.0+ds (branch: debian/sid)")
+        );
+        assert!(super::version_line("").is_none());
     }
 }
