@@ -402,18 +402,29 @@ async fn pagerduty(
     )
 }
 
+/// A webhook payload (a team webhook or the tap) recorded as `kind` of
+/// its flush, or refused (400) when it is no webhook payload.
+fn record_flush(
+    r: &Receivers,
+    receiver: String,
+    body: &Value,
+    kind: fn(attribution::Flush) -> ArrivalKind,
+) -> axum::response::Response {
+    match attribution::parse_flush(body) {
+        Ok(flush) => {
+            r.record(receiver, kind(flush));
+            (StatusCode::OK, "ok").into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
 async fn webhook(
     State(r): State<Receivers>,
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
 ) -> axum::response::Response {
-    match attribution::parse_flush(&body) {
-        Ok(flush) => {
-            r.record(receiver, ArrivalKind::Webhook { flush });
-            (StatusCode::OK, "ok").into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
-    }
+    record_flush(&r, receiver, &body, |flush| ArrivalKind::Webhook { flush })
 }
 
 async fn tap(
@@ -421,13 +432,7 @@ async fn tap(
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
 ) -> axum::response::Response {
-    match attribution::parse_flush(&body) {
-        Ok(flush) => {
-            r.record(receiver, ArrivalKind::Tap { flush });
-            (StatusCode::OK, "ok").into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
-    }
+    record_flush(&r, receiver, &body, |flush| ArrivalKind::Tap { flush })
 }
 
 #[cfg(test)]

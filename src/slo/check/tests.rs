@@ -145,6 +145,18 @@ fn full_delivery(fire_at: i64) -> Vec<Notification> {
 }
 
 fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notification]) -> Verdicts {
+    judge_with(files, k, alerts, ns, None, &[])
+}
+
+/// [`judge`] with Alertmanager's view and its own delivery failures.
+fn judge_with(
+    files: &StackFiles,
+    k: f64,
+    alerts: &[AlertTimeline],
+    ns: &[Notification],
+    held: Option<&[crate::observe::inhibitions::HeldAlert]>,
+    delivery_failures: &[String],
+) -> Verdicts {
     let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
     let faults = [fault()];
     let exp = expect();
@@ -160,13 +172,13 @@ fn judge(files: &StackFiles, k: f64, alerts: &[AlertTimeline], ns: &[Notificatio
         notifications_unobserved: None,
         dashboard_problems: &[],
         rule_errors: &[],
-        delivery_failures: &[],
+        delivery_failures,
         load: Some(&crate::load::LoadReport::default()),
         load_timeout: std::time::Duration::from_secs(10),
         dashboards: None,
         traces: None,
         logs: None,
-        held: None,
+        held,
     });
     // `slo` and friends are dropped here; results own their data.
     v
@@ -741,31 +753,9 @@ fn a_group_with_a_firing_and_a_resolved_alert_counts_each_as_it_is() {
 #[test]
 fn an_alertmanager_delivery_failure_fails_delivery() {
     let f = files("1m");
-    let slo_spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
-    let (faults, exp) = ([fault()], expect());
     let alerts = [timeline("ServiceDown", "critical", 8)];
-    let ns = full_delivery(12);
     let failures = ["integration=\"slack\": 2 failed notification(s)".to_string()];
-    let v = evaluate(&Evidence {
-        slo: &slo_spec,
-        expect: &exp,
-        files: &f,
-        time_scale: 1.0,
-        faults: &faults,
-        alerts: &alerts,
-        notifications: &ns,
-        unmeasured: &[],
-        notifications_unobserved: None,
-        dashboard_problems: &[],
-        rule_errors: &[],
-        delivery_failures: &failures,
-        load: Some(&crate::load::LoadReport::default()),
-        load_timeout: std::time::Duration::from_secs(10),
-        dashboards: None,
-        traces: None,
-        logs: None,
-        held: None,
-    });
+    let v = judge_with(&f, 1.0, &alerts, &full_delivery(12), None, &failures);
     let d = slo(&v, "alert_delivery");
     assert_eq!(d.status, Status::Fail);
     assert!(
@@ -803,8 +793,6 @@ fn a_downgraded_expected_alert_is_still_judged_by_mttd() {
 fn inhibited_in_one_poll_and_free_for_long_is_missed() {
     use crate::observe::inhibitions::HeldAlert;
     let f = files("1m");
-    let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
-    let (faults, exp) = ([fault()], expect());
     let alerts = [
         timeline("ServiceDown", "critical", 8),
         timeline("Noise", "warning", 9),
@@ -820,28 +808,7 @@ fn inhibited_in_one_poll_and_free_for_long_is_missed() {
         }]
     };
     let ns = full_delivery(12);
-    let run = |h: &[HeldAlert]| {
-        evaluate(&Evidence {
-            slo: &spec,
-            expect: &exp,
-            files: &f,
-            time_scale: 1.0,
-            faults: &faults,
-            alerts: &alerts,
-            notifications: &ns,
-            unmeasured: &[],
-            notifications_unobserved: None,
-            dashboard_problems: &[],
-            rule_errors: &[],
-            delivery_failures: &[],
-            load: Some(&crate::load::LoadReport::default()),
-            load_timeout: std::time::Duration::from_secs(10),
-            dashboards: None,
-            traces: None,
-            logs: None,
-            held: Some(h),
-        })
-    };
+    let run = |h: &[HeldAlert]| judge_with(&f, 1.0, &alerts, &ns, Some(h), &[]);
     // Free for 10 s (under group_wait 30 s): excused.
     let v = run(&held(10.0));
     assert!(
