@@ -44,8 +44,9 @@ fn run(scenario: &str) -> (i32, String, Value) {
         "{scenario}: ports still bound: {:?}",
         bound_ports(&dir)
     );
-    let result: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap();
+    let result: Value = std::fs::read_to_string(dir.join("result.json"))
+        .map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap_or_else(|e| panic!("{scenario}: no result.json ({e}):\n{text}"));
     (out.status.code().unwrap_or(-1), text, result)
 }
 
