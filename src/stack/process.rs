@@ -316,12 +316,34 @@ pub fn last_lines(path: &Path, n: usize) -> String {
     }
 }
 
-/// A free TCP port on 127.0.0.1. Another process could take it before the
-/// component binds it; start-up then fails with the component's own
-/// "address in use" line in the error.
+/// A free TCP port on 127.0.0.1, chosen below the kernel's ephemeral range
+/// (`ip_local_port_range`). A port from `bind(0)` comes from that range,
+/// where every outgoing connection (the load engine opens thousands) also
+/// takes its local port, so between choosing it and the component binding
+/// it another connection could take it. Below the range only another
+/// listener can; start-up then fails with the component's own "address in
+/// use" line in the error. Falls back to `bind(0)`.
 pub fn free_port() -> std::io::Result<u16> {
+    let low = ephemeral_low().unwrap_or(32768);
+    let (from, to) = (10_000u16, low.saturating_sub(1).max(10_001));
+    for _ in 0..64 {
+        let port = rand::random_range(from..=to);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+/// The low end of the kernel's ephemeral port range, where it says.
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Find a program on PATH.
@@ -456,5 +478,15 @@ mod version_tests {
             Some("prometheus, version 2.42.0+ds (branch: debian/sid)")
         );
         assert!(super::version_line("").is_none());
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_bindable() {
+        let low = super::ephemeral_low().unwrap_or(32768);
+        for _ in 0..20 {
+            let p = super::free_port().unwrap();
+            assert!(p < low, "{p} is in the ephemeral range from {low}");
+            std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+        }
     }
 }
