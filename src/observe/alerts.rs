@@ -27,11 +27,18 @@ pub struct AlertTimeline {
 
 impl AlertTimeline {
     pub fn matches(&self, name: &str, labels: &[(String, String)]) -> bool {
-        self.name == name
-            && labels
-                .iter()
-                .all(|(k, v)| self.labels.get(k).is_some_and(|x| x == v))
+        self.name == name && has_labels(&self.labels, labels.iter().map(|(k, v)| (k, v)))
     }
+}
+
+/// `labels` holds every one of `want` with the same value: how an alert is
+/// matched to a name-and-labels expectation wherever it is seen
+/// (Prometheus, Alertmanager, a notification), extra labels allowed.
+pub fn has_labels<'a>(
+    labels: &BTreeMap<String, String>,
+    mut want: impl Iterator<Item = (&'a String, &'a String)>,
+) -> bool {
+    want.all(|(k, v)| labels.get(k).is_some_and(|x| x == v))
 }
 
 #[derive(Debug, Deserialize)]

@@ -105,9 +105,7 @@ impl NotifiedAlert {
     /// This instance is `name` with every one of `labels`.
     pub fn is(&self, name: &str, labels: &[(String, String)]) -> bool {
         self.name == name
-            && labels
-                .iter()
-                .all(|(k, v)| self.labels.get(k).is_some_and(|x| x == v))
+            && super::alerts::has_labels(&self.labels, labels.iter().map(|(k, v)| (k, v)))
     }
 }
 

@@ -274,9 +274,10 @@ fn unexpected_instances(ev: &Evidence<'_>) -> Vec<String> {
         .filter(|i| {
             !ev.expect.alerts.iter().any(|e| {
                 e.name == i.name
-                    && e.labels
-                        .iter()
-                        .all(|(k, v)| i.labels.get(k).is_some_and(|x| x == v))
+                    && crate::observe::alerts::has_labels(
+                        &i.labels,
+                        e.labels.iter().map(|(k, v)| (k, v)),
+                    )
             })
         })
         .map(|i| {

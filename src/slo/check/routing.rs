@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Evidence, severity_of};
+use crate::observe::alerts::has_labels;
 use crate::observe::destination::Destination;
 use crate::observe::inhibitions::HeldAlert;
 use crate::observe::receiver::{Notification, NotificationStatus, NotifiedAlert, still_firing};
@@ -71,19 +72,11 @@ impl Instance {
     /// `a` is this instance: same rule, and every label of ours (Alertmanager
     /// may add external labels, never drop ours).
     fn is(&self, a: &NotifiedAlert) -> bool {
-        a.name == self.name
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| a.labels.get(k).is_some_and(|x| x == v))
+        a.name == self.name && has_labels(&a.labels, self.labels.iter())
     }
 
     fn held_as(&self, h: &HeldAlert) -> bool {
-        h.name == self.name
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| h.labels.get(k).is_some_and(|x| x == v))
+        h.name == self.name && has_labels(&h.labels, self.labels.iter())
     }
 
     pub(super) fn pairs(&self) -> Vec<(String, String)> {
