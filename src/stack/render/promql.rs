@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use promql_parser::parser::{self, Expr, Offset};
+use promql_parser::parser::{self, Expr, Offset, VectorSelector};
 
 /// promql-parser, with its panics (a huge bare-number range overflows a
 /// `Duration` inside it, found by `tests/fuzz.rs`) turned into errors:
@@ -118,39 +118,53 @@ fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
 /// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
 /// y), for checking rules and dashboards against the metric contract.
 pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
-    let ast = parse(expr)?;
-    let mut out = Vec::new();
-    collect_names(&ast, &mut out);
+    let mut out: Vec<String> = vector_selectors(expr)?
+        .iter()
+        .filter_map(selected_name)
+        .collect();
     out.sort();
     out.dedup();
     Ok(out)
 }
 
-fn collect_names(e: &Expr, out: &mut Vec<String>) {
-    let selector = |vs: &promql_parser::parser::VectorSelector, out: &mut Vec<String>| {
-        if let Some(n) = &vs.name {
-            out.push(n.clone());
-        } else if let Some(m) = vs.matchers.matchers.iter().find(|m| m.name == "__name__") {
-            out.push(m.value.clone());
-        }
-    };
+/// The metric a selector names: `x{..}`, or `{__name__="x"}`.
+pub fn selected_name(vs: &VectorSelector) -> Option<String> {
+    vs.name.clone().or_else(|| {
+        vs.matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__")
+            .map(|m| m.value.clone())
+    })
+}
+
+/// Every vector selector in `expr`, including those under a range
+/// (`rate(x[5m])` → `x`), in the order they appear.
+pub fn vector_selectors(expr: &str) -> Result<Vec<VectorSelector>, String> {
+    let ast = parse(expr)?;
+    let mut out = Vec::new();
+    collect_selectors(&ast, &mut out);
+    Ok(out)
+}
+
+fn collect_selectors(e: &Expr, out: &mut Vec<VectorSelector>) {
     match e {
         Expr::Aggregate(a) => {
-            collect_names(&a.expr, out);
+            collect_selectors(&a.expr, out);
             if let Some(p) = &a.param {
-                collect_names(p, out);
+                collect_selectors(p, out);
             }
         }
-        Expr::Unary(u) => collect_names(&u.expr, out),
+        Expr::Unary(u) => collect_selectors(&u.expr, out),
         Expr::Binary(b) => {
-            collect_names(&b.lhs, out);
-            collect_names(&b.rhs, out);
+            collect_selectors(&b.lhs, out);
+            collect_selectors(&b.rhs, out);
         }
-        Expr::Paren(p) => collect_names(&p.expr, out),
-        Expr::Subquery(s) => collect_names(&s.expr, out),
-        Expr::VectorSelector(v) => selector(v, out),
-        Expr::MatrixSelector(m) => selector(&m.vs, out),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_names(a, out)),
+        Expr::Paren(p) => collect_selectors(&p.expr, out),
+        Expr::Subquery(s) => collect_selectors(&s.expr, out),
+        Expr::VectorSelector(v) => out.push(v.clone()),
+        Expr::MatrixSelector(m) => out.push(m.vs.clone()),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
     }
 }
