@@ -343,6 +343,65 @@ pub const CONTRACT: &[MetricSpec] = &[
     ),
 ];
 
+/// Labels of the mocks' metrics whose values come from a fixed set: the
+/// values the services produce, whether or not a run happens to produce
+/// them (`operation="embed"` only on an embedding-cache miss). The live
+/// panel check ([`crate::observe::panel_health`]) tells "not produced yet"
+/// from "never produced" with it; the mock tests fail when a service
+/// produces a value that is not listed.
+pub const VALUES: &[(&str, &str, &[&str])] = &[
+    (
+        "ml_model_inference_duration_seconds",
+        "operation",
+        &["embed", "search"],
+    ),
+    (
+        "cache_operations_duration_seconds",
+        "operation",
+        &["get", "set"],
+    ),
+    (
+        "cache_operations_duration_seconds",
+        "cache_type",
+        &["embedding", "recommendation"],
+    ),
+    (
+        "cache_hits_total",
+        "cache_type",
+        &["embedding", "recommendation"],
+    ),
+    (
+        "cache_misses_total",
+        "cache_type",
+        &["embedding", "recommendation"],
+    ),
+    (
+        "db_query_duration_seconds",
+        "query_type",
+        &["insert_event", "select_tenant"],
+    ),
+    (
+        "db_connection_pool_size",
+        "pool_name",
+        &["memory", "primary"],
+    ),
+    (
+        "recommendation_quality",
+        "metric",
+        &["map_at_10", "ndcg_at_10", "precision_at_10", "recall_at_10"],
+    ),
+];
+
+/// The values a mock metric's label takes, where they are a fixed set.
+/// `series` may carry a histogram suffix.
+pub fn values_of(series: &str, label: &str) -> Option<&'static [&'static str]> {
+    let base = lookup(series)?.name;
+    VALUES
+        .iter()
+        .find(|(m, l, _)| *m == base && *l == label)
+        .map(|(_, _, v)| *v)
+}
+
 /// The contract entry for a series name as it appears in PromQL
 /// (`x_bucket`, `x_sum`, `x_count` resolve to histogram `x`).
 pub fn lookup(series: &str) -> Option<&'static MetricSpec> {

@@ -193,7 +193,18 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         return;
     }
     let p = Project::new();
-    // A misspelled metric, and a datasource uid nobody provisions.
+    // A misspelled metric, a misspelled label, a label value the services
+    // never produce, and a datasource uid nobody provisions.
+    p.edit(
+        "stack/grafana/dashboards/api-performance.json",
+        r#"http_requests_total{status=~\"5..\"}"#,
+        r#"http_requests_total{stauts=~\"5..\"}"#,
+    );
+    p.edit(
+        "stack/grafana/dashboards/ml-engine-performance.json",
+        r#"operation=\"embed\""#,
+        r#"operation=\"embedd\""#,
+    );
     p.edit(
         "stack/grafana/dashboards/api-performance.json",
         "http_request_duration_seconds_bucket",
@@ -216,6 +227,36 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         text.contains("\"prometheus-typo\"") && text.contains("not provisioned"),
         "{text}"
     );
+    // The live series check names the panel and the selector.
+    assert!(
+        text.contains(r#"API Performance / Error Rate by Endpoint: http_requests_total{stauts=~"5.."}: no series of http_requests_total has a label "stauts""#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ML Engine Performance / Embedding Generation Latency: "#)
+            && text.contains(r#"operation="embedd": the services never produce that operation; they produce embed, search"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_shipped_smoke_scenario_passes_and_lists_the_empty_error_rate_panel() {
+    if !stack_binaries_present(
+        "the_shipped_smoke_scenario_passes_and_lists_the_empty_error_rate_panel",
+    ) {
+        return;
+    }
+    let p = Project::new();
+    let out = p.run(&["run", "scenarios/smoke.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Error Rate by Endpoint: no data")
+            && text.contains("legitimately empty panel")
+            && text.contains(r#"status=~"5.." matches none of status's values yet"#),
+        "{text}"
+    );
+    assert!(text.contains(" 0 broken,"), "{text}");
 }
 
 #[test]

@@ -152,6 +152,27 @@ fn check_contract(service: Source, text: &str) {
         let want_labels: BTreeSet<String> = spec.labels.iter().map(|s| s.to_string()).collect();
         assert_eq!(labels, &want_labels, "{}: labels", spec.name);
     }
+    check_values(text);
+}
+
+/// Every value of a label with a fixed set in the contract is in that set.
+fn check_values(text: &str) {
+    let pair = regex::Regex::new(r#"([a-zA-Z_]+)="([^"]*)""#).unwrap();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, rest)) = line.split_once('{') else {
+            continue;
+        };
+        for c in pair.captures_iter(rest) {
+            if let Some(allowed) = crate::contract::values_of(series, &c[1]) {
+                assert!(
+                    allowed.contains(&&c[2]),
+                    "{series}: {}={:?} is not in the contract's values {allowed:?} (src/contract.rs VALUES)",
+                    &c[1],
+                    &c[2]
+                );
+            }
+        }
+    }
 }
 
 async fn drive(p: &Pair) {

@@ -33,6 +33,9 @@ pub struct PanelResult {
     pub errors: Vec<String>,
     /// Why the panel was not measured, if it was not.
     pub skipped: Option<String>,
+    /// Its selectors against the live series, once the load is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::panel_health::PanelHealth>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -142,6 +145,7 @@ impl Probe {
                         no_data_rounds: 0,
                         errors: Vec::new(),
                         skipped: None,
+                        health: None,
                     };
                     match queries(d, &vars, p, sources, scrape) {
                         Ok(q) if q.is_empty() => {
@@ -326,6 +330,35 @@ impl Probe {
             }
         }))
         .await
+    }
+
+    /// Every measured panel's selectors against the live series in
+    /// `prometheus` over `[start, now]` (Unix seconds), recorded per panel.
+    pub async fn check_health(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
+        use super::panel_health::{Live, Outcome, PanelHealth, Selector};
+        let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let mut live = Live::new(prometheus, &self.http, start, end);
+        for job in &self.jobs {
+            let mut health = PanelHealth::default();
+            let mut seen = BTreeSet::new();
+            let selectors = job.queries.iter().flat_map(|q| {
+                crate::stack::render::promql::vector_selectors(&q.expr).unwrap_or_default()
+            });
+            for sel in selectors.map(|vs| Selector::of(&vs)) {
+                if !seen.insert(sel.text.clone()) {
+                    continue;
+                }
+                health.selectors += 1;
+                match live.check(&sel).await {
+                    Ok(Outcome::Matched) => {}
+                    Ok(Outcome::Empty(why)) => health.empty.push(format!("{}: {why}", sel.text)),
+                    Ok(Outcome::Broken(why)) => health.broken.push(format!("{}: {why}", sel.text)),
+                    Err(e) => health.unchecked.push(format!("{}: {e}", sel.text)),
+                }
+            }
+            let mut r = self.report.lock().expect("dashboard report poisoned");
+            r.dashboards[job.dashboard].panels[job.panel].health = Some(health);
+        }
     }
 
     /// Rounds every `every` until cancelled.

@@ -16,6 +16,7 @@ pub mod jaeger;
 pub mod logs;
 pub mod logsearch;
 pub mod loki;
+pub mod panel_health;
 pub mod receiver;
 pub mod rules;
 pub mod traces;

@@ -143,6 +143,10 @@ impl Observers {
         } else {
             crate::observe::rules::check(&session.stack.prometheus).await
         };
+        if let Some(p) = self.probe.as_ref().filter(|_| !cancel.is_cancelled()) {
+            let start = started_at.timestamp_millis() as f64 / 1000.0;
+            p.check_health(&session.stack.prometheus, start).await;
+        }
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
         let kills = kill_times(load, faults);
         let traces = traces(session, samples, &kills, cancel, &mut notes).await;

@@ -203,7 +203,9 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     };
     if let Some(d) = &ev.slo.dashboard_latency {
         let measured = signals::dashboards(d, ev.dashboards, reason(SloKind::DashboardLatency));
-        slos.push(signals::broken_dashboards(measured, ev.dashboard_problems));
+        let mut broken = ev.dashboard_problems.to_vec();
+        broken.extend(signals::broken_panels(ev.dashboards));
+        slos.push(signals::broken_dashboards(measured, &broken));
     }
     if let Some(l) = &ev.slo.log_search {
         slos.push(signals::logs(l, ev.logs, reason(SloKind::LogSearch)));

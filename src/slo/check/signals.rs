@@ -26,6 +26,59 @@ pub(super) fn broken_dashboards(r: SloResult, problems: &[String]) -> SloResult 
     r.failed_by("broken dashboard", problems)
 }
 
+/// Panels whose selectors can match nothing the stack produces, from the
+/// live series check (`dashboard / panel: selector: why`).
+pub(super) fn broken_panels(report: Option<&DashboardReport>) -> Vec<String> {
+    let mut out = Vec::new();
+    for dash in report.map(|r| r.dashboards.as_slice()).unwrap_or(&[]) {
+        for p in &dash.panels {
+            for b in p.health.iter().flat_map(|h| &h.broken) {
+                out.push(format!("{} / {}: {b}", dash.dashboard, p.panel));
+            }
+        }
+    }
+    out
+}
+
+/// How many selectors the live series check looked at, and what it found.
+fn health_summary(r: &DashboardReport) -> Option<String> {
+    let checked: Vec<_> = r
+        .dashboards
+        .iter()
+        .flat_map(|d| &d.panels)
+        .filter_map(|p| p.health.as_ref())
+        .collect();
+    if checked.is_empty() {
+        return None;
+    }
+    let count = |f: fn(&crate::observe::panel_health::PanelHealth) -> usize| {
+        checked.iter().map(|h| f(h)).sum::<usize>()
+    };
+    Some(format!(
+        "panel health: {} selectors of {} panels looked up in the live series: {} broken, {} legitimately empty, {} could not be asked",
+        count(|h| h.selectors as usize),
+        checked.len(),
+        count(|h| h.broken.len()),
+        count(|h| h.empty.len()),
+        count(|h| h.unchecked.len()),
+    ))
+}
+
+/// What a panel's live check adds to its no-data line: why it is empty,
+/// or that it could not be asked.
+fn health_note(p: &crate::observe::dashboards::PanelResult) -> String {
+    match &p.health {
+        Some(h) if !h.empty.is_empty() => format!(
+            "; its selectors match the stack's series, so it is a legitimately empty panel ({})",
+            h.empty.join("; ")
+        ),
+        Some(h) if !h.unchecked.is_empty() => {
+            format!("; its selectors could not be checked: {}", h.unchecked[0])
+        }
+        _ => String::new(),
+    }
+}
+
 pub(super) fn dashboards(
     d: &DashboardSlo,
     report: Option<&DashboardReport>,
@@ -74,7 +127,7 @@ pub(super) fn dashboards(
             if !p.samples_ms.is_empty() && p.no_data_rounds as usize == p.samples_ms.len() {
                 failed |= d.no_data_fails;
                 details.push(format!(
-                    "{} / {}: no data in any of {} loads under load{}",
+                    "{} / {}: no data in any of {} loads under load{}{}",
                     dash.dashboard,
                     p.panel,
                     p.samples_ms.len(),
@@ -82,7 +135,8 @@ pub(super) fn dashboards(
                         ""
                     } else {
                         " (no_data: warn)"
-                    }
+                    },
+                    health_note(p)
                 ));
             }
         }
@@ -95,6 +149,9 @@ pub(super) fn dashboards(
             format!("no panel could be measured here: {}", skipped.join("; ")),
         );
     };
+    if let Some(line) = health_summary(r) {
+        details.push(line);
+    }
     if !skipped.is_empty() {
         details.push(format!(
             "{} panel(s) not measured: {}",
