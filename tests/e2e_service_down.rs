@@ -310,3 +310,74 @@ fn service_down_downgraded_to_warning_fails_the_shipped_scenario() {
     assert!(text.contains("expected_alerts    FAIL"), "{text}");
     assert!(text.contains("ServiceDown"), "{text}");
 }
+
+/// A PATH like this process's, without the programs named `hidden`: each
+/// directory's entries linked into one directory.
+fn path_without(root: &std::path::Path, hidden: &[&str]) -> String {
+    let bin = root.join("bin-without");
+    std::fs::create_dir_all(&bin).unwrap();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let dest = bin.join(&name);
+            if hidden.iter().any(|h| name == *h) || dest.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(e.path(), dest);
+        }
+    }
+    bin.display().to_string()
+}
+
+#[test]
+fn a_missing_exporter_stops_the_run_unless_the_scenario_allows_it() {
+    if !stack_binaries_present("a_missing_exporter_stops_the_run_unless_the_scenario_allows_it") {
+        return;
+    }
+    if common::which("prometheus-redis-exporter").is_none() {
+        return common::skip("prometheus-redis-exporter is not installed; run scripts/install.sh");
+    }
+    let p = Project::new();
+    let path = path_without(
+        p.dir.path(),
+        &["prometheus-redis-exporter", "redis_exporter"],
+    );
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    let env = [("PATH", path)];
+    let out = p.run_with_env(&["run", "scenarios/fast.yml", "--out", "reports"], &env);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("the stack is incomplete")
+            && text.contains("redis-exporter: not installed (package prometheus-redis-exporter)")
+            && text.contains("allow_absent: [redis-exporter]"),
+        "{text}"
+    );
+    assert!(survivors(&p.run_dir()).is_empty(), "{text}");
+
+    // Allowed: the run goes on, and says what it ran without.
+    std::fs::remove_dir_all(p.out()).unwrap();
+    p.edit(
+        "scenarios/fast.yml",
+        "stack: { dir: ../stack, time_scale: 15 }",
+        "stack: { dir: ../stack, time_scale: 15, allow_absent: [redis-exporter] }",
+    );
+    let out = p.run_with_env(&["run", "scenarios/fast.yml", "--out", "reports"], &env);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.run_dir().join("result.json")).unwrap())
+            .unwrap();
+    let absent = &result["stack"]["absent"]["redis-exporter"];
+    assert!(
+        absent.as_str().is_some_and(|w| w.contains("not installed")),
+        "{absent}"
+    );
+    assert!(
+        result["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .starts_with("absent, as stack.allow_absent allows: redis-exporter")),
+        "{text}"
+    );
+}

@@ -44,6 +44,10 @@ pub struct StackInfo {
     pub scrape_targets: Vec<(String, String)>,
     pub dropped_targets: Vec<DroppedTarget>,
     pub unobserved_integrations: Vec<String>,
+    /// Components this stack ran without, and why: Grafana, Loki or Jaeger
+    /// not installed, and what `stack.allow_absent` let the run go without.
+    #[serde(default)]
+    pub absent: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

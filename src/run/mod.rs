@@ -135,6 +135,14 @@ async fn execute(
         .iter()
         .map(|n| format!("not started: {n}"))
         .collect();
+    match preflight::missing_components(&stack.missing, &inputs.scenario.stack.allow_absent) {
+        Ok(allowed) => notes.extend(allowed),
+        Err(why) => {
+            session.stack.teardown().await;
+            session.stop_listening().await;
+            anyhow::bail!(why);
+        }
+    }
 
     let start = tokio::time::Instant::now();
     let observers = collect::Observers::start(&inputs, &session, &dir, start, opts.progress)?;

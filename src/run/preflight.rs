@@ -3,6 +3,13 @@
 //! mocks' knobs (the same message the decoder gives); a stack the harness
 //! starts takes a fault only where this machine can carry it out. Each
 //! refusal is an input error at the fault's line.
+//!
+//! Once the stack is up: did every component the provider needs start?
+//! One that did not (not installed, a failed initdb) makes the stack not
+//! the stack under test, so the run stops there as could-not-run (exit 3),
+//! unless the scenario's `stack.allow_absent` names it.
+
+use std::collections::BTreeMap;
 
 use crate::input::Diagnostics;
 use crate::scenario::Scenario;
@@ -30,4 +37,67 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
         }
     }
     if d.is_empty() { Ok(()) } else { Err(d) }
+}
+
+/// The notes for the missing components the scenario allows, or the
+/// error naming those it does not.
+pub(super) fn missing_components(
+    missing: &BTreeMap<String, String>,
+    allowed: &[String],
+) -> Result<Vec<String>, String> {
+    let (ok, not): (Vec<_>, Vec<_>) = missing
+        .iter()
+        .partition(|(name, _)| allowed.iter().any(|a| a == *name));
+    if not.is_empty() {
+        return Ok(ok
+            .iter()
+            .map(|(name, why)| format!("absent, as stack.allow_absent allows: {name}: {why}"))
+            .collect());
+    }
+    let names: Vec<&str> = not.iter().map(|(n, _)| n.as_str()).collect();
+    let whys: Vec<String> = not.iter().map(|(n, w)| format!("  {n}: {w}")).collect();
+    Err(format!(
+        "the stack is incomplete, so this run would not test it:\n{}\ninstall what is missing (scripts/install.sh), or let the scenario run without it: stack: {{ allow_absent: [{}] }}",
+        whys.join("\n"),
+        names.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing() -> BTreeMap<String, String> {
+        [
+            (
+                "redis-exporter",
+                "not installed (package prometheus-redis-exporter)",
+            ),
+            ("postgresql", "initdb failed"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn a_missing_component_not_allowed_names_each_and_how_to_allow_it() {
+        let e = missing_components(&missing(), &["postgresql".into()]).unwrap_err();
+        assert!(e.contains("redis-exporter: not installed"), "{e}");
+        assert!(!e.contains("initdb"), "an allowed one is not listed: {e}");
+        assert!(e.contains("allow_absent: [redis-exporter]"), "{e}");
+    }
+
+    #[test]
+    fn allowed_missing_components_are_notes() {
+        let notes = missing_components(&missing(), &["postgresql".into(), "redis-exporter".into()])
+            .unwrap();
+        assert_eq!(notes.len(), 2);
+        assert!(notes[0].starts_with("absent, as stack.allow_absent allows: postgresql"));
+        assert!(
+            missing_components(&BTreeMap::new(), &[])
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

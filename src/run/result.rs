@@ -85,6 +85,13 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
             scrape_targets: o.stack.rendered.scrape_targets.clone(),
             dropped_targets: o.stack.rendered.dropped_targets.clone(),
             unobserved_integrations: o.stack.rendered.unobserved_integrations.clone(),
+            absent: o
+                .stack
+                .absent
+                .iter()
+                .chain(&o.stack.missing)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         faults: o.faults,
         alerts: c.alerts,

@@ -132,6 +132,7 @@ fn decode_stack(
             urls: Vec::new(),
             receivers: None,
             binaries: Vec::new(),
+            allow_absent: Vec::new(),
         });
     };
     let mut m = dec.map(node, "stack")?;
@@ -199,6 +200,10 @@ fn decode_stack(
         Some(n) => decode_binaries(dec, n, base),
         None => Some(Vec::new()),
     };
+    let allow_absent = match m.get("allow_absent") {
+        Some(n) => decode_allow_absent(dec, n),
+        None => Some(Vec::new()),
+    };
     m.finish(dec);
     Some(StackRef {
         dir: dir?,
@@ -207,7 +212,24 @@ fn decode_stack(
         urls: urls?,
         receivers: receivers?,
         binaries: binaries?,
+        allow_absent: allow_absent?,
     })
+}
+
+/// `stack.allow_absent`: a list of component names from
+/// [`crate::scenario::ALLOWABLE_ABSENT`].
+fn decode_allow_absent(dec: &mut Decoder, node: &Node) -> Option<Vec<String>> {
+    let items = dec.seq(node, "stack.allow_absent")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, n) in items.iter().enumerate() {
+        let field = format!("stack.allow_absent[{i}]");
+        match dec.one_of(n, &field, crate::scenario::ALLOWABLE_ABSENT) {
+            Some(name) => out.push(name),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `stack.binaries`: component → path of its binary (relative to the
@@ -1189,6 +1211,25 @@ load:
         assert_eq!(s.stack.urls.len(), 2);
         assert_eq!(s.stack.urls[0].0, "prometheus");
         assert_eq!(s.stack.receivers.unwrap().value.port(), 9095);
+    }
+
+    #[test]
+    fn allow_absent_names_known_components_only() {
+        let s = with(
+            "{ allow_absent: [redis-exporter, postgresql] }",
+            "faults: []",
+        )
+        .unwrap();
+        assert_eq!(s.stack.allow_absent, ["redis-exporter", "postgresql"]);
+        let e = with(
+            "{ allow_absent: [redis-exporter, prometheus] }",
+            "faults: []",
+        )
+        .unwrap_err();
+        assert!(e.contains("stack.allow_absent[1]"), "{e}");
+        assert!(e.contains("redis-exporter"), "the choices are listed: {e}");
+        let e = with("{ allow_absent: redis }", "faults: []").unwrap_err();
+        assert!(e.contains("stack.allow_absent"), "{e}");
     }
 
     #[test]

@@ -56,7 +56,22 @@ pub struct StackRef {
     /// `stack.binaries`: the binary for a component (the version matrix),
     /// resolved relative to the scenario file.
     pub binaries: Vec<(String, Located<PathBuf>)>,
+    /// `stack.allow_absent`: components of the provider's stack that may
+    /// be missing here without making the run incomplete.
+    pub allow_absent: Vec<String>,
 }
+
+/// Components of the native stack that `stack.allow_absent` can name:
+/// those the provider needs, and that a machine may lack. Grafana, Loki,
+/// Promtail/Alloy and Jaeger are optional already (their SLOs are NOT
+/// MEASURED without them).
+pub const ALLOWABLE_ABSENT: &[&str] = &[
+    "postgresql",
+    "postgres-exporter",
+    "redis",
+    "redis-exporter",
+    "node-exporter",
+];
 
 /// Components whose binary `stack.binaries` and `--bin` can choose.
 pub const CHOOSABLE_BINARIES: &[&str] =

@@ -184,6 +184,7 @@ pub async fn start(
         services,
         rendered: Default::default(),
         not_started,
+        missing: BTreeMap::new(),
         absent,
         backend: None,
         admin_token: std::env::var("ZETA_ADMIN_TOKEN").ok(),
@@ -211,6 +212,7 @@ mod tests {
                 .collect(),
             receivers: None,
             binaries: Vec::new(),
+            allow_absent: Vec::new(),
         }
     }
 

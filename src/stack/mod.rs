@@ -139,6 +139,10 @@ pub struct Stack {
     pub rendered: render::Rendered,
     /// Components this provider could not start here, and why.
     pub not_started: Vec<String>,
+    /// Components the provider needs and could not start here (not
+    /// installed, a failed initdb), and why: the stack is not the stack
+    /// under test unless the scenario allows them to be absent.
+    pub missing: BTreeMap<String, String>,
     /// Grafana, Loki or Jaeger that this stack does not have, and why:
     /// what the SLO checks that need them report as "not measured".
     pub absent: BTreeMap<String, String>,

@@ -62,9 +62,10 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
         match ds::init_postgres(&b.log("initdb"), b.cancel).await {
             Ok(d) => Some(d),
             Err(e) => {
-                b.not_started.push(format!(
-                    "postgresql: {e:#}; backend-api keeps its data in memory"
-                ));
+                b.missing.insert(
+                    "postgresql".into(),
+                    format!("{e:#}; backend-api would keep its data in memory"),
+                );
                 return Ok(());
             }
         }
@@ -111,9 +112,9 @@ pub(super) async fn postgres(b: &mut Build<'_>) -> anyhow::Result<()> {
         .launcher
         .program("postgres-exporter", ds::POSTGRES_EXPORTER)
     else {
-        b.not_started.push(
-            "postgres-exporter: not installed (package prometheus-postgres-exporter); DatabaseDown cannot fire"
-                .into(),
+        b.missing.insert(
+            "postgres-exporter".into(),
+            "not installed (package prometheus-postgres-exporter); DatabaseDown cannot fire".into(),
         );
         return Ok(());
     };
@@ -149,8 +150,10 @@ async fn exporter(
 /// Redis and its exporter; the mocks' caches live there.
 pub(super) async fn redis(b: &mut Build<'_>) -> anyhow::Result<()> {
     let Some(program) = b.launcher.program("redis", &["redis-server"]) else {
-        b.not_started
-            .push("redis: not installed (package redis-server); the caches live in memory".into());
+        b.missing.insert(
+            "redis".into(),
+            "not installed (package redis-server); the caches would live in memory".into(),
+        );
         return Ok(());
     };
     let port = free_port()?;
@@ -168,8 +171,10 @@ pub(super) async fn redis(b: &mut Build<'_>) -> anyhow::Result<()> {
         .await;
 
     let Some(exporter_program) = b.launcher.program("redis-exporter", ds::REDIS_EXPORTER) else {
-        b.not_started
-            .push("redis-exporter: not installed (package prometheus-redis-exporter)".into());
+        b.missing.insert(
+            "redis-exporter".into(),
+            "not installed (package prometheus-redis-exporter); RedisDown cannot fire".into(),
+        );
         return Ok(());
     };
     exporter(

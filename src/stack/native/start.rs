@@ -50,6 +50,8 @@ pub(super) struct Build<'a> {
     /// Compose `host:port` → where it really listens (for the renderers).
     pub(super) addresses: AddressMap,
     pub(super) not_started: Vec<String>,
+    /// Components this provider needs that could not start here, and why.
+    pub(super) missing: BTreeMap<String, String>,
     /// Grafana, Loki or Jaeger that this stack does not have, and why.
     pub(super) absent: BTreeMap<String, String>,
     pub(super) dropped: Vec<render::DroppedTarget>,
@@ -203,6 +205,7 @@ pub async fn start(
         components: Vec::new(),
         addresses: AddressMap::new(),
         not_started: Vec::new(),
+        missing: BTreeMap::new(),
         absent: BTreeMap::new(),
         dropped: Vec::new(),
         mock_env: vec![("ZETA_ADMIN_TOKEN".to_string(), admin_token.clone())],
@@ -225,6 +228,7 @@ pub async fn start(
         native,
         components,
         not_started,
+        missing,
         absent,
         dropped,
         grafana,
@@ -244,6 +248,7 @@ pub async fn start(
         services,
         rendered,
         not_started,
+        missing,
         absent,
         grafana,
         loki,
