@@ -168,12 +168,11 @@ impl StackFiles {
     }
 
     pub fn scrape_interval(&self) -> Duration {
-        global_duration(&self.prometheus, "scrape_interval").unwrap_or(defaults::SCRAPE_INTERVAL)
+        scrape_interval_of(&self.prometheus)
     }
 
     pub fn evaluation_interval(&self) -> Duration {
-        global_duration(&self.prometheus, "evaluation_interval")
-            .unwrap_or(defaults::EVALUATION_INTERVAL)
+        evaluation_interval_of(&self.prometheus)
     }
 
     /// The shortest scrape or evaluation interval anywhere in the config
@@ -216,18 +215,7 @@ impl StackFiles {
     /// Alertmanager route timers of the root route (group_wait,
     /// group_interval), with Alertmanager's defaults.
     pub fn root_route_timers(&self) -> (Duration, Duration) {
-        let route = self.alertmanager.get("route");
-        let get = |k: &str, d: Duration| {
-            route
-                .and_then(|r| r.get(k))
-                .and_then(Value::as_str)
-                .and_then(parse_duration)
-                .unwrap_or(d)
-        };
-        (
-            get("group_wait", defaults::GROUP_WAIT),
-            get("group_interval", defaults::GROUP_INTERVAL),
-        )
+        root_route_timers_of(&self.alertmanager)
     }
 
     /// The longest `group_wait` of any route in the tree: the longest an
@@ -256,6 +244,33 @@ impl StackFiles {
         }
         max
     }
+}
+
+/// A Prometheus config's global scrape interval, with Prometheus' default.
+pub fn scrape_interval_of(prometheus: &Value) -> Duration {
+    global_duration(prometheus, "scrape_interval").unwrap_or(defaults::SCRAPE_INTERVAL)
+}
+
+/// A Prometheus config's global evaluation interval, with the default.
+pub fn evaluation_interval_of(prometheus: &Value) -> Duration {
+    global_duration(prometheus, "evaluation_interval").unwrap_or(defaults::EVALUATION_INTERVAL)
+}
+
+/// An Alertmanager config's root route (group_wait, group_interval), with
+/// Alertmanager's defaults.
+pub fn root_route_timers_of(alertmanager: &Value) -> (Duration, Duration) {
+    let route = alertmanager.get("route");
+    let get = |k: &str, d: Duration| {
+        route
+            .and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .and_then(parse_duration)
+            .unwrap_or(d)
+    };
+    (
+        get("group_wait", defaults::GROUP_WAIT),
+        get("group_interval", defaults::GROUP_INTERVAL),
+    )
 }
 
 fn global_duration(v: &Value, key: &str) -> Option<Duration> {
