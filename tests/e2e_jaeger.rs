@@ -76,6 +76,24 @@ fn service_down_measures_trace_coverage_through_real_jaeger() {
     // The linkage backend-api → ml-engine came back from Jaeger itself.
     assert!(text.contains("calls linked to ml-engine"), "{text}");
     assert!(!text.contains("did not stop within"), "{text}");
+    // The sample covers the whole run: requests after backend-api came
+    // back were looked up too, not only those before the outage.
+    let start =
+        chrono::DateTime::parse_from_rfc3339(r["load"]["started_at"].as_str().unwrap()).unwrap();
+    let back =
+        chrono::DateTime::parse_from_rfc3339(r["faults"][0]["reverted_at"].as_str().unwrap())
+            .unwrap();
+    let back_s = (back - start).num_milliseconds() as f64 / 1000.0;
+    let samples = r["load"]["trace_samples"].as_array().unwrap();
+    let after = samples
+        .iter()
+        .filter(|s| s["sent_s"].as_f64().unwrap() > back_s)
+        .count();
+    assert!(
+        after > samples.len() / 10,
+        "{after} of {} trace samples after the restart at +{back_s:.1}s",
+        samples.len()
+    );
 }
 
 #[test]

@@ -238,6 +238,12 @@ struct Cell {
 /// (endpoint, status class, phase), the per-second series (a few hundred
 /// bytes per second, see [`super::timeline`]), and at most `trace_cap`
 /// trace samples per endpoint.
+///
+/// The trace samples are a uniform reservoir (Algorithm R) over every
+/// request of the endpoint that reached a service (an HTTP status came
+/// back), from the first to the last: the requests after a fault and a
+/// restart are as likely to be checked as those before it, and refused
+/// connections during an outage do not use the sample up.
 pub struct Recorder {
     endpoints: Vec<String>,
     phases: Vec<(String, f64, Duration)>,
@@ -251,6 +257,11 @@ pub struct Recorder {
     lateness: Histogram<u64>,
     traces: Vec<Vec<TraceSample>>,
     trace_cap: usize,
+    /// Per endpoint, requests that reached a service (the reservoir's n).
+    reached: Vec<u64>,
+    /// The reservoir's random source (SplitMix64, fixed seed: the same
+    /// requests give the same sample).
+    rng: u64,
     tenants: Vec<String>,
 }
 
@@ -272,6 +283,8 @@ impl Recorder {
             lateness: histogram(),
             traces: vec![Vec::new(); n],
             trace_cap,
+            reached: vec![0; n],
+            rng: 0x5eed_7ace,
             tenants,
         }
     }
@@ -307,19 +320,40 @@ impl Recorder {
             corrected,
         );
 
-        let traces = &mut self.traces[s.endpoint];
-        if traces.len() < self.trace_cap {
-            traces.push(TraceSample {
-                trace_id: format!("{:032x}", s.trace_id),
-                endpoint: self.endpoints[s.endpoint].clone(),
-                tenant: self
-                    .tenants
-                    .get(s.tenant as usize)
-                    .cloned()
-                    .unwrap_or_default(),
-                outcome: s.outcome.class().to_string(),
-                sent_s: s.sent.as_secs_f64(),
-            });
+        if matches!(s.outcome, Outcome::Status(_)) {
+            self.sample_trace(s);
+        }
+    }
+
+    /// Algorithm R: the n-th request that reached a service replaces a
+    /// random one of the `trace_cap` kept with probability cap / n.
+    fn sample_trace(&mut self, s: &Sample) {
+        let e = s.endpoint;
+        self.reached[e] += 1;
+        let n = self.reached[e];
+        let slot = if self.traces[e].len() < self.trace_cap {
+            None
+        } else {
+            let j = splitmix(&mut self.rng) % n;
+            match usize::try_from(j) {
+                Ok(j) if j < self.trace_cap => Some(j),
+                _ => return,
+            }
+        };
+        let sample = TraceSample {
+            trace_id: format!("{:032x}", s.trace_id),
+            endpoint: self.endpoints[e].clone(),
+            tenant: self
+                .tenants
+                .get(s.tenant as usize)
+                .cloned()
+                .unwrap_or_default(),
+            outcome: s.outcome.class().to_string(),
+            sent_s: s.sent.as_secs_f64(),
+        };
+        match slot {
+            Some(j) => self.traces[e][j] = sample,
+            None => self.traces[e].push(sample),
         }
     }
 
@@ -527,6 +561,15 @@ impl Recorder {
     }
 }
 
+/// SplitMix64: a small, good, seedable generator for the reservoir.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Every status class [`Outcome::class`] can name.
 const CLASSES: &[&str] = &[
     "1xx",
@@ -663,6 +706,40 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn trace_samples_are_a_reservoir_over_the_whole_run_of_reached_requests() {
+        let mut r = Recorder::new(
+            vec!["GET /a".into()],
+            vec![("p".into(), 100.0, Duration::from_secs(100))],
+            vec!["tenant_001".into()],
+            100,
+        );
+        // 10 s of answers, 20 s of outage (refused), 70 s of answers.
+        for i in 0..10_000u64 {
+            let at = i * 10;
+            let outcome = if (1_000..3_000).contains(&i) {
+                Outcome::Connect
+            } else {
+                Outcome::Status(200)
+            };
+            let mut s = sample(0, at, at, at + 1, outcome);
+            s.trace_id = u128::from(i);
+            r.record(&s);
+        }
+        let rep = r.finish("t".into(), false);
+        let t = &rep.trace_samples;
+        assert_eq!(t.len(), 100);
+        assert!(
+            t.iter().all(|s| s.outcome == "2xx"),
+            "refusals are not kept"
+        );
+        let after_outage = t.iter().filter(|s| s.sent_s >= 30.0).count();
+        // 7000 of the 8000 reached requests came after the outage: about 87.
+        assert!((70..=98).contains(&after_outage), "{after_outage} of 100");
+        let ids: std::collections::BTreeSet<_> = t.iter().map(|s| &s.trace_id).collect();
+        assert_eq!(ids.len(), 100, "each request at most once");
     }
 
     /// Samples across 3 s, 2 endpoints, 2 phases, every outcome class.
