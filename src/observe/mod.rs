@@ -13,6 +13,7 @@ mod fake;
 pub mod grafana;
 pub mod inhibitions;
 pub mod jaeger;
+pub mod liveness;
 pub mod logs;
 pub mod logsearch;
 pub mod loki;

@@ -20,6 +20,7 @@ use crate::observe::alerts::{AlertTimeline, AlertWatch};
 use crate::observe::am_failures;
 use crate::observe::dashboards::{DashboardReport, Probe, Via};
 use crate::observe::inhibitions::{HeldAlert, InhibitWatch};
+use crate::observe::liveness::{Liveness, UpWatch};
 use crate::observe::logs::LogReport;
 use crate::observe::logsearch::LogSearch;
 use crate::observe::receiver::Notification;
@@ -40,6 +41,9 @@ pub(super) struct Observers {
     pub watch: AlertWatch,
     pub poll: Duration,
     inhibits: InhibitWatch,
+    up: UpWatch,
+    /// Outages shorter than this are one slow scrape, not a dying component.
+    min_down: Duration,
     probe: Option<Arc<Probe>>,
     log_search: Option<Arc<LogSearch>>,
     tasks: Vec<JoinHandle<()>>,
@@ -60,6 +64,9 @@ pub(super) struct Collected {
     pub rule_errors: Vec<String>,
     /// Notifications Alertmanager itself reported failing.
     pub delivery_failures: Vec<String>,
+    /// Components that stopped answering mid-run with no fault to explain
+    /// it: the run is incomplete.
+    pub stack_failures: Vec<String>,
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
@@ -79,12 +86,23 @@ impl Observers {
         let poll = (eval / 4).clamp(Duration::from_millis(200), Duration::from_secs(2));
         let watch = AlertWatch::default();
         let http = crate::http::tls::client_builder().no_proxy().build()?;
-        let mut tasks = vec![tokio::spawn(watch.clone().run(
-            http,
-            stack.prometheus.clone(),
-            poll,
-            observers.clone(),
-        ))];
+        let up = UpWatch::default();
+        let mut tasks = vec![
+            tokio::spawn(watch.clone().run(
+                http.clone(),
+                stack.prometheus.clone(),
+                poll,
+                observers.clone(),
+            )),
+            tokio::spawn(up.clone().run(
+                http,
+                stack.prometheus.clone(),
+                poll.max(Duration::from_secs(1)),
+                observers.clone(),
+            )),
+        ];
+        let scrape = scale(files.scrape_interval(), plan.time_scale);
+        let min_down = (scrape * 3).max(Duration::from_secs(5));
         let am = crate::http::Endpoint::new(&stack.alertmanager_url);
         let am_failed_before = tokio::spawn(async move { am_failures::snapshot(&am).await });
         // Alertmanager's view: which alerts an inhibition rule silenced.
@@ -115,6 +133,8 @@ impl Observers {
             watch,
             poll,
             inhibits,
+            up,
+            min_down,
             probe,
             log_search,
             tasks,
@@ -166,8 +186,19 @@ impl Observers {
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
         let delivery_failures =
             delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
+        let (outages, _) = self.up.outages();
+        let stack_failures = crate::observe::liveness::failures(
+            &outages,
+            &Liveness {
+                min_down: self.min_down,
+                recovery: self.min_down * 2,
+                faults,
+                ended: Utc::now(),
+            },
+        );
         Collected {
             delivery_failures,
+            stack_failures,
             alerts: self.watch.timelines(),
             notifications: session.receivers.notifications(),
             held,
