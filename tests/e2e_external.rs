@@ -273,6 +273,30 @@ expect:
         200
     );
 
+    // The time scale was checked against the stack's own timers.
+    assert!(
+        !text.contains("is not verified against them"),
+        "the external stack's timers were not read:\n{text}"
+    );
+    // The same stack at another time scale: refused at stack.time_scale.
+    p.edit("scenarios/external.yml", "time_scale: 10", "time_scale: 15");
+    let out = std::process::Command::new(common::BIN)
+        .current_dir(p.dir.path())
+        .args(["run", "scenarios/external.yml", "--out", "reports-15"])
+        .env("ZETA_PROMETHEUS_URL", url_of(&state, "prometheus"))
+        .env("ZETA_ALERTMANAGER_URL", url_of(&state, "alertmanager"))
+        .env("ZETA_BACKEND_API_URL", url_of(&state, "backend-api"))
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("scenarios/external.yml:")
+            && text.contains("stack.time_scale: time scale 15 expects the external Prometheus's global.scrape_interval to be 1.0s")
+            && text.contains("which is time scale 10.000"),
+        "{text}"
+    );
+
     up.signal(Signal::SIGINT);
     assert_eq!(up.wait(Duration::from_secs(60)), 0);
 }

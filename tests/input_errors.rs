@@ -82,10 +82,14 @@ fn validate_names_the_seed_rules_that_can_never_meet_the_mttd_target() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    // Never "ok" after a problem.
     assert!(
-        stdout.contains("scenarios/service-down.yml: ok"),
+        stdout.contains(
+            "scenarios/service-down.yml: FAILS: a rule above can never meet the MTTD target"
+        ),
         "{stdout}"
     );
+    assert!(!stdout.contains(": ok"), "{stdout}");
     assert!(stdout.contains("ServiceDown"), "{stdout}");
     assert!(stderr.contains("alert HighErrorRate: severity critical is covered by the MTTD SLO (≤ 5m00s), but it cannot notify sooner than 5m30s (for 5m00s + group_wait 30.0s)"), "{stderr}");
     assert!(
@@ -158,9 +162,15 @@ fn every_shipped_scenario_is_valid_input() {
             "{f}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Valid input; exit 1 says so in the summary line instead of "ok".
+        let summary = match out.status.code() {
+            Some(0) => format!("{f}: ok"),
+            _ => format!("{f}: FAILS: a rule above can never meet the MTTD target"),
+        };
         assert!(
-            String::from_utf8_lossy(&out.stdout).contains(&format!("{f}: ok")),
-            "{f}"
+            String::from_utf8_lossy(&out.stdout).contains(&summary),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stdout)
         );
     }
 }
@@ -204,4 +214,25 @@ fn a_fault_this_machine_cannot_carry_out_is_refused_at_its_line() {
         "{err}"
     );
     assert!(!p.path("reports").exists(), "nothing was started");
+}
+
+#[test]
+fn validate_warns_of_expressions_whose_meaning_the_time_scale_changes() {
+    let p = Project::new();
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "expr: model_quality_ndcg_at_10 < 0.3",
+        "expr: increase(training_job_duration_seconds_count[1h]) > 3 and model_quality_ndcg_at_10 < 0.3",
+    );
+    let out = p.run(&["validate", "scenarios/smoke.yml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: time scale 15: prometheus/alert-rules.yml: alert ModelQualityLow: increase() compared with 3: its window is divided by K"),
+        "{stderr}"
+    );
+    // At 1× nothing changes meaning.
+    p.edit("scenarios/smoke.yml", "time_scale: 15", "time_scale: 1");
+    let out = p.run(&["validate", "scenarios/smoke.yml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("warning: time scale"), "{stderr}");
 }

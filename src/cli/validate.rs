@@ -29,14 +29,18 @@ fn validate(f: &Path) -> Exit {
             return Exit::Input;
         }
     };
-    let exit = lint_stack(&i);
+    let lint = lint_stack(&i);
+    let hazards = print_hazards(&i);
+    let floors = print_floors(&i);
+    let exit = lint.max(floors);
     println!(
         "{}: {} ({} phases, {} faults, {} alert rules, {} dashboards checked)",
         f.display(),
-        if exit == Exit::Pass {
-            "ok"
-        } else {
-            "INVALID: the problems above"
+        match exit {
+            Exit::Pass if hazards == 0 => "ok".to_string(),
+            Exit::Pass => format!("ok, with {hazards} time-scale warning(s) above"),
+            Exit::Input => "INVALID: the problems above".to_string(),
+            _ => "FAILS: a rule above can never meet the MTTD target".to_string(),
         },
         i.scenario.load.phases.len(),
         i.scenario.faults.len(),
@@ -45,7 +49,17 @@ fn validate(f: &Path) -> Exit {
             .map(|d| d.len())
             .unwrap_or(0),
     );
-    exit.max(print_floors(&i))
+    exit
+}
+
+/// Expressions whose meaning changes at this time scale; warnings.
+fn print_hazards(i: &Inputs) -> usize {
+    let k = i.plan.time_scale;
+    let hazards = crate::stack::hazards::scan(&i.files, k);
+    for h in &hazards {
+        eprintln!("warning: time scale {k}: {h}");
+    }
+    hazards.len()
 }
 
 /// Plain load (`target:`): the schedule is all there is to check. `None`

@@ -77,7 +77,10 @@ pub async fn run(
     preflight::check(&inputs.scenario, decision.name).map_err(RunError::Input)?;
     execute(inputs, decision, opts, cancel)
         .await
-        .map_err(RunError::CouldNotRun)
+        .map_err(|e| match e.downcast::<Diagnostics>() {
+            Ok(d) => RunError::Input(d),
+            Err(e) => RunError::CouldNotRun(e),
+        })
 }
 
 fn run_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {
@@ -135,6 +138,18 @@ async fn execute(
         .iter()
         .map(|n| format!("not started: {n}"))
         .collect();
+    let k = inputs.plan.time_scale;
+    notes.extend(
+        crate::stack::hazards::scan(&inputs.files, k)
+            .into_iter()
+            .map(|h| format!("time-scale hazard at {k}×: {h}")),
+    );
+    if stack.provider.name == Provider::External {
+        if let Some(note) = external_time_scale(&inputs, &mut session).await? {
+            notes.push(note);
+        }
+    }
+    let stack = &session.stack;
     match preflight::missing_components(&stack.missing, &inputs.scenario.stack.allow_absent) {
         Ok(allowed) => notes.extend(allowed),
         Err(why) => {
@@ -201,6 +216,13 @@ async fn execute(
             Utc::now().format("%H:%M:%S%.3f")
         ));
     }
+    for failure in &collected.stack_failures {
+        notes.push(format!(
+            "INCOMPLETE: {failure}{}",
+            last_lines_of(&session.stack, failure)
+        ));
+    }
+    let incomplete = !dead.is_empty() || !collected.stack_failures.is_empty();
     notes.extend(session.stack.teardown().await);
     let interrupted = cancel.is_cancelled();
     if interrupted {
@@ -214,7 +236,7 @@ async fn execute(
         faults,
         collected,
         notes,
-        interrupted: interrupted || !dead.is_empty(),
+        interrupted: interrupted || incomplete,
         notifications_unobserved,
         dir: &dir,
     });
@@ -223,6 +245,53 @@ async fn execute(
     }
     result::write(&result, &dir)?;
     Ok(result)
+}
+
+/// An external stack runs at its own speed: the scenario's time scale must
+/// be the one its intervals and route timers were configured for, or
+/// every real-time equivalent would be wrong. A mismatch is an input error
+/// at `stack.time_scale`; timers that cannot be read are a note.
+async fn external_time_scale(
+    inputs: &Inputs,
+    session: &mut Session,
+) -> anyhow::Result<Option<String>> {
+    let stack = &session.stack;
+    let k = inputs.plan.time_scale;
+    let timers = crate::stack::external::live_timers(&stack.prometheus, &stack.alertmanager).await;
+    let live = match timers {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(Some(format!(
+                "the external stack's intervals could not be read, so time scale {k} is not verified against them: {e}"
+            )));
+        }
+    };
+    let mismatches = crate::stack::external::time_scale_mismatches(&inputs.files, k, &live);
+    if mismatches.is_empty() {
+        return Ok(None);
+    }
+    session.stop_listening().await;
+    let at = &inputs.scenario.stack.time_scale;
+    let mut d = Diagnostics::default();
+    for m in mismatches {
+        d.push(&inputs.scenario.file, at.pos, &at.field, m);
+    }
+    Err(anyhow::Error::new(d))
+}
+
+/// The last log lines of the component a liveness failure names, where the
+/// harness has its log.
+fn last_lines_of(stack: &crate::stack::Stack, failure: &str) -> String {
+    let component = failure.split([' ', '(']).next().unwrap_or("");
+    stack
+        .components
+        .iter()
+        .find(|c| c.name == component && !c.log.is_empty())
+        .map(|c| {
+            let last = crate::stack::process::last_lines(std::path::Path::new(&c.log), 8);
+            format!("; its last log lines:\n{last}")
+        })
+        .unwrap_or_default()
 }
 
 /// `--bin` (or, through the library, `ZETA_BIN`) over the scenario's

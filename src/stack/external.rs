@@ -251,3 +251,152 @@ mod tests {
         );
     }
 }
+
+/// The timers a running stack is configured with, read from its own
+/// APIs: what an external stack's time scale must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTimers {
+    pub scrape: Duration,
+    pub evaluation: Duration,
+    /// The root route's (group_wait, group_interval), where Alertmanager
+    /// showed its config.
+    pub route: Option<(Duration, Duration)>,
+}
+
+/// The largest config either API may return (a real one is a few KB).
+const MAX_CONFIG: usize = 4 << 20;
+
+/// Prometheus' `/api/v1/status/config` and Alertmanager's `/api/v2/status`.
+pub async fn live_timers(
+    prometheus: &Endpoint,
+    alertmanager: &Endpoint,
+) -> Result<LiveTimers, String> {
+    let http = endpoint::client(Duration::from_secs(10)).map_err(|e| format!("{e:#}"))?;
+    let path = "/api/v1/status/config";
+    let (_, body) = endpoint::json(prometheus.get(&http, path), path)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let prom = config_yaml(body["data"]["yaml"].as_str(), "Prometheus", path)?;
+    let path = "/api/v2/status";
+    let route = match endpoint::json(alertmanager.get(&http, path), path).await {
+        Ok((_, body)) => config_yaml(body["config"]["original"].as_str(), "Alertmanager", path)
+            .ok()
+            .map(|am| crate::stack::files::root_route_timers_of(&am)),
+        Err(_) => None,
+    };
+    Ok(LiveTimers {
+        scrape: crate::stack::files::scrape_interval_of(&prom),
+        evaluation: crate::stack::files::evaluation_interval_of(&prom),
+        route,
+    })
+}
+
+fn config_yaml(text: Option<&str>, who: &str, path: &str) -> Result<serde_yaml::Value, String> {
+    let text = text.ok_or_else(|| format!("{who}'s {path} has no config in its answer"))?;
+    if text.len() > MAX_CONFIG {
+        return Err(format!("{who}'s config is over {MAX_CONFIG} bytes"));
+    }
+    serde_yaml::from_str(text)
+        .map_err(|e| format!("{who}'s config from {path} does not parse: {e}"))
+}
+
+/// Each timer of the live stack that is not the stack files' value ÷ K
+/// (10 % or 50 ms either way), in words. A run would otherwise multiply
+/// wall time by K for a stack that does not run K times faster.
+pub fn time_scale_mismatches(
+    files: &crate::stack::StackFiles,
+    k: f64,
+    live: &LiveTimers,
+) -> Vec<String> {
+    use crate::input::units::human_duration;
+    let (gw, gi) = files.root_route_timers();
+    let mut checks = vec![
+        (
+            "Prometheus",
+            "global.scrape_interval",
+            files.scrape_interval(),
+            live.scrape,
+            "prometheus/prometheus.yml",
+        ),
+        (
+            "Prometheus",
+            "global.evaluation_interval",
+            files.evaluation_interval(),
+            live.evaluation,
+            "prometheus/prometheus.yml",
+        ),
+    ];
+    if let Some((lgw, lgi)) = live.route {
+        checks.push((
+            "Alertmanager",
+            "route.group_wait",
+            gw,
+            lgw,
+            "alertmanager/alertmanager.yml",
+        ));
+        checks.push((
+            "Alertmanager",
+            "route.group_interval",
+            gi,
+            lgi,
+            "alertmanager/alertmanager.yml",
+        ));
+    }
+    checks
+        .into_iter()
+        .filter_map(|(who, key, file, live, src)| {
+            let want = file.as_secs_f64() / k;
+            let off = (live.as_secs_f64() - want).abs();
+            (off > (want * 0.1).max(0.05)).then(|| {
+                format!(
+                    "time scale {k} expects the external {who}'s {key} to be {} ({} in stack/{src} ÷ {k}), but it is {}, which is time scale {:.3}; run at the time scale the external stack was configured for",
+                    human_duration(Duration::from_secs_f64(want)),
+                    human_duration(file),
+                    human_duration(live),
+                    file.as_secs_f64() / live.as_secs_f64().max(1e-3),
+                )
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod timer_tests {
+    use super::*;
+
+    fn files() -> crate::stack::StackFiles {
+        crate::stack::StackFiles::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack"),
+        )
+        .expect("the shipped stack loads")
+    }
+
+    fn live(scrape: u64, eval: u64, route: Option<(u64, u64)>) -> LiveTimers {
+        let ms = Duration::from_millis;
+        LiveTimers {
+            scrape: ms(scrape),
+            evaluation: ms(eval),
+            route: route.map(|(a, b)| (ms(a), ms(b))),
+        }
+    }
+
+    #[test]
+    fn a_stack_configured_for_the_time_scale_matches() {
+        let f = files();
+        // The shipped 15 s intervals, 30 s group_wait and 1 m group_interval at 15×.
+        assert!(time_scale_mismatches(&f, 15.0, &live(1000, 1000, Some((2000, 4000)))).is_empty());
+        assert!(time_scale_mismatches(&f, 1.0, &live(15_000, 15_000, None)).is_empty());
+    }
+
+    #[test]
+    fn a_real_time_stack_run_at_fifteen_times_is_refused_naming_each_timer() {
+        let m = time_scale_mismatches(
+            &files(),
+            15.0,
+            &live(15_000, 15_000, Some((30_000, 60_000))),
+        );
+        assert_eq!(m.len(), 4, "{m:#?}");
+        assert!(m[0].contains("Prometheus's global.scrape_interval to be 1.0s (15.0s in stack/prometheus/prometheus.yml ÷ 15), but it is 15.0s, which is time scale 1.000"), "{}", m[0]);
+        assert!(m[2].contains("Alertmanager's route.group_wait"), "{}", m[2]);
+    }
+}

@@ -14,6 +14,7 @@ pub mod docker;
 pub mod external;
 pub mod files;
 pub mod grafana;
+pub mod hazards;
 pub mod lint;
 pub mod native;
 pub mod process;

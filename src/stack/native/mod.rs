@@ -46,6 +46,9 @@ pub struct Native {
 /// The memory limit each mock reports (cAdvisor-style), which
 /// memory_pressure fills.
 pub const MOCK_MEMORY_LIMIT_MB: u64 = 256;
+/// How long the mock ml-engine's training job runs, in real time (divided
+/// by the time scale when the harness starts it).
+pub const MOCK_TRAIN_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Native {
     fn get(&mut self, name: &str) -> anyhow::Result<&mut Unit> {

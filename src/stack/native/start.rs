@@ -22,7 +22,7 @@ use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 
 use super::launch::{Launcher, Mode};
-use super::{MOCK_MEMORY_LIMIT_MB, Native, READY_TIMEOUT};
+use super::{MOCK_MEMORY_LIMIT_MB, MOCK_TRAIN_DURATION, Native, READY_TIMEOUT};
 use crate::http::endpoint::Endpoint;
 use crate::scenario::plan::scale;
 use crate::stack::process::{Ready, Spec, free_port};
@@ -397,6 +397,15 @@ async fn mocks(b: &mut Build<'_>) -> anyhow::Result<BTreeMap<String, String>> {
         }
         if *name == "ml-engine" && b.opts.mock_users > 0 {
             args.extend(["--warm-users".to_string(), b.opts.mock_users.to_string()]);
+        }
+        if *name == "ml-engine" {
+            // A training job's length is a duration: divided by K like the
+            // rest (the cache TTLs are not; see README "Time scale").
+            let train = scale(MOCK_TRAIN_DURATION, b.opts.time_scale);
+            args.extend([
+                "--train-duration".to_string(),
+                format!("{}ms", train.as_millis().max(1)),
+            ]);
         }
         let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
         env.extend(b.mock_env.iter().cloned());
