@@ -133,31 +133,14 @@ async fn execute(
         .get("backend-api")
         .cloned()
         .context("the stack has no backend-api to send load to")?;
-    let mut notes: Vec<String> = stack
-        .not_started
-        .iter()
-        .map(|n| format!("not started: {n}"))
-        .collect();
-    let k = inputs.plan.time_scale;
-    notes.extend(
-        crate::stack::hazards::scan(&inputs.files, k)
-            .into_iter()
-            .map(|h| format!("time-scale hazard at {k}×: {h}")),
-    );
-    if stack.provider.name == Provider::External {
-        if let Some(note) = external_time_scale(&inputs, &mut session).await? {
-            notes.push(note);
-        }
-    }
-    let stack = &session.stack;
-    match preflight::missing_components(&stack.missing, &inputs.scenario.stack.allow_absent) {
-        Ok(allowed) => notes.extend(allowed),
-        Err(why) => {
+    let mut notes = match stack_notes(&inputs, &mut session).await {
+        Ok(notes) => notes,
+        Err(e) => {
             session.stack.teardown().await;
             session.stop_listening().await;
-            anyhow::bail!(why);
+            return Err(e);
         }
-    }
+    };
 
     let start = tokio::time::Instant::now();
     let observers = collect::Observers::start(&inputs, &session, &dir, start, opts.progress)?;
@@ -207,22 +190,7 @@ async fn execute(
         )
         .await;
     notes.extend(collected.notes.iter().cloned());
-    // A component that died (and no fault brought back) leaves a stack
-    // that was not the stack under test: the run is incomplete.
-    let dead = session.stack.dead_components().await;
-    for (name, last) in &dead {
-        notes.push(format!(
-            "INCOMPLETE: {name} was not running at {} (after the load and every revert); its last log lines:\n{last}",
-            Utc::now().format("%H:%M:%S%.3f")
-        ));
-    }
-    for failure in &collected.stack_failures {
-        notes.push(format!(
-            "INCOMPLETE: {failure}{}",
-            last_lines_of(&session.stack, failure)
-        ));
-    }
-    let incomplete = !dead.is_empty() || !collected.stack_failures.is_empty();
+    let incomplete = incomplete_stack(&mut session.stack, &collected, &mut notes).await;
     notes.extend(session.stack.teardown().await);
     let interrupted = cancel.is_cancelled();
     if interrupted {
@@ -247,14 +215,40 @@ async fn execute(
     Ok(result)
 }
 
+/// Once the stack is up, before the load: what it could not start, the
+/// expressions the time scale changes, and whether it is the stack under
+/// test at all (an external stack's timers match the time scale; every
+/// component the provider needs is there, or allowed to be absent). The
+/// notes for the result, or why the run stops here.
+async fn stack_notes(inputs: &Inputs, session: &mut Session) -> anyhow::Result<Vec<String>> {
+    let stack = &session.stack;
+    let mut notes: Vec<String> = stack
+        .not_started
+        .iter()
+        .map(|n| format!("not started: {n}"))
+        .collect();
+    let k = inputs.plan.time_scale;
+    notes.extend(
+        crate::stack::hazards::scan(&inputs.files, k)
+            .into_iter()
+            .map(|h| format!("time-scale hazard at {k}×: {h}")),
+    );
+    if stack.provider.name == Provider::External {
+        notes.extend(external_time_scale(inputs, session).await?);
+    }
+    let stack = &session.stack;
+    notes.extend(
+        preflight::missing_components(&stack.missing, &inputs.scenario.stack.allow_absent)
+            .map_err(anyhow::Error::msg)?,
+    );
+    Ok(notes)
+}
+
 /// An external stack runs at its own speed: the scenario's time scale must
 /// be the one its intervals and route timers were configured for, or
 /// every real-time equivalent would be wrong. A mismatch is an input error
 /// at `stack.time_scale`; timers that cannot be read are a note.
-async fn external_time_scale(
-    inputs: &Inputs,
-    session: &mut Session,
-) -> anyhow::Result<Option<String>> {
+async fn external_time_scale(inputs: &Inputs, session: &Session) -> anyhow::Result<Option<String>> {
     let stack = &session.stack;
     let k = inputs.plan.time_scale;
     let timers = crate::stack::external::live_timers(&stack.prometheus, &stack.alertmanager).await;
@@ -270,13 +264,36 @@ async fn external_time_scale(
     if mismatches.is_empty() {
         return Ok(None);
     }
-    session.stop_listening().await;
     let at = &inputs.scenario.stack.time_scale;
     let mut d = Diagnostics::default();
     for m in mismatches {
         d.push(&inputs.scenario.file, at.pos, &at.field, m);
     }
     Err(anyhow::Error::new(d))
+}
+
+/// A component that died (and no fault brought back), or that stopped
+/// answering mid-run with no fault to explain it, leaves a stack that was
+/// not the stack under test: each is an INCOMPLETE note. Whether any was.
+async fn incomplete_stack(
+    stack: &mut crate::stack::Stack,
+    collected: &collect::Collected,
+    notes: &mut Vec<String>,
+) -> bool {
+    let dead = stack.dead_components().await;
+    for (name, last) in &dead {
+        notes.push(format!(
+            "INCOMPLETE: {name} was not running at {} (after the load and every revert); its last log lines:\n{last}",
+            Utc::now().format("%H:%M:%S%.3f")
+        ));
+    }
+    for failure in &collected.stack_failures {
+        notes.push(format!(
+            "INCOMPLETE: {failure}{}",
+            last_lines_of(stack, failure)
+        ));
+    }
+    !dead.is_empty() || !collected.stack_failures.is_empty()
 }
 
 /// The last log lines of the component a liveness failure names, where the
