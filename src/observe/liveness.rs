@@ -19,7 +19,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::fault::FaultRecord;
 use crate::http::endpoint::Endpoint;
 
 /// At most this many outages are kept (a flapping target is one line).
@@ -196,6 +195,15 @@ async fn up(
         .collect())
 }
 
+/// When a fault acted on a component: from its request to its revert
+/// (None: not reverted before observing ended).
+#[derive(Debug, Clone)]
+pub struct FaultWindow {
+    pub target: String,
+    pub from: DateTime<Utc>,
+    pub to: Option<DateTime<Utc>>,
+}
+
 /// How outages are judged.
 pub struct Liveness<'a> {
     /// Shorter outages are noise (one slow scrape).
@@ -203,7 +211,7 @@ pub struct Liveness<'a> {
     /// After a fault is reverted, its target has this long to be scraped
     /// again.
     pub recovery: Duration,
-    pub faults: &'a [FaultRecord],
+    pub faults: &'a [FaultWindow],
     /// When observing ended, for outages still open.
     pub ended: DateTime<Utc>,
 }
@@ -238,11 +246,10 @@ fn scrapes_through(job: &str) -> Option<&'static str> {
 /// its revert when the outage began.
 fn explained(o: &Outage, l: &Liveness<'_>) -> bool {
     l.faults.iter().any(|f| {
-        let Some(start) = f.requested_at.or(f.took_effect_at) else {
-            return false;
-        };
-        let end = f.reverted_at.unwrap_or(l.ended)
-            + chrono::Duration::from_std(l.recovery).unwrap_or_default();
+        let (start, end) = (
+            f.from,
+            f.to.unwrap_or(l.ended) + chrono::Duration::from_std(l.recovery).unwrap_or_default(),
+        );
         let on_it = f.target == o.job || scrapes_through(&o.job) == Some(f.target.as_str());
         on_it && o.from >= start && o.from <= end
     })
@@ -275,7 +282,6 @@ fn describe(o: &Outage, ended: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::FaultKind;
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
@@ -288,23 +294,15 @@ mod tests {
             .collect())
     }
 
-    fn fault(target: &str, from: i64, to: i64) -> FaultRecord {
-        FaultRecord {
-            name: "f".into(),
-            kind: FaultKind::ServiceDown,
+    fn fault(target: &str, from: i64, to: i64) -> FaultWindow {
+        FaultWindow {
             target: target.into(),
-            planned_at: Duration::ZERO,
-            requested_at: Some(t(from)),
-            took_effect_at: Some(t(from)),
-            revert_requested_at: Some(t(to)),
-            reverted_at: Some(t(to)),
-            reverted_by: Some("restarted".into()),
-            error: None,
-            evidence: None,
+            from: t(from),
+            to: Some(t(to)),
         }
     }
 
-    fn judge(w: &UpWatch, faults: &[FaultRecord], ended: i64) -> Vec<String> {
+    fn judge(w: &UpWatch, faults: &[FaultWindow], ended: i64) -> Vec<String> {
         w.close(t(ended));
         let (outages, _) = w.outages();
         failures(

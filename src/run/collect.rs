@@ -20,7 +20,7 @@ use crate::observe::alerts::{AlertTimeline, AlertWatch};
 use crate::observe::am_failures;
 use crate::observe::dashboards::{DashboardReport, Probe, Via};
 use crate::observe::inhibitions::{HeldAlert, InhibitWatch};
-use crate::observe::liveness::{Liveness, UpWatch};
+use crate::observe::liveness::{FaultWindow, Liveness, UpWatch};
 use crate::observe::logs::LogReport;
 use crate::observe::logsearch::LogSearch;
 use crate::observe::receiver::Notification;
@@ -187,12 +187,22 @@ impl Observers {
         let delivery_failures =
             delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
         let (outages, _) = self.up.outages();
+        let windows: Vec<FaultWindow> = faults
+            .iter()
+            .filter_map(|f| {
+                Some(FaultWindow {
+                    target: f.target.clone(),
+                    from: f.requested_at.or(f.took_effect_at)?,
+                    to: f.reverted_at,
+                })
+            })
+            .collect();
         let stack_failures = crate::observe::liveness::failures(
             &outages,
             &Liveness {
                 min_down: self.min_down,
                 recovery: self.min_down * 2,
-                faults,
+                faults: &windows,
                 ended: Utc::now(),
             },
         );
