@@ -1,0 +1,191 @@
+//! `stack:`: the stack directory, provider, time scale, external URLs,
+//! the receivers' address, chosen binaries and allowed-absent components.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+pub(super) fn decode_stack(
+    dec: &mut Decoder,
+    node: Option<&Node>,
+    base: &Path,
+    parent_pos: crate::input::Pos,
+) -> Option<StackRef> {
+    let default_dir = || Located::new(base.join("../stack"), parent_pos, "stack.dir");
+    let Some(node) = node else {
+        return Some(StackRef {
+            dir: default_dir(),
+            provider: ProviderChoice::Auto,
+            time_scale: Located::new(1.0, parent_pos, "stack.time_scale"),
+            urls: Vec::new(),
+            receivers: None,
+            binaries: Vec::new(),
+            allow_absent: Vec::new(),
+        });
+    };
+    let mut m = dec.map(node, "stack")?;
+    let dir = match m.get("dir") {
+        Some(n) => dec
+            .string(n, "stack.dir")
+            .map(|s| Located::new(base.join(s), n.pos, "stack.dir")),
+        None => Some(default_dir()),
+    };
+    let provider = match m.get("provider") {
+        Some(n) => dec
+            .one_of(n, "stack.provider", ProviderChoice::NAMES)
+            .and_then(|s| ProviderChoice::from_name(&s)),
+        None => Some(ProviderChoice::Auto),
+    };
+    let time_scale = match m.get("time_scale") {
+        Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {
+            if k.is_finite() && k > 0.0 {
+                Some(Located::new(k, n.pos, "stack.time_scale"))
+            } else {
+                dec.error(
+                    n.pos,
+                    "stack.time_scale",
+                    format!("expected a finite number above 0, found {k}"),
+                );
+                None
+            }
+        }),
+        None => Some(Located::new(1.0, m.pos(), "stack.time_scale")),
+    };
+    let urls = match m.get("urls") {
+        Some(n) => decode_urls(dec, n),
+        None => Some(Vec::new()),
+    };
+    let receivers = match m.get("receivers") {
+        Some(n) => {
+            dec.string(n, "stack.receivers")
+                .and_then(|s| match s.parse::<std::net::SocketAddr>() {
+                    Ok(a) if a.ip().is_loopback() => {
+                        Some(Some(Located::new(a, n.pos, "stack.receivers")))
+                    }
+                    Ok(a) => {
+                        dec.error(
+                        n.pos,
+                        "stack.receivers",
+                        format!(
+                            "expected a loopback address (127.0.0.1:PORT or [::1]:PORT), found {a}"
+                        ),
+                    );
+                        None
+                    }
+                    Err(_) => {
+                        dec.error(
+                            n.pos,
+                            "stack.receivers",
+                            format!("expected an address like 127.0.0.1:9095, found {s:?}"),
+                        );
+                        None
+                    }
+                })
+        }
+        None => Some(None),
+    };
+    let binaries = match m.get("binaries") {
+        Some(n) => decode_binaries(dec, n, base),
+        None => Some(Vec::new()),
+    };
+    let allow_absent = match m.get("allow_absent") {
+        Some(n) => decode_allow_absent(dec, n),
+        None => Some(Vec::new()),
+    };
+    m.finish(dec);
+    Some(StackRef {
+        dir: dir?,
+        provider: provider?,
+        time_scale: time_scale?,
+        urls: urls?,
+        receivers: receivers?,
+        binaries: binaries?,
+        allow_absent: allow_absent?,
+    })
+}
+
+/// `stack.allow_absent`: a list of component names from
+/// [`crate::scenario::ALLOWABLE_ABSENT`].
+fn decode_allow_absent(dec: &mut Decoder, node: &Node) -> Option<Vec<String>> {
+    let items = dec.seq(node, "stack.allow_absent")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, n) in items.iter().enumerate() {
+        let field = format!("stack.allow_absent[{i}]");
+        match dec.one_of(n, &field, crate::scenario::ALLOWABLE_ABSENT) {
+            Some(name) => out.push(name),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `stack.binaries`: component → path of its binary (relative to the
+/// scenario file), which must exist.
+fn decode_binaries(
+    dec: &mut Decoder,
+    node: &Node,
+    base: &Path,
+) -> Option<Vec<(String, Located<PathBuf>)>> {
+    let mut m = dec.map(node, "stack.binaries")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for name in crate::scenario::CHOOSABLE_BINARIES {
+        let Some(n) = m.get(name) else { continue };
+        let field = m.path(name);
+        let Some(s) = dec.string(n, &field) else {
+            ok = false;
+            continue;
+        };
+        let path = base.join(&s);
+        if path.is_file() {
+            out.push((name.to_string(), Located::new(path, n.pos, field)));
+        } else {
+            dec.error(
+                n.pos,
+                &field,
+                format!(
+                    "expected the path of an existing {name} binary, found {s:?} (no such file)"
+                ),
+            );
+            ok = false;
+        }
+    }
+    m.finish(dec);
+    ok.then_some(out)
+}
+
+/// `stack.urls`: known component names, each an http(s) URL.
+fn decode_urls(dec: &mut Decoder, node: &Node) -> Option<Vec<(String, Located<String>)>> {
+    let mut m = dec.map(node, "stack.urls")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for name in crate::scenario::EXTERNAL_COMPONENTS {
+        let Some(n) = m.get(name) else { continue };
+        let field = m.path(name);
+        let Some(u) = dec.string(n, &field) else {
+            ok = false;
+            continue;
+        };
+        match reqwest::Url::parse(&u) {
+            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
+                if !p.username().is_empty() || p.password().is_some() {
+                    dec.error(n.pos, &field, "credentials do not belong in a URL that may be printed; set ZETA_<NAME>_TOKEN or ZETA_<NAME>_USER and ZETA_<NAME>_PASSWORD instead");
+                    ok = false;
+                } else {
+                    out.push((name.to_string(), Located::new(u, n.pos, field)));
+                }
+            }
+            _ => {
+                dec.error(
+                    n.pos,
+                    &field,
+                    format!("expected an http:// or https:// URL, found {u:?}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    m.finish(dec);
+    ok.then_some(out)
+}
