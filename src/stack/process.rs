@@ -323,17 +323,80 @@ pub fn last_lines(path: &Path, n: usize) -> String {
 /// it another connection could take it. Below the range only another
 /// listener can; start-up then fails with the component's own "address in
 /// use" line in the error. Falls back to `bind(0)`.
+///
+/// A port is only tested, not held, until its component binds it, so two
+/// choices could meet: a run picks 30 to 40 ports at random from about
+/// 22 000 (a 2–3 % chance of picking one twice), and two runs at once pick
+/// from the same range. Each port handed out is therefore reserved, in this
+/// process and, through a file named after it in [`ports_dir`] holding the
+/// owner's pid, against every other zeta-bench on the machine; a file whose
+/// process is gone is stale and is taken over. [`release_ports`] removes
+/// this process's files.
 pub fn free_port() -> std::io::Result<u16> {
     let low = ephemeral_low().unwrap_or(32768);
     let (from, to) = (10_000u16, low.saturating_sub(1).max(10_001));
-    for _ in 0..64 {
+    for _ in 0..256 {
         let port = rand::random_range(from..=to);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && reserve(port) {
             return Ok(port);
         }
     }
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+/// Ports this process has handed out.
+static RESERVED: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Where zeta-bench processes on this machine record the ports they hold.
+pub fn ports_dir() -> PathBuf {
+    std::env::temp_dir().join("zeta-bench-ports")
+}
+
+/// Claim `port` for this process: not yet handed out here, and no live
+/// zeta-bench holds its file.
+fn reserve(port: u16) -> bool {
+    let mut mine = RESERVED.lock().expect("port reservations poisoned");
+    if mine.contains(&port) {
+        return false;
+    }
+    let dir = ports_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(port.to_string());
+    let me = std::process::id().to_string();
+    let claimed = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+    {
+        Ok(mut f) => std::io::Write::write_all(&mut f, me.as_bytes()).is_ok(),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let owner = std::fs::read_to_string(&file).unwrap_or_default();
+            let alive = owner.trim().parse::<u32>().is_ok_and(|pid| {
+                pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+            });
+            !alive && std::fs::write(&file, &me).is_ok()
+        }
+        // No writable temp dir: this process's own set still holds.
+        Err(_) => true,
+    };
+    if claimed {
+        mine.insert(port);
+    }
+    claimed
+}
+
+/// Give back every port this process reserved (its components are gone).
+pub fn release_ports() {
+    let mut mine = RESERVED.lock().expect("port reservations poisoned");
+    let me = std::process::id().to_string();
+    for port in std::mem::take(&mut *mine) {
+        let file = ports_dir().join(port.to_string());
+        if std::fs::read_to_string(&file).is_ok_and(|o| o.trim() == me) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 /// The low end of the kernel's ephemeral port range, where it says.
@@ -464,6 +527,39 @@ impl Unit {
             Unit::Process(p) => p.thaw(),
             Unit::Container(c) => c.thaw().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_reserved_once_released_and_stale_ones_taken_over() {
+        let ports: Vec<u16> = (0..500).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        let file = ports_dir().join(ports[0].to_string());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            std::process::id().to_string(),
+            "reserved machine-wide"
+        );
+        release_ports();
+        assert!(!file.exists());
+        // In the same test: release_ports gives back all of this process's.
+        let dir = ports_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        // pid 0 is never a live process in /proc; pid 1 always is.
+        std::fs::write(dir.join("10007"), "0").unwrap();
+        assert!(reserve(10_007));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("10007")).unwrap(),
+            std::process::id().to_string()
+        );
+        std::fs::write(dir.join("10008"), "1").unwrap();
+        assert!(!reserve(10_008));
+        let _ = std::fs::remove_file(dir.join("10008"));
     }
 }
 

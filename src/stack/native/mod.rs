@@ -110,6 +110,8 @@ impl Native {
                 notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
             }
         }
+        // Every component is stopped: its ports are free for other runs.
+        super::process::release_ports();
         notes
     }
 
