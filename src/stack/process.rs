@@ -560,6 +560,8 @@ mod port_tests {
         std::fs::write(dir.join("10008"), "1").unwrap();
         assert!(!reserve(10_008));
         let _ = std::fs::remove_file(dir.join("10008"));
+        release_ports();
+        assert!(!dir.join("10007").exists());
     }
 }
 
