@@ -35,6 +35,8 @@ pub struct Outage {
     pub to: Option<DateTime<Utc>>,
     /// What was seen: `up == 0`, or the error Prometheus' API gave.
     pub how: String,
+    /// Down already at the first answer, before the run could affect it.
+    pub already_down: bool,
 }
 
 #[derive(Default)]
@@ -46,6 +48,10 @@ struct State {
     unanswered: Option<(DateTime<Utc>, String)>,
     polls: u64,
     last_poll: Option<DateTime<Utc>>,
+    /// Whether Prometheus has answered once.
+    answered: bool,
+    /// Targets down in Prometheus' first answer.
+    initially_down: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The `up` poller; cheap to clone.
@@ -95,16 +101,21 @@ impl UpWatch {
                 outage("prometheus", "", from, Some(at), how),
             );
         }
+        let first = !std::mem::replace(&mut s.answered, true);
         for (job, instance, is_up) in targets {
             let key = (job, instance);
             let was = s.down_since.get(&key).copied().flatten();
             match (is_up, was) {
                 (false, None) => {
+                    if first {
+                        s.initially_down.insert(key.clone());
+                    }
                     s.down_since.insert(key, Some(at));
                 }
                 (true, Some(from)) => {
                     s.down_since.insert(key.clone(), None);
-                    let o = outage(&key.0, &key.1, from, Some(at), "up == 0".into());
+                    let mut o = outage(&key.0, &key.1, from, Some(at), "up == 0".into());
+                    o.already_down = s.initially_down.remove(&key);
                     push(&mut s.outages, o);
                 }
                 (true, None) => {
@@ -121,7 +132,13 @@ impl UpWatch {
         let open: Vec<_> = s
             .down_since
             .iter()
-            .filter_map(|((j, i), d)| d.map(|from| outage(j, i, from, None, "up == 0".into())))
+            .filter_map(|((j, i), d)| {
+                d.map(|from| {
+                    let mut o = outage(j, i, from, None, "up == 0".into());
+                    o.already_down = s.initially_down.contains(&(j.clone(), i.clone()));
+                    o
+                })
+            })
             .collect();
         for o in open {
             push(&mut s.outages, o);
@@ -153,6 +170,7 @@ fn outage(
         from,
         to,
         how,
+        already_down: false,
     }
 }
 
@@ -214,6 +232,11 @@ pub struct Liveness<'a> {
     pub faults: &'a [FaultWindow],
     /// When observing ended, for outages still open.
     pub ended: DateTime<Utc>,
+    /// Count targets that were down before the run began. True for a stack
+    /// the harness started (its components passed their readiness checks,
+    /// so a target down from the start is misconfigured); false for an
+    /// external stack, whose other jobs are not the run's to judge.
+    pub count_already_down: bool,
 }
 
 /// The outages no fault explains and long enough to count, in words:
@@ -225,8 +248,18 @@ pub fn failures(outages: &[Outage], l: &Liveness<'_>) -> Vec<String> {
             let to = o.to.unwrap_or(l.ended);
             (to - o.from).to_std().unwrap_or_default() >= l.min_down
         })
+        .filter(|o| l.count_already_down || !o.already_down)
         .filter(|o| !explained(o, l))
         .map(|o| describe(o, l.ended))
+        .collect()
+}
+
+/// Targets that were down before the run began, as `job (instance)`.
+pub fn already_down(outages: &[Outage]) -> Vec<String> {
+    outages
+        .iter()
+        .filter(|o| o.already_down)
+        .map(|o| format!("{} ({})", o.job, o.instance))
         .collect()
 }
 
@@ -312,6 +345,7 @@ mod tests {
                 recovery: Duration::from_secs(10),
                 faults,
                 ended: t(ended),
+                count_already_down: true,
             },
         )
     }
@@ -367,6 +401,27 @@ mod tests {
         w.apply(Ok(all), t(30));
         assert!(judge(&w, &[fault("postgresql", 10, 28)], 40).is_empty());
         assert_eq!(judge(&w, &[fault("redis", 10, 28)], 40).len(), 1);
+    }
+
+    #[test]
+    fn a_target_down_from_the_start_counts_only_for_a_stack_the_harness_started() {
+        let w = UpWatch::default();
+        w.apply(targets(&["ml-engine"]), t(0));
+        w.apply(targets(&["ml-engine"]), t(20));
+        assert_eq!(judge(&w, &[], 30).len(), 1);
+        let (outages, _) = w.outages();
+        assert_eq!(already_down(&outages), ["ml-engine (ml-engine:1)"]);
+        let external = failures(
+            &outages,
+            &Liveness {
+                min_down: Duration::from_secs(5),
+                recovery: Duration::from_secs(10),
+                faults: &[],
+                ended: t(30),
+                count_already_down: false,
+            },
+        );
+        assert!(external.is_empty(), "{external:?}");
     }
 
     #[test]

@@ -204,8 +204,16 @@ impl Observers {
                 recovery: self.min_down * 2,
                 faults: &windows,
                 ended: Utc::now(),
+                count_already_down: session.stack.provider.name != Provider::External,
             },
         );
+        let before = crate::observe::liveness::already_down(&outages);
+        if !before.is_empty() && session.stack.provider.name == Provider::External {
+            notes.push(format!(
+                "scrape targets already down when the run began, not counted against it: {}",
+                before.join(", ")
+            ));
+        }
         Collected {
             delivery_failures,
             stack_failures,
