@@ -40,6 +40,23 @@ pub fn render(r: &RunResult) -> anyhow::Result<String> {
     Ok(tmpl.render(view(r))?)
 }
 
+/// Why a run is incomplete, from its INCOMPLETE notes (first lines).
+fn incomplete_reason(notes: &[String]) -> String {
+    let why: Vec<&str> = notes
+        .iter()
+        .filter_map(|n| n.strip_prefix("INCOMPLETE: "))
+        .filter_map(|n| n.lines().next())
+        .collect();
+    if why.is_empty() {
+        "The run did not complete; what follows is partial.".to_string()
+    } else {
+        format!(
+            "The stack under test was not whole, so what follows is partial: {}.",
+            why.join("; ")
+        )
+    }
+}
+
 fn view(r: &RunResult) -> Value {
     let k = r.time_scale;
     let (verdict, class) = match r.verdict {
@@ -59,7 +76,7 @@ fn view(r: &RunResult) -> Value {
             "Failed or not measured though required: {}.",
             failing.join(", ")
         ),
-        Verdict::Incomplete => "The run did not complete; what follows is partial.".to_string(),
+        Verdict::Incomplete => incomplete_reason(&r.notes),
     };
     let time_note = if k == 1.0 {
         "real time".to_string()
@@ -330,4 +347,21 @@ fn load_view(r: &RunResult) -> Option<Value> {
         json!({"summary": format!("{} requests sent, {} dropped, {} errors", l.total_sent, l.total_dropped, l.total_errors),
                "endpoints": endpoints, "tenants": tenants})
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_run_says_which_component_made_it_so() {
+        let notes = vec![
+            "not started: grafana".to_string(),
+            "INCOMPLETE: alertmanager stopped answering Prometheus' scrapes at 10:00:01.000 (up == 0)\nits last log lines:\n…".to_string(),
+        ];
+        let why = incomplete_reason(&notes);
+        assert!(why.contains("alertmanager stopped answering"), "{why}");
+        assert!(!why.contains("last log lines"), "first lines only: {why}");
+        assert!(incomplete_reason(&[]).contains("did not complete"));
+    }
 }
