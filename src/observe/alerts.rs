@@ -154,13 +154,7 @@ impl AlertWatch {
         every: Duration,
         cancel: CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        super::tick_until(every, cancel, || async {
             let result = match prometheus
                 .get(&http, "/api/v1/alerts")
                 .timeout(every.max(Duration::from_secs(1)))
@@ -182,7 +176,8 @@ impl AlertWatch {
                     }
                 }
             }
-        }
+        })
+        .await
     }
 }
 

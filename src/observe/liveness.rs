@@ -68,16 +68,12 @@ impl UpWatch {
         every: Duration,
         cancel: CancellationToken,
     ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            let answer = up(&http, &prometheus, every.max(Duration::from_secs(2))).await;
+        let timeout = every.max(Duration::from_secs(2));
+        super::tick_until(every, cancel, || async {
+            let answer = up(&http, &prometheus, timeout).await;
             self.apply(answer, Utc::now());
-        }
+        })
+        .await;
         self.close(Utc::now());
     }
 

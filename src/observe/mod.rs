@@ -48,3 +48,24 @@ pub async fn repeat<F, Fut>(
         }
     }
 }
+
+/// Call `poll` on every tick of `every` (a late tick delays the next, it
+/// does not bunch them up), until `cancel`; a poll in progress finishes.
+pub async fn tick_until<F, Fut>(
+    every: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+    mut poll: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        poll().await;
+    }
+}
