@@ -128,6 +128,14 @@ pub async fn up(
     } = session;
     let components = stack.components.clone();
     let admin_token = stack.admin_token().map(str::to_string);
+    // What this game day runs without: the alerts and checks that need it
+    // cannot be drilled.
+    let without: Vec<String> = stack
+        .missing
+        .iter()
+        .chain(&stack.absent)
+        .map(|(name, why)| format!("  {name}: {why}"))
+        .collect();
     let token = crate::secret::random();
     let control = Arc::new(Control {
         token: token.clone(),
@@ -160,6 +168,9 @@ pub async fn up(
     println!("\n| Service | URL | Purpose |\n|---|---|---|");
     for c in &components {
         println!("| {} | {} | {} |", c.name, c.url, purpose(&c.name));
+    }
+    if !without.is_empty() {
+        println!("\nNot running here:\n{}", without.join("\n"));
     }
     println!("\nNotifications arrive at the harness's receivers and are printed here.");
     println!(
