@@ -331,7 +331,7 @@ pub fn last_lines(path: &Path, n: usize) -> String {
 /// process and, through a file named after it in [`ports_dir`] holding the
 /// owner's pid, against every other zeta-bench on the machine; a file whose
 /// process is gone is stale and is taken over. [`release_ports`] removes
-/// this process's files.
+/// this process's files and sweeps those of processes that are gone.
 pub fn free_port() -> std::io::Result<u16> {
     let low = ephemeral_low().unwrap_or(32768);
     let (from, to) = (10_000u16, low.saturating_sub(1).max(10_001));
@@ -387,7 +387,9 @@ fn reserve(port: u16) -> bool {
     claimed
 }
 
-/// Give back every port this process reserved (its components are gone).
+/// Give back every port this process reserved (its components are gone),
+/// and sweep the files of processes that are gone: one killed before its
+/// teardown, or one whose stack failed to start, cannot clean up itself.
 pub fn release_ports() {
     let mut mine = RESERVED.lock().expect("port reservations poisoned");
     let me = std::process::id().to_string();
@@ -395,6 +397,20 @@ pub fn release_ports() {
         let file = ports_dir().join(port.to_string());
         if std::fs::read_to_string(&file).is_ok_and(|o| o.trim() == me) {
             let _ = std::fs::remove_file(file);
+        }
+    }
+    for e in std::fs::read_dir(ports_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let owner = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let gone = owner
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if gone {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
@@ -560,8 +576,11 @@ mod port_tests {
         std::fs::write(dir.join("10008"), "1").unwrap();
         assert!(!reserve(10_008));
         let _ = std::fs::remove_file(dir.join("10008"));
+        // A dead process's file is swept at release.
+        std::fs::write(dir.join("10009"), "0").unwrap();
         release_ports();
         assert!(!dir.join("10007").exists());
+        assert!(!dir.join("10009").exists());
     }
 }
 
