@@ -138,6 +138,20 @@ pub async fn json(req: RequestBuilder, what: &str) -> Result<(StatusCode, Value)
     }
 }
 
+/// Send `req` to a Prometheus-style API (`{"status": "success", "data": …}`)
+/// and return its `data`; any other status, or a non-2xx answer, is an
+/// error naming `what` and the API's own error text.
+pub async fn api_data(req: RequestBuilder, what: &str) -> Result<Value, String> {
+    let (status, mut v) = json(req, what).await?;
+    if !status.is_success() || v["status"] != "success" {
+        return Err(format!(
+            "{what}: HTTP {status}: {}",
+            v["error"].as_str().unwrap_or("no error text")
+        ));
+    }
+    Ok(v["data"].take())
+}
+
 /// The first 200 characters of a body, for an error message.
 pub fn snippet(text: &str) -> String {
     let t = text.trim();

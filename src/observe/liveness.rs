@@ -46,8 +46,6 @@ struct State {
     outages: Vec<Outage>,
     /// Prometheus unanswered since, with the first error.
     unanswered: Option<(DateTime<Utc>, String)>,
-    polls: u64,
-    last_poll: Option<DateTime<Utc>>,
     /// Whether Prometheus has answered once.
     answered: bool,
     /// Targets down in Prometheus' first answer.
@@ -74,14 +72,12 @@ impl UpWatch {
             self.apply(answer, Utc::now());
         })
         .await;
-        self.close(Utc::now());
+        self.close();
     }
 
     /// One poll's answer: every target's `up`, or Prometheus' error.
     pub fn apply(&self, answer: Result<Vec<(String, String, bool)>, String>, at: DateTime<Utc>) {
         let mut s = self.inner.lock().expect("up watch poisoned");
-        s.polls += 1;
-        s.last_poll = Some(at);
         let targets = match answer {
             Ok(t) => t,
             Err(e) => {
@@ -123,7 +119,7 @@ impl UpWatch {
     }
 
     /// Close what is still down at `at`, once observing ends.
-    fn close(&self, at: DateTime<Utc>) {
+    fn close(&self) {
         let mut s = self.inner.lock().expect("up watch poisoned");
         let open: Vec<_> = s
             .down_since
@@ -143,13 +139,15 @@ impl UpWatch {
         if let Some((from, how)) = s.unanswered.take() {
             push(&mut s.outages, outage("prometheus", "", from, None, how));
         }
-        let _ = at;
     }
 
-    /// Every outage seen, and the number of polls.
-    pub fn outages(&self) -> (Vec<Outage>, u64) {
-        let s = self.inner.lock().expect("up watch poisoned");
-        (s.outages.clone(), s.polls)
+    /// Every outage seen.
+    pub fn outages(&self) -> Vec<Outage> {
+        self.inner
+            .lock()
+            .expect("up watch poisoned")
+            .outages
+            .clone()
     }
 }
 
@@ -182,22 +180,12 @@ async fn up(
     prometheus: &Endpoint,
     timeout: Duration,
 ) -> Result<Vec<(String, String, bool)>, String> {
-    let r = prometheus
+    let req = prometheus
         .get(http, "/api/v1/query")
         .query(&[("query", "up")])
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| crate::http::http_error(&e))?;
-    let status = r.status();
-    let v: serde_json::Value = r
-        .json()
-        .await
-        .map_err(|e| format!("unreadable answer: {e}"))?;
-    if !status.is_success() || v["status"] != "success" {
-        return Err(format!("HTTP {status} from /api/v1/query"));
-    }
-    Ok(v["data"]["result"]
+        .timeout(timeout);
+    let v = crate::http::endpoint::api_data(req, "/api/v1/query").await?;
+    Ok(v["result"]
         .as_array()
         .into_iter()
         .flatten()
@@ -235,9 +223,17 @@ pub struct Liveness<'a> {
     pub count_already_down: bool,
 }
 
-/// The outages no fault explains and long enough to count, in words:
-/// `job (instance) stopped answering … at HH:MM:SS, for 12.3 s`.
-pub fn failures(outages: &[Outage], l: &Liveness<'_>) -> Vec<String> {
+/// An outage that counts against the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackFailure {
+    /// The scrape job (the component's name), or "prometheus".
+    pub component: String,
+    /// `job (instance) stopped answering … at HH:MM:SS, for 12.3 s, …`.
+    pub message: String,
+}
+
+/// The outages no fault explains and long enough to count.
+pub fn failures(outages: &[Outage], l: &Liveness<'_>) -> Vec<StackFailure> {
     outages
         .iter()
         .filter(|o| {
@@ -246,7 +242,10 @@ pub fn failures(outages: &[Outage], l: &Liveness<'_>) -> Vec<String> {
         })
         .filter(|o| l.count_already_down || !o.already_down)
         .filter(|o| !explained(o, l))
-        .map(|o| describe(o, l.ended))
+        .map(|o| StackFailure {
+            component: o.job.clone(),
+            message: describe(o, l.ended),
+        })
         .collect()
 }
 
@@ -331,17 +330,26 @@ mod tests {
         }
     }
 
-    fn judge(w: &UpWatch, faults: &[FaultWindow], ended: i64) -> Vec<String> {
-        w.close(t(ended));
-        let (outages, _) = w.outages();
+    fn judge(w: &UpWatch, faults: &[FaultWindow], ended: i64) -> Vec<StackFailure> {
+        judge_on(w, faults, ended, true)
+    }
+
+    /// `harness_started`: the stack is the harness's own (not external).
+    fn judge_on(
+        w: &UpWatch,
+        faults: &[FaultWindow],
+        ended: i64,
+        harness_started: bool,
+    ) -> Vec<StackFailure> {
+        w.close();
         failures(
-            &outages,
+            &w.outages(),
             &Liveness {
                 min_down: Duration::from_secs(5),
                 recovery: Duration::from_secs(10),
                 faults,
                 ended: t(ended),
-                count_already_down: true,
+                count_already_down: harness_started,
             },
         )
     }
@@ -355,14 +363,16 @@ mod tests {
         let f = judge(&w, &[], 30);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(
-            f[0].starts_with("alertmanager (alertmanager:1) stopped answering"),
+            f[0].message
+                .starts_with("alertmanager (alertmanager:1) stopped answering"),
             "{}",
-            f[0]
+            f[0].message
         );
         assert!(
-            f[0].contains("still down when observing ended 20.0 s later"),
+            f[0].message
+                .contains("still down when observing ended 20.0 s later"),
             "{}",
-            f[0]
+            f[0].message
         );
     }
 
@@ -377,7 +387,7 @@ mod tests {
         w.apply(targets(&[]), t(70));
         let f = judge(&w, &[fault("backend-api", 10, 35)], 80);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert!(f[0].contains("for 10.0 s"), "{}", f[0]);
+        assert!(f[0].message.contains("for 10.0 s"), "{}", f[0].message);
         // Another component down during the fault is not excused.
         let w = UpWatch::default();
         w.apply(targets(&["ml-engine"]), t(12));
@@ -405,18 +415,9 @@ mod tests {
         w.apply(targets(&["ml-engine"]), t(0));
         w.apply(targets(&["ml-engine"]), t(20));
         assert_eq!(judge(&w, &[], 30).len(), 1);
-        let (outages, _) = w.outages();
+        let outages = w.outages();
         assert_eq!(already_down(&outages), ["ml-engine (ml-engine:1)"]);
-        let external = failures(
-            &outages,
-            &Liveness {
-                min_down: Duration::from_secs(5),
-                recovery: Duration::from_secs(10),
-                faults: &[],
-                ended: t(30),
-                count_already_down: false,
-            },
-        );
+        let external = judge_on(&w, &[], 30, false);
         assert!(external.is_empty(), "{external:?}");
     }
 
@@ -439,10 +440,15 @@ mod tests {
         let f = judge(&w, &[], 30);
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(
-            f[0].starts_with("prometheus stopped answering the harness's queries"),
+            f[0].message
+                .starts_with("prometheus stopped answering the harness's queries"),
             "{}",
-            f[0]
+            f[0].message
         );
-        assert!(f[0].contains("connection refused"), "{}", f[0]);
+        assert!(
+            f[0].message.contains("connection refused"),
+            "{}",
+            f[0].message
+        );
     }
 }

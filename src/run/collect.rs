@@ -66,7 +66,7 @@ pub(super) struct Collected {
     pub delivery_failures: Vec<String>,
     /// Components that stopped answering mid-run with no fault to explain
     /// it: the run is incomplete.
-    pub stack_failures: Vec<String>,
+    pub stack_failures: Vec<crate::observe::liveness::StackFailure>,
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
@@ -186,7 +186,7 @@ impl Observers {
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
         let delivery_failures =
             delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
-        let (outages, _) = self.up.outages();
+        let outages = self.up.outages();
         let windows: Vec<FaultWindow> = faults
             .iter()
             .filter_map(|f| {

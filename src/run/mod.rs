@@ -287,19 +287,18 @@ async fn incomplete_stack(
             Utc::now().format("%H:%M:%S%.3f")
         ));
     }
-    for failure in &collected.stack_failures {
+    for f in &collected.stack_failures {
         notes.push(format!(
-            "INCOMPLETE: {failure}{}",
-            last_lines_of(stack, failure)
+            "INCOMPLETE: {}{}",
+            f.message,
+            last_lines_of(stack, &f.component)
         ));
     }
     !dead.is_empty() || !collected.stack_failures.is_empty()
 }
 
-/// The last log lines of the component a liveness failure names, where the
-/// harness has its log.
-fn last_lines_of(stack: &crate::stack::Stack, failure: &str) -> String {
-    let component = failure.split([' ', '(']).next().unwrap_or("");
+/// `; its last log lines: …` for `component`, where the harness has its log.
+fn last_lines_of(stack: &crate::stack::Stack, component: &str) -> String {
     stack
         .components
         .iter()
