@@ -68,42 +68,37 @@ pub struct Selector {
 
 impl Selector {
     pub fn of(vs: &VectorSelector) -> Selector {
-        let metric = selected_name(vs);
         let mut required = Vec::new();
-        let mut parts = Vec::new();
+        let mut shown_all = Vec::new();
         for m in &vs.matchers.matchers {
-            parts.push(format!("{}{}{}", m.name, m.op, quote(&m.value)));
+            let shown = format!("{}{}{}", m.name, m.op, quote(&m.value));
             if m.name == "__name__" {
+                // The name is written in front when the selector has one.
+                if vs.name.is_none() {
+                    shown_all.push(shown);
+                }
                 continue;
             }
-            let shown = format!("{}{}{}", m.name, m.op, quote(&m.value));
-            match &m.op {
-                MatchOp::Equal if !m.value.is_empty() => {
-                    required.push((m.name.clone(), Want::Values(vec![m.value.clone()]), shown))
-                }
-                MatchOp::Re(_) if !m.is_match("") => {
-                    let want = match literal_alternatives(&m.value) {
-                        Some(values) => Want::Values(values),
-                        None => Want::Pattern(m.clone()),
-                    };
-                    required.push((m.name.clone(), want, shown))
-                }
-                _ => {}
-            }
+            shown_all.push(shown.clone());
+            let want = match &m.op {
+                MatchOp::Equal if !m.value.is_empty() => Want::Values(vec![m.value.clone()]),
+                MatchOp::Re(_) if !m.is_match("") => match literal_alternatives(&m.value) {
+                    Some(values) => Want::Values(values),
+                    None => Want::Pattern(m.clone()),
+                },
+                _ => continue,
+            };
+            required.push((m.name.clone(), want, shown));
         }
         let name = vs.name.clone().unwrap_or_default();
-        let text = if parts.is_empty() {
+        let text = if shown_all.is_empty() {
             name
         } else {
-            let named: Vec<String> = parts
-                .into_iter()
-                .filter(|p| vs.name.is_none() || !p.starts_with("__name__"))
-                .collect();
-            format!("{name}{{{}}}", named.join(","))
+            format!("{name}{{{}}}", shown_all.join(","))
         };
         Selector {
             text,
-            metric,
+            metric: selected_name(vs),
             required,
         }
     }
@@ -262,6 +257,9 @@ pub struct Live<'a> {
     window: [(String, String); 2],
     names: Option<BTreeSet<String>>,
     facts: BTreeMap<String, MetricFacts>,
+    /// Selector text → outcome: panels repeated per variable value, and
+    /// dashboards, share selectors.
+    outcomes: BTreeMap<String, Outcome>,
 }
 
 impl<'a> Live<'a> {
@@ -276,11 +274,22 @@ impl<'a> Live<'a> {
             ],
             names: None,
             facts: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
         }
     }
 
-    /// One selector's outcome; `Err` when Prometheus could not be asked.
+    /// One selector's outcome; `Err` when Prometheus could not be asked
+    /// (not cached: the next panel asks again).
     pub async fn check(&mut self, sel: &Selector) -> Result<Outcome, String> {
+        if let Some(o) = self.outcomes.get(&sel.text) {
+            return Ok(o.clone());
+        }
+        let o = self.look_up(sel).await?;
+        self.outcomes.insert(sel.text.clone(), o.clone());
+        Ok(o)
+    }
+
+    async fn look_up(&mut self, sel: &Selector) -> Result<Outcome, String> {
         let matched = self
             .data(&[("match[]", &sel.text), ("limit", "1")], "/api/v1/series")
             .await?;
@@ -348,25 +357,8 @@ impl<'a> Live<'a> {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         form.extend_from_slice(extra);
-        let r = self
-            .prometheus
-            .get(self.http, path)
-            .query(&form)
-            .send()
-            .await
-            .map_err(|e| format!("{path}: {}", crate::http::http_error(&e)))?;
-        let status = r.status();
-        let v: serde_json::Value = r
-            .json()
-            .await
-            .map_err(|e| format!("{path}: unreadable answer: {e}"))?;
-        if !status.is_success() || v["status"] != "success" {
-            return Err(format!(
-                "{path}: HTTP {status}: {}",
-                v["error"].as_str().unwrap_or("no error text")
-            ));
-        }
-        Ok(v["data"].clone())
+        let req = self.prometheus.get(self.http, path).query(&form);
+        crate::http::endpoint::api_data(req, path).await
     }
 }
 
