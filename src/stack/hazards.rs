@@ -17,8 +17,7 @@
 use promql_parser::parser::Expr;
 
 use super::StackFiles;
-use super::grafana::vars::{context, substitute};
-use super::lint::{load_dashboards, resolve};
+use super::lint::{load_dashboards, queries};
 use super::render::promql::parse;
 
 const COUNTING: &[&str] = &["increase", "changes", "resets", "count_over_time"];
@@ -124,36 +123,16 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
     if k == 1.0 {
         return Vec::new();
     }
-    let mut out = Vec::new();
-    let mut check = |file: String, what: String, expr: &str| {
-        for why in in_expr(expr).unwrap_or_default() {
-            out.push(format!("{file}: {what}: {why}"));
-        }
-    };
-    for r in &files.rules {
-        check(
-            format!("prometheus/{}", r.file),
-            format!("alert {}", r.name),
-            &r.expr,
-        );
-    }
     let sources = super::grafana::provisioning::load_datasources(
         &files.dir.join(super::lint::DATASOURCES_FILE),
     )
     .unwrap_or_default();
-    for d in load_dashboards(&files.dir).unwrap_or_default() {
-        for (p, t) in d.targets() {
-            let prom =
-                resolve(p.datasource_of(t), &d, &sources).is_some_and(|s| s.kind == "prometheus");
-            if prom && !t.expr.is_empty() {
-                let expr = substitute(&t.expr, &context(&d, p, None), &d.variables);
-                let file = d.file.file_name().map(|f| f.to_string_lossy().to_string());
-                check(
-                    format!("grafana/dashboards/{}", file.unwrap_or_default()),
-                    format!("panel {:?}", p.title),
-                    &expr,
-                );
-            }
+    let dashboards = load_dashboards(&files.dir).unwrap_or_default();
+    let mut out = Vec::new();
+    for q in queries(files, &dashboards, &sources) {
+        let file = q.file.strip_prefix(&files.dir).unwrap_or(&q.file).display();
+        for why in in_expr(&q.expr).unwrap_or_default() {
+            out.push(format!("{file}: {}: {why}", q.what));
         }
     }
     out

@@ -128,6 +128,43 @@ pub fn check_dashboards(dashboards: &[Dashboard], sources: &[Datasource]) -> Vec
     out
 }
 
+/// One PromQL expression the stack runs, and where it is written.
+pub struct Query {
+    pub file: PathBuf,
+    /// `alert NAME` or `panel "TITLE"`.
+    pub what: String,
+    pub expr: String,
+}
+
+/// Every rule's expression and every Prometheus panel target (Grafana's
+/// variables substituted), in file order.
+pub fn queries(files: &StackFiles, dashboards: &[Dashboard], sources: &[Datasource]) -> Vec<Query> {
+    let mut out: Vec<Query> = files
+        .rules
+        .iter()
+        .map(|r| Query {
+            file: files.dir.join("prometheus").join(&r.file),
+            what: format!("alert {}", r.name),
+            expr: r.expr.clone(),
+        })
+        .collect();
+    for d in dashboards {
+        for (p, t) in d.targets() {
+            let is_prom =
+                resolve(p.datasource_of(t), d, sources).is_some_and(|s| s.kind == "prometheus");
+            if is_prom && !t.expr.is_empty() {
+                let ctx = context(d, p, None);
+                out.push(Query {
+                    file: d.file.clone(),
+                    what: format!("panel {:?}", p.title),
+                    expr: substitute(&t.expr, &ctx, &d.variables),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Metric names queried by rules and dashboards that the contract lacks.
 pub fn check_contract(
     files: &StackFiles,
@@ -135,36 +172,16 @@ pub fn check_contract(
     sources: &[Datasource],
 ) -> Vec<Problem> {
     let mut out = Vec::new();
-    let mut check = |file: &Path, context: String, expr: &str| {
-        if let Ok(names) = metric_names(expr) {
-            for n in names {
-                if crate::contract::lookup(&n).is_none() {
-                    out.push(Problem {
-                        file: file.to_path_buf(),
-                        what: format!("{context} queries {n}, which is not in the metric contract (src/contract.rs)"),
-                    });
-                }
-            }
-        }
-    };
-    for r in &files.rules {
-        check(
-            &files.dir.join("prometheus").join(&r.file),
-            format!("alert {}", r.name),
-            &r.expr,
-        );
-    }
-    for d in dashboards {
-        for (p, t) in d.targets() {
-            let is_prom =
-                resolve(p.datasource_of(t), d, sources).is_some_and(|s| s.kind == "prometheus");
-            if is_prom && !t.expr.is_empty() {
-                let ctx = context(d, p, None);
-                check(
-                    &d.file,
-                    format!("panel {:?}", p.title),
-                    &substitute(&t.expr, &ctx, &d.variables),
-                );
+    for q in queries(files, dashboards, sources) {
+        for n in metric_names(&q.expr).unwrap_or_default() {
+            if crate::contract::lookup(&n).is_none() {
+                out.push(Problem {
+                    file: q.file.clone(),
+                    what: format!(
+                        "{} queries {n}, which is not in the metric contract (src/contract.rs)",
+                        q.what
+                    ),
+                });
             }
         }
     }
