@@ -186,34 +186,8 @@ impl Observers {
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
         let delivery_failures =
             delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
-        let outages = self.up.outages();
-        let windows: Vec<FaultWindow> = faults
-            .iter()
-            .filter_map(|f| {
-                Some(FaultWindow {
-                    target: f.target.clone(),
-                    from: f.requested_at.or(f.took_effect_at)?,
-                    to: f.reverted_at,
-                })
-            })
-            .collect();
-        let stack_failures = crate::observe::liveness::failures(
-            &outages,
-            &Liveness {
-                min_down: self.min_down,
-                recovery: self.min_down * 2,
-                faults: &windows,
-                ended: Utc::now(),
-                count_already_down: session.stack.provider.name != Provider::External,
-            },
-        );
-        let before = crate::observe::liveness::already_down(&outages);
-        if !before.is_empty() && session.stack.provider.name == Provider::External {
-            notes.push(format!(
-                "scrape targets already down when the run began, not counted against it: {}",
-                before.join(", ")
-            ));
-        }
+        let external = session.stack.provider.name == Provider::External;
+        let stack_failures = liveness(&self.up, self.min_down, faults, external, &mut notes);
         Collected {
             delivery_failures,
             stack_failures,
@@ -228,6 +202,45 @@ impl Observers {
             poll_interval: self.poll,
         }
     }
+}
+
+/// The outages the up watch saw that no fault explains. On an external
+/// stack, targets already down at the start are the team's: a note.
+fn liveness(
+    up: &UpWatch,
+    min_down: Duration,
+    faults: &[FaultRecord],
+    external: bool,
+    notes: &mut Vec<String>,
+) -> Vec<crate::observe::liveness::StackFailure> {
+    let outages = up.outages();
+    let windows: Vec<FaultWindow> = faults
+        .iter()
+        .filter_map(|f| {
+            Some(FaultWindow {
+                target: f.target.clone(),
+                from: f.requested_at.or(f.took_effect_at)?,
+                to: f.reverted_at,
+            })
+        })
+        .collect();
+    let before = crate::observe::liveness::already_down(&outages);
+    if external && !before.is_empty() {
+        notes.push(format!(
+            "scrape targets already down when the run began, not counted against it: {}",
+            before.join(", ")
+        ));
+    }
+    crate::observe::liveness::failures(
+        &outages,
+        &Liveness {
+            min_down,
+            recovery: min_down * 2,
+            faults: &windows,
+            ended: Utc::now(),
+            count_already_down: !external,
+        },
+    )
 }
 
 /// Alertmanager's failed notifications during the run: the counter's rise
