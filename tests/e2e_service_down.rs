@@ -334,8 +334,15 @@ fn a_missing_exporter_stops_the_run_unless_the_scenario_allows_it() {
     if !stack_binaries_present("a_missing_exporter_stops_the_run_unless_the_scenario_allows_it") {
         return;
     }
-    if common::which("prometheus-redis-exporter").is_none() {
-        return common::skip("prometheus-redis-exporter is not installed; run scripts/install.sh");
+    if zeta_bench::stack::process::which("prometheus-redis-exporter").is_none() {
+        // scripts/install.sh installs it, so CI must have it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "prometheus-redis-exporter is not installed, and CI must have it (scripts/install.sh)"
+        );
+        return common::skip(
+            "SKIPPED a_missing_exporter_stops_the_run_unless_the_scenario_allows_it: prometheus-redis-exporter is not installed; run scripts/install.sh",
+        );
     }
     let p = Project::new();
     let path = path_without(
