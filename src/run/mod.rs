@@ -133,7 +133,7 @@ async fn execute(
         .get("backend-api")
         .cloned()
         .context("the stack has no backend-api to send load to")?;
-    let mut notes = match stack_notes(&inputs, &mut session).await {
+    let mut notes = match stack_notes(&inputs, &session).await {
         Ok(notes) => notes,
         Err(e) => {
             session.stack.teardown().await;
@@ -220,7 +220,7 @@ async fn execute(
 /// test at all (an external stack's timers match the time scale; every
 /// component the provider needs is there, or allowed to be absent). The
 /// notes for the result, or why the run stops here.
-async fn stack_notes(inputs: &Inputs, session: &mut Session) -> anyhow::Result<Vec<String>> {
+async fn stack_notes(inputs: &Inputs, session: &Session) -> anyhow::Result<Vec<String>> {
     let stack = &session.stack;
     let mut notes: Vec<String> = stack
         .not_started
@@ -236,7 +236,6 @@ async fn stack_notes(inputs: &Inputs, session: &mut Session) -> anyhow::Result<V
     if stack.provider.name == Provider::External {
         notes.extend(external_time_scale(inputs, session).await?);
     }
-    let stack = &session.stack;
     notes.extend(
         preflight::missing_components(&stack.missing, &inputs.scenario.stack.allow_absent)
             .map_err(anyhow::Error::msg)?,
