@@ -301,7 +301,8 @@ fn last_lines_of(stack: &crate::stack::Stack, component: &str) -> String {
     stack
         .components
         .iter()
-        .find(|c| c.name == component && !c.log.is_empty())
+        // An external stack's components have no log here.
+        .find(|c| c.name == component && std::path::Path::new(&c.log).is_file())
         .map(|c| {
             let last = crate::stack::process::last_lines(std::path::Path::new(&c.log), 8);
             format!("; its last log lines:\n{last}")
