@@ -287,6 +287,7 @@ async fn inject(State(c): State<Arc<Control>>, Json(req): Json<FaultRequest>) ->
         target: req.target,
         at: Duration::ZERO,
         duration: req.duration,
+        trial: 1,
     };
     let mut r = fault::record_for(&f);
     {

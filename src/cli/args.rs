@@ -82,6 +82,11 @@ pub struct RunArgs {
     /// Run K times faster than real time (overrides stack.time_scale).
     #[arg(long, value_name = "K")]
     pub time_scale: Option<f64>,
+    /// Inject the faults N times in one stack, each after the previous
+    /// trial recovered, at seeded offsets (overrides `trials:`): MTTD is
+    /// then reported as min / p50 / p95 / max over the trials.
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u32>,
     #[arg(long, value_enum)]
     pub provider: Option<ProviderArg>,
     /// Directory for run directories (default: reports/).

@@ -24,6 +24,7 @@ pub(super) async fn run(a: RunArgs) -> Exit {
     ));
     let opts = RunOptions {
         time_scale: a.time_scale,
+        trials: a.trials,
         provider: a.provider.map(Into::into),
         out: a.out,
         self_exe: None,

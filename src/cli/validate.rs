@@ -126,7 +126,7 @@ fn print_floors(i: &Inputs) -> Exit {
     let target = i.slo.mttd.as_ref();
     let mut exit = Exit::Pass;
     println!(
-        "detection floors (best = for + group_wait; worst adds a scrape, an evaluation and the longest range window):"
+        "detection floors (best = for + group_wait; worst adds a scrape, its timeout, an evaluation, for rounded up to evaluations, and the longest range window):"
     );
     for rf in crate::slo::floor::floors(&i.files, target) {
         println!(

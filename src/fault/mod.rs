@@ -42,6 +42,16 @@ pub struct FaultRecord {
     /// first saw the target down.
     #[serde(default)]
     pub evidence: Option<String>,
+    /// Which trial this injection was, from 1, when the run had several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<u32>,
+}
+
+impl FaultRecord {
+    /// The trial it belongs to: 1 in a run of one trial.
+    pub fn trial(&self) -> u32 {
+        self.trial.unwrap_or(1)
+    }
 }
 
 enum Step {
@@ -56,7 +66,14 @@ pub async fn run(
     start: Instant,
     cancel: CancellationToken,
 ) -> Vec<FaultRecord> {
-    let mut records: Vec<FaultRecord> = plan.faults.iter().map(record_for).collect();
+    let mut records: Vec<FaultRecord> = plan
+        .faults
+        .iter()
+        .map(|f| FaultRecord {
+            trial: (plan.trials > 1).then_some(f.trial),
+            ..record_for(f)
+        })
+        .collect();
     let mut steps: Vec<(Duration, Step)> = Vec::new();
     for (i, f) in plan.faults.iter().enumerate() {
         steps.push((f.at, Step::Inject(i)));
@@ -142,6 +159,7 @@ pub fn record_for(f: &PlannedFault) -> FaultRecord {
         reverted_by: None,
         error: None,
         evidence: None,
+        trial: None,
     }
 }
 

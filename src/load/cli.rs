@@ -173,6 +173,8 @@ fn from_flags(a: &LoadArgs) -> Result<Schedule, LoadError> {
             }],
             faults: Vec::new(),
             load_end: duration,
+            trials: 1,
+            trial_period: Duration::ZERO,
         },
         mix,
         tenants: Tenants {

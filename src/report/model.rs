@@ -68,6 +68,11 @@ pub struct RunResult {
     pub alert_poll_interval_s: f64,
     pub notifications: Vec<Notification>,
     pub detections: Vec<Detection>,
+    /// With several trials, each expected alert's MTTD and reset time over
+    /// them: spread per destination, the configuration's band, the
+    /// self-check. Absent in a run of one trial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trials: Vec<crate::slo::check::AlertTrials>,
     pub routing: Vec<RoutingRow>,
     pub load: Option<LoadReport>,
     #[serde(default)]

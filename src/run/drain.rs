@@ -19,6 +19,22 @@ use crate::stack::StackFiles;
 /// for (polls and evaluation jitter).
 const SLACK: chrono::Duration = chrono::Duration::seconds(2);
 
+/// The longest, in wall time, from a revert to the resolved notifications
+/// that the stack's timers allow: a scrape and two evaluations to see the
+/// condition end, a group_interval for Alertmanager's next flush, a resend
+/// delay for Prometheus' next send, and 5 s of slack. Both the drain and
+/// the spacing of trials wait this long.
+pub(super) fn recovery_bound(files: &StackFiles, k: f64) -> Duration {
+    let (_, group_interval) = files.root_route_timers();
+    scale(
+        files.scrape_interval()
+            + files.evaluation_interval() * 2
+            + group_interval
+            + crate::stack::files::defaults::RESEND_DELAY,
+        k,
+    ) + Duration::from_secs(5)
+}
+
 /// Wait for resolutions as the stack's timers allow; the note to record
 /// when the wait ran out.
 pub(super) async fn settle(
@@ -28,14 +44,7 @@ pub(super) async fn settle(
     watch: &AlertWatch,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    let (_, group_interval) = files.root_route_timers();
-    let bound = scale(
-        files.scrape_interval()
-            + files.evaluation_interval() * 2
-            + group_interval
-            + crate::stack::files::defaults::RESEND_DELAY,
-        k,
-    ) + Duration::from_secs(5);
+    let bound = recovery_bound(files, k);
     // A rule pending now fires once its (scaled) `for` has elapsed, at the
     // next evaluation: the verdict waits for that too.
     let eval = scale(files.evaluation_interval(), k);

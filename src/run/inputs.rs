@@ -20,8 +20,24 @@ pub struct Inputs {
 
 /// Read and cross-check a scenario with its SLO and stack files.
 pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagnostics> {
-    let scenario = scenario::load_scenario(path)?;
+    load_inputs_with(path, time_scale, None)
+}
+
+/// [`load_inputs`], with `--trials` over the scenario's `trials:`.
+pub(super) fn load_inputs_with(
+    path: &Path,
+    time_scale: Option<f64>,
+    trials: Option<u32>,
+) -> Result<Inputs, Diagnostics> {
+    let mut scenario = scenario::load_scenario(path)?;
+    if let Some(n) = trials {
+        scenario.trials.count = Located::new(n, Pos { line: 0, column: 0 }, "--trials");
+    }
     let mut diags = Diagnostics::default();
+    check_trials(&scenario, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
     if let Some(t) = &scenario.target {
         diags.push(
             &scenario.file,
@@ -59,7 +75,19 @@ pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagn
     };
     let plan = plan::plan(&scenario, k, files.as_ref().map(StackFiles::min_interval))
         .map_err(|d| diags.extend(d))
-        .ok();
+        .ok()
+        .zip(files.as_ref())
+        .map(|(p, files)| {
+            let timing = plan::TrialTiming {
+                cycle: plan::scale(
+                    files.scrape_interval() + files.evaluation_interval(),
+                    p.time_scale,
+                ),
+                recovery: super::drain::recovery_bound(files, p.time_scale),
+            };
+            let t = &scenario.trials;
+            plan::with_trials(p, t.count.value, t.seed, timing)
+        });
     match (slo, files, plan) {
         (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
             scenario,
@@ -68,6 +96,33 @@ pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagn
             plan,
         }),
         _ => Err(diags.sorted()),
+    }
+}
+
+/// Trials repeat faults: a count within range, and faults to repeat.
+fn check_trials(scenario: &Scenario, diags: &mut Diagnostics) {
+    let t = &scenario.trials.count;
+    if !(1..=scenario::MAX_TRIALS).contains(&t.value) {
+        diags.push(
+            &scenario.file,
+            t.pos,
+            &t.field,
+            format!(
+                "expected a number of trials from 1 to {}, found {}",
+                scenario::MAX_TRIALS,
+                t.value
+            ),
+        );
+    } else if t.value > 1 && scenario.faults.is_empty() {
+        diags.push(
+            &scenario.file,
+            t.pos,
+            &t.field,
+            format!(
+                "{} trials of a scenario without faults: a trial repeats the faults, and there are none",
+                t.value
+            ),
+        );
     }
 }
 

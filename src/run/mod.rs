@@ -50,6 +50,8 @@ impl RunError {
 #[derive(Clone, Default)]
 pub struct RunOptions {
     pub time_scale: Option<f64>,
+    /// `--trials`, over the scenario's `trials:`.
+    pub trials: Option<u32>,
     pub provider: Option<ProviderChoice>,
     /// Where run directories go (default `reports/`).
     pub out: Option<PathBuf>,
@@ -69,7 +71,8 @@ pub async fn run(
     opts: &RunOptions,
     cancel: CancellationToken,
 ) -> Result<RunResult, RunError> {
-    let inputs = load_inputs(path, opts.time_scale).map_err(RunError::Input)?;
+    let inputs =
+        inputs::load_inputs_with(path, opts.time_scale, opts.trials).map_err(RunError::Input)?;
     let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
     let decision = stack::choose_provider(choice)
         .await

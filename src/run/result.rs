@@ -98,6 +98,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         alert_poll_interval_s: c.poll_interval.as_secs_f64(),
         notifications: c.notifications,
         detections: verdicts.detections,
+        trials: verdicts.trials,
         routing: verdicts.routing,
         load: o.load,
         dashboards: c.dashboards,

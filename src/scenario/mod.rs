@@ -38,6 +38,31 @@ pub struct Scenario {
     pub load: Load,
     pub faults: Vec<Fault>,
     pub expect: Expect,
+    /// `trials:`: how many times the faults are injected, one stack.
+    pub trials: Trials,
+}
+
+/// The most trials one run takes: each is a full fault and recovery.
+pub const MAX_TRIALS: u32 = 100;
+
+/// `trials: N` or `trials: { count: N, seed: S }`: inject the scenario's
+/// faults N times in one stack, each after the previous one has recovered,
+/// at seeded random offsets within the scrape and evaluation cycle, so that
+/// MTTD is a distribution over phases rather than a single draw.
+#[derive(Debug, Clone)]
+pub struct Trials {
+    pub count: Located<u32>,
+    /// Seeds the offsets; the same seed gives the same schedule.
+    pub seed: u64,
+}
+
+impl Default for Trials {
+    fn default() -> Self {
+        Trials {
+            count: Located::new(1, crate::input::Pos::default(), "trials"),
+            seed: 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

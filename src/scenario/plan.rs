@@ -19,6 +19,10 @@ pub struct Plan {
     pub faults: Vec<PlannedFault>,
     /// End of the last phase, from the start of load.
     pub load_end: Duration,
+    /// How many times the faults are injected (1: as written).
+    pub trials: u32,
+    /// Wall time from one trial's faults to the next one's, offset aside.
+    pub trial_period: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +61,8 @@ pub struct PlannedFault {
     pub target: String,
     pub at: Duration,
     pub duration: Duration,
+    /// Which trial this injection belongs to, from 1.
+    pub trial: u32,
 }
 
 /// The expected share of requests of tenant `index` (0-based) under the
@@ -197,6 +203,7 @@ pub fn plan(
             target: f.target.value.clone(),
             at: scale(f.at.value, k.value),
             duration: scale(f.duration.value, k.value),
+            trial: 1,
         })
         .collect();
     Ok(Plan {
@@ -204,7 +211,78 @@ pub fn plan(
         phases,
         faults,
         load_end: start,
+        trials: 1,
+        trial_period: Duration::ZERO,
     })
+}
+
+/// The stack's timing that spaces trials, in wall time.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialTiming {
+    /// Scrape plus evaluation interval: a trial's offset is drawn from
+    /// `[0, cycle)`, so its faults land at every phase of both cycles.
+    pub cycle: Duration,
+    /// From a revert to the resolved notifications, at the longest the
+    /// configuration allows (the harness's drain bound).
+    pub recovery: Duration,
+}
+
+/// Repeat the plan's faults for trials 2..=`count`: trial k's faults keep
+/// their spacing and start `(k-1) × period + offset_k` after trial 1's,
+/// where the period covers the faults, the recovery and a whole cycle, and
+/// the offset is drawn (seeded) from `[0, cycle)`. Trial 1 is the plan as
+/// written. The load holds its last phase's rate for as long as the extra
+/// trials take, so every trial runs under load and the tail after the last
+/// one is the scenario's own.
+pub fn with_trials(mut plan: Plan, count: u32, seed: u64, timing: TrialTiming) -> Plan {
+    if count <= 1 || plan.faults.is_empty() {
+        return plan;
+    }
+    let first = plan.faults.iter().map(|f| f.at).min().unwrap_or_default();
+    let end = plan
+        .faults
+        .iter()
+        .map(|f| f.at + f.duration)
+        .max()
+        .unwrap_or_default();
+    let period = (end - first) + timing.recovery + timing.cycle;
+    let mut offsets = trial_offsets(seed, count, timing.cycle);
+    offsets[0] = Duration::ZERO;
+    let written = plan.faults.clone();
+    for k in 2..=count {
+        let shift = period * (k - 1) + offsets[(k - 1) as usize];
+        plan.faults.extend(written.iter().map(|f| PlannedFault {
+            at: f.at + shift,
+            trial: k,
+            ..f.clone()
+        }));
+    }
+    let extra = period * (count - 1);
+    if let Some(last) = plan.phases.last().cloned() {
+        plan.phases.push(PlannedPhase {
+            name: format!("{} (trials 2–{count})", last.name),
+            start: plan.load_end,
+            duration: extra,
+            rate_per_second: last.ramp_to.unwrap_or(last.rate_per_second),
+            ramp_to: None,
+            steps: None,
+            ..last
+        });
+    }
+    plan.load_end += extra;
+    plan.trials = count;
+    plan.trial_period = period;
+    plan
+}
+
+/// `count` offsets drawn uniformly from `[0, cycle)`, the same for the same
+/// seed.
+fn trial_offsets(seed: u64, count: u32, cycle: Duration) -> Vec<Duration> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| cycle.mul_f64(rng.random_range(0.0..1.0)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -236,6 +314,56 @@ mod tests {
         assert_eq!(p.phases[1].rate_per_second, 10.0);
         assert_eq!(p.faults[0].at, Duration::from_secs(3));
         assert_eq!(p.faults[0].duration, Duration::from_secs(6));
+    }
+
+    fn timing() -> TrialTiming {
+        TrialTiming {
+            cycle: Duration::from_secs(3),
+            recovery: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn trials_repeat_the_faults_after_recovery_at_seeded_offsets() {
+        let s = scenario();
+        let one = plan(&s, s.stack.time_scale.clone(), None).unwrap();
+        let p = with_trials(one.clone(), 4, 7, timing());
+        assert_eq!(p.trials, 4);
+        // The fault lasts 6 s: the period adds the recovery and a cycle.
+        assert_eq!(p.trial_period, Duration::from_secs(29));
+        assert_eq!(p.faults.len(), 4);
+        assert_eq!(p.faults[0].at, one.faults[0].at, "trial 1 is as written");
+        let mut offsets = Vec::new();
+        for (k, f) in p.faults.iter().enumerate().skip(1) {
+            assert_eq!(f.trial, k as u32 + 1);
+            let base = one.faults[0].at + p.trial_period * k as u32;
+            assert!(
+                f.at >= base && f.at < base + Duration::from_secs(3),
+                "{f:?}"
+            );
+            offsets.push(f.at - base);
+        }
+        assert!(offsets.windows(2).any(|w| w[0] != w[1]), "{offsets:?}");
+        // Each trial starts after the previous one has had its recovery.
+        for w in p.faults.windows(2) {
+            assert!(w[1].at >= w[0].at + w[0].duration + timing().recovery);
+        }
+        // The load holds the last rate for the extra trials.
+        assert_eq!(p.load_end, one.load_end + Duration::from_secs(29 * 3));
+        let extra = p.phases.last().unwrap();
+        assert_eq!(extra.start, one.load_end);
+        assert_eq!(extra.rate_per_second, 10.0);
+        assert!(p.faults.last().unwrap().at + Duration::from_secs(6) < p.load_end);
+        // The same seed, the same schedule; another seed, another one.
+        let again = with_trials(one.clone(), 4, 7, timing());
+        let other = with_trials(one.clone(), 4, 8, timing());
+        let ats = |p: &Plan| p.faults.iter().map(|f| f.at).collect::<Vec<_>>();
+        assert_eq!(ats(&p), ats(&again));
+        assert_ne!(ats(&p), ats(&other));
+        // One trial is the plan as written.
+        let same = with_trials(one.clone(), 1, 7, timing());
+        assert_eq!(ats(&same), ats(&one));
+        assert_eq!(same.load_end, one.load_end);
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub struct Evidence<'a> {
 pub struct Verdicts {
     pub slos: Vec<SloResult>,
     pub detections: Vec<Detection>,
+    /// Per expected alert over the trials; empty in a run of one trial.
+    pub trials: Vec<AlertTrials>,
     pub routing: Vec<RoutingRow>,
 }
 
@@ -168,6 +170,7 @@ fn rule_health(r: SloResult, errors: &[String]) -> SloResult {
 
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detect::detections(ev);
+    let trials = trials::alert_trials(ev, &detections);
     let routing = routing::routing(ev);
     let mut slos = vec![
         signals::load(&ev.slo.load, ev.load, &outages(ev)),
@@ -177,7 +180,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     // first one) and delivery are not measured, whatever Prometheus shows.
     let unobserved = ev.notifications_unobserved.map(str::to_string);
     if let Some(m) = &ev.slo.mttd {
-        let mut r = mttd(ev, m, &detections);
+        let mut r = mttd(ev, m, &detections, &trials);
         if let Some(why) = &unobserved {
             r.status = Status::NotMeasured;
             r.measured = None;
@@ -220,6 +223,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     Verdicts {
         slos,
         detections,
+        trials,
         routing,
     }
 }
@@ -362,7 +366,41 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
     }
 }
 
-fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -> SloResult {
+/// With several trials: the chosen percentile of each covered alert.
+fn mttd_over_trials(
+    m: &super::spec::MttdSlo,
+    covered: &[&Detection],
+    trials: &[AlertTrials],
+    target: String,
+) -> SloResult {
+    let covered: Vec<&AlertTrials> = trials
+        .iter()
+        .filter(|a| {
+            covered
+                .iter()
+                .any(|d| d.alert == a.alert && d.labels == a.labels)
+        })
+        .collect();
+    let (failed, details, measured) = trials::judge_mttd(m, &covered);
+    SloResult {
+        name: SloKind::Mttd,
+        status: if failed { Status::Fail } else { Status::Pass },
+        required: m.required,
+        target: match m.percentile {
+            Some(p) if p < 100 => format!("{target}, p{p} of the trials"),
+            _ => format!("{target}, every trial"),
+        },
+        measured,
+        details,
+    }
+}
+
+fn mttd(
+    ev: &Evidence<'_>,
+    m: &super::spec::MttdSlo,
+    detections: &[Detection],
+    trials: &[AlertTrials],
+) -> SloResult {
     // Covered: what fired has a covered severity, or what the scenario
     // expects does (its pinned `severity` label, else the rule's). A
     // critical alert downgraded to warning is then still judged, and
@@ -380,6 +418,9 @@ fn mttd(ev: &Evidence<'_>, m: &super::spec::MttdSlo, detections: &[Detection]) -
     );
     if covered.is_empty() {
         return mttd_vacuous(m, detections, target);
+    }
+    if !trials.is_empty() {
+        return mttd_over_trials(m, &covered, trials, target);
     }
     let max_wall = m.max.as_secs_f64() / ev.time_scale;
     let mut details = Vec::new();
@@ -710,9 +751,11 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
 mod detect;
 mod routing;
 mod signals;
+mod trials;
 
 pub use detect::{DestinationTiming, Detection};
 pub use routing::RoutingRow;
+pub use trials::{AlertTrials, ExcludedTrial, Spread, TrialSeries, percentile, spread_line};
 
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,10 @@ pub struct MttdSlo {
     pub max: Duration,
     pub severities: Vec<String>,
     pub required: bool,
+    /// Over several trials, the percentile judged (nearest rank, a trial
+    /// that never paged counting as infinitely late); `None` is the worst
+    /// trial, as `100` is.
+    pub percentile: Option<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,11 +187,27 @@ fn decode_mttd(dec: &mut Decoder, node: &Node) -> Option<MttdSlo> {
         None => Some(vec!["critical".to_string()]),
     };
     let required = required_flag(dec, &mut m);
+    let percentile = match m.get("percentile") {
+        Some(n) => dec.u64(n, "mttd.percentile").and_then(|p| {
+            if (1..=100).contains(&p) {
+                Some(Some(p as u8))
+            } else {
+                dec.error(
+                    n.pos,
+                    "mttd.percentile",
+                    format!("expected a percentile from 1 to 100, found {p}"),
+                );
+                None
+            }
+        }),
+        None => Some(None),
+    };
     m.finish(dec);
     Some(MttdSlo {
         max: max?,
         severities: severities?,
         required: required?,
+        percentile: percentile?,
     })
 }
 

@@ -54,6 +54,9 @@ pub struct AlertRule {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub file: String,
+    /// Its group's own `interval`, where the group sets one.
+    #[serde(skip)]
+    pub group_interval: Option<Duration>,
     #[serde(skip)]
     pub pos: Pos,
 }
@@ -208,6 +211,45 @@ impl StackFiles {
         min
     }
 
+    /// The global scrape timeout, with Prometheus' default (never over
+    /// the scrape interval).
+    pub fn scrape_timeout(&self) -> Duration {
+        global_duration(&self.prometheus, "scrape_timeout")
+            .unwrap_or(defaults::SCRAPE_TIMEOUT)
+            .min(self.scrape_interval())
+    }
+
+    /// How often `rule`'s group is evaluated.
+    pub fn evaluation_interval_of(&self, rule: &AlertRule) -> Duration {
+        rule.group_interval
+            .unwrap_or_else(|| self.evaluation_interval())
+    }
+
+    /// Whether an alert can join an Alertmanager group that other alerts
+    /// already opened (and so wait for its `group_interval` rather than a
+    /// `group_wait`): the root route does not group by `alertname` (nor by
+    /// every label, `...`), so alerts of other rules share groups.
+    pub fn alerts_share_groups(&self) -> bool {
+        let by: Vec<&str> = self
+            .alertmanager
+            .get("route")
+            .and_then(|r| r.get("group_by"))
+            .and_then(Value::as_sequence)
+            .map(|s| s.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        !by.iter().any(|l| *l == "alertname" || *l == "...")
+    }
+
+    /// The shortest `group_wait` of any route in the tree.
+    pub fn min_group_wait(&self) -> Duration {
+        let mut all = Vec::new();
+        route_durations(self.alertmanager.get("route"), "group_wait", &mut all);
+        all.into_iter()
+            .min()
+            .unwrap_or(Duration::MAX)
+            .min(self.root_route_timers().0)
+    }
+
     pub fn rule(&self, name: &str) -> Option<&AlertRule> {
         self.rules.iter().find(|r| r.name == name)
     }
@@ -221,28 +263,31 @@ impl StackFiles {
     /// The longest `group_wait` of any route in the tree: the longest an
     /// alert can wait, unnotified, in a group of its own.
     pub fn max_group_wait(&self) -> Duration {
-        fn walk(route: &Value, max: &mut Duration) {
-            if let Some(d) = route
-                .get("group_wait")
-                .and_then(Value::as_str)
-                .and_then(parse_duration)
-            {
-                *max = (*max).max(d);
-            }
-            for child in route
-                .get("routes")
-                .and_then(Value::as_sequence)
-                .into_iter()
-                .flatten()
-            {
-                walk(child, max);
-            }
-        }
-        let mut max = self.root_route_timers().0;
-        if let Some(route) = self.alertmanager.get("route") {
-            walk(route, &mut max);
-        }
-        max
+        let mut all = Vec::new();
+        route_durations(self.alertmanager.get("route"), "group_wait", &mut all);
+        all.into_iter()
+            .max()
+            .unwrap_or_default()
+            .max(self.root_route_timers().0)
+    }
+}
+
+/// Every `key` duration set on a route of the tree below `route`.
+fn route_durations(route: Option<&Value>, key: &str, out: &mut Vec<Duration>) {
+    let Some(route) = route else { return };
+    out.extend(
+        route
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(parse_duration),
+    );
+    for child in route
+        .get("routes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        route_durations(Some(child), key, out);
     }
 }
 
@@ -360,6 +405,10 @@ fn typed_rules(src: &Source, file: &Value, name: &str, diags: &mut Diagnostics) 
                 labels: strings("labels"),
                 annotations: strings("annotations"),
                 file: name.to_string(),
+                group_interval: g
+                    .get("interval")
+                    .and_then(Value::as_str)
+                    .and_then(parse_duration),
                 pos: src.tree.locate(&path("alert")),
             });
         }

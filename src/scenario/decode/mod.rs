@@ -13,11 +13,13 @@ mod load;
 mod stack;
 #[cfg(test)]
 mod tests;
+mod trials;
 
 use expect::decode_expect;
 use faults::{check_faults_fit, check_provider_can_inject, decode_faults};
 use load::{decode_load, decode_tenants};
 use stack::decode_stack;
+use trials::decode_trials;
 
 /// Where a service's fault may be aimed. Names are the seed's service names.
 /// Active users per tenant when the scenario does not say.
@@ -84,6 +86,10 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         None => Some(Vec::new()),
     };
     let expect = decode_expect(dec, m.get("expect"), faults.as_deref());
+    let trials = match m.get("trials") {
+        Some(n) => decode_trials(dec, n),
+        None => Some(Trials::default()),
+    };
     m.finish(dec);
 
     let (load, faults) = (load?, faults?);
@@ -127,5 +133,6 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         load,
         faults,
         expect: expect?,
+        trials: trials?,
     })
 }

@@ -37,9 +37,13 @@ pub struct DestinationTiming {
     pub reset_real_s: Option<f64>,
 }
 
-/// One expected alert, from fault to notification.
+/// One expected alert, from fault to notification (in one trial).
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Detection {
+    /// The trial, from 1, when the run had several: each trial's fault is
+    /// detected on its own, from the notifications before the next trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<u32>,
     pub alert: String,
     pub labels: Vec<(String, String)>,
     pub fault: String,
@@ -68,8 +72,17 @@ pub struct Detection {
 }
 
 impl Detection {
-    /// `Name` or `Name{label="value", …}`, as the report names it.
+    /// `Name` or `Name{label="value", …}`, as the report names it, with
+    /// ` (trial k)` in a run of several trials.
     pub fn instance(&self) -> String {
+        match self.trial {
+            Some(k) => format!("{} (trial {k})", self.alert_instance()),
+            None => self.alert_instance(),
+        }
+    }
+
+    /// `Name` or `Name{label="value", …}`: the same in every trial.
+    pub fn alert_instance(&self) -> String {
         if self.labels.is_empty() {
             self.alert.clone()
         } else {
@@ -87,16 +100,47 @@ impl Detection {
     }
 }
 
+/// Every expected alert in every trial: by alert, then by trial.
 pub(super) fn detections(ev: &Evidence<'_>) -> Vec<Detection> {
-    ev.expect.alerts.iter().map(|e| detection(ev, e)).collect()
+    let trials = trial_count(ev.faults);
+    ev.expect
+        .alerts
+        .iter()
+        .flat_map(|e| (1..=trials).map(move |k| detection(ev, e, (trials > 1).then_some(k))))
+        .collect()
 }
 
-fn detection(ev: &Evidence<'_>, e: &ExpectedAlert) -> Detection {
-    let fault = ev.faults.iter().find(|f| f.name == e.fault);
+/// How many trials the run's faults were injected in.
+pub(super) fn trial_count(faults: &[crate::fault::FaultRecord]) -> u32 {
+    faults.iter().map(|f| f.trial()).max().unwrap_or(1)
+}
+
+/// When trial `k + 1` began: the first request of its faults. What
+/// arrives from then on belongs to it, not to trial `k`.
+pub(super) fn next_trial_start(
+    faults: &[crate::fault::FaultRecord],
+    k: u32,
+) -> Option<DateTime<Utc>> {
+    faults
+        .iter()
+        .filter(|f| f.trial() == k + 1)
+        .filter_map(|f| f.requested_at)
+        .min()
+}
+
+fn detection(ev: &Evidence<'_>, e: &ExpectedAlert, trial: Option<u32>) -> Detection {
+    let k = trial.unwrap_or(1);
+    let fault = ev
+        .faults
+        .iter()
+        .find(|f| f.name == e.fault && f.trial() == k);
     let t0 = fault.and_then(|f| f.took_effect_at);
     let reverted = fault.and_then(|f| f.reverted_at);
+    let until = next_trial_start(ev.faults, k);
+    let before_next = move |at: DateTime<Utc>| until.is_none_or(|u| at < u);
     // The first timeline of this alert that started after the fault took
-    // effect (an alert already active before it is not a detection of it).
+    // effect (an alert already active before it is not a detection of it),
+    // and before the next trial.
     let timeline = ev
         .alerts
         .iter()
@@ -105,11 +149,14 @@ fn detection(ev: &Evidence<'_>, e: &ExpectedAlert) -> Detection {
             (Some(t0), Some(gone)) => gone > t0,
             _ => true,
         })
+        .filter(|t| t.active_at.is_none_or(before_next))
         .min_by_key(|t| t.active_at);
     let severity = severity_of(ev, &e.name, timeline.map(|t| &t.labels));
     let carrying = |status| {
         move |n: &&Notification| {
-            t0.is_none_or(|t0| n.at >= t0) && n.carries(&e.name, &e.labels, status)
+            t0.is_none_or(|t0| n.at >= t0)
+                && before_next(n.at)
+                && n.carries(&e.name, &e.labels, status)
         }
     };
     let mut notified: Vec<(Destination, DateTime<Utc>)> = Vec::new();
@@ -170,6 +217,7 @@ fn detection(ev: &Evidence<'_>, e: &ExpectedAlert) -> Detection {
         .collect();
     let (late_destination, mttd_wall_s) = latest_page(&destinations, !required.is_empty());
     Detection {
+        trial,
         alert: e.name.clone(),
         labels: e.labels.clone(),
         fault: e.fault.clone(),

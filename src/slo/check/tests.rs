@@ -39,7 +39,7 @@ fn files(for_: &str) -> StackFiles {
     .unwrap();
     std::fs::write(
         d.join("alertmanager/alertmanager.yml"),
-        "route: {receiver: x, group_wait: 30s}\nreceivers: [{name: x}]\n",
+        "route: {receiver: x, group_wait: 30s, group_by: [alertname]}\nreceivers: [{name: x}]\n",
     )
     .unwrap();
     let f = StackFiles::load(d).unwrap();
@@ -60,6 +60,7 @@ fn fault() -> FaultRecord {
         reverted_by: Some("restarted".into()),
         error: None,
         evidence: None,
+        trial: None,
     }
 }
 
@@ -830,4 +831,207 @@ fn inhibited_in_one_poll_and_free_for_long_is_missed() {
         "{:?}",
         d.details
     );
+}
+
+/// Trial `k` of ServiceDown, its fault taking effect `at_s` into the run
+/// and reverted 31 s later.
+fn trial_fault(k: u32, at_s: i64) -> FaultRecord {
+    let at = t0() + TD::seconds(at_s);
+    FaultRecord {
+        trial: Some(k),
+        requested_at: Some(at),
+        took_effect_at: Some(at),
+        revert_requested_at: Some(at + TD::seconds(30)),
+        reverted_at: Some(at + TD::seconds(31)),
+        ..fault()
+    }
+}
+
+/// One trial's pages: firing at PagerDuty and Slack `pd_s` and `slack_s`
+/// after `at_s`, each resolved 5 s after the revert unless `resolve` is
+/// false for PagerDuty.
+fn trial_pages(at_s: i64, pd_s: i64, slack_s: i64, resolve: bool) -> Vec<Notification> {
+    let mut ns = vec![
+        note(
+            Destination::PagerDuty,
+            NotificationStatus::Firing,
+            "ServiceDown",
+            at_s + pd_s,
+        ),
+        note(
+            crit(),
+            NotificationStatus::Firing,
+            "ServiceDown",
+            at_s + slack_s,
+        ),
+        note(
+            crit(),
+            NotificationStatus::Resolved,
+            "ServiceDown",
+            at_s + 36,
+        ),
+    ];
+    if resolve {
+        ns.push(note(
+            Destination::PagerDuty,
+            NotificationStatus::Resolved,
+            "ServiceDown",
+            at_s + 36,
+        ));
+    }
+    ns
+}
+
+fn trial_timeline(at_s: i64) -> AlertTimeline {
+    let at = t0() + TD::seconds(at_s);
+    AlertTimeline {
+        active_at: Some(at + TD::seconds(1)),
+        first_seen_pending: Some(at + TD::seconds(2)),
+        first_seen_firing: Some(at + TD::seconds(8)),
+        gone_at: Some(at + TD::seconds(34)),
+        ..timeline("ServiceDown", "critical", 8)
+    }
+}
+
+/// Three trials 100 s apart at 10×, judged against `slo_text`.
+fn judge_trials(slo_text: &str, pages: [(i64, i64, bool); 3]) -> Verdicts {
+    let f = files("1m");
+    let slo = parse_slo(Path::new("slo.yml"), slo_text).unwrap();
+    let faults: Vec<FaultRecord> = (0..3).map(|i| trial_fault(i + 1, i as i64 * 100)).collect();
+    let alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * 100)).collect();
+    let ns: Vec<Notification> = pages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (pd, sl, res))| trial_pages(i as i64 * 100, *pd, *sl, *res))
+        .collect();
+    let exp = expect();
+    evaluate(&Evidence {
+        slo: &slo,
+        expect: &exp,
+        files: &f,
+        time_scale: 10.0,
+        faults: &faults,
+        alerts: &alerts,
+        notifications: &ns,
+        unmeasured: &[],
+        notifications_unobserved: None,
+        dashboard_problems: &[],
+        rule_errors: &[],
+        delivery_failures: &[],
+        load: Some(&crate::load::LoadReport::default()),
+        load_timeout: std::time::Duration::from_secs(10),
+        dashboards: None,
+        traces: None,
+        logs: None,
+        held: None,
+    })
+}
+
+#[test]
+fn trials_give_a_spread_per_destination_and_each_trial_its_own_pages() {
+    let v = judge_trials(SLO, [(10, 11, true), (12, 12, true), (9, 14, true)]);
+    assert_eq!(v.detections.len(), 3);
+    assert_eq!(v.detections[1].trial, Some(2));
+    assert!(v.detections[1].instance().ends_with("(trial 2)"));
+    // Each trial is measured from its own fault, not trial 1's.
+    assert_eq!(v.detections[2].mttd_wall_s, Some(14.0));
+    let a = &v.trials[0];
+    assert_eq!(a.counted, [1, 2, 3]);
+    let page = a.page().unwrap();
+    assert_eq!(page.mttd_real_s, [Some(110.0), Some(120.0), Some(140.0)]);
+    // Reset: revert (31 s) → resolved (36 s) = 5 s wall.
+    assert_eq!(page.reset_real_s, [Some(50.0); 3]);
+    let pd = a
+        .series
+        .iter()
+        .find(|s| s.destination == Some(Destination::PagerDuty))
+        .unwrap();
+    let sp = pd.mttd.as_ref().unwrap();
+    assert_eq!(
+        (sp.min_s, sp.p50_s, sp.p95_s, sp.max_s),
+        (90.0, 100.0, 120.0, 120.0)
+    );
+    // for 1m + group_wait 30s; the ceiling adds a scrape, its timeout and an
+    // evaluation.
+    assert_eq!(
+        (a.floor_real_s, a.ceiling_real_s),
+        (Some(90.0), Some(130.0))
+    );
+    assert!(a.self_check.is_empty(), "{:?}", a.self_check);
+    let m = slo(&v, "mttd");
+    assert_eq!(m.status, Status::Pass, "{:?}", m.details);
+    assert_eq!(m.measured.as_deref(), Some("worst 2m20s over 3"));
+    assert!(
+        m.details[0].contains("MTTD worst of 3 trials 2m20s"),
+        "{:?}",
+        m.details
+    );
+    assert!(
+        m.details[1].contains("pagerduty 1m30s / 1m40s / 2m00s / 2m00s")
+            && m.details[1].contains("allows 1m30s–2m10s"),
+        "{:?}",
+        m.details
+    );
+    assert_eq!(slo(&v, "expected_alerts").status, Status::Pass);
+}
+
+#[test]
+fn the_percentile_gate_judges_the_chosen_trial_and_a_miss_counts_as_late() {
+    let p50 = "mttd: { max: 5m, percentile: 50 }\nalert_delivery: { missed_critical: 0, routing: { critical: [pagerduty, \"slack:#crit\"] } }\n";
+    // One trial at 40 s wall (400 s real) is over 5 minutes.
+    let pages = [(10, 11, true), (12, 12, true), (40, 40, true)];
+    let worst = judge_trials(SLO, pages);
+    assert_eq!(slo(&worst, "mttd").status, Status::Fail);
+    assert!(
+        slo(&worst, "mttd").details[0].contains("worst of 3 trials 6m40s is over the 5m00s target"),
+        "{:?}",
+        slo(&worst, "mttd").details
+    );
+    // The self-check names the trial outside the band.
+    assert!(
+        slo(&worst, "mttd")
+            .details
+            .iter()
+            .any(|l| l.starts_with("SELF-CHECK")
+                && l.contains("trial 3")
+                && l.contains("clearly above")),
+        "{:?}",
+        slo(&worst, "mttd").details
+    );
+    let median = judge_trials(p50, pages);
+    let m = slo(&median, "mttd");
+    assert_eq!(m.status, Status::Pass, "{:?}", m.details);
+    assert!(m.target.ends_with("p50 of the trials"), "{}", m.target);
+    assert!(
+        m.details[0].contains("p50 of 3 trials 2m00s"),
+        "{:?}",
+        m.details
+    );
+}
+
+#[test]
+fn a_trial_that_began_before_the_last_one_recovered_is_excluded() {
+    // Trial 2's page at PagerDuty never resolves before trial 3 begins.
+    let v = judge_trials(SLO, [(10, 11, true), (12, 12, false), (9, 14, true)]);
+    let a = &v.trials[0];
+    assert_eq!(a.counted, [1, 2]);
+    assert_eq!(a.excluded.len(), 1);
+    assert_eq!(a.excluded[0].trial, 3);
+    assert!(
+        a.excluded[0]
+            .reason
+            .contains("began before trial 2 had recovered: ServiceDown{")
+            && a.excluded[0]
+                .reason
+                .contains("not yet resolved at pagerduty"),
+        "{}",
+        a.excluded[0].reason
+    );
+    let m = slo(&v, "mttd");
+    assert!(
+        m.details.iter().any(|l| l.contains("trial 3 excluded")),
+        "{:?}",
+        m.details
+    );
+    assert_eq!(m.measured.as_deref(), Some("worst 2m00s over 2"));
 }

@@ -1,0 +1,83 @@
+//! `trials:`: a count (`trials: 10`) or a count with the seed of the
+//! offsets (`trials: { count: 10, seed: 7 }`), range-checked.
+
+use super::*;
+use crate::input::yaml::NodeKind;
+
+pub(super) fn decode_trials(dec: &mut Decoder, node: &Node) -> Option<Trials> {
+    if let NodeKind::Scalar { .. } = &node.kind {
+        let count = count(dec, node, "trials")?;
+        return Some(Trials {
+            count,
+            ..Trials::default()
+        });
+    }
+    let mut m = dec.map(node, "trials")?;
+    let count = m
+        .required(dec, "count")
+        .and_then(|n| count(dec, n, "trials.count"));
+    let seed = match m.get("seed") {
+        Some(n) => dec.u64(n, "trials.seed"),
+        None => Some(Trials::default().seed),
+    };
+    m.finish(dec);
+    Some(Trials {
+        count: count?,
+        seed: seed?,
+    })
+}
+
+fn count(dec: &mut Decoder, node: &Node, field: &str) -> Option<Located<u32>> {
+    let n = dec.u64(node, field)?;
+    if (1..=u64::from(MAX_TRIALS)).contains(&n) {
+        return Some(Located::new(n as u32, node.pos, field));
+    }
+    dec.error(
+        node.pos,
+        field,
+        format!("expected a number of trials from 1 to {MAX_TRIALS}, found {n}"),
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::scenario::parse_scenario;
+
+    fn with(trials: &str) -> Result<crate::scenario::Scenario, String> {
+        parse_scenario(
+            Path::new("s.yml"),
+            &format!(
+                "name: t\nslo: s.yml\nload:\n  phases:\n    - {{duration: 1m, rate: 5/s}}\n  mix: [{{request: GET /}}]\n{trials}"
+            ),
+        )
+        .map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn a_count_or_a_count_with_a_seed() {
+        let s = with("").unwrap();
+        assert_eq!((s.trials.count.value, s.trials.seed), (1, 1));
+        let s = with("trials: 10\n").unwrap();
+        assert_eq!((s.trials.count.value, s.trials.seed), (10, 1));
+        let s = with("trials: { count: 4, seed: 99 }\n").unwrap();
+        assert_eq!((s.trials.count.value, s.trials.seed), (4, 99));
+    }
+
+    #[test]
+    fn refuses_zero_absurd_and_unknown_fields_where_they_are() {
+        let e = with("trials: 0\n").unwrap_err();
+        assert!(
+            e.contains("s.yml:7:9: trials: expected a number of trials from 1 to 100, found 0"),
+            "{e}"
+        );
+        let e = with("trials: 99999999999999999999999\n").unwrap_err();
+        assert!(e.contains("trials: expected a whole number"), "{e}");
+        let e = with("trials: { count: 3, sed: 1 }\n").unwrap_err();
+        assert!(e.contains("trials.sed"), "{e}");
+        let e = with("trials: { seed: 1 }\n").unwrap_err();
+        assert!(e.contains("trials.count"), "{e}");
+    }
+}
