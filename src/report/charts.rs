@@ -253,6 +253,127 @@ pub fn mttd_bars(r: &RunResult, target_s: Option<f64>) -> String {
     svg
 }
 
+/// MTTD over trials, real-time seconds: per expected alert a row with the
+/// floor–ceiling band the configuration allows shaded, one dot per trial
+/// and destination, and the target as a line.
+pub fn mttd_trials(r: &RunResult, target_s: Option<f64>) -> String {
+    if r.trials.is_empty() {
+        return String::new();
+    }
+    let palette = [
+        RGBColor(40, 120, 200),
+        RGBColor(240, 140, 30),
+        RGBColor(60, 160, 80),
+        RGBColor(150, 70, 170),
+        RGBColor(120, 120, 120),
+    ];
+    let mut dests: Vec<String> = r
+        .trials
+        .iter()
+        .flat_map(|a| {
+            a.series
+                .iter()
+                .filter_map(|s| Some(s.destination.as_ref()?.to_string()))
+        })
+        .collect();
+    dests.sort();
+    dests.dedup();
+    let x_max = r
+        .trials
+        .iter()
+        .flat_map(|a| {
+            a.series
+                .iter()
+                .flat_map(|s| s.mttd_real_s.iter().flatten().copied())
+                .chain(a.ceiling_real_s)
+        })
+        .chain(target_s)
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let n = r.trials.len();
+    let mut svg = String::new();
+    {
+        let h = 150 + 70 * n as u32;
+        let root = SVGBackend::with_string(&mut svg, (W, h)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let chart = ChartBuilder::on(&root)
+            .caption("MTTD per trial, real-time equivalent", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(200)
+            .build_cartesian_2d(0f64..x_max, 0f64..n as f64);
+        let Ok(mut chart) = chart else {
+            return svg_error("MTTD trials");
+        };
+        let labels: Vec<String> = r.trials.iter().map(|a| a.alert.clone()).collect();
+        let _ = chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n)
+            .y_label_formatter(&|y| labels.get(y.floor() as usize).cloned().unwrap_or_default())
+            .x_desc("seconds from the fault taking effect to the page")
+            .draw();
+        let bands = r.trials.iter().enumerate().filter_map(|(i, a)| {
+            let (f, c) = (a.floor_real_s?, a.ceiling_real_s?);
+            let y = i as f64;
+            Some(Rectangle::new(
+                [(f, y + 0.1), (c, y + 0.9)],
+                RGBColor(200, 220, 240).mix(0.6).filled(),
+            ))
+        });
+        if let Ok(ann) = chart.draw_series(bands) {
+            ann.label("what the configuration allows (floor–ceiling)")
+                .legend(|(x, y)| {
+                    Rectangle::new(
+                        [(x, y - 5), (x + 12, y + 5)],
+                        RGBColor(200, 220, 240).filled(),
+                    )
+                });
+        }
+        for (di, dest) in dests.iter().enumerate() {
+            let colour = palette[di % palette.len()];
+            let lane = (di as f64 + 1.0) / (dests.len() as f64 + 1.0);
+            let dots = r.trials.iter().enumerate().flat_map(|(i, a)| {
+                a.series
+                    .iter()
+                    .filter(|s| {
+                        s.destination
+                            .as_ref()
+                            .is_some_and(|d| d.to_string() == *dest)
+                    })
+                    .flat_map(|s| s.mttd_real_s.iter().flatten().copied())
+                    .map(move |v| Circle::new((v, i as f64 + 0.1 + 0.8 * lane), 4, colour.filled()))
+                    .collect::<Vec<_>>()
+            });
+            if let Ok(ann) = chart.draw_series(dots) {
+                ann.label(dest.clone())
+                    .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
+            }
+        }
+        if let Some(t) = target_s {
+            if let Ok(ann) = chart.draw_series(std::iter::once(PathElement::new(
+                vec![(t, 0.0), (t, n as f64)],
+                RGBColor(200, 30, 30).stroke_width(2),
+            ))) {
+                ann.label("MTTD target").legend(|(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 16, y)],
+                        RGBColor(200, 30, 30).stroke_width(2),
+                    )
+                });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
 fn svg_error(what: &str) -> String {
     format!("<p>chart {what} could not be drawn</p>")
 }

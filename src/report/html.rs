@@ -109,13 +109,66 @@ fn view(r: &RunResult) -> Value {
         "finished_at": r.finished_at.format("%H:%M:%S UTC").to_string(),
         "provider": r.provider, "time_note": time_note, "slos": slos,
         "charts": {"rate": rate, "latency": latency, "mttd": mttd},
-        "detections": detections,
+        "detections": detections, "trials": trials_view(r),
         "routing": {"destinations": dests, "rows": rows},
         "dashboards": dashboards, "traces": r.traces, "load": load,
         "components": r.components.iter().map(|c| json!({"name": c.name, "version": c.version.clone().unwrap_or_default(), "url": c.url})).collect::<Vec<_>>(),
         "stack": {"dir": r.stack.dir, "git_revision": r.stack.git_revision, "dropped": dropped.join(", ")},
         "notes": r.notes, "version": r.zeta_bench_version, "schema_version": r.schema_version,
     })
+}
+
+/// Per expected alert over the trials: the spread per destination, the
+/// band, every trial's value, what was excluded and the self-check.
+fn trials_view(r: &RunResult) -> Vec<Value> {
+    let secs = |s: f64| {
+        crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
+    };
+    r.trials
+        .iter()
+        .map(|a| {
+            let series: Vec<Value> = a
+                .series
+                .iter()
+                .map(|s| {
+                    let spread = |x: &Option<crate::slo::check::Spread>| {
+                        x.as_ref().map_or("—".to_string(), |m| {
+                            format!(
+                                "{} / {} / {} / {}{}",
+                                secs(m.min_s),
+                                secs(m.p50_s),
+                                secs(m.p95_s),
+                                secs(m.max_s),
+                                if m.missed > 0 { format!(" ({} missed)", m.missed) } else { String::new() }
+                            )
+                        })
+                    };
+                    let each: Vec<String> = s
+                        .mttd_real_s
+                        .iter()
+                        .zip(&a.counted)
+                        .map(|(v, t)| format!("#{t} {}", v.map_or("never".into(), secs)))
+                        .collect();
+                    json!({
+                        "at": s.destination.as_ref().map_or("page (last required destination)".to_string(), |d| d.to_string()),
+                        "required": s.required, "mttd": spread(&s.mttd), "reset": spread(&s.reset),
+                        "each": each.join(", "),
+                    })
+                })
+                .collect();
+            json!({
+                "alert": a.instance(), "trials": a.trials, "counted": a.counted.len(),
+                "band": match (a.floor_real_s, a.ceiling_real_s) {
+                    (Some(f), Some(c)) => format!("{}–{}", secs(f), secs(c)),
+                    _ => "unknown".into(),
+                },
+                "floor_terms": a.floor_terms, "ceiling_terms": a.ceiling_terms,
+                "series": series,
+                "excluded": a.excluded.iter().map(|x| format!("trial {}: {}", x.trial, x.reason)).collect::<Vec<_>>(),
+                "self_check": a.self_check,
+            })
+        })
+        .collect()
 }
 
 fn slos_view(r: &RunResult) -> Vec<Value> {
@@ -184,7 +237,11 @@ fn charts_view(r: &RunResult) -> (String, String, String) {
         })
         .and_then(crate::input::units::parse_duration)
         .map(|d| d.as_secs_f64());
-    let mttd = charts::mttd_bars(r, target);
+    let mttd = if r.trials.is_empty() {
+        charts::mttd_bars(r, target)
+    } else {
+        charts::mttd_trials(r, target)
+    };
     (rate, latency, mttd)
 }
 

@@ -8,7 +8,7 @@ use crate::slo::check::Status;
 pub fn render(r: &RunResult) -> String {
     let mut o = String::new();
     for section in [
-        header, faults, detections, routing, load, dashboards, traces, slos, verdict,
+        header, faults, detections, trials, routing, load, dashboards, traces, slos, verdict,
     ] {
         section(&mut o, r);
     }
@@ -84,6 +84,10 @@ fn detections(o: &mut String, r: &RunResult) {
     if !r.detections.is_empty() {
         let _ = writeln!(o, "\nDetection (fault → pending → firing → notified)");
         for d in &r.detections {
+            if d.trial.is_some() {
+                trial_line(o, d, k);
+                continue;
+            }
             let rel = |t: Option<chrono::DateTime<chrono::Utc>>| match (d.fault_took_effect_at, t) {
                 (Some(t0), Some(t)) => {
                     format!("+{:.1}s", (t - t0).num_milliseconds() as f64 / 1000.0)
@@ -139,6 +143,109 @@ fn detections(o: &mut String, r: &RunResult) {
                     time(t.reset_wall_s, "reset")
                 );
             }
+        }
+    }
+}
+
+/// One trial of a run of several, in a line: the distribution follows.
+fn trial_line(o: &mut String, d: &crate::slo::check::Detection, k: f64) {
+    let at = d
+        .late_destination
+        .as_ref()
+        .map(|x| format!(" at {x}"))
+        .unwrap_or_default();
+    let mttd = match d.mttd_real_s {
+        Some(real) => format!("MTTD {}{at}", secs(real)),
+        None => format!("not detected{at}"),
+    };
+    let resets: Vec<String> = d
+        .destinations
+        .iter()
+        .filter_map(|t| Some(format!("{} {}", t.destination, secs(t.reset_wall_s? * k))))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  {} [{}]: {mttd}{}",
+        d.instance(),
+        d.severity,
+        if resets.is_empty() {
+            String::new()
+        } else {
+            format!(" · reset {}", resets.join(", "))
+        }
+    );
+}
+
+fn secs(s: f64) -> String {
+    crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// Per expected alert over the trials: min / p50 / p95 / max per
+/// destination, beside the band the configuration allows.
+fn trials(o: &mut String, r: &RunResult) {
+    for a in &r.trials {
+        let band = match (a.floor_real_s, a.ceiling_real_s) {
+            (Some(f), Some(c)) => format!("; the configuration allows {}–{}", secs(f), secs(c)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "\nMTTD over trials: {} ({} of {} counted{band})",
+            a.instance(),
+            a.counted.len(),
+            a.trials
+        );
+        let _ = writeln!(
+            o,
+            "  {:<36} {:>8} {:>8} {:>8} {:>8}   reset p50 / max",
+            "at", "min", "p50", "p95", "max"
+        );
+        for s in &a.series {
+            let name = match &s.destination {
+                None => "page (last required)".to_string(),
+                Some(d) if s.required => format!("{d} (required)"),
+                Some(d) => d.to_string(),
+            };
+            let reset = s
+                .reset
+                .as_ref()
+                .map(|x| format!("{} / {}", secs(x.p50_s), secs(x.max_s)))
+                .unwrap_or_else(|| "—".into());
+            match &s.mttd {
+                Some(m) => {
+                    let _ = writeln!(
+                        o,
+                        "  {name:<36} {:>8} {:>8} {:>8} {:>8}   {reset}{}",
+                        secs(m.min_s),
+                        secs(m.p50_s),
+                        secs(m.p95_s),
+                        secs(m.max_s),
+                        if m.missed > 0 {
+                            format!("  ({} missed)", m.missed)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                None => {
+                    let _ = writeln!(o, "  {name:<36} never notified");
+                }
+            }
+        }
+        if let Some(page) = a.page() {
+            let values: Vec<String> = page
+                .mttd_real_s
+                .iter()
+                .zip(&a.counted)
+                .map(|(v, t)| format!("#{t} {}", v.map_or("never".into(), secs)))
+                .collect();
+            let _ = writeln!(o, "  each trial: {}", values.join(", "));
+        }
+        for x in &a.excluded {
+            let _ = writeln!(o, "  excluded: trial {}: {}", x.trial, x.reason);
+        }
+        for c in &a.self_check {
+            let _ = writeln!(o, "  SELF-CHECK FAILED: {c}");
         }
     }
 }
