@@ -123,6 +123,9 @@ pub struct TraceSample {
     pub tenant: String,
     pub outcome: String,
     pub sent_s: f64,
+    /// When its response came back, from load start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
@@ -350,6 +353,7 @@ impl Recorder {
                 .unwrap_or_default(),
             outcome: s.outcome.class().to_string(),
             sent_s: s.sent.as_secs_f64(),
+            answered_s: Some(s.done.as_secs_f64()),
         };
         match slot {
             Some(j) => self.traces[e][j] = sample,

@@ -18,9 +18,10 @@ use serde_json::Value;
 
 use crate::load::record::TraceSample;
 
-/// A request answered this long before its service was killed may have
-/// lost its span in the export buffer.
-const KILL_WINDOW_S: f64 = 1.0;
+/// A request sent or answered this long before its service was killed may
+/// have lost its span in the export buffer (batches go out every 500 ms;
+/// a busy machine runs the flush late).
+const KILL_WINDOW_S: f64 = 2.0;
 
 /// Traces kept at most (a run's sample is far smaller).
 const MAX_TRACES: usize = 1_000_000;
@@ -130,9 +131,14 @@ pub fn coverage_of(
                     by_endpoint.last_mut().expect("just pushed")
                 }
             };
+            // Sent, or answered, in the window before a kill: a service
+            // exports its spans in batches after answering, so a request
+            // it answered just before dying (late, on a busy machine) lost
+            // its spans as surely as one it never answered.
+            let near = |t: f64, k: f64| t <= k && t >= k - KILL_WINDOW_S;
             let in_kill_window = kills
                 .iter()
-                .any(|k| s.sent_s <= *k && s.sent_s >= k - KILL_WINDOW_S);
+                .any(|k| near(s.sent_s, *k) || s.answered_s.is_some_and(|a| near(a, *k)));
             let Some(t) = traces.get(&s.trace_id) else {
                 if in_kill_window {
                     e.lost_to_faults += 1;
@@ -340,6 +346,7 @@ mod tests {
             tenant: "tenant_001".into(),
             outcome: outcome.into(),
             sent_s: 10.0,
+            answered_s: Some(10.05),
         }
     }
 
@@ -358,6 +365,43 @@ mod tests {
             res("ml-engine", vec![span("00000000000000b1", ml_parent, 2)]),
         ]}})
         .to_string()
+    }
+
+    #[test]
+    fn half_a_trace_answered_just_before_a_kill_is_not_held_against_tracing() {
+        let id = "4af7651916cd43dd8448eb211c80319c";
+        let span = |service: &str, span_id: &str, parent_id: &str, kind| SpanRef {
+            trace_id: id.into(),
+            service: service.into(),
+            span_id: span_id.into(),
+            parent_id: parent_id.into(),
+            kind,
+        };
+        // backend-api's client span was exported; its server span died
+        // with the process before the next batch.
+        let traces = HashMap::from([(
+            id.to_string(),
+            TraceInfo {
+                spans: vec![
+                    span("backend-api", "a2", "a1", 3),
+                    span("ml-engine", "b1", "a2", 2),
+                ],
+            },
+        )]);
+        // Sent 3.5 s before the kill (outside the window), answered 0.5 s
+        // before it on a busy machine.
+        let late = TraceSample {
+            sent_s: 6.5,
+            answered_s: Some(9.5),
+            trace_id: id.into(),
+            ..sample(id, "2xx")
+        };
+        let c = coverage_of(&traces, std::slice::from_ref(&late), &[10.0]);
+        assert_eq!((c[0].lost_to_faults, c[0].chain_checked), (1, 0));
+        // Far from any kill, the same half trace is broken linkage.
+        let c = coverage_of(&traces, &[late], &[60.0]);
+        assert_eq!((c[0].chain_checked, c[0].linked), (1, 0));
+        assert_eq!(c[0].broken_examples, [id.to_string()]);
     }
 
     #[tokio::test]
