@@ -264,7 +264,8 @@ mod tests {
             Duration::from_millis(50),
             cancel.clone(),
         ));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Until two polls came back (bounded: a busy machine is slow).
+        until(|| w.poll_stats().0 >= 2).await;
         cancel.cancel();
         task.await.unwrap();
         let (polls, errors) = w.poll_stats();
@@ -280,9 +281,21 @@ mod tests {
             Duration::from_millis(50),
             cancel.clone(),
         ));
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        until(|| !w.poll_stats().1.is_empty()).await;
         cancel.cancel();
         task.await.unwrap();
         assert!(w.poll_stats().1[0].contains("500"));
+    }
+
+    /// Wait until `done`, for at most 10 s.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the watch did not poll within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
