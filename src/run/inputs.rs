@@ -83,7 +83,10 @@ pub(super) fn load_inputs_with(
                     files.scrape_interval() + files.evaluation_interval(),
                     p.time_scale,
                 ),
-                recovery: super::drain::recovery_bound(files, p.time_scale),
+                // Then Alertmanager's sweep, so the next trial opens a
+                // fresh group (wall time: the sweep is not scaled).
+                recovery: super::drain::recovery_bound(files, p.time_scale)
+                    + crate::stack::files::defaults::GROUP_SWEEP,
             };
             let t = &scenario.trials;
             plan::with_trials(p, t.count.value, t.seed, timing)

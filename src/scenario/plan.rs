@@ -222,8 +222,10 @@ pub struct TrialTiming {
     /// Scrape plus evaluation interval: a trial's offset is drawn from
     /// `[0, cycle)`, so its faults land at every phase of both cycles.
     pub cycle: Duration,
-    /// From a revert to the resolved notifications, at the longest the
-    /// configuration allows (the harness's drain bound).
+    /// From a revert until the stack is as it was before the fault: the
+    /// resolved notifications at the latest the configuration allows (the
+    /// harness's drain bound), then Alertmanager's sweep of the emptied
+    /// group.
     pub recovery: Duration,
 }
 

@@ -31,6 +31,12 @@ pub mod defaults {
     pub const GROUP_INTERVAL: Duration = Duration::from_secs(300);
     pub const REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
     pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// How often Alertmanager's dispatcher removes aggregation groups that
+    /// have become empty (a fixed 30 s in `dispatch.go`, not configurable
+    /// and not time-scaled). Until then a resolved group stays open: an
+    /// alert that joins it is flushed at its next `group_interval` tick,
+    /// not after a fresh `group_wait`.
+    pub const GROUP_SWEEP: Duration = Duration::from_secs(30);
 }
 
 #[derive(Debug, Clone)]

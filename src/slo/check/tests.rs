@@ -895,14 +895,21 @@ fn trial_timeline(at_s: i64) -> AlertTimeline {
 
 /// Three trials 100 s apart at 10×, judged against `slo_text`.
 fn judge_trials(slo_text: &str, pages: [(i64, i64, bool); 3]) -> Verdicts {
+    judge_trials_every(100, slo_text, pages)
+}
+
+/// Three trials `every` seconds apart at 10×.
+fn judge_trials_every(every: i64, slo_text: &str, pages: [(i64, i64, bool); 3]) -> Verdicts {
     let f = files("1m");
     let slo = parse_slo(Path::new("slo.yml"), slo_text).unwrap();
-    let faults: Vec<FaultRecord> = (0..3).map(|i| trial_fault(i + 1, i as i64 * 100)).collect();
-    let alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * 100)).collect();
+    let faults: Vec<FaultRecord> = (0..3)
+        .map(|i| trial_fault(i + 1, i as i64 * every))
+        .collect();
+    let alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * every)).collect();
     let ns: Vec<Notification> = pages
         .iter()
         .enumerate()
-        .flat_map(|(i, (pd, sl, res))| trial_pages(i as i64 * 100, *pd, *sl, *res))
+        .flat_map(|(i, (pd, sl, res))| trial_pages(i as i64 * every, *pd, *sl, *res))
         .collect();
     let exp = expect();
     evaluate(&Evidence {
@@ -1034,4 +1041,24 @@ fn a_trial_that_began_before_the_last_one_recovered_is_excluded() {
         m.details
     );
     assert_eq!(m.measured.as_deref(), Some("worst 2m00s over 2"));
+}
+
+#[test]
+fn a_trial_that_fires_before_alertmanager_swept_the_last_group_is_excluded() {
+    // 50 s apart: trial 1's pages resolve at 36 s, trial 2's alert fires at
+    // 58 s, 22 s later, inside the 30 s sweep; trial 3 likewise.
+    let v = judge_trials_every(50, SLO, [(10, 11, true), (12, 12, true), (9, 14, true)]);
+    let a = &v.trials[0];
+    assert_eq!(a.counted, [1], "{:?}", a.excluded);
+    assert!(
+        a.excluded[0]
+            .reason
+            .contains("fired 22.0s after trial 1's last resolved notification")
+            && a.excluded[0].reason.contains("30.0s sweep"),
+        "{}",
+        a.excluded[0].reason
+    );
+    // 100 s apart: 72 s after, past the sweep.
+    let v = judge_trials(SLO, [(10, 11, true), (12, 12, true), (9, 14, true)]);
+    assert!(v.trials[0].excluded.is_empty());
 }

@@ -3,8 +3,9 @@
 //! (min / p50 / p95 / max), the band the configuration allows (floor and
 //! ceiling, [`crate::slo::floor`]), and the harness's self-check against
 //! that band. A trial that began before the previous one had recovered
-//! (its alert still firing, or a destination still without its resolved
-//! notification) measured a different thing, an open group, so it is
+//! (its alert still firing, a destination still without its resolved
+//! notification, or Alertmanager not yet past the sweep that removes the
+//! emptied group) measured a different thing, an open group, so it is
 //! excluded and says why.
 //!
 //! Percentiles are nearest-rank over every counted trial; a trial whose
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::Evidence;
 use super::detect::{Detection, next_trial_start};
 use crate::observe::destination::Destination;
-use crate::observe::receiver::still_firing;
+use crate::observe::receiver::{NotificationStatus, still_firing};
 
 /// The spread of one series of trial values, real-time seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -299,15 +300,50 @@ fn unrecovered(ev: &Evidence<'_>, trials: u32) -> Vec<ExcludedTrial> {
         .filter_map(|prev| {
             let start = next_trial_start(ev.faults, prev)?;
             let open = still_open_at(ev, start);
-            (!open.is_empty()).then(|| ExcludedTrial {
+            if !open.is_empty() {
+                return Some(ExcludedTrial {
+                    trial: prev + 1,
+                    reason: format!(
+                        "began before trial {prev} had recovered: {}",
+                        open.join("; ")
+                    ),
+                });
+            }
+            group_not_swept(ev, prev, start).map(|reason| ExcludedTrial {
                 trial: prev + 1,
-                reason: format!(
-                    "began before trial {prev} had recovered: {}",
-                    open.join("; ")
-                ),
+                reason,
             })
         })
         .collect()
+}
+
+/// Whether trial `prev + 1`'s first alert reached Alertmanager before its
+/// sweep could have removed the group trial `prev` emptied: it may then
+/// have joined that group and been sent at its next `group_interval` tick
+/// rather than after a `group_wait`, which is not the detection measured.
+fn group_not_swept(ev: &Evidence<'_>, prev: u32, start: DateTime<Utc>) -> Option<String> {
+    let resolved = ev
+        .notifications
+        .iter()
+        .filter(|n| n.at < start && n.status == NotificationStatus::Resolved)
+        .map(|n| n.at)
+        .max()?;
+    let until = next_trial_start(ev.faults, prev + 1);
+    let fired = ev
+        .alerts
+        .iter()
+        .filter_map(|t| t.first_seen_firing)
+        .filter(|f| *f >= start && until.is_none_or(|u| *f < u))
+        .min()?;
+    let sweep = crate::stack::files::defaults::GROUP_SWEEP;
+    let gap = (fired - resolved).to_std().unwrap_or_default();
+    (gap < sweep).then(|| {
+        format!(
+            "its alert fired {} after trial {prev}'s last resolved notification, within Alertmanager's {} sweep of emptied groups: it may have joined trial {prev}'s group and waited for its group_interval instead of a group_wait",
+            secs(gap.as_secs_f64()),
+            secs(sweep.as_secs_f64())
+        )
+    })
 }
 
 /// What was still firing at `at`: Prometheus' alerts, and pages without
