@@ -229,25 +229,7 @@ pub fn mttd_bars(r: &RunResult, target_s: Option<f64>) -> String {
                 });
             }
         }
-        if let Some(t) = target_s {
-            if let Ok(ann) = chart.draw_series(std::iter::once(PathElement::new(
-                vec![(t, 0.0), (t, n as f64)],
-                RGBColor(200, 30, 30).stroke_width(2),
-            ))) {
-                ann.label("MTTD target").legend(|(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 16, y)],
-                        RGBColor(200, 30, 30).stroke_width(2),
-                    )
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw();
+        target_and_legend(&mut chart, target_s, n);
         let _ = root.present();
     }
     svg
@@ -350,28 +332,41 @@ pub fn mttd_trials(r: &RunResult, target_s: Option<f64>) -> String {
                     .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
             }
         }
-        if let Some(t) = target_s {
-            if let Ok(ann) = chart.draw_series(std::iter::once(PathElement::new(
-                vec![(t, 0.0), (t, n as f64)],
-                RGBColor(200, 30, 30).stroke_width(2),
-            ))) {
-                ann.label("MTTD target").legend(|(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 16, y)],
-                        RGBColor(200, 30, 30).stroke_width(2),
-                    )
-                });
-            }
-        }
-        let _ = chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw();
+        target_and_legend(&mut chart, target_s, n);
         let _ = root.present();
     }
     svg
+}
+
+/// The MTTD target as a vertical line across `rows` rows, then the legend.
+fn target_and_legend<'a>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    target_s: Option<f64>,
+    rows: usize,
+) {
+    if let Some(t) = target_s {
+        if let Ok(ann) = chart.draw_series(std::iter::once(PathElement::new(
+            vec![(t, 0.0), (t, rows as f64)],
+            RGBColor(200, 30, 30).stroke_width(2),
+        ))) {
+            ann.label("MTTD target").legend(|(x, y)| {
+                PathElement::new(
+                    vec![(x, y), (x + 16, y)],
+                    RGBColor(200, 30, 30).stroke_width(2),
+                )
+            });
+        }
+    }
+    let _ = chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw();
 }
 
 fn svg_error(what: &str) -> String {

@@ -132,16 +132,7 @@ fn trials_view(r: &RunResult) -> Vec<Value> {
                 .iter()
                 .map(|s| {
                     let spread = |x: &Option<crate::slo::check::Spread>| {
-                        x.as_ref().map_or("—".to_string(), |m| {
-                            format!(
-                                "{} / {} / {} / {}{}",
-                                secs(m.min_s),
-                                secs(m.p50_s),
-                                secs(m.p95_s),
-                                secs(m.max_s),
-                                if m.missed > 0 { format!(" ({} missed)", m.missed) } else { String::new() }
-                            )
-                        })
+                        x.as_ref().map_or("—".to_string(), |m| m.slashed())
                     };
                     let each: Vec<String> = s
                         .mttd_real_s

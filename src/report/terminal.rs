@@ -213,18 +213,11 @@ fn trials(o: &mut String, r: &RunResult) {
                 .unwrap_or_else(|| "—".into());
             match &s.mttd {
                 Some(m) => {
+                    let [min, p50, p95, max] = m.cells();
                     let _ = writeln!(
                         o,
-                        "  {name:<36} {:>8} {:>8} {:>8} {:>8}   {reset}{}",
-                        secs(m.min_s),
-                        secs(m.p50_s),
-                        secs(m.p95_s),
-                        secs(m.max_s),
-                        if m.missed > 0 {
-                            format!("  ({} missed)", m.missed)
-                        } else {
-                            String::new()
-                        }
+                        "  {name:<36} {min:>8} {p50:>8} {p95:>8} {max:>8}   {reset}{}",
+                        m.missed_note()
                     );
                 }
                 None => {

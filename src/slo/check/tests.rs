@@ -160,15 +160,36 @@ fn judge_with(
 ) -> Verdicts {
     let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
     let faults = [fault()];
+    judge_all(
+        &slo,
+        files,
+        k,
+        &faults,
+        (alerts, ns),
+        held,
+        delivery_failures,
+    )
+}
+
+/// The verdicts on this evidence, with the scenario's one expected alert.
+fn judge_all(
+    slo: &SloSpec,
+    files: &StackFiles,
+    k: f64,
+    faults: &[FaultRecord],
+    (alerts, notifications): (&[AlertTimeline], &[Notification]),
+    held: Option<&[crate::observe::inhibitions::HeldAlert]>,
+    delivery_failures: &[String],
+) -> Verdicts {
     let exp = expect();
-    let v = evaluate(&Evidence {
-        slo: &slo,
+    evaluate(&Evidence {
+        slo,
         expect: &exp,
         files,
         time_scale: k,
-        faults: &faults,
+        faults,
         alerts,
-        notifications: ns,
+        notifications,
         unmeasured: &[],
         notifications_unobserved: None,
         dashboard_problems: &[],
@@ -180,9 +201,7 @@ fn judge_with(
         traces: None,
         logs: None,
         held,
-    });
-    // `slo` and friends are dropped here; results own their data.
-    v
+    })
 }
 
 fn slo<'a>(v: &'a Verdicts, name: &str) -> &'a SloResult {
@@ -911,27 +930,7 @@ fn judge_trials_every(every: i64, slo_text: &str, pages: [(i64, i64, bool); 3]) 
         .enumerate()
         .flat_map(|(i, (pd, sl, res))| trial_pages(i as i64 * every, *pd, *sl, *res))
         .collect();
-    let exp = expect();
-    evaluate(&Evidence {
-        slo: &slo,
-        expect: &exp,
-        files: &f,
-        time_scale: 10.0,
-        faults: &faults,
-        alerts: &alerts,
-        notifications: &ns,
-        unmeasured: &[],
-        notifications_unobserved: None,
-        dashboard_problems: &[],
-        rule_errors: &[],
-        delivery_failures: &[],
-        load: Some(&crate::load::LoadReport::default()),
-        load_timeout: std::time::Duration::from_secs(10),
-        dashboards: None,
-        traces: None,
-        logs: None,
-        held: None,
-    })
+    judge_all(&slo, &f, 10.0, &faults, (&alerts, &ns), None, &[])
 }
 
 #[test]

@@ -53,6 +53,27 @@ impl Spread {
     }
 }
 
+impl Spread {
+    /// min, p50, p95 and max as durations.
+    pub fn cells(&self) -> [String; 4] {
+        [self.min_s, self.p50_s, self.p95_s, self.max_s].map(secs)
+    }
+
+    /// ` (N missed)`, or nothing.
+    pub fn missed_note(&self) -> String {
+        if self.missed > 0 {
+            format!(" ({} missed)", self.missed)
+        } else {
+            String::new()
+        }
+    }
+
+    /// `min / p50 / p95 / max (N missed)`.
+    pub fn slashed(&self) -> String {
+        format!("{}{}", self.cells().join(" / "), self.missed_note())
+    }
+}
+
 /// The `p`th percentile (1..=100) of ascending `sorted`, nearest rank.
 fn nearest_rank(sorted: &[f64], p: u8) -> f64 {
     let n = sorted.len();
@@ -452,18 +473,7 @@ pub fn spread_line(a: &AlertTrials) -> String {
         .filter_map(|s| {
             let d = s.destination.as_ref()?;
             Some(match &s.mttd {
-                Some(sp) => format!(
-                    "{d} {} / {} / {} / {}{}",
-                    secs(sp.min_s),
-                    secs(sp.p50_s),
-                    secs(sp.p95_s),
-                    secs(sp.max_s),
-                    if sp.missed > 0 {
-                        format!(" ({} missed)", sp.missed)
-                    } else {
-                        String::new()
-                    }
-                ),
+                Some(sp) => format!("{d} {}", sp.slashed()),
                 None => format!("{d} never notified"),
             })
         })
