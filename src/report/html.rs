@@ -109,7 +109,7 @@ fn view(r: &RunResult) -> Value {
         "finished_at": r.finished_at.format("%H:%M:%S UTC").to_string(),
         "provider": r.provider, "time_note": time_note, "slos": slos,
         "charts": {"rate": rate, "latency": latency, "mttd": mttd},
-        "detections": detections, "trials": trials_view(r),
+        "detections": detections, "trials": trials_view(r), "scorecard": scorecard_view(r),
         "routing": {"destinations": dests, "rows": rows},
         "dashboards": dashboards, "traces": r.traces, "load": load,
         "components": r.components.iter().map(|c| json!({"name": c.name, "version": c.version.clone().unwrap_or_default(), "url": c.url})).collect::<Vec<_>>(),
@@ -157,6 +157,23 @@ fn trials_view(r: &RunResult) -> Vec<Value> {
                 "series": series,
                 "excluded": a.excluded.iter().map(|x| format!("trial {}: {}", x.trial, x.reason)).collect::<Vec<_>>(),
                 "self_check": a.self_check,
+            })
+        })
+        .collect()
+}
+
+/// The alert-quality scorecard, one row per rule.
+fn scorecard_view(r: &RunResult) -> Vec<Value> {
+    use crate::slo::check::fraction;
+    let spread = |x: &Option<crate::slo::check::Spread>| {
+        x.as_ref().map_or("—".to_string(), |m| m.slashed())
+    };
+    r.scorecard
+        .iter()
+        .map(|s| {
+            json!({
+                "rule": s.rule, "detection": spread(&s.detection), "reset": spread(&s.reset),
+                "precision": fraction(s.explained, s.firings), "recall": fraction(s.caught, s.expected),
             })
         })
         .collect()

@@ -73,6 +73,10 @@ pub struct RunResult {
     /// self-check. Absent in a run of one trial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trials: Vec<crate::slo::check::AlertTrials>,
+    /// Per rule that was expected or fired: detection and reset time,
+    /// precision and recall.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scorecard: Vec<crate::slo::check::RuleScore>,
     pub routing: Vec<RoutingRow>,
     pub load: Option<LoadReport>,
     #[serde(default)]

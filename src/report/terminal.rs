@@ -8,7 +8,8 @@ use crate::slo::check::Status;
 pub fn render(r: &RunResult) -> String {
     let mut o = String::new();
     for section in [
-        header, faults, detections, trials, routing, load, dashboards, traces, slos, verdict,
+        header, faults, detections, trials, scorecard, routing, load, dashboards, traces, slos,
+        verdict,
     ] {
         section(&mut o, r);
     }
@@ -240,6 +241,35 @@ fn trials(o: &mut String, r: &RunResult) {
         for c in &a.self_check {
             let _ = writeln!(o, "  SELF-CHECK FAILED: {c}");
         }
+    }
+}
+
+/// Per rule: detection and reset time, precision and recall.
+fn scorecard(o: &mut String, r: &RunResult) {
+    use crate::slo::check::fraction;
+    if r.scorecard.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\nAlert quality (detection and reset p50 / max; precision: firings a fault explains; recall: expected faults caught)"
+    );
+    for s in &r.scorecard {
+        let spread = |x: &Option<crate::slo::check::Spread>| {
+            x.as_ref().map_or("—".to_string(), |m| {
+                let [_, p50, _, max] = m.cells();
+                format!("{p50} / {max}")
+            })
+        };
+        let _ = writeln!(
+            o,
+            "  {:<24} detection {:<17} reset {:<17} precision {:<12} recall {}",
+            s.rule,
+            spread(&s.detection),
+            spread(&s.reset),
+            fraction(s.explained, s.firings),
+            fraction(s.caught, s.expected)
+        );
     }
 }
 

@@ -99,6 +99,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         notifications: c.notifications,
         detections: verdicts.detections,
         trials: verdicts.trials,
+        scorecard: verdicts.scorecard,
         routing: verdicts.routing,
         load: o.load,
         dashboards: c.dashboards,

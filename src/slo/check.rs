@@ -134,6 +134,9 @@ pub struct Verdicts {
     pub detections: Vec<Detection>,
     /// Per expected alert over the trials; empty in a run of one trial.
     pub trials: Vec<AlertTrials>,
+    /// Per rule that was expected or fired: detection, reset, precision,
+    /// recall.
+    pub scorecard: Vec<RuleScore>,
     pub routing: Vec<RoutingRow>,
 }
 
@@ -171,6 +174,7 @@ fn rule_health(r: SloResult, errors: &[String]) -> SloResult {
 pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let detections = detect::detections(ev);
     let trials = trials::alert_trials(ev, &detections);
+    let scorecard = quality::scorecard(ev, &detections);
     let routing = routing::routing(ev);
     let mut slos = vec![
         signals::load(&ev.slo.load, ev.load, &outages(ev)),
@@ -224,6 +228,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         slos,
         detections,
         trials,
+        scorecard,
         routing,
     }
 }
@@ -349,14 +354,22 @@ fn expectations(ev: &Evidence<'_>, detections: &[Detection]) -> SloResult {
         ));
     }
     let fired_expected = detections.iter().filter(|d| has_fired(d)).count();
+    let trials = detect::trial_count(ev.faults);
     SloResult {
         name: SloKind::ExpectedAlerts,
         status: if failed { Status::Fail } else { Status::Pass },
         required: true,
-        target: format!(
-            "{} expected alert(s) fire, no unexpected alert",
-            detections.len()
-        ),
+        target: if trials > 1 {
+            format!(
+                "{} expected alert(s) fire in each of {trials} trials, no unexpected alert",
+                ev.expect.alerts.len()
+            )
+        } else {
+            format!(
+                "{} expected alert(s) fire, no unexpected alert",
+                detections.len()
+            )
+        },
         measured: Some(format!(
             "{fired_expected} of {} fired, {} unexpected",
             detections.len(),
@@ -749,11 +762,13 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
 }
 
 mod detect;
+mod quality;
 mod routing;
 mod signals;
 mod trials;
 
 pub use detect::{DestinationTiming, Detection};
+pub use quality::{RuleScore, fraction};
 pub use routing::RoutingRow;
 pub use trials::{AlertTrials, ExcludedTrial, Spread, TrialSeries, percentile, spread_line};
 

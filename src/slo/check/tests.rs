@@ -1061,3 +1061,33 @@ fn a_trial_that_fires_before_alertmanager_swept_the_last_group_is_excluded() {
     let v = judge_trials(SLO, [(10, 11, true), (12, 12, true), (9, 14, true)]);
     assert!(v.trials[0].excluded.is_empty());
 }
+
+#[test]
+fn the_scorecard_counts_quiet_time_firings_against_precision_and_misses_against_recall() {
+    let f = files("1m");
+    let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let faults: Vec<FaultRecord> = (0..3)
+        .map(|i| trial_fault(i + 1, i64::from(i) * 100))
+        .collect();
+    // Trials 1 and 2 fire; trial 3 never does; and once, at 70 s, between
+    // trials, ServiceDown fires with no fault in force.
+    let mut alerts: Vec<AlertTimeline> = (0..2).map(|i| trial_timeline(i * 100)).collect();
+    alerts.push(trial_timeline(69));
+    let mut ns = trial_pages(0, 10, 11, true);
+    ns.extend(trial_pages(100, 12, 12, true));
+    let v = judge_all(&slo, &f, 10.0, &faults, (&alerts, &ns), None, &[]);
+    let sd = v
+        .scorecard
+        .iter()
+        .find(|s| s.rule == "ServiceDown")
+        .unwrap();
+    assert_eq!((sd.firings, sd.explained), (3, 2), "{sd:?}");
+    assert_eq!((sd.expected, sd.caught), (3, 2), "{sd:?}");
+    assert_eq!(fraction(sd.explained, sd.firings), "2/3 = 67%");
+    assert_eq!(sd.recall, Some(2.0 / 3.0));
+    let det = sd.detection.as_ref().unwrap();
+    assert_eq!((det.measured, det.missed, det.max_s), (2, 1, 120.0));
+    assert_eq!(sd.reset.as_ref().unwrap().p50_s, 50.0);
+    // A rule nobody expected and that never fired has no row.
+    assert!(v.scorecard.iter().all(|s| s.rule != "Noise"));
+}

@@ -239,7 +239,7 @@ fn one_alert(
 
 /// The reset time of the page: the latest resolution among the required
 /// destinations (the last pager to clear), else among those notified.
-fn page_reset(d: &Detection) -> Option<f64> {
+pub(super) fn page_reset(d: &Detection) -> Option<f64> {
     let required: Vec<_> = d.destinations.iter().filter(|t| t.required).collect();
     let counted = if required.is_empty() {
         d.destinations.iter().collect()
