@@ -68,6 +68,24 @@ fn three_trials_give_a_spread_inside_the_configurations_band() {
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     assert!(max > min, "the trials sampled different phases: {page:?}");
+    // The scorecard: every firing explained by a fault, every fault caught.
+    let sd = r["scorecard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["rule"] == "ServiceDown")
+        .expect("a ServiceDown row");
+    assert_eq!(
+        (&sd["firings"], &sd["explained"]),
+        (&3.into(), &3.into()),
+        "{text}"
+    );
+    assert_eq!(
+        (&sd["expected"], &sd["caught"]),
+        (&3.into(), &3.into()),
+        "{text}"
+    );
+    assert!(text.contains("precision 3/3 = 100%"), "{text}");
     assert!(text.contains("MTTD over trials: ServiceDown"), "{text}");
     assert!(text.contains("each trial: #1 "), "{text}");
     assert!(text.contains("worst of 3 trials"), "{text}");

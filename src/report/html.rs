@@ -174,6 +174,7 @@ fn scorecard_view(r: &RunResult) -> Vec<Value> {
             json!({
                 "rule": s.rule, "detection": spread(&s.detection), "reset": spread(&s.reset),
                 "precision": fraction(s.explained, s.firings), "recall": fraction(s.caught, s.expected),
+                "resolved_early": s.resolved_early,
             })
         })
         .collect()

@@ -263,12 +263,20 @@ fn scorecard(o: &mut String, r: &RunResult) {
         };
         let _ = writeln!(
             o,
-            "  {:<24} detection {:<17} reset {:<17} precision {:<12} recall {}",
+            "  {:<24} detection {:<17} reset {:<17} precision {:<12} recall {}{}",
             s.rule,
             spread(&s.detection),
             spread(&s.reset),
             fraction(s.explained, s.firings),
-            fraction(s.caught, s.expected)
+            fraction(s.caught, s.expected),
+            if s.resolved_early > 0 {
+                format!(
+                    "; {} of {} pages resolved while the fault was still in force",
+                    s.resolved_early, s.caught
+                )
+            } else {
+                String::new()
+            }
         );
     }
 }

@@ -41,6 +41,11 @@ pub struct RuleScore {
     pub caught: u32,
     /// `caught / expected`; none when nothing was expected of it.
     pub recall: Option<f64>,
+    /// Caught faults whose page was resolved while the fault was still in
+    /// force: the condition dipped under the threshold (a slow burn), and
+    /// whoever was paged was told it was over while users still saw it.
+    #[serde(default)]
+    pub resolved_early: u32,
 }
 
 /// Every rule the scenario expects or that fired, in rule-file order.
@@ -79,6 +84,7 @@ fn score(
     let k = ev.time_scale;
     let detection: Vec<Option<f64>> = mine.iter().map(|d| d.mttd_real_s).collect();
     let reset: Vec<Option<f64>> = mine.iter().map(|d| page_reset(d).map(|w| w * k)).collect();
+    let resolved_early = mine.iter().filter(|d| resolved_early(ev, d)).count() as u32;
     let ratio = |a: u32, b: u32| (b > 0).then(|| f64::from(a) / f64::from(b));
     Some(RuleScore {
         rule: rule.name.clone(),
@@ -90,6 +96,24 @@ fn score(
         expected: mine.len() as u32,
         caught,
         recall: ratio(caught, mine.len() as u32),
+        resolved_early,
+    })
+}
+
+/// Whether a resolved notification carrying the instance came after its
+/// first page and before the fault was reverted.
+fn resolved_early(ev: &Evidence<'_>, d: &Detection) -> bool {
+    let (Some((_, first)), Some(reverted)) = (d.notified.first(), d.fault_reverted_at) else {
+        return false;
+    };
+    ev.notifications.iter().any(|n| {
+        n.at > *first
+            && n.at < reverted
+            && n.carries(
+                &d.alert,
+                &d.labels,
+                crate::observe::receiver::NotificationStatus::Resolved,
+            )
     })
 }
 

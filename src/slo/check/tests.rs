@@ -1075,6 +1075,14 @@ fn the_scorecard_counts_quiet_time_firings_against_precision_and_misses_against_
     alerts.push(trial_timeline(69));
     let mut ns = trial_pages(0, 10, 11, true);
     ns.extend(trial_pages(100, 12, 12, true));
+    // Trial 1's page is resolved at 20 s, while its fault is still in
+    // force (it is reverted at 31 s).
+    ns.push(note(
+        Destination::PagerDuty,
+        NotificationStatus::Resolved,
+        "ServiceDown",
+        20,
+    ));
     let v = judge_all(&slo, &f, 10.0, &faults, (&alerts, &ns), None, &[]);
     let sd = v
         .scorecard
@@ -1088,6 +1096,7 @@ fn the_scorecard_counts_quiet_time_firings_against_precision_and_misses_against_
     let det = sd.detection.as_ref().unwrap();
     assert_eq!((det.measured, det.missed, det.max_s), (2, 1, 120.0));
     assert_eq!(sd.reset.as_ref().unwrap().p50_s, 50.0);
+    assert_eq!(sd.resolved_early, 1);
     // A rule nobody expected and that never fired has no row.
     assert!(v.scorecard.iter().all(|s| s.rule != "Noise"));
 }
