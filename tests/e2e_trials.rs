@@ -87,6 +87,15 @@ fn three_trials_give_a_spread_inside_the_configurations_band() {
     );
     assert!(text.contains("precision 3/3 = 100%"), "{text}");
     assert!(text.contains("MTTD over trials: ServiceDown"), "{text}");
+    // The HTML: the per-trial chart (a dot per trial and destination) and
+    // the tables.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("MTTD per trial, real-time equivalent"));
+    assert!(
+        html.matches("<circle").count() >= 6,
+        "two destinations × three trials"
+    );
+    assert!(html.contains("MTTD over 3 of 3 trials") && html.contains("Alert quality"));
     assert!(text.contains("each trial: #1 "), "{text}");
     assert!(text.contains("worst of 3 trials"), "{text}");
 }
