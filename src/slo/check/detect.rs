@@ -136,6 +136,9 @@ fn detection(ev: &Evidence<'_>, e: &ExpectedAlert, trial: Option<u32>) -> Detect
         .find(|f| f.name == e.fault && f.trial() == k);
     let t0 = fault.and_then(|f| f.took_effect_at);
     let reverted = fault.and_then(|f| f.reverted_at);
+    // In a trial whose fault never took effect, nothing before the trial
+    // began is its own: the last trial's pages are not this one's.
+    let from = t0.or_else(|| trial.and_then(|k| next_trial_start(ev.faults, k - 1)));
     let until = next_trial_start(ev.faults, k);
     let before_next = move |at: DateTime<Utc>| until.is_none_or(|u| at < u);
     // The first timeline of this alert that started after the fault took
@@ -145,8 +148,8 @@ fn detection(ev: &Evidence<'_>, e: &ExpectedAlert, trial: Option<u32>) -> Detect
         .alerts
         .iter()
         .filter(|t| t.matches(&e.name, &e.labels))
-        .filter(|t| match (t0, t.gone_at) {
-            (Some(t0), Some(gone)) => gone > t0,
+        .filter(|t| match (from, t.gone_at) {
+            (Some(from), Some(gone)) => gone > from,
             _ => true,
         })
         .filter(|t| t.active_at.is_none_or(before_next))
@@ -154,7 +157,7 @@ fn detection(ev: &Evidence<'_>, e: &ExpectedAlert, trial: Option<u32>) -> Detect
     let severity = severity_of(ev, &e.name, timeline.map(|t| &t.labels));
     let carrying = |status| {
         move |n: &&Notification| {
-            t0.is_none_or(|t0| n.at >= t0)
+            from.is_none_or(|from| n.at >= from)
                 && before_next(n.at)
                 && n.carries(&e.name, &e.labels, status)
         }

@@ -1100,3 +1100,31 @@ fn the_scorecard_counts_quiet_time_firings_against_precision_and_misses_against_
     // A rule nobody expected and that never fired has no row.
     assert!(v.scorecard.iter().all(|s| s.rule != "Noise"));
 }
+
+#[test]
+fn a_trial_whose_fault_never_took_effect_does_not_borrow_the_last_trials_pages() {
+    let f = files("1m");
+    let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
+    let mut faults: Vec<FaultRecord> = (0..3)
+        .map(|i| trial_fault(i + 1, i64::from(i) * 100))
+        .collect();
+    faults[1].took_effect_at = None;
+    faults[1].reverted_at = None;
+    faults[1].error = Some("could not inject: refused".into());
+    let alerts = vec![trial_timeline(0), trial_timeline(200)];
+    let mut ns = trial_pages(0, 10, 11, true);
+    ns.extend(trial_pages(200, 9, 14, true));
+    let v = judge_all(&spec, &f, 10.0, &faults, (&alerts, &ns), None, &[]);
+    let t2 = &v.detections[1];
+    assert_eq!(t2.trial, Some(2));
+    assert!(t2.notified.is_empty(), "{:?}", t2.notified);
+    assert!(t2.pending_at.is_none());
+    let e = slo(&v, "expected_alerts");
+    assert!(
+        e.details
+            .iter()
+            .any(|l| l.contains("(trial 2): its fault \"f\" never took effect")),
+        "{:?}",
+        e.details
+    );
+}
