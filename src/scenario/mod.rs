@@ -123,16 +123,32 @@ pub enum ProviderChoice {
 }
 
 impl ProviderChoice {
-    pub const NAMES: &'static [&'static str] = &["auto", "native", "docker", "external"];
+    pub const ALL: [ProviderChoice; 4] = [Self::Auto, Self::Native, Self::Docker, Self::External];
+
+    /// The names a scenario writes, from [`ProviderChoice::name`].
+    pub const NAMES: &'static [&'static str] = &{
+        let mut out = [""; Self::ALL.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = Self::ALL[i].name();
+            i += 1;
+        }
+        out
+    };
 
     pub fn from_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "auto" => Self::Auto,
-            "native" => Self::Native,
-            "docker" => Self::Docker,
-            "external" => Self::External,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// The one place a choice's name is written (serde's `lowercase`
+    /// gives the same; a test holds them together).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Docker => "docker",
+            Self::External => "external",
+        }
     }
 }
 
@@ -234,31 +250,44 @@ pub enum FaultKind {
 const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
-    pub const NAMES: &'static [&'static str] = &[
-        "service_down",
-        "high_latency",
-        "error_rate",
-        "cache_degradation",
-        "database_down",
-        "disk_pressure",
-        "memory_pressure",
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [FaultKind; 7] = [
+        Self::ServiceDown,
+        Self::HighLatency,
+        Self::ErrorRate,
+        Self::CacheDegradation,
+        Self::DatabaseDown,
+        Self::DiskPressure,
+        Self::MemoryPressure,
     ];
 
+    /// The names a scenario writes, from [`FaultKind::name`].
+    pub const NAMES: &'static [&'static str] = &{
+        let mut out = [""; Self::ALL.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = Self::ALL[i].name();
+            i += 1;
+        }
+        out
+    };
+
     pub fn from_name(s: &str) -> Option<Self> {
-        Some(match s {
-            "service_down" => Self::ServiceDown,
-            "high_latency" => Self::HighLatency,
-            "error_rate" => Self::ErrorRate,
-            "cache_degradation" => Self::CacheDegradation,
-            "database_down" => Self::DatabaseDown,
-            "disk_pressure" => Self::DiskPressure,
-            "memory_pressure" => Self::MemoryPressure,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
+    /// The one place a kind's name is written (serde's `snake_case` gives
+    /// the same; a test holds them together).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ServiceDown => "service_down",
+            Self::HighLatency => "high_latency",
+            Self::ErrorRate => "error_rate",
+            Self::CacheDegradation => "cache_degradation",
+            Self::DatabaseDown => "database_down",
+            Self::DiskPressure => "disk_pressure",
+            Self::MemoryPressure => "memory_pressure",
+        }
     }
 
     /// Whether the fault is a mock service's knob (`/admin/faults`), the
@@ -388,4 +417,34 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, Diagnostics> {
         d
     })?;
     parse_scenario(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_name_is_written_once_and_serde_agrees() {
+        for k in FaultKind::ALL {
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("{:?}", k.name())
+            );
+            assert_eq!(FaultKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(FaultKind::NAMES.len(), FaultKind::ALL.len());
+        assert_eq!(FaultKind::NAMES[2], "error_rate");
+        for p in ProviderChoice::ALL {
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("{:?}", p.name())
+            );
+            assert_eq!(ProviderChoice::from_name(p.name()), Some(p));
+        }
+        assert_eq!(
+            ProviderChoice::NAMES,
+            ["auto", "native", "docker", "external"]
+        );
+        assert_eq!(FaultKind::from_name("service-down"), None);
+    }
 }
