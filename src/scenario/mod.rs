@@ -113,6 +113,21 @@ pub const EXTERNAL_COMPONENTS: &[&str] = &[
     "jaeger",
 ];
 
+/// `&[&str]` of every `ALL[i].name()`, at compile time.
+macro_rules! names_of {
+    ($all:expr) => {
+        &{
+            let mut out = [""; $all.len()];
+            let mut i = 0;
+            while i < out.len() {
+                out[i] = $all[i].name();
+                i += 1;
+            }
+            out
+        }
+    };
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderChoice {
@@ -126,15 +141,7 @@ impl ProviderChoice {
     pub const ALL: [ProviderChoice; 4] = [Self::Auto, Self::Native, Self::Docker, Self::External];
 
     /// The names a scenario writes, from [`ProviderChoice::name`].
-    pub const NAMES: &'static [&'static str] = &{
-        let mut out = [""; Self::ALL.len()];
-        let mut i = 0;
-        while i < out.len() {
-            out[i] = Self::ALL[i].name();
-            i += 1;
-        }
-        out
-    };
+    pub const NAMES: &'static [&'static str] = names_of!(Self::ALL);
 
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name() == s)
@@ -262,15 +269,7 @@ impl FaultKind {
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
-    pub const NAMES: &'static [&'static str] = &{
-        let mut out = [""; Self::ALL.len()];
-        let mut i = 0;
-        while i < out.len() {
-            out[i] = Self::ALL[i].name();
-            i += 1;
-        }
-        out
-    };
+    pub const NAMES: &'static [&'static str] = names_of!(Self::ALL);
 
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.name() == s)
