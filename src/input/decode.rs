@@ -127,6 +127,23 @@ impl Decoder {
         }
     }
 
+    /// A whole number within `range`; outside it, the error `refuse(n)`
+    /// at the node (which says what was expected and what was found).
+    pub fn u64_in(
+        &mut self,
+        node: &Node,
+        field: &str,
+        range: std::ops::RangeInclusive<u64>,
+        refuse: impl FnOnce(u64) -> String,
+    ) -> Option<u64> {
+        let n = self.u64(node, field)?;
+        if range.contains(&n) {
+            return Some(n);
+        }
+        self.error(node.pos, field, refuse(n));
+        None
+    }
+
     pub fn f64(&mut self, node: &Node, field: &str) -> Option<f64> {
         match &node.kind {
             NodeKind::Scalar {

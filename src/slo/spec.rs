@@ -188,18 +188,11 @@ fn decode_mttd(dec: &mut Decoder, node: &Node) -> Option<MttdSlo> {
     };
     let required = required_flag(dec, &mut m);
     let percentile = match m.get("percentile") {
-        Some(n) => dec.u64(n, "mttd.percentile").and_then(|p| {
-            if (1..=100).contains(&p) {
-                Some(Some(p as u8))
-            } else {
-                dec.error(
-                    n.pos,
-                    "mttd.percentile",
-                    format!("expected a percentile from 1 to 100, found {p}"),
-                );
-                None
-            }
-        }),
+        Some(n) => dec
+            .u64_in(n, "mttd.percentile", 1..=100, |p| {
+                format!("expected a percentile from 1 to 100, found {p}")
+            })
+            .map(|p| Some(p as u8)),
         None => Some(None),
     };
     m.finish(dec);
@@ -397,6 +390,42 @@ trace_coverage:    { min: 100% }
         );
         assert!(
             err.contains("trace_coverage.minimum: unknown field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_mttd_percentile_is_1_to_100_and_defaults_to_the_worst_trial() {
+        let p95 = PHASE1.replace(
+            "severities: [critical] }",
+            "severities: [critical], percentile: 95 }",
+        );
+        let spec = parse_slo(Path::new("slo.yml"), &p95).unwrap();
+        assert_eq!(spec.mttd.unwrap().percentile, Some(95));
+        let spec = parse_slo(Path::new("slo.yml"), PHASE1).unwrap();
+        assert_eq!(spec.mttd.unwrap().percentile, None);
+        for bad in ["0", "101", "-3", "ninety"] {
+            let text = PHASE1.replace(
+                "severities: [critical] }",
+                &format!("severities: [critical], percentile: {bad} }}"),
+            );
+            let err = parse_slo(Path::new("slo.yml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("slo.yml:2:"), "{err}");
+            assert!(err.contains("mttd.percentile: expected"), "{err}");
+        }
+        let err = parse_slo(
+            Path::new("slo.yml"),
+            &PHASE1.replace(
+                "severities: [critical] }",
+                "severities: [critical], percentile: 0 }",
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("expected a percentile from 1 to 100, found 0"),
             "{err}"
         );
     }

@@ -15,18 +15,11 @@ pub(super) fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<T
     };
     let mut m = dec.map(node, "tenants")?;
     let count = match m.get("count") {
-        Some(n) => dec.u64(n, "tenants.count").and_then(|c| {
-            if (1..=100_000).contains(&c) {
-                Some(c as u32)
-            } else {
-                dec.error(
-                    n.pos,
-                    "tenants.count",
-                    format!("expected 1 to 100000 tenants, found {c}"),
-                );
-                None
-            }
-        }),
+        Some(n) => dec
+            .u64_in(n, "tenants.count", 1..=100_000, |c| {
+                format!("expected 1 to 100000 tenants, found {c}")
+            })
+            .map(|c| c as u32),
         None => Some(10),
     };
     let kind = match m.get("distribution") {
@@ -53,18 +46,11 @@ pub(super) fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<T
         None => Some(42),
     };
     let users = match m.get("users") {
-        Some(n) => dec.u64(n, "tenants.users").and_then(|u| {
-            if (1..=1_000_000).contains(&u) {
-                Some(u as u32)
-            } else {
-                dec.error(
-                    n.pos,
-                    "tenants.users",
-                    format!("expected 1 to 1000000 users per tenant, found {u}"),
-                );
-                None
-            }
-        }),
+        Some(n) => dec
+            .u64_in(n, "tenants.users", 1..=1_000_000, |u| {
+                format!("expected 1 to 1000000 users per tenant, found {u}")
+            })
+            .map(|u| u as u32),
         None => Some(DEFAULT_USERS),
     };
     let weights_node = m.get("weights");
@@ -325,18 +311,11 @@ fn decode_mix(dec: &mut Decoder, node: &Node, field: &str) -> Option<MixEntry> {
         .get("body")
         .and_then(|n| dec.string(n, &m.path("body")).map(|s| (s, n)));
     let weight = match m.get("weight") {
-        Some(n) => dec.u64(n, &m.path("weight")).and_then(|w| {
-            if (1..=1_000_000).contains(&w) {
-                Some(w as u32)
-            } else {
-                dec.error(
-                    n.pos,
-                    &m.path("weight"),
-                    format!("expected a weight from 1 to 1000000, found {w}"),
-                );
-                None
-            }
-        }),
+        Some(n) => dec
+            .u64_in(n, &m.path("weight"), 1..=1_000_000, |w| {
+                format!("expected a weight from 1 to 1000000, found {w}")
+            })
+            .map(|w| w as u32),
         None => Some(1),
     };
     let template = request.and_then(|n| {

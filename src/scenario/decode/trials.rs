@@ -28,16 +28,10 @@ pub(super) fn decode_trials(dec: &mut Decoder, node: &Node) -> Option<Trials> {
 }
 
 fn count(dec: &mut Decoder, node: &Node, field: &str) -> Option<Located<u32>> {
-    let n = dec.u64(node, field)?;
-    if (1..=u64::from(MAX_TRIALS)).contains(&n) {
-        return Some(Located::new(n as u32, node.pos, field));
-    }
-    dec.error(
-        node.pos,
-        field,
-        format!("expected a number of trials from 1 to {MAX_TRIALS}, found {n}"),
-    );
-    None
+    let n = dec.u64_in(node, field, 1..=u64::from(MAX_TRIALS), |n| {
+        format!("expected a number of trials from 1 to {MAX_TRIALS}, found {n}")
+    })?;
+    Some(Located::new(n as u32, node.pos, field))
 }
 
 #[cfg(test)]
