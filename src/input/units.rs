@@ -101,6 +101,11 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 /// Human form for reports: `4m12s`, `850ms`, `1.2s`.
+/// [`human_duration`] of a number of seconds (negative ones as 0).
+pub fn human_seconds(s: f64) -> String {
+    human_duration(Duration::from_secs_f64(s.max(0.0)))
+}
+
 pub fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1_000 {

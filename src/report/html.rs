@@ -28,9 +28,7 @@ fn ms(v: Option<f64>) -> String {
     .unwrap_or_else(|| "—".into())
 }
 
-fn secs(s: f64) -> String {
-    crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
-}
+use crate::input::units::human_seconds as secs;
 
 pub fn render(r: &RunResult) -> anyhow::Result<String> {
     let mut env = Environment::new();
@@ -121,9 +119,6 @@ fn view(r: &RunResult) -> Value {
 /// Per expected alert over the trials: the spread per destination, the
 /// band, every trial's value, what was excluded and the self-check.
 fn trials_view(r: &RunResult) -> Vec<Value> {
-    let secs = |s: f64| {
-        crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
-    };
     r.trials
         .iter()
         .map(|a| {

@@ -177,9 +177,7 @@ fn trial_line(o: &mut String, d: &crate::slo::check::Detection, k: f64) {
     );
 }
 
-fn secs(s: f64) -> String {
-    crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
-}
+use crate::input::units::human_seconds as secs;
 
 /// Per expected alert over the trials: min / p50 / p95 / max per
 /// destination, beside the band the configuration allows.

@@ -303,6 +303,16 @@ fn unexpected_instances(ev: &Evidence<'_>) -> Vec<String> {
     out
 }
 
+/// `Name` or `Name{label="value", …}`: an expected instance, as reports
+/// name it.
+fn instance_name(alert: &str, labels: &[(String, String)]) -> String {
+    if labels.is_empty() {
+        alert.to_string()
+    } else {
+        format!("{alert}{}", label_set(labels))
+    }
+}
+
 fn label_set(labels: &[(String, String)]) -> String {
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{{{}}}", inner.join(", "))

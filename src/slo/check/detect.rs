@@ -83,11 +83,7 @@ impl Detection {
 
     /// `Name` or `Name{label="value", …}`: the same in every trial.
     pub fn alert_instance(&self) -> String {
-        if self.labels.is_empty() {
-            self.alert.clone()
-        } else {
-            format!("{}{}", self.alert, super::label_set(&self.labels))
-        }
+        super::instance_name(&self.alert, &self.labels)
     }
 
     /// Required destinations that never got a firing notification.

@@ -139,11 +139,7 @@ pub struct AlertTrials {
 impl AlertTrials {
     /// `Name` or `Name{label="value", …}`.
     pub fn instance(&self) -> String {
-        if self.labels.is_empty() {
-            self.alert.clone()
-        } else {
-            format!("{}{}", self.alert, super::label_set(&self.labels))
-        }
+        super::instance_name(&self.alert, &self.labels)
     }
 
     /// The page-last series: what MTTD judges.
@@ -309,9 +305,7 @@ fn self_check(
     out
 }
 
-fn secs(s: f64) -> String {
-    crate::input::units::human_duration(std::time::Duration::from_secs_f64(s.max(0.0)))
-}
+use crate::input::units::human_seconds as secs;
 
 /// Trials that began before the one before them had recovered: at the
 /// first request of trial k's faults, an alert still firing in Prometheus
