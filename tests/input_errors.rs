@@ -236,3 +236,59 @@ fn validate_warns_of_expressions_whose_meaning_the_time_scale_changes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("warning: time scale"), "{stderr}");
 }
+
+#[test]
+fn jobs_above_one_refuse_an_external_stack_at_its_provider_and_start_nothing() {
+    let p = Project::new();
+    let scenario = r#"name: shared
+stack: { dir: ../stack, provider: external, urls: { prometheus: "http://127.0.0.1:9", alertmanager: "http://127.0.0.1:9", backend-api: "http://127.0.0.1:9" } }
+slo: ../slo/phase1.yml
+load:
+  phases: [{ duration: 1m, rate: 5/s }]
+  mix: [{ request: "GET /api/v1/recommendations?user_id={user}" }]
+faults:
+  - { kind: error_rate, target: backend-api, ratio: 20%, at: 10s, duration: 20s }
+"#;
+    p.write("scenarios/a.yml", scenario);
+    p.write(
+        "scenarios/b.yml",
+        &scenario.replace("name: shared", "name: shared-b"),
+    );
+    let out = p.run(&["run", "scenarios/a.yml", "scenarios/b.yml", "--jobs", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for file in ["scenarios/a.yml", "scenarios/b.yml"] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&format!(
+                "{file}:2:35: stack.provider: --jobs 2 runs scenarios at the same time"
+            ))),
+            "{err}"
+        );
+    }
+    // No run directory: only the suite's report of the two errors.
+    let dirs = std::fs::read_dir(p.out())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count();
+    assert_eq!(dirs, 0, "nothing was started");
+    let junit = std::fs::read_to_string(p.out().join("suite-junit.xml")).unwrap();
+    assert!(
+        junit.contains("--jobs 2 runs scenarios at the same time"),
+        "{junit}"
+    );
+    // Out of range is a usage error, exit 2.
+    for n in ["0", "17", "many"] {
+        let out = p.run(&["run", "scenarios/a.yml", "--jobs", n]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "--jobs {n}: {}",
+            common::text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--jobs"),
+            "{}",
+            common::text(&out)
+        );
+    }
+}

@@ -142,3 +142,95 @@ fn two_runs_at_once_do_not_collide() {
         assert_eq!(r["verdict"], "pass");
     }
 }
+
+#[test]
+fn jobs_run_scenarios_side_by_side_each_in_a_stack_of_its_own() {
+    if !stack_binaries_present("jobs_run_scenarios_side_by_side_each_in_a_stack_of_its_own") {
+        return;
+    }
+    let p = Project::new();
+    // The same file twice (one name, one millisecond) and a second name.
+    p.write("scenarios/fast.yml", FAST_SCENARIO);
+    p.write(
+        "scenarios/other.yml",
+        &FAST_SCENARIO.replace("name: service-down-fast", "name: service-down-other"),
+    );
+    // Three stacks on 2 cores: see two_runs_at_once_do_not_collide.
+    let slo = std::fs::read_to_string(p.path("slo/phase1.yml")).unwrap();
+    p.write(
+        "slo/phase1.yml",
+        &format!("{slo}\nload: {{ max_send_lateness: 1s }}\n"),
+    );
+    let out = p.run(&[
+        "run",
+        "scenarios/fast.yml",
+        "scenarios/fast.yml",
+        "scenarios/other.yml",
+        "--jobs",
+        "3",
+        "--out",
+        "reports",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Each summary is printed whole: between a header and its verdict
+    // there is no other header.
+    let mut open = None;
+    for line in stdout.lines() {
+        if let Some(name) = line.strip_prefix("== zeta-bench: ") {
+            assert!(open.is_none(), "summaries interleave:\n{stdout}");
+            open = Some(name.to_string());
+        } else if line.starts_with("Verdict: ") {
+            assert!(
+                open.take().is_some(),
+                "a verdict without its header:\n{stdout}"
+            );
+        }
+    }
+    assert_eq!(stdout.matches("Verdict: PASS").count(), 3, "{stdout}");
+    // Log lines name their scenario, including the watchers' and the load
+    // engine's, which run in tasks and threads of their own.
+    for name in ["fast", "other"] {
+        assert!(
+            stderr.contains(&format!(
+                "scenario{{name={name}}}: zeta_bench::run: run directory"
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("scenario{name=") && l.contains("zeta_bench::observe::drill")),
+        "{stderr}"
+    );
+    assert!(p.out().join("suite-junit.xml").is_file());
+    let dirs: Vec<std::path::PathBuf> = std::fs::read_dir(p.out())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| d.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 3, "one run directory each: {dirs:?}");
+    let addresses = |d: &std::path::Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_to_string(d.join("pids.txt"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+            .collect()
+    };
+    let all: Vec<_> = dirs.iter().map(|d| addresses(d)).collect();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert!(
+                a.is_disjoint(b),
+                "shared addresses: {:?}",
+                a.intersection(b).collect::<Vec<_>>()
+            );
+        }
+    }
+    for d in &dirs {
+        assert!(survivors(d).is_empty(), "{:?}", survivors(d));
+        assert!(bound_ports(d).is_empty(), "{:?}", bound_ports(d));
+    }
+}

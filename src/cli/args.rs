@@ -89,6 +89,12 @@ pub struct RunArgs {
     pub trials: Option<u32>,
     #[arg(long, value_enum)]
     pub provider: Option<ProviderArg>,
+    /// Run up to N scenarios at the same time, each in a stack of its own
+    /// (1 to 16; default 1, one after another). An external stack is one
+    /// stack for all of them, so it is refused with N above 1.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
     /// Directory for run directories (default: reports/).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -1,7 +1,13 @@
 //! `zeta-bench run`: each scenario end to end, its summary printed, and for
-//! a suite one combined JUnit file and Markdown summary.
+//! a suite one combined JUnit file and Markdown summary. `--jobs N` runs N
+//! scenarios at a time, each in a stack of its own (see `run::preflight`
+//! for why an external stack cannot be shared that way).
 
 use std::path::PathBuf;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::report::{RunResult, terminal};
 use crate::run::{RunError, RunOptions};
@@ -31,31 +37,28 @@ pub(super) async fn run(a: RunArgs) -> Exit {
         progress: true,
         baseline,
         binaries: crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
+        jobs: usize::from(a.jobs).min(a.scenarios.len()).max(1),
     };
+    let outcomes = run_all(&a.scenarios, &opts, &cancel).await;
     let mut worst = Exit::Pass;
     let mut results = Vec::new();
     let mut errored = Vec::new();
-    for path in &a.scenarios {
-        let exit = match crate::run::run(path, &opts, cancel.clone()).await {
-            Ok(result) => {
-                print!("{}", terminal::render(&result));
-                let exit = Exit::from(&result);
+    for (path, outcome) in a.scenarios.iter().zip(outcomes) {
+        match outcome {
+            // Not started: the run was interrupted before its turn.
+            None => {}
+            Some(Ok(result)) => {
+                worst = worst.max(Exit::from(&result));
                 results.push(result);
-                exit
             }
-            Err(e) => {
-                report_error(&e);
+            Some(Err(e)) => {
+                worst = worst.max(Exit::from(&e));
                 errored.push(crate::report::Errored {
                     scenario: path.display().to_string(),
                     exit: Exit::from(&e).code(),
                     message: e.to_string(),
                 });
-                Exit::from(&e)
             }
-        };
-        worst = worst.max(exit);
-        if cancel.is_cancelled() {
-            break;
         }
     }
     if a.scenarios.len() > 1 {
@@ -63,6 +66,42 @@ pub(super) async fn run(a: RunArgs) -> Exit {
         write_suite(&out, &results, &errored, a.scenarios.len(), worst);
     }
     worst
+}
+
+/// Every scenario, `opts.jobs` at a time, each printed as it ends; the
+/// outcomes in the scenarios' order. A scenario whose turn comes after an
+/// interrupt is not started (None). Side by side, each run's log lines
+/// carry its scenario's name.
+async fn run_all(
+    paths: &[PathBuf],
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Vec<Option<Result<RunResult, RunError>>> {
+    let tagged = opts.jobs > 1;
+    let runs = paths.iter().enumerate().map(|(i, path)| async move {
+        if cancel.is_cancelled() {
+            return (i, None);
+        }
+        let run = crate::run::run(path, opts, cancel.clone());
+        let outcome = if tagged {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            run.instrument(tracing::info_span!("scenario", name = %name))
+                .await
+        } else {
+            run.await
+        };
+        match &outcome {
+            Ok(result) => print!("{}", terminal::render(result)),
+            Err(e) => report_error(path, e, tagged),
+        }
+        (i, Some(outcome))
+    });
+    let mut done: Vec<_> = futures::stream::iter(runs)
+        .buffer_unordered(opts.jobs.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, outcome)| outcome).collect()
 }
 
 /// One gate: a combined JUnit file and summary for the suite.
@@ -100,15 +139,20 @@ fn write_suite(
     }
 }
 
-fn report_error(e: &RunError) {
-    match e {
-        RunError::Input(d) => {
-            eprintln!("{d}");
-            eprintln!(
-                "zeta-bench: {} problem(s) in the input; nothing was started",
-                d.len()
-            );
-        }
-        RunError::CouldNotRun(err) => eprintln!("zeta-bench: could not run: {err:#}"),
-    }
+/// One message, written at once so that side-by-side runs do not
+/// interleave it; side by side, it names its scenario.
+fn report_error(path: &std::path::Path, e: &RunError, name_it: bool) {
+    let whose = if name_it {
+        format!(" {}:", path.display())
+    } else {
+        String::new()
+    };
+    let message = match e {
+        RunError::Input(d) => format!(
+            "{d}\nzeta-bench:{whose} {} problem(s) in the input; nothing was started\n",
+            d.len()
+        ),
+        RunError::CouldNotRun(err) => format!("zeta-bench:{whose} could not run: {err:#}\n"),
+    };
+    eprint!("{message}");
 }

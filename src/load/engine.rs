@@ -105,9 +105,12 @@ pub async fn run(
         },
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    // The caller's span (the scenario's name under `run --jobs`) goes along.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name("zeta-load".into())
         .spawn(move || {
+            let _entered = span.enter();
             let _ = done_tx.send(job.run(recorder));
         })?;
     let (recorder, interrupted) = done_rx

@@ -88,13 +88,13 @@ impl Observers {
         let http = crate::http::tls::client_builder().no_proxy().build()?;
         let up = UpWatch::default();
         let mut tasks = vec![
-            tokio::spawn(watch.clone().run(
+            spawn_here(watch.clone().run(
                 http.clone(),
                 stack.prometheus.clone(),
                 poll,
                 observers.clone(),
             )),
-            tokio::spawn(up.clone().run(
+            spawn_here(up.clone().run(
                 http,
                 stack.prometheus.clone(),
                 poll.max(Duration::from_secs(1)),
@@ -104,10 +104,10 @@ impl Observers {
         let scrape = scale(files.scrape_interval(), plan.time_scale);
         let min_down = (scrape * 3).max(Duration::from_secs(5));
         let am = crate::http::Endpoint::new(&stack.alertmanager_url);
-        let am_failed_before = tokio::spawn(async move { am_failures::snapshot(&am).await });
+        let am_failed_before = spawn_here(async move { am_failures::snapshot(&am).await });
         // Alertmanager's view: which alerts an inhibition rule silenced.
         let inhibits = InhibitWatch::default();
-        tasks.push(tokio::spawn(inhibits.clone().run(
+        tasks.push(spawn_here(inhibits.clone().run(
             crate::http::Endpoint::new(&stack.alertmanager_url),
             poll,
             observers.clone(),
@@ -120,11 +120,11 @@ impl Observers {
             .ok()
             .map(Arc::new);
         if let Some(p) = &probe {
-            tasks.push(tokio::spawn(p.clone().run(first, every, observers.clone())));
+            tasks.push(spawn_here(p.clone().run(first, every, observers.clone())));
         }
         let log_search = log_search(inputs, stack)?;
         if let Some(s) = &log_search {
-            tasks.push(tokio::spawn(s.clone().run(first, every, observers.clone())));
+            tasks.push(spawn_here(s.clone().run(first, every, observers.clone())));
         }
         if progress {
             tasks.push(drill(inputs, session, &watch, dir, start));
@@ -376,7 +376,17 @@ fn drill(
         // Every 5 s of wall time, at most every 30 s of real time.
         every: Duration::from_secs_f64((30.0 / plan.time_scale).clamp(2.0, 5.0)),
     };
-    tokio::spawn(drill.run(start, session.observers.clone()))
+    spawn_here(drill.run(start, session.observers.clone()))
+}
+
+/// `tokio::spawn` in the caller's tracing span, so that the watchers' log
+/// lines name their scenario when `run --jobs` runs several at once.
+fn spawn_here<F>(task: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(tracing::Instrument::in_current_span(task))
 }
 
 /// Dashboards, through Grafana where it runs, else against Prometheus.

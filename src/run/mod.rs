@@ -64,6 +64,9 @@ pub struct RunOptions {
     /// Component binaries chosen on the command line (`--bin`, `ZETA_BIN`);
     /// they win over the scenario's `stack.binaries`.
     pub binaries: crate::stack::binaries::Binaries,
+    /// How many scenarios this invocation runs at the same time (`run
+    /// --jobs`); 0 or 1 means this one runs alone.
+    pub jobs: usize,
 }
 
 pub async fn run(
@@ -73,11 +76,14 @@ pub async fn run(
 ) -> Result<RunResult, RunError> {
     let inputs =
         inputs::load_inputs_with(path, opts.time_scale, opts.trials).map_err(RunError::Input)?;
-    let choice = opts.provider.unwrap_or(inputs.scenario.stack.provider);
+    let choice = opts
+        .provider
+        .unwrap_or(inputs.scenario.stack.provider.value);
     let decision = stack::choose_provider(choice)
         .await
         .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
     preflight::check(&inputs.scenario, decision.name).map_err(RunError::Input)?;
+    preflight::side_by_side(&inputs.scenario, decision.name, opts.jobs).map_err(RunError::Input)?;
     execute(inputs, decision, opts, cancel)
         .await
         .map_err(|e| match e.downcast::<Diagnostics>() {
@@ -98,14 +104,37 @@ fn run_dir(opts: &RunOptions, name: &str) -> anyhow::Result<PathBuf> {
             }
         })
         .collect();
-    let dir = base.join(format!(
+    let stem = format!(
         "{safe}-{}-{}",
         Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
         std::process::id()
-    ));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating the run directory {}", dir.display()))?;
-    Ok(dir)
+    );
+    std::fs::create_dir_all(&base)
+        .with_context(|| format!("creating the reports directory {}", base.display()))?;
+    new_dir(&base, &stem)
+}
+
+/// `base/stem`, or `base/stem-2`, `-3`… when a run of the same scenario,
+/// started in the same millisecond by `run --jobs`, took it already.
+fn new_dir(base: &Path, stem: &str) -> anyhow::Result<PathBuf> {
+    for n in 1..=64u32 {
+        let dir = match n {
+            1 => base.join(stem),
+            n => base.join(format!("{stem}-{n}")),
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("creating the run directory {}", dir.display()));
+            }
+        }
+    }
+    anyhow::bail!(
+        "creating a run directory {}/{stem}: 64 names were taken",
+        base.display()
+    )
 }
 
 async fn execute(
@@ -359,4 +388,19 @@ async fn start_session(
         cancel,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_runs_of_one_scenario_in_one_millisecond_get_two_directories() {
+        let base = tempfile::tempdir().unwrap();
+        let a = new_dir(base.path(), "smoke-20261201T000000.000Z-1").unwrap();
+        let b = new_dir(base.path(), "smoke-20261201T000000.000Z-1").unwrap();
+        assert_ne!(a, b);
+        assert!(a.is_dir() && b.is_dir());
+        assert!(b.to_string_lossy().ends_with("-1-2"), "{}", b.display());
+    }
 }

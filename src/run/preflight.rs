@@ -39,6 +39,34 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
     if d.is_empty() { Ok(()) } else { Err(d) }
 }
 
+/// `run --jobs N` runs scenarios at the same time, each in a stack of its
+/// own: the native provider's processes and the docker provider's
+/// host-network containers take free ports and their own run directory,
+/// so nothing but the machine's cores is shared. An external stack is the
+/// same stack for every scenario: one's faults would hit the targets the
+/// others measure, its alerts would reach their receivers (unexpected
+/// alerts), and its inhibitions would silence theirs. That is refused.
+pub(super) fn side_by_side(
+    scenario: &Scenario,
+    provider: Provider,
+    jobs: usize,
+) -> Result<(), Diagnostics> {
+    if jobs <= 1 || provider != Provider::External {
+        return Ok(());
+    }
+    let at = &scenario.stack.provider;
+    let mut d = Diagnostics::default();
+    d.push(
+        &scenario.file,
+        at.pos,
+        &at.field,
+        format!(
+            "--jobs {jobs} runs scenarios at the same time, each in a stack of its own, and the external provider has one stack for all of them: their faults would hit each other's targets and their alerts each other's receivers and inhibitions; use --jobs 1, or provider native or docker"
+        ),
+    );
+    Err(d)
+}
+
 /// The notes for the missing components the scenario allows, or the
 /// error naming those it does not.
 pub(super) fn missing_components(
@@ -66,6 +94,37 @@ pub(super) fn missing_components(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scenario(stack: &str) -> Scenario {
+        let text = format!(
+            "name: side\nslo: slo.yml\nstack: {stack}\nload:\n  phases: [{{ duration: 1m, rate: 5/s }}]\n  mix: [{{ request: \"GET /\" }}]\n"
+        );
+        crate::scenario::parse_scenario(std::path::Path::new("s.yml"), &text).unwrap()
+    }
+
+    #[test]
+    fn an_external_stack_is_refused_side_by_side_at_its_provider() {
+        let s = scenario("{ provider: external }");
+        let d = side_by_side(&s, Provider::External, 7).unwrap_err();
+        let text = d.to_string();
+        assert!(
+            text.starts_with("s.yml:3:20: stack.provider: --jobs 7"),
+            "{text}"
+        );
+        assert!(text.contains("each other's targets"), "{text}");
+        // Alone, or on a stack of its own, it runs.
+        assert!(side_by_side(&s, Provider::External, 1).is_ok());
+        let own = scenario("{ time_scale: 15 }");
+        assert!(side_by_side(&own, Provider::Native, 7).is_ok());
+        assert!(side_by_side(&own, Provider::Docker, 7).is_ok());
+        // --provider external over a scenario that leaves it out: the
+        // position is the stack map's.
+        let d = side_by_side(&own, Provider::External, 2).unwrap_err();
+        assert!(
+            d.to_string().starts_with("s.yml:3:8: stack.provider"),
+            "{d}"
+        );
+    }
 
     fn missing() -> BTreeMap<String, String> {
         [

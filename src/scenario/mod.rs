@@ -69,7 +69,9 @@ impl Default for Trials {
 pub struct StackRef {
     /// The `stack/` directory, resolved relative to the scenario file.
     pub dir: Located<PathBuf>,
-    pub provider: ProviderChoice,
+    /// `stack.provider`, where it was written (or the `stack:` map, where
+    /// it was left out): auto unless the scenario chose.
+    pub provider: Located<ProviderChoice>,
     pub time_scale: Located<f64>,
     /// `stack.urls`: component name → base URL, for the external provider
     /// (environment variables `ZETA_<NAME>_URL` take precedence).

@@ -199,7 +199,11 @@ mod tests {
     fn stack(urls: &[(&str, &str)]) -> StackRef {
         StackRef {
             dir: Located::new("stack".into(), Default::default(), "stack.dir"),
-            provider: crate::scenario::ProviderChoice::External,
+            provider: Located::new(
+                crate::scenario::ProviderChoice::External,
+                Default::default(),
+                "stack.provider",
+            ),
             time_scale: Located::new(1.0, Default::default(), "stack.time_scale"),
             urls: urls
                 .iter()

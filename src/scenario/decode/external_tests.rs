@@ -26,7 +26,7 @@ fn urls_and_receivers_decode() {
             "faults: [{ kind: error_rate, target: backend-api, ratio: 50%, at: 10s, duration: 20s }]",
         )
         .unwrap();
-    assert_eq!(s.stack.provider, ProviderChoice::External);
+    assert_eq!(s.stack.provider.value, ProviderChoice::External);
     assert_eq!(s.stack.urls.len(), 2);
     assert_eq!(s.stack.urls[0].0, "prometheus");
     assert_eq!(s.stack.receivers.unwrap().value.port(), 9095);

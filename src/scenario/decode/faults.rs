@@ -263,7 +263,7 @@ pub(super) fn check_provider_can_inject(
     stack: &crate::scenario::StackRef,
     faults: &[Fault],
 ) {
-    if stack.provider != ProviderChoice::External {
+    if stack.provider.value != ProviderChoice::External {
         return;
     }
     for f in faults {

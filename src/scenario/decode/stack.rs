@@ -15,7 +15,7 @@ pub(super) fn decode_stack(
     let Some(node) = node else {
         return Some(StackRef {
             dir: default_dir(),
-            provider: ProviderChoice::Auto,
+            provider: Located::new(ProviderChoice::Auto, parent_pos, "stack.provider"),
             time_scale: Located::new(1.0, parent_pos, "stack.time_scale"),
             urls: Vec::new(),
             receivers: None,
@@ -33,8 +33,13 @@ pub(super) fn decode_stack(
     let provider = match m.get("provider") {
         Some(n) => dec
             .one_of(n, "stack.provider", ProviderChoice::NAMES)
-            .and_then(|s| ProviderChoice::from_name(&s)),
-        None => Some(ProviderChoice::Auto),
+            .and_then(|s| ProviderChoice::from_name(&s))
+            .map(|p| Located::new(p, n.pos, "stack.provider")),
+        None => Some(Located::new(
+            ProviderChoice::Auto,
+            m.pos(),
+            "stack.provider",
+        )),
     };
     let time_scale = match m.get("time_scale") {
         Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {

@@ -29,7 +29,7 @@ fn a_good_scenario_decodes() {
     let s = parse_scenario(Path::new("scenarios/x.yml"), GOOD).unwrap();
     assert_eq!(s.name, "service-down");
     assert_eq!(s.stack.time_scale.value, 10.0);
-    assert_eq!(s.stack.provider, ProviderChoice::Native);
+    assert_eq!(s.stack.provider.value, ProviderChoice::Native);
     assert_eq!(s.load.phases.len(), 2);
     assert_eq!(s.load.phases[1].arrivals, Arrivals::Poisson);
     assert_eq!(s.load.total_duration(), Duration::from_secs(360));
