@@ -16,40 +16,25 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use rand::Rng;
 
 use super::faults::{Faults, Verdict};
 use super::log::{LogLine, LogSink, now_rfc3339_ms};
 use super::metrics::{HistogramFamily, HttpLabels, InProgressLabels, latency_histogram};
-use super::trace::{AttrValue, SPAN_KIND_SERVER, Span, Tracer};
+use super::trace::{AttrValue, Span, SpanKind, Tracer};
 use crate::scenario::tenant_name;
-use crate::trace_context::TraceParent;
 
 /// The server span of the request being handled, for child spans.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct RequestSpan {
-    pub trace_id: u128,
-    pub span_id: u64,
-    /// Recorded (the sampler's decision); children inherit it.
-    pub sampled: bool,
+    /// Its ids and the sampler's decision, which children follow.
+    pub context: opentelemetry::trace::SpanContext,
+    tracer: Tracer,
 }
 
 impl RequestSpan {
     /// Start a child span (e.g. an outgoing call).
-    pub fn child(&self, name: impl Into<String>, kind: u8) -> Span {
-        let now = SystemTime::now();
-        Span {
-            trace_id: self.trace_id,
-            span_id: rand::rng().random::<u64>().max(1),
-            parent_span_id: Some(self.span_id),
-            name: name.into(),
-            kind,
-            start: now,
-            end: now,
-            attributes: Vec::new(),
-            error: false,
-            sampled: self.sampled,
-        }
+    pub fn child(&self, name: impl Into<String>, kind: SpanKind) -> Span {
+        self.tracer.child(&self.context, name.into(), kind)
     }
 }
 
@@ -187,9 +172,6 @@ pub struct Kit {
     spans_dropped: Counter,
     spans_dropped_seen: std::sync::atomic::AtomicU64,
     pub tracer: Tracer,
-    /// Jaeger remote sampling, when configured; else every request is
-    /// recorded.
-    pub sampler: Option<Arc<super::sampling::Sampler>>,
     pub faults: Faults,
     pub log: LogSink,
 }
@@ -244,7 +226,6 @@ impl Kit {
             spans_dropped,
             spans_dropped_seen: Default::default(),
             tracer,
-            sampler: None,
             faults,
             log,
         }
@@ -259,8 +240,10 @@ impl Kit {
         registry: Registry,
     ) -> anyhow::Result<Arc<Kit>> {
         let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
-        let tracer = Tracer::new(service, cfg.otlp_endpoint.clone());
-        let mut kit = Kit::new(
+        // backend-api is the entry service: it decides for each trace.
+        let sampler = super::sampling::from_env(service, service == "backend-api");
+        let tracer = Tracer::with_sampler(service, cfg.otlp_endpoint.clone(), sampler);
+        let kit = Kit::new(
             service,
             cfg.tenants,
             registry,
@@ -268,11 +251,6 @@ impl Kit {
             log,
             cfg.memory_limit_mb,
         );
-        // backend-api is the entry service: it decides for each trace.
-        kit.sampler = super::sampling::Sampler::from_env(service, service == "backend-api");
-        if let (Some(s), Ok(rt)) = (&kit.sampler, tokio::runtime::Handle::try_current()) {
-            rt.spawn(s.clone().poll());
-        }
         Ok(Arc::new(kit))
     }
 
@@ -286,7 +264,7 @@ impl Kit {
 
     pub fn encode(&self) -> String {
         self.process.refresh();
-        let dropped = self.tracer.dropped.load(Ordering::Relaxed);
+        let dropped = self.tracer.counts.dropped.load(Ordering::Relaxed);
         let seen = self.spans_dropped_seen.swap(dropped, Ordering::Relaxed);
         if dropped > seen {
             self.spans_dropped.inc_by(dropped - seen);
@@ -332,26 +310,13 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
     let tenant = tenant_of(req.headers(), req.uri().query())
         .filter(|t| kit.is_known_tenant(t))
         .unwrap_or_default();
-    let parent = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
-    let span = {
-        let mut rng = rand::rng();
-        let trace_id = parent
-            .map(|p| p.trace_id)
-            .unwrap_or_else(|| rng.random::<u128>().max(1));
-        RequestSpan {
-            trace_id,
-            span_id: rng.random::<u64>().max(1),
-            sampled: kit
-                .sampler
-                .as_ref()
-                .is_none_or(|s| s.decide(trace_id, parent.as_ref())),
-        }
-    };
-    req.extensions_mut().insert(span);
+    let mut span = kit
+        .tracer
+        .server(format!("{method} {endpoint}"), req.headers(), started_at);
+    req.extensions_mut().insert(RequestSpan {
+        context: span.context().clone(),
+        tracer: kit.tracer.clone(),
+    });
     let in_progress = kit
         .http_in_progress
         .get_or_create(&InProgressLabels {
@@ -377,8 +342,8 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
     kit.http_duration
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
-    if kit.tracer.enabled() {
-        let mut attributes = vec![
+    if span.sampled() {
+        span.attributes = vec![
             ("http.request.method", AttrValue::Str(method.clone())),
             ("http.route", AttrValue::Str(endpoint.clone())),
             (
@@ -387,21 +352,17 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
             ),
         ];
         if !tenant.is_empty() {
-            attributes.push(("tenant_id", AttrValue::Str(tenant.clone())));
+            span.attributes
+                .push(("tenant_id", AttrValue::Str(tenant.clone())));
         }
-        kit.tracer.finish(Span {
-            trace_id: span.trace_id,
-            span_id: span.span_id,
-            parent_span_id: parent.map(|p| p.span_id),
-            name: format!("{method} {endpoint}"),
-            kind: SPAN_KIND_SERVER,
-            start: started_at,
-            end: SystemTime::now(),
-            attributes,
-            error: status.is_server_error(),
-            sampled: span.sampled,
-        });
+        span.error = status.is_server_error();
     }
+    span.end = SystemTime::now();
+    let (trace_id, span_id) = (
+        span.context().trace_id().to_string(),
+        span.context().span_id().to_string(),
+    );
+    kit.tracer.finish(span);
     if kit.log.enabled() {
         let (level, message) = if status.is_server_error() {
             ("ERROR", "Request failed")
@@ -414,8 +375,8 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
             timestamp: now_rfc3339_ms(),
             level,
             service: kit.service,
-            trace_id: &format!("{:032x}", span.trace_id),
-            span_id: &format!("{:016x}", span.span_id),
+            trace_id: &trace_id,
+            span_id: &span_id,
             tenant_id: &tenant,
             endpoint: &endpoint,
             message,

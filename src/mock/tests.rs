@@ -289,8 +289,12 @@ async fn one_request_makes_three_linked_spans() {
                     .unwrap()
                     .iter()
                     .flat_map(|rs| {
-                        let service = rs["resource"]["attributes"][0]["value"]["stringValue"]
-                            .as_str()
+                        let service = rs["resource"]["attributes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|a| a["key"] == "service.name")
+                            .and_then(|a| a["value"]["stringValue"].as_str())
                             .unwrap()
                             .to_string();
                         rs["scopeSpans"][0]["spans"]

@@ -1,43 +1,51 @@
-//! Spans of the mock services, exported as OTLP/HTTP JSON (`POST
-//! {endpoint}/v1/traces`), which Jaeger v2 and any OpenTelemetry Collector
-//! accept directly.
+//! Spans of the mock services, made and exported by the OpenTelemetry SDK
+//! the way an instrumented service's are: `opentelemetry_sdk`'s tracer
+//! provider with the sampler of [`super::sampling`], its batch span
+//! processor, and `opentelemetry-otlp`'s OTLP/HTTP exporter in its JSON encoding
+//! (`POST {endpoint}/v1/traces`, JSON), which Jaeger v2 and any OpenTelemetry
+//! Collector accept. Trace context comes in and goes out through the SDK's
+//! W3C `traceparent` propagator.
 //!
-//! Exporting never slows or fails a request: finished spans go into a
-//! bounded queue that a background task drains in batches; a full queue or a
-//! failed export drops spans and counts them in
+//! Exporting never slows or fails a request: a finished span is handed to
+//! the batch processor's queue, whose own thread exports it. The queue is
+//! bounded here, in front of the SDK's (which is larger), so that every
+//! span lost is counted: one that finds [`QUEUE`] spans waiting, and every
+//! span of a batch whose export failed, go into
 //! `zeta_mock_spans_dropped_total`.
+//!
+//! The exporter and the remote sampler send through the harness's own
+//! HTTP client (rustls, no proxy, a timeout) on the mock's Tokio runtime
+//! ([`OnRuntime`]), so the batch thread needs no runtime of its own.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{
+    Span as _, SpanContext, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, ShouldSample, SpanData,
+    SpanExporter, SpanProcessor,
+};
 
-use crate::trace_context::TraceParent;
+pub use opentelemetry::trace::SpanKind;
 
-pub const SPAN_KIND_SERVER: u8 = 2;
-pub const SPAN_KIND_CLIENT: u8 = 3;
+pub const SPAN_KIND_SERVER: SpanKind = SpanKind::Server;
+pub const SPAN_KIND_CLIENT: SpanKind = SpanKind::Client;
 
-const QUEUE: usize = 20_000;
+/// Spans waiting for export before new ones are dropped (and counted).
+pub const QUEUE: usize = 20_000;
 const BATCH: usize = 512;
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, Clone)]
-pub struct Span {
-    pub trace_id: u128,
-    pub span_id: u64,
-    pub parent_span_id: Option<u64>,
-    pub name: String,
-    pub kind: u8,
-    pub start: SystemTime,
-    pub end: SystemTime,
-    pub attributes: Vec<(&'static str, AttrValue)>,
-    pub error: bool,
-    /// Not sampled: propagated with the flag off, never exported.
-    pub sampled: bool,
-}
+/// The largest answer read from a collector or a sampling endpoint.
+const MAX_ANSWER: usize = 1 << 20;
 
 #[derive(Debug, Clone)]
 pub enum AttrValue {
@@ -45,245 +53,405 @@ pub enum AttrValue {
     Int(i64),
 }
 
+impl AttrValue {
+    fn key_value(&self, key: &'static str) -> KeyValue {
+        match self {
+            AttrValue::Str(s) => KeyValue::new(key, s.clone()),
+            AttrValue::Int(i) => KeyValue::new(key, *i),
+        }
+    }
+}
+
+/// A started span. The caller fills in what it learns while the work
+/// runs (`attributes`, `error`, `end`) and hands it to [`Tracer::finish`].
+pub struct Span {
+    inner: opentelemetry_sdk::trace::Span,
+    context: SpanContext,
+    pub attributes: Vec<(&'static str, AttrValue)>,
+    pub error: bool,
+    pub end: SystemTime,
+}
+
 impl Span {
-    /// The `traceparent` that makes a callee's span a child of this one.
+    /// Its trace id, span id and whether the sampler recorded it.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    pub fn sampled(&self) -> bool {
+        self.context.is_sampled()
+    }
+
+    /// The `traceparent` that makes a callee's span a child of this one,
+    /// written by the SDK's W3C propagator.
     pub fn traceparent(&self) -> String {
-        TraceParent {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            sampled: self.sampled,
-        }
-        .header()
-    }
-
-    fn to_otlp(&self) -> Value {
-        let nanos = |t: SystemTime| {
-            t.duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-                .to_string()
-        };
-        let attributes: Vec<Value> = self
-            .attributes
-            .iter()
-            .map(|(k, v)| match v {
-                AttrValue::Str(s) => json!({"key": k, "value": {"stringValue": s}}),
-                AttrValue::Int(i) => json!({"key": k, "value": {"intValue": i.to_string()}}),
-            })
-            .collect();
-        let mut span = json!({
-            "traceId": format!("{:032x}", self.trace_id),
-            "spanId": format!("{:016x}", self.span_id),
-            "name": self.name,
-            "kind": self.kind,
-            "startTimeUnixNano": nanos(self.start),
-            "endTimeUnixNano": nanos(self.end),
-            "attributes": attributes,
-            "status": {"code": if self.error { 2 } else { 0 }},
-        });
-        if let Some(p) = self.parent_span_id {
-            span["parentSpanId"] = json!(format!("{p:016x}"));
-        }
-        span
+        let cx = Context::new().with_remote_span_context(self.context.clone());
+        let mut headers = std::collections::HashMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut headers);
+        headers.remove("traceparent").unwrap_or_default()
     }
 }
 
-/// OTLP JSON body for one batch of one service's spans.
-pub fn otlp_body(service: &str, spans: &[Span]) -> Value {
-    json!({
-        "resourceSpans": [{
-            "resource": {"attributes": [
-                {"key": "service.name", "value": {"stringValue": service}},
-                {"key": "service.namespace", "value": {"stringValue": "zeta"}},
-            ]},
-            "scopeSpans": [{
-                "scope": {"name": "zeta-bench-mock", "version": env!("CARGO_PKG_VERSION")},
-                "spans": spans.iter().map(Span::to_otlp).collect::<Vec<_>>(),
-            }],
-        }]
-    })
+/// What the exporter did, for the mock's own metrics.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Spans in the processor's queue or in an export under way.
+    waiting: AtomicU64,
+    pub exported: AtomicU64,
+    pub dropped: AtomicU64,
 }
 
-/// Hands finished spans to the exporter. Cheap to clone.
+/// Makes and exports one service's spans. Cheap to clone.
 #[derive(Clone)]
 pub struct Tracer {
-    tx: Option<mpsc::Sender<Span>>,
-    pub dropped: Arc<AtomicU64>,
-    pub exported: Arc<AtomicU64>,
+    provider: SdkTracerProvider,
+    tracer: SdkTracer,
+    exporting: bool,
+    pub counts: Arc<Counts>,
 }
 
 impl Tracer {
-    /// A tracer that exports to `endpoint` (e.g. `http://jaeger:4318`), or
-    /// records nothing when `endpoint` is None.
+    /// A tracer that records every span and exports to `endpoint` (e.g.
+    /// `http://jaeger:4318`), or exports nothing when `endpoint` is None.
     pub fn new(service: &'static str, endpoint: Option<String>) -> Tracer {
-        let dropped = Arc::new(AtomicU64::new(0));
-        let exported = Arc::new(AtomicU64::new(0));
-        let Some(endpoint) = endpoint else {
-            return Tracer {
-                tx: None,
-                dropped,
-                exported,
-            };
-        };
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(export_loop(
+        Tracer::with_sampler(
             service,
-            format!("{}/v1/traces", endpoint.trim_end_matches('/')),
-            rx,
-            dropped.clone(),
-            exported.clone(),
-        ));
+            endpoint,
+            Box::new(opentelemetry_sdk::trace::Sampler::AlwaysOn),
+        )
+    }
+
+    /// The same with `sampler` deciding which traces are recorded. Must
+    /// be called on a Tokio runtime when `endpoint` is given: the exports
+    /// run on it.
+    pub fn with_sampler(
+        service: &'static str,
+        endpoint: Option<String>,
+        sampler: Box<dyn ShouldSample>,
+    ) -> Tracer {
+        let counts = Arc::new(Counts::default());
+        let resource = opentelemetry_sdk::Resource::builder_empty()
+            .with_service_name(service)
+            .with_attribute(KeyValue::new("service.namespace", "zeta"))
+            .build();
+        let mut builder = SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .with_resource(resource);
+        let exporter = endpoint.and_then(|e| {
+            otlp_exporter(&e)
+                .map_err(|why| tracing::warn!("{service}: spans are not exported: {why}"))
+                .ok()
+        });
+        let exporting = exporter.is_some();
+        if let Some(exporter) = exporter {
+            builder = builder.with_span_processor(Bounded::new(exporter, counts.clone()));
+        }
+        let provider = builder.build();
+        let tracer = provider.tracer_with_scope(
+            opentelemetry::InstrumentationScope::builder("zeta-bench-mock")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
         Tracer {
-            tx: Some(tx),
-            dropped,
-            exported,
+            provider,
+            tracer,
+            exporting,
+            counts,
         }
     }
 
+    /// Whether spans leave the process.
     pub fn enabled(&self) -> bool {
-        self.tx.is_some()
+        self.exporting
     }
 
+    /// The server span of a request: a child of the caller's `traceparent`
+    /// in `headers`, if any, as the SDK's propagator reads it.
+    pub fn server(&self, name: String, headers: &http::HeaderMap, start: SystemTime) -> Span {
+        let parent =
+            TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(headers));
+        self.start(name, SPAN_KIND_SERVER, start, &parent)
+    }
+
+    /// A span inside this service under `parent` (a local parent: a
+    /// sampler follows its decision).
+    pub fn child(&self, parent: &SpanContext, name: String, kind: SpanKind) -> Span {
+        let local = SpanContext::new(
+            parent.trace_id(),
+            parent.span_id(),
+            parent.trace_flags(),
+            false,
+            parent.trace_state().clone(),
+        );
+        let cx = Context::new().with_remote_span_context(local);
+        self.start(name, kind, SystemTime::now(), &cx)
+    }
+
+    fn start(&self, name: String, kind: SpanKind, start: SystemTime, parent: &Context) -> Span {
+        let inner = self
+            .tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_start_time(start)
+            .start_with_context(&self.tracer, parent);
+        let context = inner.span_context().clone();
+        Span {
+            inner,
+            context,
+            attributes: Vec::new(),
+            error: false,
+            end: start,
+        }
+    }
+
+    /// Ends `span` at its `end` with its attributes and status; a sampled
+    /// span goes to the exporter, never waiting for it.
     pub fn finish(&self, span: Span) {
-        if !span.sampled {
+        let Span {
+            mut inner,
+            attributes,
+            error,
+            end,
+            ..
+        } = span;
+        if !inner.is_recording() {
             return;
         }
-        if let Some(tx) = &self.tx {
-            if tx.try_send(span).is_err() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        inner.set_attributes(attributes.iter().map(|(k, v)| v.key_value(k)));
+        if error {
+            inner.set_status(Status::error(""));
+        }
+        inner.end_with_timestamp(end);
+    }
+
+    /// Export what is queued and stop exporting (the process is ending).
+    pub fn shutdown(&self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// The SDK's OTLP/HTTP JSON exporter for `{endpoint}/v1/traces`.
+fn otlp_exporter(endpoint: &str) -> Result<Counted, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(OnRuntime::here(EXPORT_TIMEOUT)?)
+        .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .with_timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|e| format!("building the OTLP exporter: {e}"))?;
+    Ok(Counted {
+        inner: exporter,
+        counts: Arc::default(),
+    })
+}
+
+/// The SDK's batch processor behind a bound that counts what it drops.
+#[derive(Debug)]
+struct Bounded {
+    inner: BatchSpanProcessor,
+    counts: Arc<Counts>,
+}
+
+impl Bounded {
+    fn new(mut exporter: Counted, counts: Arc<Counts>) -> Bounded {
+        exporter.counts = counts.clone();
+        let config = BatchConfigBuilder::default()
+            // Larger than QUEUE: the SDK never drops on its own.
+            .with_max_queue_size(QUEUE + 2 * BATCH)
+            .with_max_export_batch_size(BATCH)
+            .with_scheduled_delay(FLUSH_EVERY)
+            .build();
+        Bounded {
+            inner: BatchSpanProcessor::builder(exporter)
+                .with_batch_config(config)
+                .build(),
+            counts,
         }
     }
 }
 
-async fn export_loop(
-    service: &'static str,
-    url: String,
-    mut rx: mpsc::Receiver<Span>,
-    dropped: Arc<AtomicU64>,
-    exported: Arc<AtomicU64>,
-) {
-    let client = match crate::http::tls::client_builder()
-        .no_proxy()
-        .timeout(EXPORT_TIMEOUT)
-        .build()
-    {
-        Ok(c) => c,
-        Err(_) => return,
-    };
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let deadline = tokio::time::sleep(FLUSH_EVERY);
-        tokio::pin!(deadline);
-        // Fill a batch until it is full or the flush interval passes.
-        loop {
-            tokio::select! {
-                s = rx.recv() => match s {
-                    Some(s) => {
-                        batch.push(s);
-                        if batch.len() >= BATCH { break; }
-                    }
-                    None => {
-                        send(&client, &url, service, &mut batch, &dropped, &exported).await;
-                        return;
-                    }
-                },
-                _ = &mut deadline => break,
-            }
+impl SpanProcessor for Bounded {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
         }
-        send(&client, &url, service, &mut batch, &dropped, &exported).await;
+        let waiting = self.counts.waiting.fetch_add(1, Ordering::Relaxed);
+        if waiting >= QUEUE as u64 {
+            self.counts.waiting.fetch_sub(1, Ordering::Relaxed);
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The OTLP exporter, counting each batch as exported or dropped.
+#[derive(Debug)]
+struct Counted {
+    inner: opentelemetry_otlp::SpanExporter,
+    counts: Arc<Counts>,
+}
+
+impl SpanExporter for Counted {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        let counter = match result {
+            Ok(()) => &self.counts.exported,
+            Err(_) => &self.counts.dropped,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+        self.counts.waiting.fetch_sub(n, Ordering::Relaxed);
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The SDK's HTTP client interface on the harness's reqwest client, run on
+/// the mock's runtime: the batch processor's thread has none, and the
+/// remote sampler's polls share it.
+#[derive(Debug, Clone)]
+pub struct OnRuntime {
+    http: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OnRuntime {
+    /// On the current runtime, with `timeout` for each request.
+    pub fn here(timeout: Duration) -> Result<OnRuntime, String> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no Tokio runtime to send on".to_string())?;
+        let http = crate::http::tls::client_builder()
+            .no_proxy()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        Ok(OnRuntime { http, runtime })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OnRuntime {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let http = self.http.clone();
+        let sent = self
+            .runtime
+            .spawn(async move { send(&http, request).await });
+        sent.await?
     }
 }
 
 async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    service: &str,
-    batch: &mut Vec<Span>,
-    dropped: &AtomicU64,
-    exported: &AtomicU64,
-) {
-    if batch.is_empty() {
-        return;
+    http: &reqwest::Client,
+    request: http::Request<bytes::Bytes>,
+) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+    let mut answer = http.execute(reqwest::Request::try_from(request)?).await?;
+    let mut response = http::Response::builder().status(answer.status());
+    if let Some(headers) = response.headers_mut() {
+        *headers = answer.headers().clone();
     }
-    let n = batch.len() as u64;
-    let ok = client
-        .post(url)
-        .json(&otlp_body(service, batch))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success());
-    if ok {
-        exported.fetch_add(n, Ordering::Relaxed);
-    } else {
-        dropped.fetch_add(n, Ordering::Relaxed);
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(format!("the answer is larger than {MAX_ANSWER} bytes").into());
+        }
+        body.extend_from_slice(&chunk);
     }
-    batch.clear();
+    Ok(response.body(bytes::Bytes::from(body))?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn otlp_json_uses_hex_ids_and_string_nanos() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let s = Span {
-            trace_id: 0x4bf92f3577b34da6a3ce929d0e0e4736,
-            span_id: 0x00f067aa0ba902b7,
-            parent_span_id: Some(1),
-            name: "GET /api/v1/recommendations".into(),
-            kind: SPAN_KIND_SERVER,
-            start: t,
-            end: t + Duration::from_millis(2),
-            attributes: vec![
-                ("http.response.status_code", AttrValue::Int(200)),
-                ("tenant_id", AttrValue::Str("tenant_001".into())),
-            ],
-            error: false,
-            sampled: true,
-        };
-        let body = otlp_body("backend-api", &[s]);
-        let span = &body["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
-        assert_eq!(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(span["spanId"], "00f067aa0ba902b7");
-        assert_eq!(span["parentSpanId"], "0000000000000001");
-        assert_eq!(span["startTimeUnixNano"], "1700000000123000000");
-        assert_eq!(span["attributes"][0]["value"]["intValue"], "200");
-        assert_eq!(
-            body["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"],
-            "backend-api"
+    #[tokio::test]
+    async fn the_propagator_continues_the_callers_trace_and_writes_the_childs() {
+        let tracer = Tracer::new("backend-api", None);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
         );
+        let server = tracer.server("GET /x".into(), &headers, SystemTime::now());
+        assert_eq!(
+            server.context().trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert!(server.sampled());
+        let child = tracer.child(
+            server.context(),
+            "GET /v1/recommend".into(),
+            SPAN_KIND_CLIENT,
+        );
+        let header = child.traceparent();
+        assert_eq!(
+            header,
+            format!(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01",
+                child.context().span_id()
+            )
+        );
+        assert_ne!(child.context().span_id(), server.context().span_id());
+        // Without a traceparent: a new trace.
+        let root = tracer.server("GET /x".into(), &http::HeaderMap::new(), SystemTime::now());
+        assert_ne!(root.context().trace_id(), server.context().trace_id());
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_unreachable_collector_drops_and_counts_without_blocking() {
         let tracer = Tracer::new("backend-api", Some("http://127.0.0.1:9".into()));
-        let now = SystemTime::now();
+        assert!(tracer.enabled());
         let started = std::time::Instant::now();
         for i in 0..100u64 {
-            tracer.finish(Span {
-                trace_id: 1,
-                span_id: i + 1,
-                parent_span_id: None,
-                name: "x".into(),
-                kind: SPAN_KIND_SERVER,
-                start: now,
-                end: now,
-                attributes: vec![],
-                error: false,
-                sampled: true,
-            });
+            let mut span =
+                tracer.server(format!("x{i}"), &http::HeaderMap::new(), SystemTime::now());
+            span.end = SystemTime::now();
+            tracer.finish(span);
         }
         assert!(
             started.elapsed() < Duration::from_millis(50),
             "finish() never waits"
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while tracer.dropped.load(Ordering::Relaxed) < 100 && std::time::Instant::now() < deadline {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while tracer.counts.dropped.load(Ordering::Relaxed) < 100
+            && std::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(tracer.dropped.load(Ordering::Relaxed), 100);
-        assert_eq!(tracer.exported.load(Ordering::Relaxed), 0);
+        assert_eq!(tracer.counts.dropped.load(Ordering::Relaxed), 100);
+        assert_eq!(tracer.counts.exported.load(Ordering::Relaxed), 0);
     }
 }

@@ -174,7 +174,11 @@ pub(super) async fn jaeger(b: &mut Build<'_>) -> anyhow::Result<()> {
             Ready::Http(format!("http://{}/api/v3/services", r.query)),
         );
         // The services sample as Jaeger's remote sampling endpoint
-        // says, with the strategies file the config names.
+        // says, with the strategies file the config names. The SDK's
+        // remote sampler first asks one polling interval after it starts
+        // and samples at initialSamplingRate until then: every second puts
+        // its first answer before the load begins (and a restarted
+        // backend-api over-samples for one second only).
         if let Some(at) = &r.sampling {
             b.mock_env.extend([
                 (
@@ -183,7 +187,7 @@ pub(super) async fn jaeger(b: &mut Build<'_>) -> anyhow::Result<()> {
                 ),
                 (
                     "OTEL_TRACES_SAMPLER_ARG".to_string(),
-                    format!("endpoint=http://{at},pollingIntervalMs=5000,initialSamplingRate=1"),
+                    format!("endpoint=http://{at},pollingIntervalMs=1000,initialSamplingRate=1"),
                 ),
             ]);
         }
