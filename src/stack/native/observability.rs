@@ -161,58 +161,60 @@ pub(super) async fn shipper(b: &mut Build<'_>) -> anyhow::Result<()> {
 /// (`jaeger-all-in-one`, configured by flags); the services export their
 /// spans to it instead of to the harness's own receiver.
 pub(super) async fn jaeger(b: &mut Build<'_>) -> anyhow::Result<()> {
-    let (program, s, query, otlp, metrics) = if let Some(program) =
-        b.launcher.program("jaeger", JAEGER_V2)
-    {
-        let r = render::jaeger::render(&b.opts.files.dir, &b.config_dir(), free_port)
-            .context("rendering Jaeger's config")?;
-        let s = spec(
-            b,
-            "jaeger",
-            program.clone(),
-            vec![format!("--config={}", r.file.display())],
-            Ready::Http(format!("http://{}/api/v3/services", r.query)),
-        );
-        // The services sample as Jaeger's remote sampling endpoint
-        // says, with the strategies file the config names. The SDK's
-        // remote sampler first asks one polling interval after it starts
-        // and samples at initialSamplingRate until then: every second puts
-        // its first answer before the load begins (and a restarted
-        // backend-api over-samples for one second only).
-        if let Some(at) = &r.sampling {
-            b.mock_env.extend([
-                (
-                    "OTEL_TRACES_SAMPLER".to_string(),
-                    "parentbased_jaeger_remote".to_string(),
-                ),
-                (
-                    "OTEL_TRACES_SAMPLER_ARG".to_string(),
-                    format!("endpoint=http://{at},pollingIntervalMs=1000,initialSamplingRate=1"),
-                ),
-            ]);
-        }
-        (program, s, r.query, r.otlp_http, r.metrics)
-    } else if let Some(program) = (!b.launcher.containerised("jaeger"))
-        .then(|| which(JAEGER_V1))
-        .flatten()
-    {
-        let (args, query, otlp, admin) = jaeger_v1_args(&b.opts.files.dir, &b.config_dir())?;
-        let s = spec(
-            b,
-            "jaeger",
-            program.clone(),
-            args,
-            Ready::Http(format!("http://{query}/api/services")),
-        );
-        (program, s, query, otlp, Some(admin))
-    } else {
-        absent(
-            b,
-            "jaeger",
-            "Jaeger is not installed (jaeger or jaeger-all-in-one not on PATH)".into(),
-        );
-        return Ok(());
-    };
+    let (program, s, query, otlp, metrics) =
+        if let Some(program) = b.launcher.program("jaeger", JAEGER_V2) {
+            let r = render::jaeger::render(&b.opts.files.dir, &b.config_dir(), free_port)
+                .context("rendering Jaeger's config")?;
+            let s = spec(
+                b,
+                "jaeger",
+                program.clone(),
+                vec![format!("--config={}", r.file.display())],
+                Ready::Http(format!("http://{}/api/v3/services", r.query)),
+            );
+            // The services sample as Jaeger's remote sampling endpoint
+            // says, with the strategies file the config names. The SDK's
+            // remote sampler first asks one polling interval after it starts
+            // and samples at initialSamplingRate until then: every second, and
+            // the file's default rate, so that a service just started (or
+            // restarted after a kill) samples as one that has run for a while.
+            if let Some(at) = &r.sampling {
+                b.mock_env.extend([
+                    (
+                        "OTEL_TRACES_SAMPLER".to_string(),
+                        "parentbased_jaeger_remote".to_string(),
+                    ),
+                    (
+                        "OTEL_TRACES_SAMPLER_ARG".to_string(),
+                        format!(
+                            "endpoint=http://{at},pollingIntervalMs=1000,initialSamplingRate={}",
+                            r.default_rate.unwrap_or(1.0)
+                        ),
+                    ),
+                ]);
+            }
+            (program, s, r.query, r.otlp_http, r.metrics)
+        } else if let Some(program) = (!b.launcher.containerised("jaeger"))
+            .then(|| which(JAEGER_V1))
+            .flatten()
+        {
+            let (args, query, otlp, admin) = jaeger_v1_args(&b.opts.files.dir, &b.config_dir())?;
+            let s = spec(
+                b,
+                "jaeger",
+                program.clone(),
+                args,
+                Ready::Http(format!("http://{query}/api/services")),
+            );
+            (program, s, query, otlp, Some(admin))
+        } else {
+            absent(
+                b,
+                "jaeger",
+                "Jaeger is not installed (jaeger or jaeger-all-in-one not on PATH)".into(),
+            );
+            return Ok(());
+        };
     b.start(s).await?;
     if let Some(m) = metrics {
         b.addresses.insert("jaeger:8888".into(), m);

@@ -27,6 +27,19 @@ pub struct RenderedJaeger {
     pub metrics: Option<String>,
     /// Where the remote sampling extension serves strategies over HTTP.
     pub sampling: Option<String>,
+    /// The strategies file's default probability, for the services'
+    /// `initialSamplingRate`: before their first answer they sample as
+    /// Jaeger is about to tell them to.
+    pub default_rate: Option<f64>,
+}
+
+/// `default_strategy` of a Jaeger strategies file, when it is
+/// probabilistic with a probability in [0, 1].
+pub fn default_probability(strategies: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_str(strategies).ok()?;
+    let d = &v["default_strategy"];
+    let rate = d["param"].as_f64()?;
+    (d["type"] == "probabilistic" && (0.0..=1.0).contains(&rate)).then_some(rate)
 }
 
 pub fn render(
@@ -81,6 +94,7 @@ pub fn render(
         }
     }
 
+    let mut default_rate = None;
     if let Some(path) = cfg
         .get_mut("extensions")
         .and_then(|e| e.get_mut("remote_sampling"))
@@ -102,6 +116,9 @@ pub fn render(
                     name.file_name().unwrap_or_default().to_string_lossy()
                 );
             }
+            default_rate = std::fs::read_to_string(&name)
+                .ok()
+                .and_then(|t| default_probability(&t));
             *path = name.display().to_string().into();
         }
     }
@@ -145,6 +162,7 @@ pub fn render(
         otlp_http,
         metrics,
         sampling,
+        default_rate,
     })
 }
 
@@ -203,6 +221,16 @@ fn move_endpoints(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_probability_of_a_strategies_file() {
+        let production = r#"{ "default_strategy": { "type": "probabilistic", "param": 0.1 } }"#;
+        assert_eq!(default_probability(production), Some(0.1));
+        let limited = r#"{ "default_strategy": { "type": "ratelimiting", "param": 5 } }"#;
+        assert_eq!(default_probability(limited), None);
+        assert_eq!(default_probability(r#"{ "service_strategies": [] }"#), None);
+        assert_eq!(default_probability("not json"), None);
+    }
 
     #[test]
     fn every_listener_moves_and_the_sampling_file_comes_along() {
