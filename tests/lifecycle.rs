@@ -122,13 +122,6 @@ fn two_runs_at_once_do_not_collide() {
         .collect();
     assert_eq!(dirs.len(), 2, "one run directory each: {dirs:?}");
     // Each run saw only its own components: no address in both pid files.
-    let addresses = |d: &std::path::Path| -> std::collections::BTreeSet<String> {
-        std::fs::read_to_string(d.join("pids.txt"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
-            .collect()
-    };
     let (x, y) = (addresses(&dirs[0]), addresses(&dirs[1]));
     assert!(
         x.is_disjoint(&y),
@@ -212,13 +205,6 @@ fn jobs_run_scenarios_side_by_side_each_in_a_stack_of_its_own() {
         .filter(|d| d.is_dir())
         .collect();
     assert_eq!(dirs.len(), 3, "one run directory each: {dirs:?}");
-    let addresses = |d: &std::path::Path| -> std::collections::BTreeSet<String> {
-        std::fs::read_to_string(d.join("pids.txt"))
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
-            .collect()
-    };
     let all: Vec<_> = dirs.iter().map(|d| addresses(d)).collect();
     for (i, a) in all.iter().enumerate() {
         for b in &all[i + 1..] {
@@ -233,4 +219,13 @@ fn jobs_run_scenarios_side_by_side_each_in_a_stack_of_its_own() {
         assert!(survivors(d).is_empty(), "{:?}", survivors(d));
         assert!(bound_ports(d).is_empty(), "{:?}", bound_ports(d));
     }
+}
+
+/// The addresses of a run's components, from its `pids.txt`.
+fn addresses(run_dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(run_dir.join("pids.txt"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(String::from))
+        .collect()
 }

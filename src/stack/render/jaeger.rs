@@ -33,6 +33,46 @@ pub struct RenderedJaeger {
     pub default_rate: Option<f64>,
 }
 
+/// Copies the strategies file `extensions.remote_sampling.file.path` names
+/// beside the rendered config and points the path there; returns the
+/// file's default probability.
+fn copy_strategies(
+    cfg: &mut Value,
+    stack_dir: &Path,
+    dir: &Path,
+    src: &Path,
+) -> anyhow::Result<Option<f64>> {
+    let mut default_rate = None;
+    if let Some(path) = cfg
+        .get_mut("extensions")
+        .and_then(|e| e.get_mut("remote_sampling"))
+        .and_then(|r| r.get_mut("file"))
+        .and_then(|f| f.get_mut("path"))
+    {
+        if let Some(file) = path
+            .as_str()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().to_string())
+        {
+            // Only the strategies file the config names is copied.
+            super::copy_referenced(&stack_dir.join("jaeger"), dir, std::slice::from_ref(&file))?;
+            let name = dir.join(&file);
+            if !name.is_file() {
+                anyhow::bail!(
+                    "{}: extensions.remote_sampling.file.path names {}, which is not in stack/jaeger/",
+                    src.display(),
+                    name.file_name().unwrap_or_default().to_string_lossy()
+                );
+            }
+            default_rate = std::fs::read_to_string(&name)
+                .ok()
+                .and_then(|t| default_probability(&t));
+            *path = name.display().to_string().into();
+        }
+    }
+    Ok(default_rate)
+}
+
 /// `default_strategy` of a Jaeger strategies file, when it is
 /// probabilistic with a probability in [0, 1].
 pub fn default_probability(strategies: &str) -> Option<f64> {
@@ -94,34 +134,7 @@ pub fn render(
         }
     }
 
-    let mut default_rate = None;
-    if let Some(path) = cfg
-        .get_mut("extensions")
-        .and_then(|e| e.get_mut("remote_sampling"))
-        .and_then(|r| r.get_mut("file"))
-        .and_then(|f| f.get_mut("path"))
-    {
-        if let Some(file) = path
-            .as_str()
-            .and_then(|p| Path::new(p).file_name())
-            .map(|n| n.to_string_lossy().to_string())
-        {
-            // Only the strategies file the config names is copied.
-            super::copy_referenced(&stack_dir.join("jaeger"), &dir, std::slice::from_ref(&file))?;
-            let name = dir.join(&file);
-            if !name.is_file() {
-                anyhow::bail!(
-                    "{}: extensions.remote_sampling.file.path names {}, which is not in stack/jaeger/",
-                    src.display(),
-                    name.file_name().unwrap_or_default().to_string_lossy()
-                );
-            }
-            default_rate = std::fs::read_to_string(&name)
-                .ok()
-                .and_then(|t| default_probability(&t));
-            *path = name.display().to_string().into();
-        }
-    }
+    let default_rate = copy_strategies(&mut cfg, stack_dir, &dir, &src)?;
 
     // The query service traces itself by default, to an OTLP endpoint on
     // localhost:4317 that is not this run's (every listener moved): it
