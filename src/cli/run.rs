@@ -97,7 +97,7 @@ async fn run_all(
         (i, Some(outcome))
     });
     let mut done: Vec<_> = futures::stream::iter(runs)
-        .buffer_unordered(opts.jobs.max(1))
+        .buffer_unordered(opts.jobs.max(1)) // 0 means alone, like 1
         .collect()
         .await;
     done.sort_by_key(|(i, _)| *i);

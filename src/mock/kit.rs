@@ -342,7 +342,8 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
     kit.http_duration
         .get_or_create(&labels)
         .observe(elapsed.as_secs_f64());
-    if span.sampled() {
+    // Attributes only for a span that leaves the process.
+    if kit.tracer.enabled() && span.sampled() {
         span.attributes = vec![
             ("http.request.method", AttrValue::Str(method.clone())),
             ("http.route", AttrValue::Str(endpoint.clone())),

@@ -104,7 +104,9 @@ pub struct Counts {
 /// Makes and exports one service's spans. Cheap to clone.
 #[derive(Clone)]
 pub struct Tracer {
-    provider: SdkTracerProvider,
+    /// Keeps the processor alive; when the last copy is dropped (the
+    /// server stopped), the SDK shuts it down, exporting what is queued.
+    _provider: SdkTracerProvider,
     tracer: SdkTracer,
     exporting: bool,
     pub counts: Arc<Counts>,
@@ -153,7 +155,7 @@ impl Tracer {
                 .build(),
         );
         Tracer {
-            provider,
+            _provider: provider,
             tracer,
             exporting,
             counts,
@@ -222,11 +224,6 @@ impl Tracer {
             inner.set_status(Status::error(""));
         }
         inner.end_with_timestamp(end);
-    }
-
-    /// Export what is queued and stop exporting (the process is ending).
-    pub fn shutdown(&self) {
-        let _ = self.provider.shutdown();
     }
 }
 
