@@ -108,8 +108,12 @@ fn trials_out_of_range_or_without_faults_are_refused() {
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("--trials: expected a number of trials from 1 to 100, found 0"),
+        text.contains("command line: --trials: expected a number of trials from 1 to 100, found 0"),
         "{text}"
+    );
+    assert!(
+        !text.contains(":0:0"),
+        "a flag has no place in a file: {text}"
     );
     let no_faults = FAST_SCENARIO
         .replace(

@@ -125,6 +125,11 @@ fn a_bad_time_scale_flag_is_an_input_error() {
         assert_eq!(out.status.code(), Some(2), "--time-scale {k}: {err}");
         assert!(err.contains("--time-scale"), "{err}");
         assert!(err.contains("expected a finite number above 0"), "{err}");
+        assert!(err.contains("command line: --time-scale: "), "{err}");
+        assert!(
+            !err.contains(":0:0"),
+            "a flag has no place in a file: {err}"
+        );
     }
     let out = p.run(&["up", "--time-scale=0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

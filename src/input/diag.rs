@@ -1,5 +1,10 @@
 //! Diagnostics: one problem in one input file, printed as
 //! `file:line:column: field.path: expected …, found …`.
+//!
+//! A problem with no place in a file is never printed at a made-up `:0:0`:
+//! a command-line value (a field named `--flag`) reads
+//! `command line: --flag: …`, and a problem with the whole file (it cannot
+//! be read) reads `file: …`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,15 +21,28 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// Whether the value came from the command line (`--trials`), not a file.
+    fn is_a_flag(&self) -> bool {
+        self.field.starts_with("--")
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: ",
-            self.file.display(),
-            self.pos.line,
-            self.pos.column
-        )?;
+        if self.is_a_flag() {
+            f.write_str("command line: ")?;
+        } else if self.pos.line == 0 {
+            write!(f, "{}: ", self.file.display())?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: ",
+                self.file.display(),
+                self.pos.line,
+                self.pos.column
+            )?;
+        }
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
@@ -95,5 +113,38 @@ impl<T> Located<T> {
             pos,
             field: field.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(file: &str, line: usize, column: usize, field: &str) -> String {
+        let mut d = Diagnostics::default();
+        d.push(
+            Path::new(file),
+            Pos { line, column },
+            field,
+            "expected x, found y",
+        );
+        d.to_string()
+    }
+
+    #[test]
+    fn a_problem_without_a_place_never_prints_zero_zero() {
+        assert_eq!(
+            diag("s.yml", 3, 7, "load.rate"),
+            "s.yml:3:7: load.rate: expected x, found y"
+        );
+        assert_eq!(
+            diag("s.yml", 0, 0, "--trials"),
+            "command line: --trials: expected x, found y"
+        );
+        assert_eq!(
+            diag("--time-scale", 0, 0, "--time-scale"),
+            "command line: --time-scale: expected x, found y"
+        );
+        assert_eq!(diag("s.yml", 0, 0, ""), "s.yml: expected x, found y");
     }
 }

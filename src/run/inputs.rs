@@ -31,7 +31,7 @@ pub(super) fn load_inputs_with(
 ) -> Result<Inputs, Diagnostics> {
     let mut scenario = scenario::load_scenario(path)?;
     if let Some(n) = trials {
-        scenario.trials.count = Located::new(n, Pos { line: 0, column: 0 }, "--trials");
+        scenario.trials.count = Located::new(n, Pos::default(), "--trials");
     }
     let mut diags = Diagnostics::default();
     check_trials(&scenario, &mut diags);
@@ -64,13 +64,13 @@ pub(super) fn load_inputs_with(
         Some(k) if !(k.is_finite() && k > 0.0) => {
             diags.push(
                 Path::new("--time-scale"),
-                Pos { line: 0, column: 0 },
-                "",
+                Pos::default(),
+                "--time-scale",
                 format!("expected a finite number above 0, found {k}"),
             );
             return Err(diags);
         }
-        Some(k) => Located::new(k, Pos { line: 0, column: 0 }, "--time-scale"),
+        Some(k) => Located::new(k, Pos::default(), "--time-scale"),
         None => scenario.stack.time_scale.clone(),
     };
     let plan = plan::plan(&scenario, k, files.as_ref().map(StackFiles::min_interval))
