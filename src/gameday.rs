@@ -62,22 +62,12 @@ struct Control {
     next: std::sync::atomic::AtomicU64,
 }
 
-/// The seed's "Access the Services" table, for what this stack runs.
+/// The seed's "Access the Services" table, for what this stack runs: each
+/// component's purpose, as its catalogue entry says.
 fn purpose(name: &str) -> &'static str {
-    match name {
-        "prometheus" => "Metrics queries & alerts",
-        "alertmanager" => "Alert management",
-        "grafana" => "Dashboards & Visualization (anonymous viewer)",
-        "loki" => "Log queries",
-        "jaeger" => "Distributed tracing",
-        "backend-api" => "Mock backend API (fault knobs: /admin/faults)",
-        "ml-engine" => "Mock ML engine (fault knobs: /admin/faults)",
-        "postgresql" => "Database (DatabaseDown)",
-        "redis" => "Cache",
-        "postgres-exporter" | "redis-exporter" | "node-exporter" => "Exporter",
-        "promtail" | "alloy" => "Log shipping (services' log files → Loki)",
-        _ => "",
-    }
+    crate::names::ComponentName::from_name(name)
+        .map(|n| stack::components::get(n).purpose)
+        .unwrap_or("")
 }
 
 pub async fn up(
@@ -114,7 +104,7 @@ pub async fn up(
             disk: stack::native::can_fault("disk", false).is_ok(),
             stack_ref: None,
             // The scenarios' default users per tenant.
-            mock_users: 20,
+            mock_users: crate::scenario::Tenants::default().users,
             binaries,
         },
         &cancel,

@@ -15,6 +15,7 @@ pub mod http;
 pub mod input;
 pub mod load;
 pub mod mock;
+pub mod names;
 pub mod observe;
 pub mod report;
 pub mod run;

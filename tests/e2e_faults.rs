@@ -9,7 +9,7 @@ use common::{Project, bound_ports, stack_binaries_present, survivors};
 use serde_json::Value;
 
 fn datastores_present(test: &str) -> bool {
-    let ok = zeta_bench::stack::datastores::pg_bin("initdb").is_some()
+    let ok = zeta_bench::stack::components::postgresql::server::pg_bin("initdb").is_some()
         && zeta_bench::stack::process::which("prometheus-postgres-exporter").is_some();
     if !ok {
         assert!(
@@ -198,7 +198,7 @@ fn disk_pressure_warns_engineering_and_unmounts() {
     if !stack_binaries_present("disk_pressure_warns_engineering_and_unmounts") {
         return;
     }
-    if zeta_bench::stack::disk::can_mount().is_err()
+    if zeta_bench::stack::components::node_exporter::disk::can_mount().is_err()
         || zeta_bench::stack::process::which("prometheus-node-exporter").is_none()
     {
         assert!(

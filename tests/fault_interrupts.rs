@@ -46,7 +46,7 @@ fn interrupt_during(test: &str, fault: &str) {
         bound_ports(&dir)
     );
     assert!(
-        !zeta_bench::stack::disk::Disk::is_mounted(&dir.join("disk")),
+        !zeta_bench::stack::components::node_exporter::disk::Disk::is_mounted(&dir.join("disk")),
         "{test}: still mounted"
     );
     let result: serde_json::Value =

@@ -201,9 +201,9 @@ fn fuzz_slo_decoder() {
 fn fuzz_promql_rewriter() {
     fuzz("promql", "promql", |text| {
         for k in [1.0, 15.0, 0.5] {
-            let _ = zeta_bench::stack::render::promql::scale_expr(text, k);
+            let _ = zeta_bench::stack::components::prometheus::promql::scale_expr(text, k);
         }
-        let _ = zeta_bench::stack::render::promql::range_windows(text);
+        let _ = zeta_bench::stack::components::prometheus::promql::range_windows(text);
         let _ = zeta_bench::slo::logql::check(text);
     });
 }

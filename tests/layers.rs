@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "secret",
         "contract",
         "trace_context",
+        "names",
     ],
     &["scenario"],
     &["mock"],

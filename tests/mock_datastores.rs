@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 use zeta_bench::mock::MockConfig;
-use zeta_bench::stack::datastores::{self, init_postgres, redis_spec};
+use zeta_bench::stack::components::postgresql::server::{self as datastores, init_postgres};
+use zeta_bench::stack::components::redis::redis_spec;
 use zeta_bench::stack::process::{Supervised, free_port, which};
 
 fn present(test: &str) -> bool {

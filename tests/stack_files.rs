@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::repo;
 use zeta_bench::stack::StackFiles;
-use zeta_bench::stack::grafana::load_dashboard;
+use zeta_bench::stack::components::grafana::load_dashboard;
 use zeta_bench::stack::lint;
 
 fn tool(name: &str, test: &str) -> bool {
@@ -333,13 +333,13 @@ fn real_world_dashboards_of_every_schema_load() {
     let jaeger = f("jaeger-mixin-dashboard.json");
     assert!(jaeger.targets().any(|(p, t)| matches!(
         p.datasource_of(t),
-        zeta_bench::stack::grafana::DsRef::Variable(_)
+        zeta_bench::stack::components::grafana::DsRef::Variable(_)
     )));
     // Every Prometheus query of the kube-prometheus dashboard parses after
     // Grafana's substitution.
     let kube = f("kube-prometheus-k8s-resources-namespace.json");
     let sources = vec![
-        serde_yaml::from_str::<zeta_bench::stack::grafana::provisioning::Datasource>(
+        serde_yaml::from_str::<zeta_bench::stack::components::grafana::provisioning::Datasource>(
             "{name: prometheus, uid: prometheus, type: prometheus, isDefault: true}",
         )
         .unwrap(),

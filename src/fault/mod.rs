@@ -137,7 +137,8 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
         }),
         FaultKind::MemoryPressure => Some(Knobs {
             memory_ballast_mb: Some(
-                (p.fill_to.unwrap_or(0.9) * crate::stack::native::MOCK_MEMORY_LIMIT_MB as f64)
+                (p.fill_to.unwrap_or(0.9)
+                    * crate::stack::components::mocks::MOCK_MEMORY_LIMIT_MB as f64)
                     .ceil() as u64,
             ),
             ..Knobs::default()

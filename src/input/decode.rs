@@ -127,6 +127,20 @@ impl Decoder {
         }
     }
 
+    /// `read` the field when it is written, else `default`: what an absent
+    /// field means is said once, beside the reader of a present one.
+    pub fn or<'n, T>(
+        &mut self,
+        node: Option<&'n Node>,
+        default: T,
+        read: impl FnOnce(&mut Self, &'n Node) -> Option<T>,
+    ) -> Option<T> {
+        match node {
+            Some(n) => read(self, n),
+            None => Some(default),
+        }
+    }
+
     /// A whole number within `range`; outside it, the error `refuse(n)`
     /// at the node (which says what was expected and what was found).
     pub fn u64_in(

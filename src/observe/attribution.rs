@@ -45,7 +45,7 @@ use super::receiver::{Attribution, Notification, NotificationStatus, NotifiedAle
 /// are sent concurrently, so normally within milliseconds.
 pub const FLUSH_WINDOW: chrono::Duration = chrono::Duration::seconds(3);
 
-use crate::stack::render::alertmanager::CALLBACK_PREFIX;
+use crate::stack::components::alertmanager::render::CALLBACK_PREFIX;
 
 /// One payload as it arrived, before attribution.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Dashboard load time under load, the way a person opening the dashboard
 //! experiences it: every panel's queries, with Grafana's variable and
-//! interval substitution ([`crate::stack::grafana::vars`]), run in parallel
+//! interval substitution ([`crate::stack::components::grafana::vars`]), run in parallel
 //! (Grafana loads panels in parallel); a dashboard takes as long as its
 //! slowest panel. Without Grafana, queries go to Prometheus'
 //! `query_range` (instant targets: `query`) with Grafana's step.
@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::contract::{self, Source};
-use crate::stack::grafana::model::{Dashboard, Panel, Variable};
-use crate::stack::grafana::provisioning::Datasource;
-use crate::stack::grafana::vars::{context, substitute};
+use crate::stack::components::grafana::model::{Dashboard, Panel, Variable};
+use crate::stack::components::grafana::provisioning::Datasource;
+use crate::stack::components::grafana::vars::{context, substitute};
+use crate::stack::components::prometheus::promql::metric_names;
 use crate::stack::lint::resolve;
-use crate::stack::render::promql::metric_names;
 
 /// One panel's outcome across rounds.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -162,7 +162,7 @@ impl Probe {
                                     dashboard: di,
                                     panel: pi,
                                     queries: q,
-                                    range: crate::stack::grafana::vars::range_of(d),
+                                    range: crate::stack::components::grafana::vars::range_of(d),
                                 });
                             } else {
                                 result.skipped = Some(format!(
@@ -342,7 +342,8 @@ impl Probe {
             let mut health = PanelHealth::default();
             let mut seen = BTreeSet::new();
             let selectors = job.queries.iter().flat_map(|q| {
-                crate::stack::render::promql::vector_selectors(&q.expr).unwrap_or_default()
+                crate::stack::components::prometheus::promql::vector_selectors(&q.expr)
+                    .unwrap_or_default()
             });
             for sel in selectors.map(|vs| Selector::of(&vs)) {
                 if !seen.insert(sel.text.clone()) {
@@ -490,11 +491,14 @@ mod tests {
                  "targets": [{"refId": "A", "expr": "up{job=~\"$svc\"}"}]}
             ]
         });
-        let d = crate::stack::grafana::model::parse_dashboard(Path::new("r.json"), &json).unwrap();
-        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
-        let sources =
-            crate::stack::grafana::provisioning::load_datasources(&stack.join(DATASOURCES_FILE))
+        let d =
+            crate::stack::components::grafana::model::parse_dashboard(Path::new("r.json"), &json)
                 .unwrap();
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let sources = crate::stack::components::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
         let mut got: Vec<(String, String)> = Vec::new();
         for p in &d.panels {
             for (title, vars) in repeats(&d, p) {
@@ -522,9 +526,10 @@ mod tests {
     async fn the_shipped_dashboards_through_grafana_ds_query() {
         let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
         let dashboards = load_dashboards(&stack).unwrap();
-        let sources =
-            crate::stack::grafana::provisioning::load_datasources(&stack.join(DATASOURCES_FILE))
-                .unwrap();
+        let sources = crate::stack::components::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
         let fake = serve(vec![Canned::new(
             "/api/ds/query",
             200,

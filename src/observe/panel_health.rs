@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::contract::{self, Source};
 use crate::http::endpoint::Endpoint;
-use crate::stack::render::promql::selected_name;
+use crate::stack::components::prometheus::promql::selected_name;
 
 /// How many values of a label a message shows.
 const SHOWN_VALUES: usize = 8;
@@ -365,7 +365,7 @@ impl<'a> Live<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::render::promql::vector_selectors;
+    use crate::stack::components::prometheus::promql::vector_selectors;
 
     fn sel(expr: &str) -> Selector {
         Selector::of(&vector_selectors(expr).unwrap()[0])

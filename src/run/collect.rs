@@ -170,7 +170,7 @@ impl Observers {
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
         let kills = kill_times(load, faults);
         let traces = traces(session, samples, &kills, cancel, &mut notes).await;
-        let service_logs = dir.join(crate::stack::native::SERVICE_LOGS);
+        let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);
         let mut logs = crate::observe::logs::check_files(&service_logs, samples);
         if let Some(s) = &self.log_search {
             if !cancel.is_cancelled() {
@@ -393,14 +393,15 @@ where
 fn dashboard_probe(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Probe> {
     use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};
     let files = &inputs.files;
-    let sources =
-        crate::stack::grafana::provisioning::load_datasources(&files.dir.join(DATASOURCES_FILE))?;
+    let sources = crate::stack::components::grafana::provisioning::load_datasources(
+        &files.dir.join(DATASOURCES_FILE),
+    )?;
     let dashboards = load_dashboards(&files.dir)?;
     let scrape = sources
         .iter()
         .find(|s| s.kind == "prometheus")
         .and_then(|s| s.time_interval())
-        .unwrap_or(crate::stack::grafana::vars::DEFAULT_SCRAPE);
+        .unwrap_or(crate::stack::components::grafana::vars::DEFAULT_SCRAPE);
     let mut running: std::collections::BTreeSet<String> =
         stack.components.iter().map(|c| c.name.clone()).collect();
     running.insert("prometheus".into());

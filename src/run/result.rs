@@ -133,32 +133,20 @@ fn git_revision(dir: &Path) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Why the SLOs that need Grafana, Loki or Jaeger are not measured, for
-/// those this stack does not have, as the provider recorded it.
+/// Why the SLOs that need a component this stack does not have (Grafana,
+/// Loki, Jaeger) are not measured, as the provider recorded its absence
+/// and the component's catalogue entry says what was therefore not done.
 fn unmeasured_reasons(stack: &Stack) -> Vec<(SloKind, String)> {
-    let why = |component: &str, what: &str| {
-        stack
-            .absent
-            .get(component)
-            .map(|reason| format!("{reason}; {what}"))
-    };
+    let started = stack.provider.name != Provider::External;
     let mut out = Vec::new();
-    if stack.grafana.is_none() {
-        if let Some(w) = why("grafana", "dashboard queries were not run through Grafana") {
-            out.push((SloKind::DashboardLatency, w));
-        }
-    }
-    if stack.loki.is_none() {
-        if let Some(w) = why("loki", "no log search was timed") {
-            out.push((SloKind::LogSearch, w));
-        }
-    }
-    if stack.jaeger.is_none() && stack.provider.name == Provider::External {
-        if let Some(w) = why(
-            "jaeger",
-            "its services export traces elsewhere, so no trace was looked up",
-        ) {
-            out.push((SloKind::TraceCoverage, w));
+    for c in crate::stack::components::ALL {
+        let Some(reason) = stack.absent.get(c.name.name()) else {
+            continue;
+        };
+        for need in c.needed_by {
+            if !(started && need.stand_in_when_started) {
+                out.push((need.slo, format!("{reason}; {}", need.not_done)));
+            }
         }
     }
     out

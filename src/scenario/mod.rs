@@ -115,20 +115,7 @@ pub const EXTERNAL_COMPONENTS: &[&str] = &[
     "jaeger",
 ];
 
-/// `&[&str]` of every `ALL[i].name()`, at compile time.
-macro_rules! names_of {
-    ($all:expr) => {
-        &{
-            let mut out = [""; $all.len()];
-            let mut i = 0;
-            while i < out.len() {
-                out[i] = $all[i].name();
-                i += 1;
-            }
-            out
-        }
-    };
-}
+use crate::names::names_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +159,19 @@ pub struct Tenants {
     pub users: u32,
 }
 
+/// What a scenario without `tenants:` (or without one of its fields) gets:
+/// 10 tenants, uniformly, seed 42, 20 active users each.
+impl Default for Tenants {
+    fn default() -> Self {
+        Tenants {
+            count: 10,
+            distribution: TenantDistribution::Uniform,
+            seed: 42,
+            users: 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TenantDistribution {
     Uniform,
@@ -194,6 +194,11 @@ pub struct Load {
 }
 
 impl Load {
+    /// Requests in flight at once when `load.max_in_flight` is absent.
+    pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1_000;
+    /// The per-request timeout when `load.timeout` is absent.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
     pub fn total_duration(&self) -> Duration {
         self.phases.iter().map(|p| p.duration.value).sum()
     }

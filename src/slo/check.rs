@@ -26,44 +26,7 @@ pub enum Status {
     NotMeasured,
 }
 
-/// Which SLO a result is about; in JSON its snake_case name.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum SloKind {
-    ExpectedAlerts,
-    Mttd,
-    AlertDelivery,
-    DashboardLatency,
-    TraceCoverage,
-    LogSearch,
-    /// Whether the planned load happened (rate, drops, send lateness).
-    Load,
-    /// The comparison with a `--baseline` result.
-    Baseline,
-}
-
-impl SloKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            SloKind::ExpectedAlerts => "expected_alerts",
-            SloKind::Mttd => "mttd",
-            SloKind::AlertDelivery => "alert_delivery",
-            SloKind::DashboardLatency => "dashboard_latency",
-            SloKind::TraceCoverage => "trace_coverage",
-            SloKind::LogSearch => "log_search",
-            SloKind::Load => "load",
-            SloKind::Baseline => "baseline",
-        }
-    }
-}
-
-impl std::fmt::Display for SloKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
+pub use crate::names::SloKind;
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SloResult {

@@ -19,8 +19,8 @@
 use std::time::Duration;
 
 use crate::input::units::human_duration;
+use crate::stack::components::prometheus::promql::range_windows;
 use crate::stack::files::{AlertRule, StackFiles};
-use crate::stack::render::promql::range_windows;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Floor {

@@ -28,20 +28,10 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 use super::process::{Spec, StartError, last_lines};
 
-/// Compose service name of each component the docker provider containerises.
-const SERVICES: &[(&str, &str)] = &[
-    ("prometheus", "prometheus"),
-    ("alertmanager", "alertmanager"),
-    ("node-exporter", "node-exporter"),
-    ("postgresql", "postgres"),
-    ("postgres-exporter", "postgres-exporter"),
-    ("redis", "redis"),
-    ("redis-exporter", "redis-exporter"),
-    ("loki", "loki"),
-    ("promtail", "promtail"),
-    ("jaeger", "jaeger"),
-    ("grafana", "grafana"),
-];
+/// Which compose service each containerised component runs as: the
+/// component catalogue's `compose_service`s
+/// ([`super::components::compose_services`]).
+pub type Services<'a> = &'a [(&'static str, &'static str)];
 
 /// Images whose entrypoint is a script taking the program as the first
 /// word of the command; the others take flags only.
@@ -52,17 +42,17 @@ const COMMAND_IMAGES: &[&str] = &["postgres", "redis"];
 pub struct Images(BTreeMap<String, String>);
 
 impl Images {
-    pub fn from_compose(stack_dir: &Path) -> anyhow::Result<Images> {
+    pub fn from_compose(stack_dir: &Path, services: Services<'_>) -> anyhow::Result<Images> {
         let path = stack_dir.join("docker-compose.yml");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        Images::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        Images::parse(&text, services).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
-    pub fn parse(compose: &str) -> Result<Images, String> {
+    pub fn parse(compose: &str, services: Services<'_>) -> Result<Images, String> {
         let v: serde_yaml::Value = serde_yaml::from_str(compose).map_err(|e| e.to_string())?;
         let mut map = BTreeMap::new();
-        for (component, service) in SERVICES {
+        for (component, service) in services {
             let image = v["services"][*service]["image"]
                 .as_str()
                 .ok_or_else(|| format!("services.{service}.image is missing"))?;
@@ -353,8 +343,10 @@ mod tests {
     #[test]
     fn images_come_pinned_from_the_shipped_compose_file() {
         let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
-        let images = Images::from_compose(&stack).unwrap();
-        for (component, _) in SERVICES {
+        let services = super::super::components::compose_services();
+        let images = Images::from_compose(&stack, &services).unwrap();
+        assert_eq!(services.len(), 11, "{services:?}");
+        for (component, _) in &services {
             let image = images.get(component).unwrap();
             assert!(
                 image.contains(':') && !image.ends_with(":latest"),
@@ -367,13 +359,17 @@ mod tests {
                 .unwrap()
                 .starts_with("prom/prometheus:")
         );
-        let e = Images::parse("services:\n  prometheus: {image: prom/prometheus:latest}\n")
-            .unwrap_err();
+        let compose = std::fs::read_to_string(stack.join("docker-compose.yml")).unwrap();
+        let pinned = images.get("prometheus").unwrap();
+        let latest = compose.replace(pinned, "prom/prometheus:latest");
+        let e = Images::parse(&latest, &services).unwrap_err();
+        assert!(e.contains("services.prometheus.image"), "{e}");
         assert!(e.contains("must pin a tag"), "{e}");
         assert!(
-            Images::parse("services: {}\n")
+            Images::parse("services: {}\n", &services)
                 .unwrap_err()
-                .contains("services.prometheus.image")
+                .contains("services.node-exporter.image is missing"),
+            "the first component the catalogue containerises is named"
         );
     }
 

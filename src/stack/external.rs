@@ -19,14 +19,29 @@ use std::time::Duration;
 
 use anyhow::bail;
 
+use super::components::{self, Component};
 use super::{ComponentInfo, ProviderDecision, Stack};
 use crate::http::endpoint::{self, Endpoint};
-use crate::scenario::{EXTERNAL_COMPONENTS, StackRef};
+use crate::names::ComponentName;
+use crate::scenario::StackRef;
 
 /// How long each component has to answer its readiness check.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-const REQUIRED: &[&str] = &["prometheus", "alertmanager", "backend-api"];
+const REQUIRED: &[ComponentName] = &[
+    ComponentName::Prometheus,
+    ComponentName::Alertmanager,
+    ComponentName::BackendApi,
+];
+
+/// The components an external stack can name: those the catalogue can
+/// probe by URL.
+fn reachable() -> impl Iterator<Item = &'static Component> {
+    components::ALL
+        .iter()
+        .copied()
+        .filter(|c| c.probe.is_some())
+}
 
 /// Scenario URLs, overridden by the environment.
 pub fn resolve_urls(
@@ -38,28 +53,16 @@ pub fn resolve_urls(
         .iter()
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
-    for name in EXTERNAL_COMPONENTS {
-        let key = format!("ZETA_{}_URL", name.to_uppercase().replace('-', "_"));
-        if let Some(u) = env(&key).filter(|u| !u.is_empty()) {
-            urls.insert(name.to_string(), u);
+    for c in reachable() {
+        if let Some(u) = env(&c.name.env_key("URL")).filter(|u| !u.is_empty()) {
+            urls.insert(c.name.name().to_string(), u);
         }
     }
     urls
 }
 
-/// The path that says a component is ready, and how to read its version.
-fn readiness(name: &str) -> &'static str {
-    match name {
-        "prometheus" | "alertmanager" => "/-/ready",
-        "grafana" => "/api/health",
-        "loki" => "/ready",
-        "jaeger" => "/",
-        _ => "/health",
-    }
-}
-
-async fn wait_ready(http: &reqwest::Client, name: &str, ep: &Endpoint) -> anyhow::Result<()> {
-    let path = readiness(name);
+async fn wait_ready(http: &reqwest::Client, c: &Component, ep: &Endpoint) -> anyhow::Result<()> {
+    let path = c.probe.as_ref().map_or("/health", |p| p.ready);
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     let mut last;
     loop {
@@ -74,7 +77,8 @@ async fn wait_ready(http: &reqwest::Client, name: &str, ep: &Endpoint) -> anyhow
         };
         if tokio::time::Instant::now() >= deadline {
             bail!(
-                "{name} at {} was not ready after {READY_TIMEOUT:?} (GET {path}); last answer: {last}",
+                "{} at {} was not ready after {READY_TIMEOUT:?} (GET {path}); last answer: {last}",
+                c.name,
                 ep.display()
             );
         }
@@ -83,20 +87,56 @@ async fn wait_ready(http: &reqwest::Client, name: &str, ep: &Endpoint) -> anyhow
 }
 
 /// The version a component reports about itself, where it has an API for it.
-async fn version(http: &reqwest::Client, name: &str, ep: &Endpoint) -> Option<String> {
-    let (path, pick): (&str, fn(&serde_json::Value) -> Option<&str>) = match name {
-        "prometheus" => ("/api/v1/status/buildinfo", |v| {
-            v["data"]["version"].as_str()
-        }),
-        "alertmanager" => ("/api/v2/status", |v| v["versionInfo"]["version"].as_str()),
-        "grafana" => ("/api/health", |v| v["version"].as_str()),
-        _ => return None,
-    };
+async fn version(http: &reqwest::Client, c: &Component, ep: &Endpoint) -> Option<String> {
+    let (path, pick) = c.probe.as_ref()?.version?;
     let (status, body) = endpoint::json(ep.get(http, path), path).await.ok()?;
     status
         .is_success()
         .then(|| pick(&body).map(String::from))
         .flatten()
+}
+
+/// Why each optional component the scenario gives no URL for is not there.
+fn without_url(urls: &BTreeMap<String, String>) -> Vec<String> {
+    reachable()
+        .filter(|c| !REQUIRED.contains(&c.name) && !urls.contains_key(c.name.name()))
+        .map(|c| {
+            format!(
+                "{}: no URL given (stack.urls.{} or {})",
+                c.name,
+                c.name,
+                c.name.env_key("URL")
+            )
+        })
+        .collect()
+}
+
+/// The components whose absence leaves SLOs unmeasured, and why they are
+/// absent: the scenario gave no URL.
+fn absent(urls: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    reachable()
+        .filter(|c| !c.needed_by.is_empty() && !urls.contains_key(c.name.name()))
+        .map(|c| {
+            let title = title(c.name.name());
+            (
+                c.name.name().to_string(),
+                format!(
+                    "the external stack has no {title} URL (stack.urls.{} or {})",
+                    c.name,
+                    c.name.env_key("URL")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `grafana` → `Grafana`.
+fn title(name: &str) -> String {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 pub async fn start(
@@ -105,87 +145,69 @@ pub async fn start(
     env: impl Fn(&str) -> Option<String> + Copy,
 ) -> anyhow::Result<Stack> {
     let urls = resolve_urls(stack, env);
-    let missing: Vec<&str> = REQUIRED
+    let missing: Vec<ComponentName> = REQUIRED
         .iter()
         .copied()
-        .filter(|n| !urls.contains_key(*n))
+        .filter(|n| !urls.contains_key(n.name()))
         .collect();
-    if !missing.is_empty() {
+    if let Some(first) = missing.first() {
         bail!(
-            "the external provider needs the URLs of {}: set stack.urls.{} in the scenario or {}",
-            missing.join(", "),
-            missing[0],
+            "the external provider needs the URLs of {}: set stack.urls.{first} in the scenario or {}",
             missing
                 .iter()
-                .map(|n| format!("ZETA_{}_URL", n.to_uppercase().replace('-', "_")))
+                .map(|n| n.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            missing
+                .iter()
+                .map(|n| n.env_key("URL"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
     let http = endpoint::client(Duration::from_secs(5))?;
     let mut endpoints: BTreeMap<String, Endpoint> = BTreeMap::new();
-    let mut components = Vec::new();
+    let mut infos = Vec::new();
     for (name, url) in &urls {
+        let c = ComponentName::from_name(name).map(components::get);
         let ep = Endpoint::with_env_auth(url, name, env);
-        wait_ready(&http, name, &ep).await?;
-        components.push(ComponentInfo {
+        if let Some(c) = c {
+            wait_ready(&http, c, &ep).await?;
+        }
+        infos.push(ComponentInfo {
             name: name.clone(),
-            version: version(&http, name, &ep).await,
+            version: match c {
+                Some(c) => version(&http, c, &ep).await,
+                None => None,
+            },
             url: ep.display(),
             log: "(external: not collected)".into(),
         });
         endpoints.insert(name.clone(), ep);
     }
-    let services: BTreeMap<String, String> = ["backend-api", "ml-engine"]
+    let services: BTreeMap<String, String> = [ComponentName::BackendApi, ComponentName::MlEngine]
         .into_iter()
         .filter_map(|n| {
-            urls.get(n)
-                .map(|u| (n.to_string(), u.trim_end_matches('/').to_string()))
+            urls.get(n.name())
+                .map(|u| (n.name().to_string(), u.trim_end_matches('/').to_string()))
         })
         .collect();
-    let not_started = ["ml-engine", "grafana", "loki", "jaeger"]
-        .into_iter()
-        .filter(|n| !urls.contains_key(*n))
-        .map(|n| {
-            format!(
-                "{n}: no URL given (stack.urls.{n} or ZETA_{}_URL)",
-                n.to_uppercase().replace('-', "_")
-            )
-        })
-        .collect();
-    let absent = [
-        ("grafana", "Grafana", "grafana"),
-        ("loki", "Loki", "loki"),
-        ("jaeger", "Jaeger", "jaeger"),
-    ]
-    .into_iter()
-    .filter(|(n, _, _)| !urls.contains_key(*n))
-    .map(|(n, title, key)| {
-        (
-            n.to_string(),
-            format!(
-                "the external stack has no {title} URL (stack.urls.{key} or ZETA_{}_URL)",
-                key.to_uppercase()
-            ),
-        )
-    })
-    .collect();
-    let take = |n: &str| endpoints.get(n).cloned();
+    let take = |n: ComponentName| endpoints.get(n.name()).cloned();
     Ok(Stack {
         provider: decision,
-        components,
+        components: infos,
         prometheus_url: urls["prometheus"].trim_end_matches('/').to_string(),
         alertmanager_url: urls["alertmanager"].trim_end_matches('/').to_string(),
-        prometheus: take("prometheus").expect("required"),
-        alertmanager: take("alertmanager").expect("required"),
-        grafana: take("grafana"),
-        loki: take("loki"),
-        jaeger: take("jaeger"),
+        prometheus: take(ComponentName::Prometheus).expect("required"),
+        alertmanager: take(ComponentName::Alertmanager).expect("required"),
+        grafana: take(ComponentName::Grafana),
+        loki: take(ComponentName::Loki),
+        jaeger: take(ComponentName::Jaeger),
         services,
         rendered: Default::default(),
-        not_started,
+        not_started: without_url(&urls),
         missing: BTreeMap::new(),
-        absent,
+        absent: absent(&urls),
         backend: None,
         admin_token: std::env::var("ZETA_ADMIN_TOKEN").ok(),
     })
@@ -232,6 +254,44 @@ mod tests {
             (k == "ZETA_BACKEND_API_URL").then(|| "http://api".into())
         });
         assert_eq!(urls["backend-api"], "http://api");
+    }
+
+    #[test]
+    fn what_an_external_stack_can_name_is_what_the_decoder_accepts() {
+        let names: Vec<&str> = reachable().map(|c| c.name.name()).collect();
+        let mut decoder = crate::scenario::EXTERNAL_COMPONENTS.to_vec();
+        let mut ours = names.clone();
+        decoder.sort();
+        ours.sort();
+        assert_eq!(ours, decoder);
+    }
+
+    #[test]
+    fn optional_components_without_urls_are_named_and_the_measuring_ones_absent() {
+        let urls: BTreeMap<String, String> = [
+            ("prometheus", "p"),
+            ("alertmanager", "a"),
+            ("backend-api", "b"),
+            ("loki", "l"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let not = without_url(&urls);
+        assert_eq!(
+            not,
+            vec![
+                "jaeger: no URL given (stack.urls.jaeger or ZETA_JAEGER_URL)",
+                "ml-engine: no URL given (stack.urls.ml-engine or ZETA_ML_ENGINE_URL)",
+                "grafana: no URL given (stack.urls.grafana or ZETA_GRAFANA_URL)",
+            ]
+        );
+        let absent = absent(&urls);
+        assert_eq!(absent.keys().collect::<Vec<_>>(), ["grafana", "jaeger"]);
+        assert_eq!(
+            absent["grafana"],
+            "the external stack has no Grafana URL (stack.urls.grafana or ZETA_GRAFANA_URL)"
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_yaml::Value;
 
-use super::render::promql;
+use super::components::prometheus::promql;
 use crate::input::units::parse_duration;
 use crate::input::yaml::{self as spanned, Step};
 use crate::input::{Diagnostics, Pos};

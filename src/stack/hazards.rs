@@ -1,5 +1,5 @@
 //! Time-scale hazards: expressions whose meaning changes when the harness
-//! divides every window by K ([`super::render::promql::scale_expr`]).
+//! divides every window by K ([`super::components::prometheus::promql::scale_expr`]).
 //! Rates and ratios survive that; these do not:
 //!
 //! - a count threshold over `increase()`, `changes()`, `resets()` or
@@ -17,8 +17,8 @@
 use promql_parser::parser::Expr;
 
 use super::StackFiles;
+use super::components::prometheus::promql::parse;
 use super::lint::{load_dashboards, queries};
-use super::render::promql::parse;
 
 const COUNTING: &[&str] = &["increase", "changes", "resets", "count_over_time"];
 
@@ -123,7 +123,7 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
     if k == 1.0 {
         return Vec::new();
     }
-    let sources = super::grafana::provisioning::load_datasources(
+    let sources = super::components::grafana::provisioning::load_datasources(
         &files.dir.join(super::lint::DATASOURCES_FILE),
     )
     .unwrap_or_default();

@@ -5,22 +5,22 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::binaries::{self, Binaries};
-use super::super::docker::{Container, Images};
-use super::super::process::{self, Spec, Supervised, Unit};
+use super::binaries::{self, Binaries};
+use super::docker::{Container, Images};
+use super::process::{self, Spec, Supervised, Unit};
 
-pub(super) enum Mode {
+pub enum Mode {
     Process,
     Docker { images: Images, run_dir: PathBuf },
 }
 
-pub(super) struct Launcher {
+pub struct Launcher {
     mode: Mode,
     binaries: Binaries,
 }
 
 impl Launcher {
-    pub(super) fn new(mode: Mode, binaries: Binaries) -> Launcher {
+    pub fn new(mode: Mode, binaries: Binaries) -> Launcher {
         Launcher { mode, binaries }
     }
 
@@ -32,7 +32,7 @@ impl Launcher {
     }
 
     /// Whether `component` runs from its image.
-    pub(super) fn containerised(&self, component: &str) -> bool {
+    pub fn containerised(&self, component: &str) -> bool {
         self.image(component).is_some()
     }
 
@@ -40,7 +40,7 @@ impl Launcher {
     /// first of `candidates` on PATH, else in the install cache; in docker,
     /// the image has it (its first name is what a script entrypoint is
     /// given).
-    pub(super) fn program(&self, component: &str, candidates: &[&str]) -> Option<PathBuf> {
+    pub fn program(&self, component: &str, candidates: &[&str]) -> Option<PathBuf> {
         if self.containerised(component) {
             return candidates.first().map(PathBuf::from);
         }
@@ -48,7 +48,7 @@ impl Launcher {
     }
 
     /// The program, or an error naming the package that provides it.
-    pub(super) fn require(
+    pub fn require(
         &self,
         component: &str,
         candidates: &[&str],
@@ -64,7 +64,7 @@ impl Launcher {
 
     /// Its version as recorded in the result: the image natively pinned,
     /// else the first line of `program --version`.
-    pub(super) async fn version(&self, component: &str, program: &Path) -> Option<String> {
+    pub async fn version(&self, component: &str, program: &Path) -> Option<String> {
         match self.image(component) {
             Some(i) => Some(format!("image {i}")),
             None => process::version(program).await,
@@ -72,7 +72,7 @@ impl Launcher {
     }
 
     /// The unit that runs `spec`.
-    pub(super) fn unit(&self, spec: Spec) -> Unit {
+    pub fn unit(&self, spec: Spec) -> Unit {
         match &self.mode {
             Mode::Docker { images, run_dir } => match images.get(&spec.name) {
                 Some(image) => Unit::Container(Container::new(spec, image, run_dir)),

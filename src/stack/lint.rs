@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use super::StackFiles;
-use super::grafana::model::{Dashboard, DsRef, load_dashboard};
-use super::grafana::provisioning::{Datasource, load_datasources};
-use super::grafana::vars::{context, substitute};
-use super::render::promql::{metric_names, scale_expr};
+use super::components::grafana::model::{Dashboard, DsRef, load_dashboard};
+use super::components::grafana::provisioning::{Datasource, load_datasources};
+use super::components::grafana::vars::{context, substitute};
+use super::components::prometheus::promql::{metric_names, scale_expr};
 
 pub const DASHBOARDS_DIR: &str = "grafana/dashboards";
 pub const DATASOURCES_FILE: &str = "grafana/provisioning/datasources.yml";

@@ -1,20 +1,24 @@
 //! The stack under test: one [`Stack`] handle (endpoints, lifecycle, fault
 //! hooks) whatever provider brought it up.
 //!
-//! - [`files`]: `stack/` read and checked once;
-//! - [`render`]: configs rendered into the run directory;
-//! - [`native`]: real binaries as child processes ([`process`]), or with
-//!   the docker provider containers ([`docker`]);
-//! - [`external`]: a stack that already runs, by URL.
+//! - [`components`]: one module per component, everything zeta-bench
+//!   knows about it, and the catalogue the providers iterate;
+//! - [`native`]: the native and docker providers, which start the
+//!   catalogue as child processes ([`process`]) or containers ([`docker`]),
+//!   as [`launch`] decides;
+//! - [`external`]: a stack that already runs, by URL;
+//! - [`files`], [`lint`], [`hazards`]: `stack/` read and checked once;
+//! - [`render`]: what every renderer shares (addresses, scaling, copying);
+//! - [`binaries`], [`tools`]: which program runs a component, and its own
+//!   config check.
 
 pub mod binaries;
-pub mod datastores;
-pub mod disk;
+pub mod components;
 pub mod docker;
 pub mod external;
 pub mod files;
-pub mod grafana;
 pub mod hazards;
+pub mod launch;
 pub mod lint;
 pub mod native;
 pub mod process;

@@ -1,29 +1,23 @@
-//! Rendering `stack/` into a run directory.
+//! What every component's renderer shares (each renderer lives with its
+//! component, `stack/components/*/render.rs`).
 //!
 //! zeta-bench never keeps a second copy of the stack's configuration. The
 //! renderers copy it and change only:
 //! - addresses: scrape targets and the Alertmanager target → where each
-//!   component really listens; Slack/PagerDuty/webhook URLs → the harness's
-//!   receivers (secret files and keys are dropped, never copied);
+//!   component really listens ([`AddressMap`]); Slack/PagerDuty/webhook
+//!   URLs → the harness's receivers (secret files and keys are dropped,
+//!   never copied);
 //! - with time scale K ≠ 1, durations: Prometheus intervals, rule `for`,
-//!   PromQL windows ([`promql`]), Alertmanager timers, and the Prometheus
-//!   flags `--query.lookback-delta` and `--rules.alert.resend-delay`.
-//!
-//! Loki, the log shipper, Jaeger and Grafana get their own renderers
-//! ([`loki`], [`shipper`], [`jaeger`], [`grafana`]), called by a provider
-//! that starts them.
+//!   PromQL windows, Alertmanager timers, and the Prometheus flags
+//!   `--query.lookback-delta` and `--rules.alert.resend-delay`.
 //!
 //! Defaults that the files leave implicit are written out scaled, since an
 //! unscaled default (Alertmanager's 5 min `group_interval`) would dominate an
-//! accelerated run.
-
-pub mod alertmanager;
-pub mod grafana;
-pub mod jaeger;
-pub mod loki;
-pub mod prometheus;
-pub mod promql;
-pub mod shipper;
+//! accelerated run ([`scale_field`]). Only files a config refers to are
+//! copied beside it ([`copy_referenced`]).
+//!
+//! [`render`] renders Prometheus' and Alertmanager's configs together, for
+//! the tests and tools that want both without starting anything.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,10 +64,11 @@ pub struct DroppedTarget {
     pub reason: String,
 }
 
+/// Prometheus' and Alertmanager's configs, rendered into `input.out_dir`.
 pub fn render(input: &RenderInput<'_>) -> anyhow::Result<Rendered> {
     let mut out = Rendered::default();
-    prometheus::render(input, &mut out)?;
-    alertmanager::render(input, &mut out)?;
+    crate::stack::components::prometheus::render::render(input, &mut out)?;
+    crate::stack::components::alertmanager::render::render(input, &mut out)?;
     Ok(out)
 }
 

@@ -46,6 +46,32 @@ pub fn run_check(tool: &Path, args: &[&str], file: &Path) -> Result<String, Stri
     }
 }
 
+/// A rendered config checked by the chosen server's own validator
+/// (`promtool check config` beside `prometheus`, `amtool check-config`
+/// beside `alertmanager`), when there is one: a config one version accepts
+/// and another refuses is found before the server starts.
+pub fn check_rendered(
+    binaries: &super::binaries::Binaries,
+    tool: &str,
+    server: &Path,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let args: &[&str] = match tool {
+        "promtool" => &["check", "config"],
+        _ => &["check-config"],
+    };
+    let Some(tool) = validator(binaries, tool, server) else {
+        return Ok(());
+    };
+    match run_check(&tool, args, file) {
+        Ok(line) => {
+            tracing::info!("{line}");
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("the rendered config does not pass this version's own check: {e}"),
+    }
+}
+
 /// One line per tool: `Ok` what passed (or that it was skipped), `Err` what
 /// failed with the tool's own output. The tools are the chosen ones, else
 /// those on PATH, else the install cache's.

@@ -1,33 +1,27 @@
 //! `tenants:` and `load:`: who sends, the phases, and the request mix.
 
-use std::time::Duration;
-
 use super::*;
 
+/// Zipf's skew when `tenants.skew` is absent.
+const DEFAULT_SKEW: f64 = 1.1;
+
 pub(super) fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<Tenants> {
+    let d = Tenants::default();
     let Some(node) = node else {
-        return Some(Tenants {
-            count: 10,
-            distribution: TenantDistribution::Uniform,
-            seed: 42,
-            users: DEFAULT_USERS,
-        });
+        return Some(d);
     };
     let mut m = dec.map(node, "tenants")?;
-    let count = match m.get("count") {
-        Some(n) => dec
-            .u64_in(n, "tenants.count", 1..=100_000, |c| {
-                format!("expected 1 to 100000 tenants, found {c}")
-            })
-            .map(|c| c as u32),
-        None => Some(10),
-    };
-    let kind = match m.get("distribution") {
-        Some(n) => dec.one_of(n, "tenants.distribution", &["uniform", "zipf", "weights"]),
-        None => Some("uniform".to_string()),
-    };
-    let skew = match m.get("skew") {
-        Some(n) => dec.f64(n, "tenants.skew").and_then(|s| {
+    let count = dec.or(m.get("count"), d.count, |dec, n| {
+        dec.u64_in(n, "tenants.count", 1..=100_000, |c| {
+            format!("expected 1 to 100000 tenants, found {c}")
+        })
+        .map(|c| c as u32)
+    });
+    let kind = dec.or(m.get("distribution"), "uniform".to_string(), |dec, n| {
+        dec.one_of(n, "tenants.distribution", &["uniform", "zipf", "weights"])
+    });
+    let skew = dec.or(m.get("skew"), DEFAULT_SKEW, |dec, n| {
+        dec.f64(n, "tenants.skew").and_then(|s| {
             if s > 0.0 {
                 Some(s)
             } else {
@@ -38,21 +32,15 @@ pub(super) fn decode_tenants(dec: &mut Decoder, node: Option<&Node>) -> Option<T
                 );
                 None
             }
-        }),
-        None => Some(1.1),
-    };
-    let seed = match m.get("seed") {
-        Some(n) => dec.u64(n, "tenants.seed"),
-        None => Some(42),
-    };
-    let users = match m.get("users") {
-        Some(n) => dec
-            .u64_in(n, "tenants.users", 1..=1_000_000, |u| {
-                format!("expected 1 to 1000000 users per tenant, found {u}")
-            })
-            .map(|u| u as u32),
-        None => Some(DEFAULT_USERS),
-    };
+        })
+    });
+    let seed = dec.or(m.get("seed"), d.seed, |dec, n| dec.u64(n, "tenants.seed"));
+    let users = dec.or(m.get("users"), d.users, |dec, n| {
+        dec.u64_in(n, "tenants.users", 1..=1_000_000, |u| {
+            format!("expected 1 to 1000000 users per tenant, found {u}")
+        })
+        .map(|u| u as u32)
+    });
     let weights_node = m.get("weights");
     let kind = kind?;
     let weights = match (weights_node, kind.as_str()) {
@@ -175,21 +163,23 @@ pub(super) fn decode_load(dec: &mut Decoder, node: &Node) -> Option<Load> {
             .collect();
         decoded.into_iter().collect::<Option<Vec<_>>>()
     });
-    let max_in_flight = match m.get("max_in_flight") {
-        Some(n) => dec.u64(n, "load.max_in_flight").and_then(|v| {
-            if v >= 1 {
-                Some(v.min(u32::MAX as u64) as u32)
-            } else {
-                dec.error(n.pos, "load.max_in_flight", "expected at least 1, found 0");
-                None
-            }
-        }),
-        None => Some(1_000),
-    };
-    let timeout = match m.get("timeout") {
-        Some(n) => dec.duration(n, "load.timeout").map(|d| d.value),
-        None => Some(Duration::from_secs(10)),
-    };
+    let max_in_flight = dec.or(
+        m.get("max_in_flight"),
+        Load::DEFAULT_MAX_IN_FLIGHT,
+        |dec, n| {
+            dec.u64(n, "load.max_in_flight").and_then(|v| {
+                if v >= 1 {
+                    Some(v.min(u32::MAX as u64) as u32)
+                } else {
+                    dec.error(n.pos, "load.max_in_flight", "expected at least 1, found 0");
+                    None
+                }
+            })
+        },
+    );
+    let timeout = dec.or(m.get("timeout"), Load::DEFAULT_TIMEOUT, |dec, n| {
+        dec.duration(n, "load.timeout").map(|d| d.value)
+    });
     m.finish(dec);
     Some(Load {
         phases: phases?,
@@ -310,14 +300,12 @@ fn decode_mix(dec: &mut Decoder, node: &Node, field: &str) -> Option<MixEntry> {
     let body = m
         .get("body")
         .and_then(|n| dec.string(n, &m.path("body")).map(|s| (s, n)));
-    let weight = match m.get("weight") {
-        Some(n) => dec
-            .u64_in(n, &m.path("weight"), 1..=1_000_000, |w| {
-                format!("expected a weight from 1 to 1000000, found {w}")
-            })
-            .map(|w| w as u32),
-        None => Some(1),
-    };
+    let weight = dec.or(m.get("weight"), 1, |dec, n| {
+        dec.u64_in(n, &m.path("weight"), 1..=1_000_000, |w| {
+            format!("expected a weight from 1 to 1000000, found {w}")
+        })
+        .map(|w| w as u32)
+    });
     let template = request.and_then(|n| {
         let text = dec.string(n, &m.path("request"))?;
         let body_text = body.as_ref().map(|(s, _)| s.as_str());

@@ -21,10 +21,6 @@ use load::{decode_load, decode_tenants};
 use stack::decode_stack;
 use trials::decode_trials;
 
-/// Where a service's fault may be aimed. Names are the seed's service names.
-/// Active users per tenant when the scenario does not say.
-pub(super) const DEFAULT_USERS: u32 = 20;
-
 pub fn parse_scenario(file: &Path, text: &str) -> Result<Scenario, Diagnostics> {
     let root = yaml::parse(text).map_err(|(pos, msg)| {
         let mut d = Diagnostics::default();

@@ -121,7 +121,7 @@ fn resolved_early(ev: &Evidence<'_>, d: &Detection) -> bool {
 /// doing (wall time): the rule's longest range window, a scrape and an
 /// evaluation, scaled.
 fn explained_for(ev: &Evidence<'_>, rule: &crate::stack::files::AlertRule) -> TD {
-    let window = crate::stack::render::promql::range_windows(&rule.expr)
+    let window = crate::stack::components::prometheus::promql::range_windows(&rule.expr)
         .ok()
         .and_then(|w| w.into_iter().max())
         .unwrap_or_default();

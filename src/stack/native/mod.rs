@@ -1,58 +1,40 @@
 //! The native provider: every component as a child process on free
 //! loopback ports, data and logs in the run directory; and, with the same
-//! stages, the docker provider, whose components are containers of the
-//! images `stack/docker-compose.yml` pins ([`launch`] decides which).
+//! starts, the docker provider, whose components are containers of the
+//! images `stack/docker-compose.yml` pins ([`crate::stack::launch`]
+//! decides which).
 //!
-//! - [`start`]: the order components come up in, the mocks, Prometheus and
-//!   Alertmanager;
-//! - [`backing`]: the filesystem for disk faults, PostgreSQL, Redis and
-//!   their exporters;
-//! - [`observability`]: Loki, Promtail or Alloy, Jaeger and Grafana, when
-//!   installed (natively) or always (docker);
+//! - [`start`]: the component catalogue brought up in order;
 //! - this file: the running [`Native`] set and the fault operations on it.
 //!
-//! Binaries come from the Debian/Ubuntu packages `scripts/install.sh`
-//! installs; Grafana, Loki, Promtail/Alloy and Jaeger have no Debian
-//! packages and are used when their binaries are on PATH.
+//! What each component is and how it starts lives in its own module under
+//! [`crate::stack::components`]. Binaries come from the Debian/Ubuntu
+//! packages `scripts/install.sh` installs, the Go-built ones from the
+//! install cache; Grafana, Loki, Promtail/Alloy and Jaeger are used when
+//! their binaries are on PATH.
 
-mod backing;
-mod launch;
-mod observability;
 mod start;
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::process::{Unit, which};
+use super::components::node_exporter::disk::Disk;
+use super::components::{Running, STOP_GRACE};
+use super::process::Unit;
 
-pub use start::{SERVICE_LOGS, start};
+pub use start::start;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_GRACE: Duration = Duration::from_secs(5);
-
+/// What the harness started for one run, and the faults it can inject
+/// into it.
 pub struct Native {
-    /// In start order; torn down in reverse.
-    procs: Vec<Unit>,
-    http: reqwest::Client,
-    /// PostgreSQL's data directory, removed after PostgreSQL stops.
-    pg_data: Option<super::datastores::PgData>,
-    /// The filesystem disk_pressure fills; unmounted at teardown.
-    disk: Option<super::disk::Disk>,
-    /// Between backend-api and PostgreSQL: high_latency on postgresql.
-    pg_proxy: Option<super::proxy::DelayProxy>,
+    running: Running,
 }
-
-/// The memory limit each mock reports (cAdvisor-style), which
-/// memory_pressure fills.
-pub const MOCK_MEMORY_LIMIT_MB: u64 = 256;
-/// How long the mock ml-engine's training job runs, in real time (divided
-/// by the time scale when the harness starts it).
-pub const MOCK_TRAIN_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Native {
     fn get(&mut self, name: &str) -> anyhow::Result<&mut Unit> {
-        self.procs
+        self.running
+            .procs
             .iter_mut()
             .find(|p| p.spec().name == name)
             .with_context(|| format!("{name} is not a component of this stack"))
@@ -71,7 +53,7 @@ impl Native {
     }
 
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<()> {
-        let http = self.http.clone();
+        let http = self.running.http.clone();
         let p = self.get(name)?;
         p.start(&http).await?;
         Ok(())
@@ -80,7 +62,7 @@ impl Native {
     /// The components that are not running, each with its last log lines.
     pub async fn dead(&mut self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for p in self.procs.iter_mut() {
+        for p in self.running.procs.iter_mut() {
             if !p.is_running().await {
                 let spec = p.spec();
                 out.push((spec.name.clone(), super::process::last_lines(&spec.log, 8)));
@@ -90,33 +72,11 @@ impl Native {
     }
 
     pub async fn teardown(&mut self) -> Vec<String> {
-        let mut notes = Vec::new();
-        for p in self.procs.iter_mut().rev() {
-            if !p.shut_down(STOP_GRACE).await {
-                notes.push(format!(
-                    "{} did not stop within {STOP_GRACE:?} of {} and was killed",
-                    p.spec().name,
-                    p.spec().stop_signal
-                ));
-            }
-        }
-        // PostgreSQL is stopped: its data directory can go.
-        self.pg_data = None;
-        if let Some(p) = self.pg_proxy.take() {
-            p.stop();
-        }
-        if let Some(mut d) = self.disk.take() {
-            if let Err(e) = d.unmount() {
-                notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
-            }
-        }
-        // Every component is stopped: its ports are free for other runs.
-        super::process::release_ports();
-        notes
+        self.running.teardown().await
     }
 
     pub fn set_latency(&self, name: &str, delay: Duration, jitter: Duration) -> anyhow::Result<()> {
-        match (name, &self.pg_proxy) {
+        match (name, &self.running.pg_proxy) {
             ("postgresql", Some(p)) => {
                 p.set_delay(delay, jitter);
                 Ok(())
@@ -125,8 +85,9 @@ impl Native {
         }
     }
 
-    pub fn disk(&self) -> anyhow::Result<&super::disk::Disk> {
-        self.disk
+    pub fn disk(&self) -> anyhow::Result<&Disk> {
+        self.running
+            .disk
             .as_ref()
             .context("this stack has no disk to fill (disk_pressure needs it mounted at start)")
     }
@@ -159,26 +120,10 @@ impl Native {
 
 /// Whether this machine can run what a fault on `target` needs: for the
 /// native provider (`docker: false`) the programs, for both the rights.
+/// The component the target names says ([`super::components::Component::can_fault`]).
 pub fn can_fault(target: &str, docker: bool) -> Result<(), String> {
-    let installed = |names: &[&str]| docker || names.iter().any(|n| which(n).is_some());
-    match target {
-        "postgresql" if !docker && super::datastores::pg_bin("initdb").is_none() => {
-            Err("PostgreSQL is not installed (package postgresql)".into())
-        }
-        "postgresql" if !installed(super::datastores::POSTGRES_EXPORTER) => Err(
-            "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire".into(),
-        ),
-        "disk" => {
-            super::disk::can_mount()?;
-            if installed(&["prometheus-node-exporter", "node_exporter"]) {
-                Ok(())
-            } else {
-                Err(
-                    "prometheus-node-exporter is not installed, so DiskSpaceLow could not fire"
-                        .into(),
-                )
-            }
-        }
-        _ => Ok(()),
+    match super::components::fault_target(target).and_then(|c| c.can_fault) {
+        Some(check) => check(docker),
+        None => Ok(()),
     }
 }

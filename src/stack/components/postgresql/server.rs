@@ -1,7 +1,6 @@
-//! PostgreSQL and Redis for the native stack, with their Prometheus
-//! exporters, all from Debian/Ubuntu packages (`postgresql`,
-//! `redis-server`, `prometheus-postgres-exporter`,
-//! `prometheus-redis-exporter`).
+//! The PostgreSQL server the mocks keep their data in: natively from the
+//! Debian/Ubuntu package `postgresql` (initdb, a data directory per run),
+//! or the image the compose file pins.
 //!
 //! PostgreSQL refuses to run as root. When zeta-bench runs as root, initdb
 //! and postgres run as the `postgres` user (which the package creates)
@@ -14,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 
-use super::process::{Ready, Spec, which};
+use crate::stack::process::{Ready, Spec, which};
 
 /// The PostgreSQL role and database the mocks use.
 pub const PG_USER: &str = "zeta";
@@ -140,7 +139,7 @@ pub async fn init_postgres(
         bail!(
             "initdb failed ({}):\n{}",
             out.status,
-            super::process::last_lines(log, 20)
+            crate::stack::process::last_lines(log, 20)
         );
     }
     Ok(PgData { dir, uid, password })
@@ -249,89 +248,4 @@ pub fn conn_string(port: u16, password: &str) -> String {
 
 pub fn url(port: u16, password: &str) -> String {
     format!("postgresql://{PG_USER}:{password}@127.0.0.1:{port}/{PG_DB}?sslmode=disable")
-}
-
-/// Redis on `port` of 127.0.0.1, without persistence. `program` is
-/// `redis-server` on PATH, or its name in the pinned image.
-pub fn redis_spec(
-    program: PathBuf,
-    port: u16,
-    dir: &Path,
-    log: PathBuf,
-    pid_file: Option<PathBuf>,
-) -> anyhow::Result<Spec> {
-    std::fs::create_dir_all(dir)?;
-    Ok(Spec {
-        name: "redis".into(),
-        program,
-        args: vec![
-            "--port".into(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            "".into(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--protected-mode".into(),
-            "yes".into(),
-        ],
-        env: vec![],
-        log,
-        ready: Ready::Tcp(format!("127.0.0.1:{port}")),
-        ready_timeout: Duration::from_secs(15),
-        stop_signal: Signal::SIGTERM,
-        pid_file,
-    })
-}
-
-/// Program names of the PostgreSQL exporter: Debian's, upstream's.
-pub const POSTGRES_EXPORTER: &[&str] = &["prometheus-postgres-exporter", "postgres_exporter"];
-/// Program names of the Redis exporter: Debian's, upstream's.
-pub const REDIS_EXPORTER: &[&str] = &["prometheus-redis-exporter", "redis_exporter"];
-
-pub fn postgres_exporter_spec(
-    program: PathBuf,
-    port: u16,
-    pg_port: u16,
-    password: &str,
-    log: PathBuf,
-    pid_file: Option<PathBuf>,
-) -> Spec {
-    Spec {
-        name: "postgres-exporter".into(),
-        program,
-        args: vec![format!("--web.listen-address=127.0.0.1:{port}")],
-        env: vec![("DATA_SOURCE_NAME".into(), url(pg_port, password))],
-        log,
-        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
-        ready_timeout: Duration::from_secs(15),
-        stop_signal: Signal::SIGTERM,
-        pid_file,
-    }
-}
-
-pub fn redis_exporter_spec(
-    program: PathBuf,
-    port: u16,
-    redis_port: u16,
-    log: PathBuf,
-    pid_file: Option<PathBuf>,
-) -> Spec {
-    Spec {
-        name: "redis-exporter".into(),
-        program,
-        args: vec![
-            format!("--redis.addr=redis://127.0.0.1:{redis_port}"),
-            format!("--web.listen-address=127.0.0.1:{port}"),
-        ],
-        env: vec![],
-        log,
-        ready: Ready::Http(format!("http://127.0.0.1:{port}/metrics")),
-        ready_timeout: Duration::from_secs(15),
-        stop_signal: Signal::SIGTERM,
-        pid_file,
-    }
 }

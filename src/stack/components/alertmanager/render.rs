@@ -13,8 +13,8 @@
 
 use serde_yaml::{Mapping, Value};
 
-use super::{RenderInput, Rendered, mapping_mut, scale_field, write_yaml};
 use crate::stack::files::defaults;
+use crate::stack::render::{RenderInput, Rendered, mapping_mut, scale_field, write_yaml};
 
 /// Integrations the harness receives and understands.
 const OBSERVED: &[&str] = &["slack_configs", "pagerduty_configs", "webhook_configs"];
@@ -45,7 +45,7 @@ pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()>
         .filter_map(Value::as_str)
         .map(String::from)
         .collect();
-    super::copy_referenced(&input.files.dir.join("alertmanager"), &dir, &templates)?;
+    crate::stack::render::copy_referenced(&input.files.dir.join("alertmanager"), &dir, &templates)?;
     let mut cfg = input.files.alertmanager.clone();
     if !cfg.is_mapping() {
         cfg = Value::Mapping(Mapping::new());

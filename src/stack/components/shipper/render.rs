@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::{mapping_mut, write_yaml};
+use crate::stack::render::{mapping_mut, write_yaml};
 
 pub const PROMTAIL_CONFIG: &str = "loki/promtail-config.yml";
 pub const ALLOY_CONFIG: &str = "loki/config.alloy";
@@ -71,7 +71,7 @@ fn drop_reason(job: &Value) -> Option<&'static str> {
 /// Render Promtail's config; returns the file and the jobs left out.
 pub fn render_promtail(input: &ShipperInput<'_>) -> anyhow::Result<RenderedShipper> {
     let src = input.stack_dir.join(PROMTAIL_CONFIG);
-    let mut cfg = super::read_yaml_mapping(&src)?;
+    let mut cfg = crate::stack::render::read_yaml_mapping(&src)?;
     let server = mapping_mut(&mut cfg, "server");
     server.insert("http_listen_address".into(), "127.0.0.1".into());
     server.insert("http_listen_port".into(), input.http_port.into());

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::{AddressMap, write_yaml};
 use crate::input::units::{format_duration, parse_duration};
 use crate::scenario::plan::scale;
+use crate::stack::render::{AddressMap, write_yaml};
 
 pub const DASHBOARD_PROVIDERS_FILE: &str = "grafana/provisioning/dashboards.yml";
 
@@ -38,7 +38,7 @@ pub fn render(
     let base = out_dir.join("grafana");
     let dashboards = base.join("dashboards");
     // Dashboards only: JSON files, the provider's own format.
-    super::copy_referenced(
+    crate::stack::render::copy_referenced(
         &stack_dir.join(crate::stack::lint::DASHBOARDS_DIR),
         &dashboards,
         &["*.json".to_string()],
@@ -49,7 +49,7 @@ pub fn render(
         std::fs::create_dir_all(provisioning.join(kind))?;
     }
 
-    let read = |rel: &str| super::read_yaml_mapping(&stack_dir.join(rel));
+    let read = |rel: &str| crate::stack::render::read_yaml_mapping(&stack_dir.join(rel));
 
     let mut unreachable = Vec::new();
     let mut sources = read(crate::stack::lint::DATASOURCES_FILE)?;

@@ -222,7 +222,7 @@ fn regex_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::grafana::model::{DsRef, Panel};
+    use crate::stack::components::grafana::model::{DsRef, Panel};
 
     fn dash(from: &str) -> Dashboard {
         Dashboard {

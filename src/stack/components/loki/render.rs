@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use super::{mapping_mut, write_yaml};
+use crate::stack::render::{mapping_mut, write_yaml};
 
 pub const LOKI_CONFIG: &str = "loki/loki-config.yml";
 

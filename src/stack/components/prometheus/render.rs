@@ -1,11 +1,18 @@
-//! Rendering `prometheus/prometheus.yml` and its rule files.
+//! Rendering `prometheus/prometheus.yml` and its rule files for one run:
+//! scrape targets and the Alertmanager target go to where each component
+//! really listens (a target this run does not have is dropped and
+//! reported); with time scale K, intervals, rule `for` and PromQL windows
+//! are divided by K, and the flags a scaled run needs are returned.
 
 use serde_yaml::{Mapping, Value};
 
-use super::{DroppedTarget, RenderInput, Rendered, mapping_mut, promql, scale_field, write_yaml};
+use super::promql;
 use crate::input::units::format_duration;
 use crate::scenario::plan::scale;
 use crate::stack::files::{defaults, groups};
+use crate::stack::render::{
+    DroppedTarget, RenderInput, Rendered, mapping_mut, scale_field, write_yaml,
+};
 
 pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()> {
     let k = input.time_scale;

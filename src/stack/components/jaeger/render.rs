@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::write_yaml;
+use crate::stack::render::write_yaml;
 
 pub const JAEGER_CONFIG: &str = "jaeger/jaeger-config.yml";
 
@@ -55,7 +55,11 @@ fn copy_strategies(
             .map(|n| n.to_string_lossy().to_string())
         {
             // Only the strategies file the config names is copied.
-            super::copy_referenced(&stack_dir.join("jaeger"), dir, std::slice::from_ref(&file))?;
+            crate::stack::render::copy_referenced(
+                &stack_dir.join("jaeger"),
+                dir,
+                std::slice::from_ref(&file),
+            )?;
             let name = dir.join(&file);
             if !name.is_file() {
                 anyhow::bail!(
@@ -88,7 +92,7 @@ pub fn render(
     mut free_port: impl FnMut() -> std::io::Result<u16>,
 ) -> anyhow::Result<RenderedJaeger> {
     let src = stack_dir.join(JAEGER_CONFIG);
-    let mut cfg = super::read_yaml_mapping(&src)?;
+    let mut cfg = crate::stack::render::read_yaml_mapping(&src)?;
     let dir = out_dir.join("jaeger");
     std::fs::create_dir_all(&dir)?;
 

@@ -1,0 +1,281 @@
+//! The bring-up context each component's start receives ([`Build`]): the
+//! launcher, the run's options, what has started so far ([`Running`]), and
+//! what one start hands on to the next (the addresses the renderers map
+//! compose names to, the mocks' environment, the rendered configs, the
+//! endpoints the observers will use).
+//!
+//! Every unit is registered in [`Running`] before it starts, so that
+//! [`Running::teardown`] covers a start that fails or is interrupted
+//! half-way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use tokio_util::sync::CancellationToken;
+
+use super::node_exporter::disk::Disk;
+use super::postgresql::server::PgData;
+use crate::http::endpoint::Endpoint;
+use crate::names::ComponentName;
+use crate::stack::launch::Launcher;
+use crate::stack::process::{Ready, Spec, Unit};
+use crate::stack::proxy::DelayProxy;
+use crate::stack::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
+use crate::stack::{ComponentInfo, StackOptions};
+
+/// How long a component has to become ready, unless its module says.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a component has to stop after its stop signal.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What the harness started, with what it must undo at teardown.
+pub struct Running {
+    /// In start order; torn down in reverse.
+    pub(crate) procs: Vec<Unit>,
+    pub(crate) http: reqwest::Client,
+    /// PostgreSQL's data directory, removed after PostgreSQL stops.
+    pub(crate) pg_data: Option<PgData>,
+    /// The filesystem disk_pressure fills; unmounted at teardown.
+    pub(crate) disk: Option<Disk>,
+    /// Between backend-api and PostgreSQL: high_latency on postgresql.
+    pub(crate) pg_proxy: Option<DelayProxy>,
+}
+
+impl Running {
+    pub fn new(http: reqwest::Client) -> Running {
+        Running {
+            procs: Vec::new(),
+            http,
+            pg_data: None,
+            disk: None,
+            pg_proxy: None,
+        }
+    }
+
+    /// Stop everything, in reverse start order, and undo what the starts
+    /// mounted and made; returns what did not go cleanly. Safe to call
+    /// more than once.
+    pub async fn teardown(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for p in self.procs.iter_mut().rev() {
+            if !p.shut_down(STOP_GRACE).await {
+                notes.push(format!(
+                    "{} did not stop within {STOP_GRACE:?} of {} and was killed",
+                    p.spec().name,
+                    p.spec().stop_signal
+                ));
+            }
+        }
+        // PostgreSQL is stopped: its data directory can go.
+        self.pg_data = None;
+        if let Some(p) = self.pg_proxy.take() {
+            p.stop();
+        }
+        if let Some(mut d) = self.disk.take() {
+            if let Err(e) = d.unmount() {
+                notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
+            }
+        }
+        // Every component is stopped: its ports are free for other runs.
+        crate::stack::process::release_ports();
+        notes
+    }
+}
+
+/// What the starts have brought up so far, and what they hand on.
+pub struct Build<'a> {
+    pub running: Running,
+    pub launcher: Launcher,
+    pub opts: &'a StackOptions,
+    pub cancel: &'a CancellationToken,
+    pub components: Vec<ComponentInfo>,
+    /// Compose `host:port` → where it really listens (for the renderers).
+    pub addresses: AddressMap,
+    /// Programs a reservation found before anything started.
+    pub programs: BTreeMap<ComponentName, PathBuf>,
+    pub not_started: Vec<String>,
+    /// Components this provider needs that could not start here, and why.
+    pub missing: BTreeMap<String, String>,
+    /// Grafana, Loki or Jaeger that this stack does not have, and why.
+    pub absent: BTreeMap<String, String>,
+    /// Log collection jobs the shipper's renderer dropped.
+    pub dropped: Vec<DroppedTarget>,
+    /// Environment of both mocks, and of backend-api alone.
+    pub mock_env: Vec<(String, String)>,
+    pub backend_env: Vec<(String, String)>,
+    /// PostgreSQL's port and the harness user's password, for its exporter.
+    pub postgres: Option<(u16, String)>,
+    /// Mock service name → base URL.
+    pub services: BTreeMap<String, String>,
+    /// Prometheus' and Alertmanager's rendered configs.
+    pub rendered: Rendered,
+    pub grafana: Option<Endpoint>,
+    pub loki: Option<Endpoint>,
+    pub jaeger: Option<Endpoint>,
+}
+
+impl<'a> Build<'a> {
+    pub fn new(
+        running: Running,
+        launcher: Launcher,
+        opts: &'a StackOptions,
+        cancel: &'a CancellationToken,
+        admin_token: &str,
+    ) -> Build<'a> {
+        Build {
+            running,
+            launcher,
+            opts,
+            cancel,
+            components: Vec::new(),
+            addresses: AddressMap::new(),
+            programs: BTreeMap::new(),
+            not_started: Vec::new(),
+            missing: BTreeMap::new(),
+            absent: BTreeMap::new(),
+            dropped: Vec::new(),
+            mock_env: vec![("ZETA_ADMIN_TOKEN".to_string(), admin_token.to_string())],
+            backend_env: Vec::new(),
+            postgres: None,
+            services: BTreeMap::new(),
+            rendered: Rendered::default(),
+            grafana: None,
+            loki: None,
+            jaeger: None,
+        }
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.opts.run_dir.join("logs").join(format!("{name}.log"))
+    }
+
+    pub fn pid_file(&self) -> Option<PathBuf> {
+        Some(self.opts.run_dir.join("pids.txt"))
+    }
+
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.opts.run_dir.join("data").join(name)
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.opts.run_dir.join("config")
+    }
+
+    /// Where the compose name `host:port` really listens in this run.
+    pub fn address(&self, compose: &str) -> anyhow::Result<String> {
+        self.addresses.get(compose).cloned().ok_or_else(|| {
+            anyhow::anyhow!("no address for {compose}: its component was not started or reserved")
+        })
+    }
+
+    /// The program a reservation found for `name`.
+    pub fn reserved_program(&self, name: ComponentName) -> anyhow::Result<PathBuf> {
+        self.programs
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("{name}: its program was not looked up before start"))
+    }
+
+    /// Render Prometheus' or Alertmanager's config into [`Build::rendered`]
+    /// with `render`, then, where it runs as a process, check it with the
+    /// chosen server's own `tool` (promtool, amtool): a config one version
+    /// accepts and another refuses is found before the server starts.
+    /// Returns the rendered file, which `file` picks.
+    pub fn render_checked(
+        &mut self,
+        render: fn(&RenderInput<'_>, &mut Rendered) -> anyhow::Result<()>,
+        file: fn(&Rendered) -> &Path,
+        tool: &str,
+        server: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let out_dir = self.config_dir();
+        let input = RenderInput {
+            files: &self.opts.files,
+            time_scale: self.opts.time_scale,
+            addresses: &self.addresses,
+            receiver_base: &self.opts.receiver_base,
+            out_dir: &out_dir,
+        };
+        render(&input, &mut self.rendered).context("rendering stack/ into the run directory")?;
+        let config = file(&self.rendered).to_path_buf();
+        if !self.launcher.containerised("prometheus") {
+            crate::stack::tools::check_rendered(&self.opts.binaries, tool, server, &config)?;
+        }
+        Ok(config)
+    }
+
+    /// How to start `name`: no extra environment, its log in the run
+    /// directory, SIGTERM to stop, the usual readiness timeout.
+    pub fn spec(&self, name: &str, program: PathBuf, args: Vec<String>, ready: Ready) -> Spec {
+        Spec {
+            name: name.into(),
+            program,
+            args,
+            env: vec![],
+            log: self.log(name),
+            ready,
+            ready_timeout: READY_TIMEOUT,
+            stop_signal: Signal::SIGTERM,
+            pid_file: self.pid_file(),
+        }
+    }
+
+    /// Start one unit and wait until it is ready (or the run is cancelled).
+    pub async fn start(&mut self, spec: Spec) -> anyhow::Result<()> {
+        let mut unit = self.launcher.unit(spec);
+        let name = unit.spec().name.clone();
+        let result = tokio::select! {
+            r = unit.start(&self.running.http) => r.map_err(anyhow::Error::from),
+            _ = self.cancel.cancelled() => Err(anyhow::anyhow!("interrupted while starting {name}")),
+        };
+        if result.is_ok() {
+            tracing::info!("started {name} ({})", unit.describe());
+        }
+        self.running.procs.push(unit);
+        result
+    }
+
+    /// Record a running component for the result and the access table.
+    pub async fn record(&mut self, name: &str, program: &Path, url: String) {
+        let version = self.launcher.version(name, program).await;
+        self.record_version(name, version, url);
+    }
+
+    pub fn record_version(&mut self, name: &str, version: Option<String>, url: String) {
+        self.components.push(ComponentInfo {
+            name: name.to_string(),
+            version,
+            url,
+            log: self.log(name).display().to_string(),
+        });
+    }
+
+    /// An exporter on a free port, scraped where the compose file says
+    /// (`compose`); `spec` gets (program, port, log, pid file).
+    pub async fn exporter(
+        &mut self,
+        name: &str,
+        compose: &str,
+        program: PathBuf,
+        spec: impl FnOnce(PathBuf, u16, PathBuf, Option<PathBuf>) -> Spec,
+    ) -> anyhow::Result<()> {
+        let port = crate::stack::process::free_port()?;
+        self.start(spec(program.clone(), port, self.log(name), self.pid_file()))
+            .await?;
+        self.addresses
+            .insert(compose.into(), format!("127.0.0.1:{port}"));
+        self.record(name, &program, format!("http://127.0.0.1:{port}"))
+            .await;
+        Ok(())
+    }
+
+    /// A component this stack does not have (Grafana, Loki, Jaeger), and
+    /// why: the SLOs that need it say "not measured" with this reason.
+    pub fn absent(&mut self, component: ComponentName, why: String) {
+        tracing::info!("{component}: {why}");
+        self.absent.insert(component.name().to_string(), why);
+    }
+}
