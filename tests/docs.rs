@@ -1,0 +1,183 @@
+//! The repo's own maps match the tree: the README's "Repository layout"
+//! table and `docs/architecture.md` name only paths that exist, and name
+//! every top-level folder, every test file, every script, every top-level
+//! module of `src/` and every stack component. A file added, moved or
+//! removed without its map fails here.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Names in a directory, folders with a trailing `/`, hidden ones left out.
+fn entries(rel: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(root().join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                format!("{name}/")
+            } else {
+                name
+            }
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The text of each backticked span.
+fn code_spans(text: &str) -> Vec<&str> {
+    text.split('`').skip(1).step_by(2).collect()
+}
+
+/// The README's layout table: (first cell, whole row).
+fn layout_rows() -> Vec<(String, String)> {
+    let readme = read("README.md");
+    let start = readme
+        .find("## Repository layout")
+        .expect("the README has a Repository layout section");
+    let section = &readme[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+    section[..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let first = l.split('|').nth(1).unwrap_or("").trim().to_string();
+            (first, l.to_string())
+        })
+        .collect()
+}
+
+fn row(path: &str) -> String {
+    layout_rows()
+        .into_iter()
+        .find(|(first, _)| code_spans(first).contains(&path))
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("the README's layout table has no row for `{path}`"))
+}
+
+#[test]
+fn the_layout_table_has_a_row_for_every_top_level_folder_and_only_those_that_exist() {
+    let rows = layout_rows();
+    let named: Vec<&str> = rows.iter().flat_map(|(f, _)| code_spans(f)).collect();
+    for e in entries(".") {
+        let listed = e.ends_with('/') || ["Dockerfile", "Cargo.toml"].contains(&e.as_str());
+        if listed && e != "target/" {
+            assert!(named.contains(&e.as_str()), "no layout row names `{e}`");
+        }
+    }
+    for n in named {
+        assert!(
+            root().join(n).exists(),
+            "the layout table names `{n}`, which is not in the repo"
+        );
+    }
+}
+
+#[test]
+fn the_tests_row_names_every_test_file_and_no_other() {
+    let r = row("tests/");
+    let named: Vec<&str> = code_spans(&r)
+        .into_iter()
+        .filter(|s| s.ends_with(".rs"))
+        .collect();
+    for e in entries("tests").iter().filter(|e| e.ends_with(".rs")) {
+        assert!(
+            named.contains(&e.as_str()),
+            "the tests/ row does not name {e}"
+        );
+    }
+    for e in entries("tests").iter().filter(|e| e.ends_with('/')) {
+        assert!(
+            r.contains(&format!("`{e}`")),
+            "the tests/ row does not name {e}"
+        );
+    }
+    for n in named {
+        assert!(
+            root().join("tests").join(n).is_file(),
+            "the tests/ row names {n}, which is not there"
+        );
+    }
+}
+
+#[test]
+fn the_scripts_row_names_every_script() {
+    let r = row("scripts/");
+    for e in entries("scripts") {
+        assert!(
+            r.contains(&format!("`{e}`")),
+            "the scripts/ row does not name {e}"
+        );
+    }
+}
+
+#[test]
+fn the_src_row_names_every_top_level_module() {
+    let r = row("src/");
+    for e in entries("src") {
+        if ["lib.rs", "main.rs"].contains(&e.as_str()) {
+            continue;
+        }
+        assert!(
+            r.contains(&format!("`{e}`")),
+            "the src/ row does not name {e}"
+        );
+    }
+}
+
+/// Every file and folder under `dir`, as paths relative to the repo.
+fn tree(dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()) {
+        let path = e.path();
+        let rel = path
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if path.is_dir() {
+            out.push(format!("{rel}/"));
+            tree(&path, out);
+        } else {
+            out.push(rel);
+        }
+    }
+}
+
+#[test]
+fn architecture_names_only_paths_that_exist_and_every_component() {
+    let doc = read("docs/architecture.md");
+    let mut all = Vec::new();
+    for d in ["src", "tests", "scripts", "tools", "stack"] {
+        tree(&root().join(d), &mut all);
+    }
+    for span in code_spans(&doc) {
+        let looks_like_path = span.contains('/')
+            && !span.contains(' ')
+            && !span.starts_with("../")
+            && (span.ends_with(".rs") || span.ends_with('/') || span.ends_with(".sh"));
+        if looks_like_path {
+            let found = all
+                .iter()
+                .any(|p| p == span || p.ends_with(&format!("/{span}")));
+            assert!(
+                found,
+                "docs/architecture.md names `{span}`, which is not in the tree"
+            );
+        }
+    }
+    for e in entries("src/stack/components") {
+        assert!(
+            doc.contains(&format!("`stack/components/{e}`")),
+            "docs/architecture.md does not name stack/components/{e}"
+        );
+    }
+}
