@@ -126,10 +126,7 @@ pub fn find(binaries: &Binaries, component: &str, candidates: &[&str]) -> Option
     if let Some(p) = binaries.get(component) {
         return Some(p.to_path_buf());
     }
-    candidates
-        .iter()
-        .find_map(|c| super::process::which(c))
-        .or_else(|| candidates.iter().find_map(|c| cached(c)))
+    super::process::which_any(candidates).or_else(|| candidates.iter().find_map(|c| cached(c)))
 }
 
 #[cfg(test)]

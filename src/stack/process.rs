@@ -33,6 +33,17 @@ pub struct Spec {
     pub pid_file: Option<PathBuf>,
 }
 
+impl Spec {
+    /// The same spec, given `timeout` to become ready (a component slower
+    /// to start than most).
+    pub fn ready_within(self, timeout: Duration) -> Spec {
+        Spec {
+            ready_timeout: timeout,
+            ..self
+        }
+    }
+}
+
 /// Environment values can be secrets (Grafana's admin password): `Debug`
 /// names the variables only.
 impl std::fmt::Debug for Spec {
@@ -431,6 +442,11 @@ pub fn which(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// The first of `names` found on PATH.
+pub fn which_any(names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| which(n))
 }
 
 /// First line of `program --version` (both Prometheus and Alertmanager print

@@ -9,6 +9,25 @@ use std::process::Command;
 
 use super::files::{ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG};
 
+/// A server's own config check: the tool, and its arguments before the
+/// file.
+pub struct Validator {
+    pub tool: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// Prometheus' (which also checks the rule files).
+pub const PROMTOOL: Validator = Validator {
+    tool: "promtool",
+    args: &["check", "config"],
+};
+
+/// Alertmanager's.
+pub const AMTOOL: Validator = Validator {
+    tool: "amtool",
+    args: &["check-config"],
+};
+
 /// The validator beside a chosen server binary (`promtool` next to
 /// `prometheus`), else the chosen or usual one.
 pub fn validator(
@@ -52,18 +71,14 @@ pub fn run_check(tool: &Path, args: &[&str], file: &Path) -> Result<String, Stri
 /// and another refuses is found before the server starts.
 pub fn check_rendered(
     binaries: &super::binaries::Binaries,
-    tool: &str,
+    check: &Validator,
     server: &Path,
     file: &Path,
 ) -> anyhow::Result<()> {
-    let args: &[&str] = match tool {
-        "promtool" => &["check", "config"],
-        _ => &["check-config"],
-    };
-    let Some(tool) = validator(binaries, tool, server) else {
+    let Some(tool) = validator(binaries, check.tool, server) else {
         return Ok(());
     };
-    match run_check(&tool, args, file) {
+    match run_check(&tool, check.args, file) {
         Ok(line) => {
             tracing::info!("{line}");
             Ok(())
@@ -77,17 +92,15 @@ pub fn check_rendered(
 /// those on PATH, else the install cache's.
 pub fn check(stack: &Path, binaries: &super::binaries::Binaries) -> Vec<Result<String, String>> {
     let mut out = Vec::new();
-    for (tool, args, file) in [
-        ("promtool", &["check", "config"][..], PROMETHEUS_CONFIG),
-        ("amtool", &["check-config"][..], ALERTMANAGER_CONFIG),
-    ] {
+    for (check, file) in [(PROMTOOL, PROMETHEUS_CONFIG), (AMTOOL, ALERTMANAGER_CONFIG)] {
         let path = stack.join(file);
-        match super::binaries::find(binaries, tool, &[tool]) {
+        match super::binaries::find(binaries, check.tool, &[check.tool]) {
             None => out.push(Ok(format!(
-                "{tool}: not installed, {} not checked by it",
+                "{}: not installed, {} not checked by it",
+                check.tool,
                 path.display()
             ))),
-            Some(program) => out.push(run_check(&program, args, &path)),
+            Some(program) => out.push(run_check(&program, check.args, &path)),
         }
     }
     out

@@ -24,6 +24,7 @@ use crate::stack::launch::Launcher;
 use crate::stack::process::{Ready, Spec, Unit};
 use crate::stack::proxy::DelayProxy;
 use crate::stack::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
+use crate::stack::tools::Validator;
 use crate::stack::{ComponentInfo, StackOptions};
 
 /// How long a component has to become ready, unless its module says.
@@ -83,6 +84,18 @@ impl Running {
         crate::stack::process::release_ports();
         notes
     }
+}
+
+/// An exporter the stack runs beside what it watches.
+pub struct Exporter {
+    pub name: ComponentName,
+    /// Its program names (Debian's, upstream's), and the package with them.
+    pub programs: &'static [&'static str],
+    pub package: &'static str,
+    /// Where Prometheus scrapes it (`host:port` in the compose file).
+    pub compose: &'static str,
+    /// The alert that fires on what it reports.
+    pub alert: &'static str,
 }
 
 /// What the starts have brought up so far, and what they hand on.
@@ -171,6 +184,26 @@ impl<'a> Build<'a> {
         })
     }
 
+    /// Reserve a server every stack needs (Prometheus, Alertmanager)
+    /// before anything starts: its program (an error naming `package` when
+    /// none of `programs` is installed) and a free loopback port, under each
+    /// of its `compose` names, which other components' configs name.
+    pub fn reserve(
+        &mut self,
+        name: ComponentName,
+        programs: &[&str],
+        package: &str,
+        compose: &[&str],
+    ) -> anyhow::Result<()> {
+        let program = self.launcher.require(name.name(), programs, package)?;
+        self.programs.insert(name, program);
+        let addr = format!("127.0.0.1:{}", crate::stack::process::free_port()?);
+        for c in compose {
+            self.addresses.insert((*c).to_string(), addr.clone());
+        }
+        Ok(())
+    }
+
     /// The program a reservation found for `name`.
     pub fn reserved_program(&self, name: ComponentName) -> anyhow::Result<PathBuf> {
         self.programs
@@ -179,17 +212,17 @@ impl<'a> Build<'a> {
             .ok_or_else(|| anyhow::anyhow!("{name}: its program was not looked up before start"))
     }
 
-    /// Render Prometheus' or Alertmanager's config into [`Build::rendered`]
-    /// with `render`, then, where it runs as a process, check it with the
-    /// chosen server's own `tool` (promtool, amtool): a config one version
-    /// accepts and another refuses is found before the server starts.
-    /// Returns the rendered file, which `file` picks.
+    /// Render `server`'s config (Prometheus', Alertmanager's) into
+    /// [`Build::rendered`] with `render`, then, where it runs as a process,
+    /// check it with the chosen server's own validator (`check`): a config
+    /// one version accepts and another refuses is found before the server
+    /// starts. Returns the rendered file, which `file` picks.
     pub fn render_checked(
         &mut self,
+        server: ComponentName,
         render: fn(&RenderInput<'_>, &mut Rendered) -> anyhow::Result<()>,
         file: fn(&Rendered) -> &Path,
-        tool: &str,
-        server: &Path,
+        check: &Validator,
     ) -> anyhow::Result<PathBuf> {
         let out_dir = self.config_dir();
         let input = RenderInput {
@@ -201,8 +234,9 @@ impl<'a> Build<'a> {
         };
         render(&input, &mut self.rendered).context("rendering stack/ into the run directory")?;
         let config = file(&self.rendered).to_path_buf();
-        if !self.launcher.containerised("prometheus") {
-            crate::stack::tools::check_rendered(&self.opts.binaries, tool, server, &config)?;
+        if !self.launcher.containerised(server.name()) {
+            let program = self.reserved_program(server)?;
+            crate::stack::tools::check_rendered(&self.opts.binaries, check, &program, &config)?;
         }
         Ok(config)
     }
@@ -254,19 +288,30 @@ impl<'a> Build<'a> {
     }
 
     /// An exporter on a free port, scraped where the compose file says
-    /// (`compose`); `spec` gets (program, port, log, pid file).
+    /// (`e.compose`); `spec` gets (program, port, log, pid file). When none
+    /// of its programs is installed, it is recorded missing, saying which
+    /// alert therefore cannot fire.
     pub async fn exporter(
         &mut self,
-        name: &str,
-        compose: &str,
-        program: PathBuf,
+        e: &Exporter,
         spec: impl FnOnce(PathBuf, u16, PathBuf, Option<PathBuf>) -> Spec,
     ) -> anyhow::Result<()> {
+        let name = e.name.name();
+        let Some(program) = self.launcher.program(name, e.programs) else {
+            self.missing.insert(
+                name.into(),
+                format!(
+                    "not installed (package {}); {} cannot fire",
+                    e.package, e.alert
+                ),
+            );
+            return Ok(());
+        };
         let port = crate::stack::process::free_port()?;
         self.start(spec(program.clone(), port, self.log(name), self.pid_file()))
             .await?;
         self.addresses
-            .insert(compose.into(), format!("127.0.0.1:{port}"));
+            .insert(e.compose.into(), format!("127.0.0.1:{port}"));
         self.record(name, &program, format!("http://127.0.0.1:{port}"))
             .await;
         Ok(())

@@ -33,7 +33,7 @@ pub mod shipper;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use build::{Build, READY_TIMEOUT, Running, STOP_GRACE};
+pub use build::{Build, Exporter, READY_TIMEOUT, Running, STOP_GRACE};
 
 use crate::names::{ComponentName, SloKind};
 use crate::scenario::FaultKind;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::postgresql::server::url;
-use super::{Build, Component};
+use super::{Build, Component, Exporter};
 use crate::names::ComponentName;
 use crate::stack::process::{Ready, Spec};
 
@@ -19,28 +19,27 @@ pub const COMPONENT: Component = Component::new(ComponentName::PostgresExporter,
     .compose("postgres-exporter")
     .start(|b| Box::pin(start(b)));
 
+const EXPORTER: Exporter = Exporter {
+    name: ComponentName::PostgresExporter,
+    programs: PROGRAMS,
+    package: "prometheus-postgres-exporter",
+    compose: "postgres-exporter:9187",
+    alert: "DatabaseDown",
+};
+
 /// Beside a PostgreSQL that started; missing (DatabaseDown cannot fire)
 /// when not installed.
 async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     let Some((pg_port, password)) = b.postgres.clone() else {
         return Ok(());
     };
-    let Some(program) = b.launcher.program("postgres-exporter", PROGRAMS) else {
-        b.missing.insert(
-            "postgres-exporter".into(),
-            "not installed (package prometheus-postgres-exporter); DatabaseDown cannot fire".into(),
-        );
-        return Ok(());
-    };
-    b.exporter(
-        "postgres-exporter",
-        "postgres-exporter:9187",
-        program,
-        |p, e, log, pid| spec(p, e, pg_port, &password, log, pid),
-    )
+    b.exporter(&EXPORTER, |p, e, log, pid| {
+        spec(p, e, pg_port, &password, log, pid)
+    })
     .await
 }
 
+/// The exporter on `port`, connecting to PostgreSQL on `pg_port` directly.
 pub fn spec(
     program: PathBuf,
     port: u16,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{Build, Component};
+use super::{Build, Component, Exporter};
 use crate::names::ComponentName;
 use crate::stack::process::{Ready, Spec};
 
@@ -17,26 +17,22 @@ pub const COMPONENT: Component = Component::new(ComponentName::RedisExporter, "E
     .compose("redis-exporter")
     .start(|b| Box::pin(start(b)));
 
+const EXPORTER: Exporter = Exporter {
+    name: ComponentName::RedisExporter,
+    programs: PROGRAMS,
+    package: "prometheus-redis-exporter",
+    compose: "redis-exporter:9121",
+    alert: "RedisDown",
+};
+
 /// Beside a Redis that started; missing (RedisDown cannot fire) when not
 /// installed.
 async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     let Some(redis) = b.addresses.get(super::redis::COMPOSE).cloned() else {
         return Ok(());
     };
-    let Some(program) = b.launcher.program("redis-exporter", PROGRAMS) else {
-        b.missing.insert(
-            "redis-exporter".into(),
-            "not installed (package prometheus-redis-exporter); RedisDown cannot fire".into(),
-        );
-        return Ok(());
-    };
-    b.exporter(
-        "redis-exporter",
-        "redis-exporter:9121",
-        program,
-        |p, e, log, pid| spec(p, e, &redis, log, pid),
-    )
-    .await
+    b.exporter(&EXPORTER, |p, e, log, pid| spec(p, e, &redis, log, pid))
+        .await
 }
 
 /// The exporter on `port`, watching Redis at `redis` (`host:port`).

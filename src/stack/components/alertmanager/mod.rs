@@ -10,7 +10,7 @@ pub mod render;
 
 use super::{Build, Component, Probe};
 use crate::names::ComponentName;
-use crate::stack::process::{Ready, free_port};
+use crate::stack::process::Ready;
 
 /// Debian's program name, then upstream's.
 pub const PROGRAMS: &[&str] = &["prometheus-alertmanager", "alertmanager"];
@@ -25,13 +25,12 @@ pub const COMPONENT: Component = Component::new(ComponentName::Alertmanager, "Al
 
 /// Its program, and its address now: Prometheus' config names it.
 fn reserve(b: &mut Build<'_>) -> anyhow::Result<()> {
-    let program = b
-        .launcher
-        .require("alertmanager", PROGRAMS, "prometheus-alertmanager")?;
-    b.programs.insert(ComponentName::Alertmanager, program);
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    b.addresses.insert("alertmanager:9093".into(), addr);
-    Ok(())
+    b.reserve(
+        ComponentName::Alertmanager,
+        PROGRAMS,
+        "prometheus-alertmanager",
+        &["alertmanager:9093"],
+    )
 }
 
 /// Render its config, check it with the chosen version's own amtool, and
@@ -40,10 +39,10 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     let program = b.reserved_program(ComponentName::Alertmanager)?;
     let addr = b.address("alertmanager:9093")?;
     let config = b.render_checked(
+        ComponentName::Alertmanager,
         render::render,
         |r| &r.alertmanager_config,
-        "amtool",
-        &program,
+        &crate::stack::tools::AMTOOL,
     )?;
     let data = b.opts.run_dir.join("data");
     let spec = b.spec(

@@ -93,11 +93,10 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Jaeger's spec: `ready` answers once its query service is up.
 fn spec(b: &Build<'_>, program: PathBuf, args: Vec<String>, ready: String) -> Spec {
-    Spec {
-        ready_timeout: READY,
-        ..b.spec("jaeger", program, args, Ready::Http(ready))
-    }
+    b.spec("jaeger", program, args, Ready::Http(ready))
+        .ready_within(READY)
 }
 
 /// Jaeger v2 with the stack's config. The services sample as its remote

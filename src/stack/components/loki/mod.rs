@@ -69,13 +69,14 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     let file = render::render(&b.opts.files.dir, &b.config_dir(), &data, ports)
         .context("rendering Loki's config")?;
     let addr = format!("127.0.0.1:{}", ports.http);
-    let mut s = b.spec(
-        "loki",
-        program.clone(),
-        vec![format!("-config.file={}", file.display())],
-        Ready::Http(format!("http://{addr}/ready")),
-    );
-    s.ready_timeout = READY;
+    let s = b
+        .spec(
+            "loki",
+            program.clone(),
+            vec![format!("-config.file={}", file.display())],
+            Ready::Http(format!("http://{addr}/ready")),
+        )
+        .ready_within(READY);
     b.start(s).await?;
     b.addresses.insert(COMPOSE.into(), addr.clone());
     b.record("loki", &program, format!("http://{addr}")).await;

@@ -10,7 +10,7 @@ pub mod disk;
 use super::{Build, Component};
 use crate::names::ComponentName;
 use crate::scenario::FaultKind;
-use crate::stack::process::{Ready, free_port, which};
+use crate::stack::process::{Ready, free_port, which_any};
 
 /// Debian's program name, then upstream's.
 pub const PROGRAMS: &[&str] = &["prometheus-node-exporter", "node_exporter"];
@@ -24,7 +24,7 @@ pub const COMPONENT: Component = Component::new(ComponentName::NodeExporter, "Ex
 /// DiskSpaceLow to fire.
 fn can_fault(docker: bool) -> Result<(), String> {
     disk::can_mount()?;
-    if docker || PROGRAMS.iter().any(|n| which(n).is_some()) {
+    if docker || which_any(PROGRAMS).is_some() {
         Ok(())
     } else {
         Err("prometheus-node-exporter is not installed, so DiskSpaceLow could not fire".into())

@@ -38,11 +38,7 @@ fn can_fault(docker: bool) -> Result<(), String> {
         return Err("PostgreSQL is not installed (package postgresql)".into());
     }
     let exporter = super::postgres_exporter::PROGRAMS;
-    if !docker
-        && !exporter
-            .iter()
-            .any(|n| crate::stack::process::which(n).is_some())
-    {
+    if !docker && crate::stack::process::which_any(exporter).is_none() {
         return Err(
             "prometheus-postgres-exporter is not installed, so DatabaseDown could not fire".into(),
         );

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Build, Component, Probe};
 use crate::names::ComponentName;
 use crate::scenario::plan::scale;
-use crate::stack::process::{Ready, free_port};
+use crate::stack::process::Ready;
 
 /// Debian's and upstream's program name.
 pub const PROGRAMS: &[&str] = &["prometheus"];
@@ -37,12 +37,12 @@ pub const COMPONENT: Component =
 /// Its program (a stack without Prometheus is no stack), and its address
 /// now: Grafana's datasource points at it before it starts.
 fn reserve(b: &mut Build<'_>) -> anyhow::Result<()> {
-    let program = b.launcher.require("prometheus", PROGRAMS, "prometheus")?;
-    b.programs.insert(ComponentName::Prometheus, program);
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    b.addresses.insert("localhost:9090".into(), addr.clone());
-    b.addresses.insert("prometheus:9090".into(), addr);
-    Ok(())
+    b.reserve(
+        ComponentName::Prometheus,
+        PROGRAMS,
+        "prometheus",
+        &["localhost:9090", "prometheus:9090"],
+    )
 }
 
 /// Render its config, check it with the chosen version's own promtool,
@@ -51,10 +51,10 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     let program = b.reserved_program(ComponentName::Prometheus)?;
     let addr = b.address("prometheus:9090")?;
     let config = b.render_checked(
+        ComponentName::Prometheus,
         render::render,
         |r| &r.prometheus_config,
-        "promtool",
-        &program,
+        &crate::stack::tools::PROMTOOL,
     )?;
     let data = b.opts.run_dir.join("data");
     let mut args = vec![

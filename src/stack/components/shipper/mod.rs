@@ -15,7 +15,7 @@ use anyhow::Context;
 
 use super::{Build, Component};
 use crate::names::ComponentName;
-use crate::stack::process::{Ready, Spec, free_port};
+use crate::stack::process::{Ready, free_port};
 use crate::stack::render::DroppedTarget;
 
 const READY: Duration = Duration::from_secs(60);
@@ -62,13 +62,10 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
         Some(program) => {
             let r = render::render_promtail(&input).context("rendering Promtail's config")?;
             let args = vec![format!("-config.file={}", r.file.display())];
-            let s = spec(
-                b,
-                "promtail",
-                program.clone(),
-                args,
-                format!("http://{addr}/ready"),
-            );
+            let ready = Ready::Http(format!("http://{addr}/ready"));
+            let s = b
+                .spec("promtail", program.clone(), args, ready)
+                .ready_within(READY);
             ("promtail", program, s, r.dropped)
         }
         None => {
@@ -84,13 +81,10 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
                 format!("--storage.path={}", data_dir.display()),
                 "--disable-reporting".into(),
             ];
-            let mut s = spec(
-                b,
-                "alloy",
-                program.clone(),
-                args,
-                format!("http://{addr}/-/ready"),
-            );
+            let ready = Ready::Http(format!("http://{addr}/-/ready"));
+            let mut s = b
+                .spec("alloy", program.clone(), args, ready)
+                .ready_within(READY);
             s.env = r.env;
             ("alloy", program, s, r.dropped)
         }
@@ -105,17 +99,4 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     b.addresses.insert("promtail:9080".into(), addr.clone());
     b.record(name, &program, format!("http://{addr}")).await;
     Ok(())
-}
-
-fn spec(
-    b: &Build<'_>,
-    name: &str,
-    program: std::path::PathBuf,
-    args: Vec<String>,
-    ready: String,
-) -> Spec {
-    Spec {
-        ready_timeout: READY,
-        ..b.spec(name, program, args, Ready::Http(ready))
-    }
 }
