@@ -530,6 +530,9 @@ mod tests {
             ceiling_real_s: Some(130.0),
             floor_terms: None,
             ceiling_terms: None,
+            rejoining: Vec::new(),
+            rejoin_floor_real_s: None,
+            rejoin_ceiling_real_s: None,
             series: vec![TrialSeries {
                 destination: None,
                 required: true,

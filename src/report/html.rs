@@ -148,6 +148,7 @@ fn trials_view(r: &RunResult) -> Vec<Value> {
                     (Some(f), Some(c)) => format!("{}–{}", secs(f), secs(c)),
                     _ => "unknown".into(),
                 },
+                "rejoin": a.rejoin_band(),
                 "floor_terms": a.floor_terms, "ceiling_terms": a.ceiling_terms,
                 "series": series,
                 "excluded": a.excluded.iter().map(|x| format!("trial {}: {}", x.trial, x.reason)).collect::<Vec<_>>(),

@@ -183,10 +183,7 @@ use crate::input::units::human_seconds as secs;
 /// destination, beside the band the configuration allows.
 fn trials(o: &mut String, r: &RunResult) {
     for a in &r.trials {
-        let band = match (a.floor_real_s, a.ceiling_real_s) {
-            (Some(f), Some(c)) => format!("; the configuration allows {}–{}", secs(f), secs(c)),
-            _ => String::new(),
-        };
+        let band = a.band();
         let _ = writeln!(
             o,
             "\nMTTD over trials: {} ({} of {} counted{band})",

@@ -11,6 +11,15 @@
 //!                 + the longest range window in the expression (a step
 //!                   change fills a `rate(x[5m])` window over 5 minutes)
 //!
+//! An alert firing again while its Alertmanager group is still open (a
+//! repeat within Prometheus' 15-minute resolved retention, whose re-sends
+//! re-open the group) skips `group_wait` and waits for the group's next
+//! `group_interval` tick instead:
+//!
+//! best  (rejoining) = `for`
+//! worst (rejoining) = the worst case above with the longer of the longest
+//!                     `group_wait` and the `group_interval`
+//!
 //! A rule whose *best* case is over the MTTD target can never pass, whatever
 //! the run; `validate` reports that before anything starts. A measured MTTD
 //! outside the band is a measurement error of the harness: the trials
@@ -32,6 +41,11 @@ pub struct Floor {
     pub best_terms: String,
     /// The terms of `worst`, in words.
     pub worst_terms: String,
+    /// The same bounds for an alert that joins its still-open group.
+    #[serde(with = "crate::input::units::serde_duration")]
+    pub rejoin_best: Duration,
+    #[serde(with = "crate::input::units::serde_duration")]
+    pub rejoin_worst: Duration,
 }
 
 pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
@@ -58,9 +72,12 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
     let scrape = files.scrape_interval();
     let timeout = files.scrape_timeout();
     let worst = scrape + timeout + eval + for_evals + wait + window;
+    let rejoin_wait = files.max_group_wait().max(group_interval);
     Floor {
         best,
         worst,
+        rejoin_best: rule.for_,
+        rejoin_worst: worst - wait + rejoin_wait,
         best_terms: format!(
             "for {} + group_wait {}",
             human_duration(rule.for_),
@@ -134,6 +151,10 @@ mod tests {
         // an evaluation.
         assert_eq!(sd.floor.best, Duration::from_secs(90));
         assert_eq!(sd.floor.worst, Duration::from_secs(130));
+        // Joining a still-open group: no group_wait at best, its
+        // group_interval (1m) instead at worst.
+        assert_eq!(sd.floor.rejoin_best, Duration::from_secs(60));
+        assert_eq!(sd.floor.rejoin_worst, Duration::from_secs(160));
         let er = all.iter().find(|f| f.rule.name == "HighErrorRate").unwrap();
         // worst: 15s + 10s + 15s + 5m + 30s + the 5m rate window.
         assert_eq!(er.floor.worst, Duration::from_secs(670));

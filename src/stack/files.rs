@@ -37,6 +37,15 @@ pub mod defaults {
     /// alert that joins it is flushed at its next `group_interval` tick,
     /// not after a fresh `group_wait`.
     pub const GROUP_SWEEP: Duration = Duration::from_secs(30);
+    /// How long Prometheus keeps an alert after it resolved, re-sending it
+    /// to Alertmanager as resolved every resend delay (`resolvedRetention`
+    /// in `rules/alerting.go`: a fixed 15 minutes, not configurable and not
+    /// time-scaled). Each re-send reaches Alertmanager's dispatcher, which
+    /// re-creates the alert's aggregation group if the sweep removed it: a
+    /// group so re-opened has flushed already, so the same alert firing
+    /// again joins it and is sent at its next `group_interval` tick, not
+    /// after a fresh `group_wait`.
+    pub const PROMETHEUS_RESOLVED_RETENTION: Duration = Duration::from_secs(15 * 60);
 }
 
 #[derive(Debug, Clone)]

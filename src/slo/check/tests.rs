@@ -964,6 +964,15 @@ fn trials_give_a_spread_per_destination_and_each_trial_its_own_pages() {
         (Some(90.0), Some(130.0))
     );
     assert!(a.self_check.is_empty(), "{:?}", a.self_check);
+    // Trials 2 and 3 fire 100 s after the last one's resolution, while
+    // Prometheus still re-sends it: they may join its re-opened group, so
+    // at best for 1m, at worst Alertmanager's default group_interval (5m)
+    // where the fresh group's ceiling has its group_wait.
+    assert_eq!(a.rejoining, [2, 3]);
+    assert_eq!(
+        (a.rejoin_floor_real_s, a.rejoin_ceiling_real_s),
+        (Some(60.0), Some(400.0))
+    );
     let m = slo(&v, "mttd");
     assert_eq!(m.status, Status::Pass, "{:?}", m.details);
     assert_eq!(m.measured.as_deref(), Some("worst 2m20s over 3"));
@@ -982,11 +991,47 @@ fn trials_give_a_spread_per_destination_and_each_trial_its_own_pages() {
 }
 
 #[test]
+fn a_repeat_while_prometheus_resends_the_resolution_is_judged_as_joining_an_open_group() {
+    // Trial 2's page comes 7 s wall (70 s real) after its fault: under the
+    // fresh-group floor (90 s) by more than the jitter, yet possible when the
+    // alert joins the group that trial 1's resent resolution keeps open.
+    let v = judge_trials(SLO, [(10, 10, true), (7, 7, true), (10, 10, true)]);
+    let a = &v.trials[0];
+    assert_eq!(a.counted, [1, 2, 3]);
+    assert_eq!(a.rejoining, [2, 3]);
+    assert!(a.self_check.is_empty(), "{:?}", a.self_check);
+    assert!(
+        a.band().contains("trial(s) 2, 3 1m00s–6m40s"),
+        "{}",
+        a.band()
+    );
+    // The same 70 s in a first trial, with no resolution before it, is
+    // below its floor: the self-check still flags it.
+    let v = judge_trials(SLO, [(7, 7, true), (10, 10, true), (10, 10, true)]);
+    let a = &v.trials[0];
+    assert!(!a.rejoining.contains(&1));
+    assert!(
+        a.self_check
+            .iter()
+            .any(|c| c.starts_with("trial 1: MTTD 1m10s") && c.contains("below")),
+        "{:?}",
+        a.self_check
+    );
+    // Trials further apart than Prometheus' 15-minute retention (and the
+    // sweep after it) start from a fresh group.
+    let v = judge_trials_every(1000, SLO, [(10, 10, true), (10, 10, true), (10, 10, true)]);
+    assert!(v.trials[0].rejoining.is_empty());
+    assert_eq!(v.trials[0].rejoin_floor_real_s, None);
+}
+
+#[test]
 fn the_percentile_gate_judges_the_chosen_trial_and_a_miss_counts_as_late() {
     let p50 = "mttd: { max: 5m, percentile: 50 }\nalert_delivery: { missed_critical: 0, routing: { critical: [pagerduty, \"slack:#crit\"] } }\n";
-    // One trial at 40 s wall (400 s real) is over 5 minutes.
+    // One trial at 40 s wall (400 s real) is over 5 minutes. The trials
+    // are further apart than Prometheus' resolved retention: each starts
+    // from a fresh group, whose band 400 s is clearly above.
     let pages = [(10, 11, true), (12, 12, true), (40, 40, true)];
-    let worst = judge_trials(SLO, pages);
+    let worst = judge_trials_every(1000, SLO, pages);
     assert_eq!(slo(&worst, "mttd").status, Status::Fail);
     assert!(
         slo(&worst, "mttd").details[0].contains("worst of 3 trials 6m40s is over the 5m00s target"),
@@ -1004,7 +1049,7 @@ fn the_percentile_gate_judges_the_chosen_trial_and_a_miss_counts_as_late() {
         "{:?}",
         slo(&worst, "mttd").details
     );
-    let median = judge_trials(p50, pages);
+    let median = judge_trials_every(1000, p50, pages);
     let m = slo(&median, "mttd");
     assert_eq!(m.status, Status::Pass, "{:?}", m.details);
     assert!(m.target.ends_with("p50 of the trials"), "{}", m.target);

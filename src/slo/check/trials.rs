@@ -6,7 +6,11 @@
 //! (its alert still firing, a destination still without its resolved
 //! notification, or Alertmanager not yet past the sweep that removes the
 //! emptied group) measured a different thing, an open group, so it is
-//! excluded and says why.
+//! excluded and says why. A trial whose alert fired again while
+//! Prometheus was still re-sending an earlier resolution of it (for 15
+//! minutes, unscaled) may have joined the group those re-sends re-opened:
+//! it is counted, named, and judged against the band for a group that is
+//! already open (no `group_wait`, up to a `group_interval`).
 //!
 //! Percentiles are nearest-rank over every counted trial; a trial whose
 //! page never came counts as infinitely late, so a miss is never hidden by
@@ -130,6 +134,18 @@ pub struct AlertTrials {
     pub ceiling_real_s: Option<f64>,
     pub floor_terms: Option<String>,
     pub ceiling_terms: Option<String>,
+    /// Counted trials whose alert fired within Prometheus' resolved
+    /// retention (plus Alertmanager's sweep) of a resolved notification of
+    /// the same alert: Prometheus' re-sends may have kept its group open,
+    /// so its page may have come at a `group_interval` tick instead of
+    /// after a `group_wait`. They are judged against the rejoining band.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejoining: Vec<u32>,
+    /// The band for an alert that joins its still-open group, real seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin_floor_real_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin_ceiling_real_s: Option<f64>,
     /// The page-last series first, then one per destination.
     pub series: Vec<TrialSeries>,
     /// Measured values outside the band: the harness measured wrong.
@@ -140,6 +156,32 @@ impl AlertTrials {
     /// `Name` or `Name{label="value", …}`.
     pub fn instance(&self) -> String {
         super::instance_name(&self.alert, &self.labels)
+    }
+
+    /// `; the configuration allows 1m30s–2m10s`, and the band of the
+    /// trials that may have joined an open group when there are any; empty
+    /// when the rule is unknown.
+    pub fn band(&self) -> String {
+        let (Some(f), Some(c)) = (self.floor_real_s, self.ceiling_real_s) else {
+            return String::new();
+        };
+        let rejoin = self
+            .rejoin_band()
+            .map(|b| format!(", {b}"))
+            .unwrap_or_default();
+        format!("; the configuration allows {}–{}{rejoin}", secs(f), secs(c))
+    }
+
+    /// `trials 2, 3 may have joined …: 1m00s–2m40s`, when any may have.
+    pub fn rejoin_band(&self) -> Option<String> {
+        let (f, c) = (self.rejoin_floor_real_s?, self.rejoin_ceiling_real_s?);
+        let which: Vec<String> = self.rejoining.iter().map(u32::to_string).collect();
+        Some(format!(
+            "trial(s) {} {}–{} (fired while Prometheus still re-sent an earlier resolution, which can keep the Alertmanager group open: no group_wait, up to a group_interval)",
+            which.join(", "),
+            secs(f),
+            secs(c)
+        ))
     }
 
     /// The page-last series: what MTTD judges.
@@ -217,7 +259,21 @@ fn one_alert(
     let floor_real_s = bounds.as_ref().map(|b| b.best.as_secs_f64());
     let ceiling_real_s = bounds.as_ref().map(|b| b.worst.as_secs_f64());
     let counted: Vec<u32> = mine.iter().map(|d| d.trial.unwrap_or(1)).collect();
-    let self_check = self_check(&series, &counted, floor_real_s, ceiling_real_s, k);
+    let rejoining: Vec<u32> = mine
+        .iter()
+        .filter(|d| may_rejoin(ev, e, d))
+        .map(|d| d.trial.unwrap_or(1))
+        .collect();
+    let band = |b: &crate::slo::floor::Floor, rejoin: bool| match rejoin {
+        true => Band::of(b.rejoin_best, b.rejoin_worst),
+        false => Band::of(b.best, b.worst),
+    };
+    let bands: Vec<Option<Band>> = counted
+        .iter()
+        .map(|t| bounds.as_ref().map(|b| band(b, rejoining.contains(t))))
+        .collect();
+    let self_check = self_check(&series, &counted, &bands, k);
+    let rejoin_band = bounds.as_ref().filter(|_| !rejoining.is_empty());
     AlertTrials {
         alert: e.name.clone(),
         labels: e.labels.clone(),
@@ -227,7 +283,10 @@ fn one_alert(
         floor_real_s,
         ceiling_real_s,
         floor_terms: bounds.as_ref().map(|b| b.best_terms.clone()),
-        ceiling_terms: bounds.map(|b| b.worst_terms),
+        ceiling_terms: bounds.as_ref().map(|b| b.worst_terms.clone()),
+        rejoining,
+        rejoin_floor_real_s: rejoin_band.map(|b| b.rejoin_best.as_secs_f64()),
+        rejoin_ceiling_real_s: rejoin_band.map(|b| b.rejoin_worst.as_secs_f64()),
         series,
         self_check,
     }
@@ -262,22 +321,53 @@ fn destinations(mine: &[&Detection]) -> Vec<Destination> {
     all
 }
 
-/// How far outside the band a value may fall before it is the harness's
+/// The earliest and latest a trial's page can come, real seconds.
+#[derive(Debug, Clone, Copy)]
+struct Band {
+    floor: f64,
+    ceiling: f64,
+}
+
+impl Band {
+    fn of(floor: std::time::Duration, ceiling: std::time::Duration) -> Band {
+        Band {
+            floor: floor.as_secs_f64(),
+            ceiling: ceiling.as_secs_f64(),
+        }
+    }
+}
+
+/// Whether trial `d`'s alert fired within Prometheus' resolved retention
+/// (and Alertmanager's sweep after it) of a resolved notification of the
+/// same alert: Prometheus was then still re-sending that resolution, and
+/// each re-send re-creates the group the sweep removed, so the alert may
+/// have joined an open group. Wall time: neither span is time-scaled.
+fn may_rejoin(ev: &Evidence<'_>, e: &crate::scenario::ExpectedAlert, d: &Detection) -> bool {
+    let Some(fired) = d.firing_seen_at else {
+        return false;
+    };
+    use crate::stack::files::defaults::{GROUP_SWEEP, PROMETHEUS_RESOLVED_RETENTION};
+    let reopens =
+        chrono::Duration::from_std(PROMETHEUS_RESOLVED_RETENTION + GROUP_SWEEP).unwrap_or_default();
+    ev.notifications.iter().any(|n| {
+        n.at < fired
+            && fired - n.at < reopens
+            && n.carries(&e.name, &e.labels, NotificationStatus::Resolved)
+    })
+}
+
+/// How far outside its band a value may fall before it is the harness's
 /// error rather than jitter: a second of wall time (polls, process
 /// start-up) below the floor; above the ceiling, 10 % and two seconds of
-/// wall time (a busy machine's scheduling).
+/// wall time (a busy machine's scheduling). Each counted trial has its own
+/// band (`bands`, in `counted`'s order): a trial that may have joined an
+/// open group is judged against the rejoining one.
 fn self_check(
     series: &[TrialSeries],
     counted: &[u32],
-    floor: Option<f64>,
-    ceiling: Option<f64>,
+    bands: &[Option<Band>],
     k: f64,
 ) -> Vec<String> {
-    let (Some(floor), Some(ceiling)) = (floor, ceiling) else {
-        return Vec::new();
-    };
-    let low = floor - k;
-    let high = ceiling * 1.1 + 2.0 * k;
     let mut out = Vec::new();
     for s in series.iter().filter(|s| s.destination.is_some()) {
         let at = s
@@ -285,19 +375,21 @@ fn self_check(
             .as_ref()
             .map(|d| d.to_string())
             .unwrap_or_default();
-        for (v, trial) in s.mttd_real_s.iter().zip(counted) {
-            let Some(v) = *v else { continue };
-            if v < low {
+        for ((v, trial), band) in s.mttd_real_s.iter().zip(counted).zip(bands) {
+            let (Some(v), Some(band)) = (*v, band) else {
+                continue;
+            };
+            if v < band.floor - k {
                 out.push(format!(
                     "trial {trial}: MTTD {} at {at} is below the configuration's floor {}: the harness measured wrong (the fault took effect earlier than recorded, or a notification was attributed to the wrong trial)",
                     secs(v),
-                    secs(floor)
+                    secs(band.floor)
                 ));
-            } else if v > high {
+            } else if v > band.ceiling * 1.1 + 2.0 * k {
                 out.push(format!(
                     "trial {trial}: MTTD {} at {at} is clearly above the configuration's ceiling {}: the stack was slower than its configuration allows (a starved Prometheus or Alertmanager), or the harness recorded the fault late",
                     secs(v),
-                    secs(ceiling)
+                    secs(band.ceiling)
                 ));
             }
         }
@@ -472,15 +564,12 @@ pub fn spread_line(a: &AlertTrials) -> String {
             })
         })
         .collect();
-    let band = match (a.floor_real_s, a.ceiling_real_s) {
-        (Some(f), Some(c)) => format!("; the configuration allows {}–{}", secs(f), secs(c)),
-        _ => String::new(),
-    };
     format!(
-        "{}: MTTD min / p50 / p95 / max over {} trial(s): {}{band}",
+        "{}: MTTD min / p50 / p95 / max over {} trial(s): {}{}",
         a.instance(),
         a.counted.len(),
-        parts.join(", ")
+        parts.join(", "),
+        a.band()
     )
 }
 
@@ -519,7 +608,11 @@ mod tests {
             mttd: None,
             reset: None,
         }];
-        let out = self_check(&series, &[1, 2, 3, 4], Some(90.0), Some(130.0), 10.0);
+        let fresh = Some(Band {
+            floor: 90.0,
+            ceiling: 130.0,
+        });
+        let out = self_check(&series, &[1, 2, 3, 4], &[fresh; 4], 10.0);
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(
             out[0].starts_with("trial 2: MTTD 1m00s at pagerduty is below"),
@@ -536,6 +629,19 @@ mod tests {
             mttd_real_s: vec![Some(81.0), Some(160.0)],
             ..series[0].clone()
         }];
-        assert!(self_check(&series, &[1, 2], Some(90.0), Some(130.0), 10.0).is_empty());
+        assert!(self_check(&series, &[1, 2], &[fresh; 2], 10.0).is_empty());
+        // A trial that may have joined an open group has its own band: 60 s
+        // is inside it, and the same 60 s in a fresh group is not.
+        let rejoin = Some(Band {
+            floor: 60.0,
+            ceiling: 160.0,
+        });
+        let series = vec![TrialSeries {
+            mttd_real_s: vec![Some(60.0), Some(60.0)],
+            ..series[0].clone()
+        }];
+        let out = self_check(&series, &[1, 2], &[fresh, rejoin], 10.0);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].starts_with("trial 1: MTTD 1m00s"), "{}", out[0]);
     }
 }
