@@ -346,7 +346,7 @@ pub const CONTRACT: &[MetricSpec] = &[
 /// Labels of the mocks' metrics whose values come from a fixed set: the
 /// values the services produce, whether or not a run happens to produce
 /// them (`operation="embed"` only on an embedding-cache miss). The live
-/// panel check ([`crate::observe::panel_health`]) tells "not produced yet"
+/// panel check ([`crate::observe::grafana::panel_health`]) tells "not produced yet"
 /// from "never produced" with it; the mock tests fail when a service
 /// produces a value that is not listed.
 pub const VALUES: &[(&str, &str, &[&str])] = &[

@@ -28,7 +28,8 @@ use crate::fault::{self, FaultRecord};
 use crate::run::session::{Session, SessionOptions};
 use crate::scenario::plan::PlannedFault;
 use crate::scenario::{FaultKind, FaultParams};
-use crate::stack::{self, Stack, StackFiles};
+use crate::stack::{self, Stack};
+use crate::stackfiles::StackFiles;
 
 /// What `fault` sends to `up`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,7 +221,7 @@ async fn require_token(
 
 /// Print notifications as they arrive, until Ctrl-C.
 async fn print_notifications(
-    receivers: &crate::observe::receiver::Receivers,
+    receivers: &crate::observe::alertmanager::receiver::Receivers,
     cancel: &CancellationToken,
 ) {
     let mut seen = 0;
@@ -337,12 +338,13 @@ pub async fn fault_command(
     req: FaultRequest,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(state_file).with_context(|| {
-        format!(
-            "reading {} (is `zeta-bench up` running?)",
-            state_file.display()
-        )
-    })?;
+    let text =
+        crate::input::read_bounded_text(state_file, crate::input::limits::SMALL).map_err(|e| {
+            anyhow::anyhow!(
+                "reading {}: {e} (is `zeta-bench up` running?)",
+                state_file.display()
+            )
+        })?;
     let state: UpState =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", state_file.display()))?;
     let http = crate::http::tls::client_builder()

@@ -24,4 +24,5 @@ pub mod secret;
 pub mod signal;
 pub mod slo;
 pub mod stack;
+pub mod stackfiles;
 pub mod trace_context;

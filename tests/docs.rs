@@ -1,8 +1,10 @@
-//! The repo's own maps match the tree: the README's "Repository layout"
-//! table and `docs/architecture.md` name only paths that exist, and name
-//! every top-level folder, every test file, every script, every top-level
-//! module of `src/` and every stack component. A file added, moved or
-//! removed without its map fails here.
+//! The repo's own maps match the tree: the "Repository layout" table of
+//! `docs/development.md` and `docs/architecture.md` name only paths that
+//! exist, and name every top-level folder, every test file, every script,
+//! every top-level module of `src/` and every stack component; the
+//! README's map of `docs/` names every page there and no other, and the
+//! README stays a user's page of 300 lines or fewer. A file added, moved
+//! or removed without its map fails here.
 
 use std::path::{Path, PathBuf};
 
@@ -38,13 +40,13 @@ fn code_spans(text: &str) -> Vec<&str> {
     text.split('`').skip(1).step_by(2).collect()
 }
 
-/// The README's layout table: (first cell, whole row).
+/// The layout table of `docs/development.md`: (first cell, whole row).
 fn layout_rows() -> Vec<(String, String)> {
-    let readme = read("README.md");
-    let start = readme
+    let page = read("docs/development.md");
+    let start = page
         .find("## Repository layout")
-        .expect("the README has a Repository layout section");
-    let section = &readme[start..];
+        .expect("docs/development.md has a Repository layout section");
+    let section = &page[start..];
     let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
     section[..end]
         .lines()
@@ -61,7 +63,7 @@ fn row(path: &str) -> String {
         .into_iter()
         .find(|(first, _)| code_spans(first).contains(&path))
         .map(|(_, r)| r)
-        .unwrap_or_else(|| panic!("the README's layout table has no row for `{path}`"))
+        .unwrap_or_else(|| panic!("the layout table has no row for `{path}`"))
 }
 
 #[test]
@@ -178,6 +180,46 @@ fn architecture_names_only_paths_that_exist_and_every_component() {
         assert!(
             doc.contains(&format!("`stack/components/{e}`")),
             "docs/architecture.md does not name stack/components/{e}"
+        );
+    }
+}
+
+#[test]
+fn the_readmes_map_of_docs_names_every_page_and_no_other() {
+    let readme = read("README.md");
+    let linked: Vec<&str> = readme
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|target| target.starts_with("docs/"))
+        .collect();
+    for page in entries("docs") {
+        assert!(
+            linked.contains(&format!("docs/{page}").as_str()),
+            "the README does not link docs/{page}"
+        );
+    }
+    for target in linked {
+        assert!(
+            root().join(target).is_file(),
+            "the README links {target}, which is not there"
+        );
+    }
+}
+
+#[test]
+fn the_readme_is_a_users_page() {
+    let readme = read("README.md");
+    let lines = readme.lines().count();
+    assert!(
+        lines <= 300,
+        "the README has {lines} lines; move detail into docs/"
+    );
+    // Development figures live in docs/development.md, dated, not here.
+    for figure in [" tests, 0 failed", "tests passed", "test command took"] {
+        assert!(
+            !readme.contains(figure),
+            "the README carries a development figure ({figure:?}): it belongs in docs/development.md"
         );
     }
 }

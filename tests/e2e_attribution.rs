@@ -11,13 +11,14 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::stack_binaries_present;
 use tokio_util::sync::CancellationToken;
-use zeta_bench::observe::destination::Destination;
-use zeta_bench::observe::receiver::{Attribution, Notification, NotificationStatus, Receivers};
-use zeta_bench::stack::StackFiles;
+use zeta_bench::observe::alertmanager::destination::Destination;
+use zeta_bench::observe::alertmanager::receiver::{
+    Attribution, Notification, NotificationStatus, Receivers,
+};
 use zeta_bench::stack::binaries::{Binaries, find};
-use zeta_bench::stack::render::{AddressMap, RenderInput, render};
+use zeta_bench::stackfiles::StackFiles;
+use zeta_bench::stackfiles::render::{AddressMap, RenderInput, render};
 
 /// Kills Alertmanager however the test ends.
 struct Killed(Child);
@@ -63,12 +64,9 @@ fn jobs(n: &Notification) -> Vec<(String, NotificationStatus)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 async fn a_group_with_a_firing_and_a_resolved_instance_is_attributed_per_instance() {
-    if !stack_binaries_present(
-        "a_group_with_a_firing_and_a_resolved_instance_is_attributed_per_instance",
-    ) {
-        return;
-    }
+    needs!(common::stack());
     let am_bin = find(
         &Binaries::from_env().unwrap(),
         "alertmanager",

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Project, stack_binaries_present, survivors};
+use common::{Project, survivors};
 
 /// service-down-fast with a longer outage: PagerDuty's own route waits
 /// 4m30s, so its page comes long after Slack's, and the alert must still be
@@ -78,15 +78,18 @@ fn run(p: &Project, scenario: &str) -> (i32, String) {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn pagerduty_four_minutes_behind_slack_fails_mttd_naming_pagerduty() {
-    if !stack_binaries_present("pagerduty_four_minutes_behind_slack_fails_mttd_naming_pagerduty") {
-        return;
-    }
+    needs!(common::stack());
     let p = Project::new();
     p.write("stack/alertmanager/alertmanager.yml", SLOW_PAGERDUTY);
     let (code, text) = run(&p, LONG_OUTAGE);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("mttd               FAIL"), "{text}");
+    assert_eq!(
+        p.status(zeta_bench::names::SloKind::Mttd),
+        zeta_bench::slo::check::Status::Fail,
+        "{text}"
+    );
     // The MTTD is PagerDuty's, over 5 minutes; Slack's earlier page is
     // shown beside it and does not hide it.
     let line = text
@@ -115,10 +118,9 @@ fn pagerduty_four_minutes_behind_slack_fails_mttd_naming_pagerduty() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn killing_ml_engine_does_not_detect_backend_apis_service_down() {
-    if !stack_binaries_present("killing_ml_engine_does_not_detect_backend_apis_service_down") {
-        return;
-    }
+    needs!(common::stack());
     let p = Project::new();
     let scenario = common::FAST_SCENARIO.replace(
         "{ kind: service_down, target: backend-api,",
@@ -126,7 +128,11 @@ fn killing_ml_engine_does_not_detect_backend_apis_service_down() {
     );
     let (code, text) = run(&p, &scenario);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("expected_alerts    FAIL"), "{text}");
+    assert_eq!(
+        p.status(zeta_bench::names::SloKind::ExpectedAlerts),
+        zeta_bench::slo::check::Status::Fail,
+        "{text}"
+    );
     assert!(
         text.contains(r#"ServiceDown{job="backend-api"} never fired"#),
         "{text}"
@@ -135,10 +141,9 @@ fn killing_ml_engine_does_not_detect_backend_apis_service_down() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_slack_template_that_fails_to_render_fails_alert_delivery() {
-    if !stack_binaries_present("a_slack_template_that_fails_to_render_fails_alert_delivery") {
-        return;
-    }
+    needs!(common::stack());
     let p = Project::new();
     // Only the critical Slack integration's title breaks; PagerDuty on the
     // same receiver still pages.
@@ -149,11 +154,67 @@ fn a_slack_template_that_fails_to_render_fails_alert_delivery() {
     );
     let (code, text) = run(&p, common::FAST_SCENARIO);
     assert_eq!(code, 1, "{text}");
-    assert!(text.contains("alert_delivery     FAIL"), "{text}");
+    assert_eq!(
+        p.status(zeta_bench::names::SloKind::AlertDelivery),
+        zeta_bench::slo::check::Status::Fail,
+        "{text}"
+    );
     assert!(
         text.contains(r#"Alertmanager failed to notify: integration="slack""#),
         "{text}"
     );
     assert!(text.contains("critical/slack[0]"), "{text}");
     assert!(text.contains("zeta.no_such_template"), "{text}");
+}
+
+/// One fast service-down run with the stack's evaluation interval set to
+/// `eval`; the measured MTTD (real-time equivalent) and the band
+/// `slo::floor` gives for that configuration.
+fn mttd_and_band(eval: &str) -> (f64, f64, f64) {
+    let p = Project::new();
+    p.edit(
+        "stack/prometheus/prometheus.yml",
+        "evaluation_interval: 15s",
+        &format!("evaluation_interval: {eval}"),
+    );
+    let (code, text) = run(&p, common::FAST_SCENARIO);
+    assert_eq!(code, 0, "{text}");
+    let r = p.result();
+    let mttd = r.detections[0].mttd_real_s.expect("MTTD measured");
+    let files = zeta_bench::stackfiles::StackFiles::load(&p.path("stack")).unwrap();
+    let band = zeta_bench::slo::floor::floor(files.rule("ServiceDown").unwrap(), &files);
+    (mttd, band.best.as_secs_f64(), band.worst.as_secs_f64())
+}
+
+/// The detection band holds on the real Prometheus at two evaluation
+/// intervals, the second one not dividing `for: 1m`: with evaluations
+/// every 45 s, `for` is held for 90 s (two evaluations), so the best case
+/// is 90 s + group_wait, not 60 s + group_wait. The tolerance is the
+/// trials self-check's: 1 s of wall time below, 10 % and 2 s above.
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn measured_detection_lies_inside_the_floor_band_at_two_evaluation_intervals() {
+    needs!(common::stack());
+    let k = 15.0;
+    for eval in ["15s", "45s"] {
+        let (mttd, best, worst) = mttd_and_band(eval);
+        common::say(&format!(
+            "evaluation every {eval}: MTTD {mttd:.1}s, band {best:.0}s..{worst:.0}s"
+        ));
+        assert!(
+            mttd >= best - k,
+            "evaluation {eval}: MTTD {mttd}s below the floor {best}s"
+        );
+        assert!(
+            mttd <= worst * 1.1 + 2.0 * k,
+            "evaluation {eval}: MTTD {mttd}s above the ceiling {worst}s"
+        );
+        if eval == "45s" {
+            assert_eq!(
+                best,
+                90.0 + 30.0,
+                "for 1m rounds up to two 45 s evaluations"
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Project, stack_binaries_present};
+use common::Project;
 
 fn engine_socket() -> Option<String> {
     let socket = std::env::var("DOCKER_HOST")
@@ -28,13 +28,11 @@ fn engine_socket() -> Option<String> {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn docker_without_an_engine_cannot_run_and_says_why() {
-    if engine_socket().is_some() {
-        common::skip(
-            "SKIPPED docker_without_an_engine_cannot_run_and_says_why: a Docker engine answers here",
-        );
-        return;
-    }
+    needs!(
+        common::Need::unless(engine_socket().is_none(), "a Docker engine answers here").optional()
+    );
     let p = Project::new();
     let out = p.run(&["run", "scenarios/smoke.yml", "--provider", "docker"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -47,16 +45,17 @@ fn docker_without_an_engine_cannot_run_and_says_why() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn service_down_on_the_docker_provider() {
-    let Some(socket) = engine_socket() else {
-        common::skip(
-            "SKIPPED service_down_on_the_docker_provider: no Docker engine answers (set DOCKER_HOST or start dockerd to run it)",
-        );
-        return;
-    };
-    if !stack_binaries_present("service_down_on_the_docker_provider") {
-        return;
-    }
+    needs!(
+        common::Need::unless(
+            engine_socket().is_some(),
+            "no Docker engine answers (set DOCKER_HOST or start dockerd to run it)"
+        )
+        .optional()
+    );
+    let socket = engine_socket().expect("checked above");
+    needs!(common::stack());
     let p = Project::new();
     let out = p.run(&[
         "run",

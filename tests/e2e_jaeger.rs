@@ -5,23 +5,16 @@
 
 mod common;
 
-use common::{Project, stack_binaries_present, survivors};
+use common::{Project, survivors};
 use zeta_bench::stack::binaries::{Binaries, find};
 
 /// Jaeger v2 where the install cache or PATH has it. In CI it must: the
 /// test command builds it.
-fn jaeger_present(test: &str) -> bool {
-    if find(&Binaries::default(), "jaeger", &["jaeger"]).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: Jaeger v2 is not built, and CI must have it (scripts/go-tools.sh)"
-    );
-    common::skip(&format!(
-        "SKIPPED {test}: Jaeger v2 is not built; run scripts/go-tools.sh"
-    ));
-    false
+fn jaeger() -> common::Need {
+    common::Need::unless(
+        find(&Binaries::default(), "jaeger", &["jaeger"]).is_some(),
+        "Jaeger v2 is not built (scripts/go-tools.sh builds it)",
+    )
 }
 
 fn run_service_down(p: &Project) -> (i32, String, serde_json::Value) {
@@ -45,11 +38,9 @@ fn trace_coverage(r: &serde_json::Value) -> &serde_json::Value {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn service_down_measures_trace_coverage_through_real_jaeger() {
-    let name = "service_down_measures_trace_coverage_through_real_jaeger";
-    if !stack_binaries_present(name) || !jaeger_present(name) {
-        return;
-    }
+    needs!(common::stack(), jaeger());
     let p = Project::new();
     let (code, text, r) = run_service_down(&p);
     assert_eq!(code, 0, "{text}");
@@ -97,11 +88,9 @@ fn service_down_measures_trace_coverage_through_real_jaeger() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn the_seeds_production_sampling_fails_trace_coverage_at_about_ten_percent() {
-    let name = "the_seeds_production_sampling_fails_trace_coverage_at_about_ten_percent";
-    if !stack_binaries_present(name) || !jaeger_present(name) {
-        return;
-    }
+    needs!(common::stack(), jaeger());
     let p = Project::new();
     let production =
         std::fs::read_to_string(p.path("stack/jaeger/sampling-strategies.production.json"))

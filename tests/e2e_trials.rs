@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{FAST_SCENARIO, Project, stack_binaries_present, survivors};
+use common::{FAST_SCENARIO, Project, survivors};
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn three_trials_give_a_spread_inside_the_configurations_band() {
-    if !stack_binaries_present("three_trials_give_a_spread_inside_the_configurations_band") {
-        return;
-    }
+    needs!(common::stack());
     let p = Project::new();
     p.write("scenarios/fast.yml", FAST_SCENARIO);
     let out = p.run(&[
@@ -113,6 +112,7 @@ fn three_trials_give_a_spread_inside_the_configurations_band() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn trials_out_of_range_or_without_faults_are_refused() {
     let p = Project::new();
     p.write("scenarios/fast.yml", FAST_SCENARIO);

@@ -1,5 +1,6 @@
 //! A bounded mutation fuzzer for the decoders users feed from pull requests
-//! (scenario and SLO files) and for the PromQL time-scale rewriter, on the
+//! (scenario and SLO files), the PromQL time-scale rewriter, and the files
+//! `report` reads back (results, load shards) and dashboards, on the
 //! stable toolchain. See `fuzz/README.md`. Each target runs for
 //! `ZETA_FUZZ_SECONDS` (default 20) and fails on a panic, a slow input
 //! (over 2 s) or a peak memory over 1 GiB.
@@ -201,10 +202,45 @@ fn fuzz_slo_decoder() {
 fn fuzz_promql_rewriter() {
     fuzz("promql", "promql", |text| {
         for k in [1.0, 15.0, 0.5] {
-            let _ = zeta_bench::stack::components::prometheus::promql::scale_expr(text, k);
+            let _ = zeta_bench::stackfiles::prometheus::promql::scale_expr(text, k);
         }
-        let _ = zeta_bench::stack::components::prometheus::promql::range_windows(text);
+        let _ = zeta_bench::stackfiles::prometheus::promql::range_windows(text);
         let _ = zeta_bench::slo::logql::check(text);
+    });
+}
+
+#[test]
+fn fuzz_result_reader_and_renderers() {
+    let file = Path::new("result.json");
+    fuzz("result", "result", |text| {
+        if let Ok(r) = zeta_bench::report::read::parse_result(file, text) {
+            let _ = zeta_bench::report::terminal::render(&r);
+            let _ = zeta_bench::report::markdown::render(std::slice::from_ref(&r));
+        }
+    });
+}
+
+#[test]
+fn fuzz_shard_merge() {
+    fuzz("shard", "shard", |text| {
+        if let Ok(r) = serde_json::from_str::<zeta_bench::load::record::LoadReport>(text) {
+            let _ = zeta_bench::load::record::merge_reports(&[r.clone(), r]);
+        }
+    });
+}
+
+#[test]
+fn fuzz_dashboard_model() {
+    let file = Path::new("dashboard.json");
+    fuzz("dashboard", "dashboard", |text| {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+            if let Ok(d) = zeta_bench::stackfiles::grafana::model::parse_dashboard(file, &v) {
+                for v in &d.variables {
+                    let _ = zeta_bench::stackfiles::grafana::vars::referenced(&v.query);
+                    let _ = zeta_bench::stackfiles::grafana::vars::variable_promql(&v.query);
+                }
+            }
+        }
     });
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Project, Running, bound_ports, stack_binaries_present, survivors};
+use common::{BIN, Project, Running, bound_ports, survivors};
 use nix::sys::signal::Signal;
 
 /// The mock's knobs, read with the admin token `up` wrote to up.json.
@@ -21,10 +21,9 @@ fn knobs((url, token): &(String, String)) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn up_then_faults_that_revert_on_their_own_then_teardown() {
-    if !stack_binaries_present("up_then_faults_that_revert_on_their_own_then_teardown") {
-        return;
-    }
+    needs!(common::stack());
     let p = Project::new();
     let mut up = Running::start(&p, &["up", "--time-scale", "10", "--out", "reports"]);
     up.wait_for("Ctrl-C tears everything down", Duration::from_secs(90));

@@ -89,7 +89,11 @@ fn absurd_durations_rates_and_an_idle_load_are_located() {
         ),
         (
             GOOD.replace("time_scale: 10", "time_scale: 0"),
-            "scenarios/x.yml:2:37: stack.time_scale: expected a finite number above 0",
+            "scenarios/x.yml:2:37: stack.time_scale: expected a number from 0.001 to 1000, found 0",
+        ),
+        (
+            GOOD.replace("time_scale: 10", "time_scale: 1e-300"),
+            "scenarios/x.yml:2:37: stack.time_scale: expected a number from 0.001 to 1000, found 1e-300",
         ),
         (
             GOOD.replace("../slo/phase1.yml", "../slo/missing.yml"),
@@ -118,13 +122,16 @@ fn absurd_durations_rates_and_an_idle_load_are_located() {
 fn a_bad_time_scale_flag_is_an_input_error() {
     let p = Project::new();
     p.write("scenarios/good.yml", GOOD);
-    for k in ["0", "NaN", "-3", "inf"] {
+    for k in ["0", "NaN", "-3", "inf", "1e-300", "1e300"] {
         let flag = format!("--time-scale={k}");
         let out = p.run(&["run", "scenarios/good.yml", &flag]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "--time-scale {k}: {err}");
         assert!(err.contains("--time-scale"), "{err}");
-        assert!(err.contains("expected a finite number above 0"), "{err}");
+        assert!(
+            err.contains("expected a number from 0.001 to 1000"),
+            "{err}"
+        );
         assert!(err.contains("command line: --time-scale: "), "{err}");
         assert!(
             !err.contains(":0:0"),

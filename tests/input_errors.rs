@@ -176,12 +176,9 @@ fn every_shipped_scenario_is_valid_input() {
 }
 
 #[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_fault_this_machine_cannot_carry_out_is_refused_at_its_line() {
-    if !common::stack_binaries_present(
-        "a_fault_this_machine_cannot_carry_out_is_refused_at_its_line",
-    ) {
-        return;
-    }
+    needs!(common::stack());
     // A PATH with Prometheus and Alertmanager but no node-exporter.
     let tools = tempfile::tempdir().unwrap();
     for n in ["prometheus", "prometheus-alertmanager", "alertmanager"] {

@@ -3,6 +3,11 @@
 //! own layer or above. A shared item that two modules need belongs in a
 //! lower one. Test code (`tests.rs` files and `#[cfg(test)]` modules) is
 //! not part of the graph.
+//!
+//! A second rule cuts across the layers: the stack's files
+//! (`stackfiles`), the observers and the SLO judges never refer to the
+//! running stack (`stack`: processes, containers, launchers), and
+//! `validate` uses it only to choose and run the config checkers.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,15 +16,15 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     &[
         "input",
-        "http",
         "signal",
         "secret",
         "contract",
         "trace_context",
         "names",
     ],
+    &["http"],
     &["scenario"],
-    &["mock"],
+    &["mock", "stackfiles"],
     &["stack", "load"],
     &["fault", "observe"],
     &["slo"],
@@ -164,4 +169,69 @@ fn the_check_sees_a_reference_upward() {
     assert!(code.contains("crate::report"));
     assert!(!code.contains("crate::cli"));
     assert!(!code.contains("crate::run"));
+}
+
+/// Every `crate::stack::…` path (the runtime) in a module's code.
+fn runtime_paths(path: &Path, out: &mut Vec<String>) {
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            runtime_paths(&entry.unwrap().path(), out);
+        }
+        return;
+    }
+    if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
+        return;
+    }
+    let text = code_only(&std::fs::read_to_string(path).unwrap());
+    for (i, _) in text.match_indices("crate::stack::") {
+        let tail: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        out.push(format!("{}: {tail}", path.display()));
+    }
+}
+
+#[test]
+fn the_stack_files_observers_and_judges_never_reach_the_running_stack() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut found = Vec::new();
+    for pure in ["stackfiles", "observe", "slo"] {
+        runtime_paths(&src.join(pure), &mut found);
+    }
+    assert!(
+        found.is_empty(),
+        "these refer to the running stack:\n{}",
+        found.join("\n")
+    );
+    let mut validate = Vec::new();
+    runtime_paths(&src.join("cli/validate.rs"), &mut validate);
+    let allowed = ["crate::stack::binaries::", "crate::stack::tools::"];
+    let other: Vec<&String> = validate
+        .iter()
+        .filter(|p| !allowed.iter().any(|a| p.contains(a)))
+        .collect();
+    assert!(
+        other.is_empty(),
+        "validate starts nothing, so it uses the runtime only for binaries and tools: {other:?}"
+    );
+    assert!(
+        !validate.is_empty(),
+        "the scan found validate's use of stack::tools; if it moved, move this check with it"
+    );
+}
+
+#[test]
+fn the_runtime_scan_sees_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.rs");
+    std::fs::write(
+        &f,
+        "use crate::stack::process::free_port;\n// crate::stack::docker\n",
+    )
+    .unwrap();
+    let mut found = Vec::new();
+    runtime_paths(&f, &mut found);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].ends_with("crate::stack::process::free_port"));
 }

@@ -209,5 +209,5 @@ fn the_kubernetes_indexed_job_runs_every_shard_once() {
         Some(2),
         "the scenario decodes; only the target is refused"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--target: expected a URL"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--target: expected a base URL"));
 }

@@ -12,18 +12,11 @@ use zeta_bench::stack::components::postgresql::server::{self as datastores, init
 use zeta_bench::stack::components::redis::redis_spec;
 use zeta_bench::stack::process::{Supervised, free_port, which};
 
-fn present(test: &str) -> bool {
-    let ok = datastores::pg_bin("initdb").is_some() && which("redis-server").is_some();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: postgresql and redis-server must be installed in CI (scripts/install.sh)"
-        );
-        common::skip(&format!(
-            "SKIPPED {test}: postgresql or redis-server is not installed; run scripts/install.sh"
-        ));
-    }
-    ok
+fn datastores() -> common::Need {
+    common::Need::unless(
+        datastores::pg_bin("initdb").is_some() && which("redis-server").is_some(),
+        "postgresql or redis-server is not installed",
+    )
 }
 
 async fn serve(router: axum::Router) -> String {
@@ -34,10 +27,9 @@ async fn serve(router: axum::Router) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 async fn backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_them() {
-    if !present("backend_api_uses_real_postgres_and_redis_and_fails_honestly_without_them") {
-        return;
-    }
+    needs!(datastores());
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let pg_data = init_postgres(

@@ -19,6 +19,12 @@ struct Pki {
 
 /// A CA, and a server certificate it signs for `names`.
 fn pki(names: &[&str]) -> Pki {
+    pki_with(names, |_| {})
+}
+
+/// A CA, and a server certificate it signs for `names`, with `edit`
+/// applied to the server certificate's parameters.
+fn pki_with(names: &[&str], edit: impl FnOnce(&mut rcgen::CertificateParams)) -> Pki {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
@@ -26,13 +32,30 @@ fn pki(names: &[&str]) -> Pki {
         .push(rcgen::DnType::CommonName, "zeta-bench test CA");
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
-    let params =
+    let mut params =
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
+    edit(&mut params);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     Pki {
         ca_pem: ca.pem(),
+        cert: CertificateDer::from(cert.der().to_vec()),
+        key: key.serialize_der(),
+    }
+}
+
+/// One self-signed certificate with CA:TRUE for `names`, as `openssl req
+/// -x509` makes: the server's certificate and its own CA at once.
+fn self_signed_ca(names: &[&str]) -> Pki {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Pki {
+        ca_pem: cert.pem(),
         cert: CertificateDer::from(cert.der().to_vec()),
         key: key.serialize_der(),
     }
@@ -141,6 +164,10 @@ fn https_load_with_the_ca_gets_2xx_and_tls_failures_say_why() {
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("certificate is not trusted"), "{text}");
+    assert!(
+        text.contains("signed by a CA this run does not know"),
+        "{text}"
+    );
     assert!(text.contains("--ca-cert"), "{text}");
 
     // --insecure accepts it.
@@ -156,6 +183,32 @@ fn https_load_with_the_ca_gets_2xx_and_tls_failures_say_why() {
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("not valid for the name"), "{text}");
+
+    // An expired certificate from a trusted CA: its dates are the cause.
+    let expired = pki_with(&["127.0.0.1"], |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    let expired_ca = dir.path().join("expired-ca.pem");
+    std::fs::write(&expired_ca, &expired.ca_pem).unwrap();
+    let out = load(
+        serve(&expired),
+        &["--ca-cert", expired_ca.to_str().unwrap()],
+    );
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("outside its validity dates"), "{text}");
+
+    // A lab's self-signed CA certificate served as the server's own, given
+    // as --ca-cert: what rustls refuses and how to make a leaf.
+    let own = self_signed_ca(&["127.0.0.1"]);
+    let own_pem = dir.path().join("own.pem");
+    std::fs::write(&own_pem, &own.ca_pem).unwrap();
+    let out = load(serve(&own), &["--ca-cert", own_pem.to_str().unwrap()]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("presents a CA certificate"), "{text}");
+    assert!(text.contains("openssl x509 -req -CA ca.pem"), "{text}");
 
     // A CA file that is not PEM is an input error.
     let bad = dir.path().join("bad.pem");

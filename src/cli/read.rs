@@ -11,16 +11,9 @@ use super::Exit;
 
 /// A result file, or the message that says why it is not one.
 pub(super) fn read_result(path: &Path) -> Result<RunResult, String> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_bounded_text(path, crate::input::limits::RESULT)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{}:{}:{}: not a zeta-bench result: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
+    crate::report::read::parse_result(path, &text)
 }
 
 /// The baseline result and tolerances (`None` without `--baseline`).

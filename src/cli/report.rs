@@ -69,7 +69,7 @@ pub(super) fn schema() -> Exit {
 fn merge_load_reports(paths: &[PathBuf], out: Option<&Path>) -> Option<Exit> {
     let mut reports = Vec::new();
     for p in paths {
-        let text = std::fs::read_to_string(p).ok()?;
+        let text = crate::input::read_bounded_text(p, crate::input::limits::RESULT).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
         if v.get("schema_version").is_some() || v.get("raw").is_none() {
             return None;

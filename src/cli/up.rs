@@ -4,11 +4,8 @@ use super::Exit;
 use super::args::UpArgs;
 
 pub(super) async fn up(a: UpArgs) -> Exit {
-    if !(a.time_scale.is_finite() && a.time_scale > 0.0) {
-        eprintln!(
-            "zeta-bench up: --time-scale: expected a finite number above 0, found {}",
-            a.time_scale
-        );
+    if let Err(e) = crate::input::units::check_time_scale(a.time_scale) {
+        eprintln!("zeta-bench up: command line: --time-scale: {e}");
         return Exit::Input;
     }
     let cancel = crate::signal::cancel_on_signal(None);

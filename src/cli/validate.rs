@@ -38,16 +38,17 @@ fn validate(f: &Path) -> Exit {
         f.display(),
         match exit {
             Exit::Pass if hazards == 0 => "ok".to_string(),
-            Exit::Pass => format!("ok, with {hazards} time-scale warning(s) above"),
+            Exit::Pass if i.checked.warnings.is_empty() => {
+                format!("ok, with {hazards} time-scale warning(s) above")
+            }
+            Exit::Pass => format!("ok, with {hazards} warning(s) above"),
             Exit::Input => "INVALID: the problems above".to_string(),
             _ => "FAILS: a rule above can never meet the MTTD target".to_string(),
         },
         i.scenario.load.phases.len(),
         i.scenario.faults.len(),
         i.files.rules.len(),
-        crate::stack::lint::load_dashboards(&i.files.dir)
-            .map(|d| d.len())
-            .unwrap_or(0),
+        i.files.grafana.dashboards.as_ref().map_or(0, Vec::len),
     );
     exit
 }
@@ -55,11 +56,14 @@ fn validate(f: &Path) -> Exit {
 /// Expressions whose meaning changes at this time scale; warnings.
 fn print_hazards(i: &Inputs) -> usize {
     let k = i.plan.time_scale;
-    let hazards = crate::stack::hazards::scan(&i.files, k);
-    for h in &hazards {
+    let hazards = &i.checked.hazards;
+    for h in hazards {
         eprintln!("warning: time scale {k}: {h}");
     }
-    hazards.len()
+    for w in &i.checked.warnings {
+        eprintln!("warning: {w}");
+    }
+    hazards.len() + i.checked.warnings.len()
 }
 
 /// Plain load (`target:`): the schedule is all there is to check. `None`
@@ -90,17 +94,9 @@ fn validate_plain_load(f: &Path) -> Option<Exit> {
 /// The dashboards' lint and promtool/amtool on the stack files.
 fn lint_stack(i: &Inputs) -> Exit {
     let mut exit = Exit::Pass;
-    match crate::stack::lint::lint(&i.files) {
-        Ok(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-                exit = Exit::Input;
-            }
-        }
-        Err(e) => {
-            eprintln!("{e:#}");
-            exit = Exit::Input;
-        }
+    for p in &i.checked.problems {
+        eprintln!("{p}");
+        exit = Exit::Input;
     }
     let binaries = crate::stack::binaries::Binaries::from_env()
         .unwrap_or_else(|e| {
@@ -126,7 +122,7 @@ fn print_floors(i: &Inputs) -> Exit {
     let target = i.slo.mttd.as_ref();
     let mut exit = Exit::Pass;
     println!(
-        "detection floors (best = for + group_wait; worst adds a scrape, its timeout, an evaluation, for rounded up to evaluations, and the longest range window):"
+        "detection floors (best = for rounded up to whole evaluations + group_wait; worst adds a scrape, its timeout, an evaluation, one more per level of recording rules read, and the longest range window):"
     );
     for rf in crate::slo::floor::floors(&i.files, target) {
         println!(

@@ -65,7 +65,8 @@ pub fn configure(tls: &Tls) -> Result<(), String> {
 }
 
 fn read_roots(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(path).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+    let pem = crate::input::read_bounded(path, crate::input::limits::CA_CERT)
+        .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
         .map_err(|e| format!("--ca-cert {}: not PEM certificates: {e}", path.display()))?;
     if certs.is_empty() {
@@ -92,7 +93,14 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     b
 }
 
-/// When `e` failed in TLS, the cause in words a user can act on.
+/// A lab's usual self-signed certificate (`openssl req -x509 …` makes one
+/// with CA:TRUE) served as the server's own: curl accepts it with
+/// `--cacert`, rustls refuses a CA certificate as an end entity.
+const CA_AS_LEAF: &str = "TLS: the server presents a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes) as its own certificate, which rustls refuses even when it is the --ca-cert given: keep it as the CA and serve a leaf it signs, e.g. `openssl req -new -newkey rsa:2048 -nodes -keyout leaf.key -subj /CN=127.0.0.1 | openssl x509 -req -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 -out leaf.pem -extfile <(printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE')`, then --ca-cert ca.pem; or use --insecure for a lab stack";
+
+/// When `e` failed in TLS, the cause in words a user can act on: an
+/// unknown issuer, dates, a name mismatch, a CA served as the leaf, a bad
+/// signature, or the protocol, each with its fix.
 pub fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut chain = String::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -101,15 +109,16 @@ pub fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         cur = err.source();
     }
     let has = |s: &str| chain.contains(s);
-    if has("NotValidForName") || has("not valid for name") {
-        Some("TLS: the server's certificate is not valid for the name asked for (check the host in the URL against the certificate's names)".into())
-    } else if has("UnknownIssuer")
-        || has("BadSignature")
-        || has("Expired")
-        || has("NotValidYet")
-        || has("invalid peer certificate")
-    {
-        Some("TLS: the server's certificate is not trusted (unknown issuer, expired or badly signed): give its CA with --ca-cert FILE or ZETA_CA_CERT, or use --insecure for a lab stack".into())
+    if has("CaUsedAsEndEntity") {
+        Some(CA_AS_LEAF.into())
+    } else if has("NotValidForName") || has("not valid for name") {
+        Some("TLS: the server's certificate is not valid for the name asked for: use a host the certificate names in the URL, or issue one whose subjectAltName has this host (IP:127.0.0.1 for an address)".into())
+    } else if has("Expired") || has("NotValidYet") {
+        Some("TLS: the server's certificate is outside its validity dates (expired, or not valid yet; check the server's clock too): renew it, or use --insecure for a lab stack".into())
+    } else if has("UnknownIssuer") {
+        Some("TLS: the server's certificate is not trusted: it is signed by a CA this run does not know; give that CA with --ca-cert FILE or ZETA_CA_CERT, or use --insecure for a lab stack".into())
+    } else if has("BadSignature") || has("invalid peer certificate") {
+        Some("TLS: the server's certificate is not trusted: its signature does not verify against the CA given (is --ca-cert the CA that signed it?); or use --insecure for a lab stack".into())
     } else if has("InvalidContentType")
         || has("corrupt message")
         || has("HandshakeFailure")

@@ -25,6 +25,53 @@ pub const PERCENT_EXPECTED: &str = "a percentage like \"90%\"";
 /// an attack, and would overflow sums of durations.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// The time scales a run accepts: at most 1000 times faster or slower
+/// than real time. Past that, scaled durations leave what a run can keep
+/// (a 5-minute window at K = 1e-300 is longer than the universe).
+pub const TIME_SCALE_MIN: f64 = 0.001;
+pub const TIME_SCALE_MAX: f64 = 1000.0;
+
+/// A time scale within [`TIME_SCALE_MIN`, `TIME_SCALE_MAX`], or the words
+/// for what is wrong.
+pub fn check_time_scale(k: f64) -> Result<f64, String> {
+    if k.is_finite() && (TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&k) {
+        Ok(k)
+    } else {
+        Err(format!(
+            "expected a number from {TIME_SCALE_MIN} to {TIME_SCALE_MAX}, found {}",
+            show_number(k)
+        ))
+    }
+}
+
+/// A number as a message shows it: plainly, or in exponent form when it
+/// is very large or very small (`1e-300`, not three hundred zeros).
+pub fn show_number(n: f64) -> String {
+    if n != 0.0 && n.is_finite() && !(1e-4..1e9).contains(&n.abs()) {
+        format!("{n:e}")
+    } else {
+        format!("{n}")
+    }
+}
+
+/// Seconds as a duration when they are one: finite, not negative, at most
+/// [`MAX_DURATION`]. Every number of seconds read from a file or flag goes
+/// through this (or [`saturating_secs`] for display), never through
+/// `Duration::from_secs_f64`, which panics on the rest.
+pub fn checked_secs(s: f64) -> Option<Duration> {
+    (s.is_finite() && s >= 0.0 && s <= MAX_DURATION.as_secs_f64())
+        .then(|| Duration::from_secs_f64(s))
+}
+
+/// Seconds as a duration, clamped into [0, [`MAX_DURATION`]] (NaN as 0):
+/// for printing numbers that may come from a hand-edited result.
+pub fn saturating_secs(s: f64) -> Duration {
+    if s.is_nan() {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(s.clamp(0.0, MAX_DURATION.as_secs_f64()))
+}
+
 /// Requests per second one load engine can send (it measures about 100k/s
 /// on one core); more needs `--shard`.
 pub const MAX_ENGINE_RATE: f64 = 200_000.0;
@@ -103,7 +150,7 @@ pub fn format_duration(d: Duration) -> String {
 /// Human form for reports: `4m12s`, `850ms`, `1.2s`.
 /// [`human_duration`] of a number of seconds (negative ones as 0).
 pub fn human_seconds(s: f64) -> String {
-    human_duration(Duration::from_secs_f64(s.max(0.0)))
+    human_duration(saturating_secs(s))
 }
 
 pub fn human_duration(d: Duration) -> String {
@@ -167,7 +214,12 @@ pub mod serde_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
-        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+        super::checked_secs(secs).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected seconds from 0 to {}, found {secs}",
+                super::MAX_DURATION.as_secs()
+            ))
+        })
     }
 }
 
@@ -184,7 +236,15 @@ pub mod opt_duration {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<f64>::deserialize(d)?.and_then(|s| Duration::try_from_secs_f64(s).ok()))
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(secs) => super::checked_secs(secs).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected seconds from 0 to {}, found {secs}",
+                    super::MAX_DURATION.as_secs()
+                ))
+            }),
+        }
     }
 }
 
@@ -235,5 +295,33 @@ mod tests {
         assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
         assert_eq!(human_duration(Duration::from_millis(12_340)), "12.3s");
         assert_eq!(human_duration(Duration::from_secs(252)), "4m12s");
+    }
+}
+
+#[cfg(test)]
+mod checked_tests {
+    use super::*;
+
+    #[test]
+    fn seconds_out_of_range_are_refused_or_clamped_never_a_panic() {
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e300, -0.5] {
+            assert_eq!(checked_secs(bad), None, "{bad}");
+            let _ = saturating_secs(bad);
+            let _ = human_seconds(bad);
+        }
+        assert_eq!(saturating_secs(1e300), MAX_DURATION);
+        assert_eq!(saturating_secs(f64::NAN), Duration::ZERO);
+        assert_eq!(checked_secs(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(checked_secs(MAX_DURATION.as_secs_f64()), Some(MAX_DURATION));
+    }
+
+    #[test]
+    fn time_scales_at_and_past_their_bounds() {
+        assert!(check_time_scale(TIME_SCALE_MIN).is_ok());
+        assert!(check_time_scale(TIME_SCALE_MAX).is_ok());
+        for bad in [0.0, 1e-300, 1000.5, f64::NAN, f64::INFINITY, -1.0] {
+            let e = check_time_scale(bad).unwrap_err();
+            assert!(e.contains("from 0.001 to 1000"), "{e}");
+        }
     }
 }

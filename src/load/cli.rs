@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::engine::{Live, LoadOptions, run as run_engine};
 use super::record::{LoadReport, Shard};
-use crate::input::units::{parse_duration, parse_rate};
+use crate::input::units::parse_rate;
 use crate::scenario::plan::{Plan, PlannedPhase};
 use crate::scenario::{Arrivals, MixEntry, RequestTemplate, TenantDistribution, Tenants};
 
@@ -80,12 +80,55 @@ fn input<T>(flag: &str, expected: &str, found: &str, v: Option<T>) -> Result<T, 
 }
 
 fn check_target(t: &str) -> Result<(), LoadError> {
-    if t.starts_with("http://") || t.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(LoadError::Input(format!(
-            "--target: expected a URL like \"http://127.0.0.1:8000\", found {t:?}"
-        )))
+    crate::scenario::check_target_url(t).map_err(|e| LoadError::Input(format!("--target: {e}")))
+}
+
+/// The flags' numbers, in the scenario decoder's ranges and words.
+fn check_flag_numbers(a: &LoadArgs, rate: f64, engines: u32) -> Result<(), LoadError> {
+    let bad = |flag: &str, e: String| Err(LoadError::Input(format!("{flag}: {e}")));
+    if !(rate > 0.0 && rate.is_finite()) {
+        return bad(
+            "--rate",
+            format!("expected a rate above 0/s, found {}", a.rate),
+        );
+    }
+    let per_engine = rate / f64::from(engines.max(1));
+    if per_engine > crate::input::units::MAX_ENGINE_RATE {
+        return bad(
+            "--rate",
+            format!(
+                "{rate:.0} requests/s is more than one load engine sends ({:.0}/s); split it over engines with `zeta-bench load --shard i/N` (N ≥ {})",
+                crate::input::units::MAX_ENGINE_RATE,
+                (rate / crate::input::units::MAX_ENGINE_RATE).ceil()
+            ),
+        );
+    }
+    if a.max_in_flight == 0 {
+        return bad("--max-in-flight", "expected at least 1, found 0".into());
+    }
+    if !(1..=100_000).contains(&a.tenants) {
+        return bad(
+            "--tenants",
+            format!("expected 1 to 100000 tenants, found {}", a.tenants),
+        );
+    }
+    if !(1..=1_000_000).contains(&a.users) {
+        return bad(
+            "--users",
+            format!("expected 1 to 1000000 users per tenant, found {}", a.users),
+        );
+    }
+    Ok(())
+}
+
+/// A duration flag: within the scenario's limits and above 0.
+fn duration_flag(flag: &str, text: &str) -> Result<Duration, LoadError> {
+    match crate::input::units::parse_duration_checked(text) {
+        Ok(d) if d.is_zero() => Err(LoadError::Input(format!(
+            "{flag}: expected a duration above 0, found 0"
+        ))),
+        Ok(d) => Ok(d),
+        Err(e) => Err(LoadError::Input(format!("{flag}: {e}"))),
     }
 }
 
@@ -120,25 +163,16 @@ fn from_scenario(
     })
 }
 
-fn from_flags(a: &LoadArgs) -> Result<Schedule, LoadError> {
+fn from_flags(a: &LoadArgs, engines: u32) -> Result<Schedule, LoadError> {
     let rate = input(
         "--rate",
         "a rate like \"5000/s\"",
         &a.rate,
         parse_rate(&a.rate),
     )?;
-    let duration = input(
-        "--duration",
-        "a duration like \"30s\"",
-        &a.duration,
-        parse_duration(&a.duration),
-    )?;
-    let timeout = input(
-        "--timeout",
-        "a duration like \"10s\"",
-        &a.timeout,
-        parse_duration(&a.timeout),
-    )?;
+    check_flag_numbers(a, rate.per_second, engines)?;
+    let duration = duration_flag("--duration", &a.duration)?;
+    let timeout = duration_flag("--timeout", &a.timeout)?;
     let target = a
         .target
         .clone()
@@ -178,10 +212,10 @@ fn from_flags(a: &LoadArgs) -> Result<Schedule, LoadError> {
         },
         mix,
         tenants: Tenants {
-            count: a.tenants.max(1),
+            count: a.tenants,
             distribution: TenantDistribution::Uniform,
             seed: 42,
-            users: a.users.max(1),
+            users: a.users,
         },
         max_in_flight: a.max_in_flight,
         timeout,
@@ -197,7 +231,7 @@ pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
         .map_err(|e| LoadError::Input(format!("--shard: {e}")))?;
     let s = match &a.scenario {
         Some(p) => from_scenario(p, &a, shard.map_or(1, |s| s.count))?,
-        None => from_flags(&a)?,
+        None => from_flags(&a, shard.map_or(1, |s| s.count))?,
     };
     crate::http::tls::configure(&a.tls.into()).map_err(LoadError::Input)?;
     if s.target.starts_with("https://") {

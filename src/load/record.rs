@@ -201,11 +201,21 @@ pub(super) fn encode(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(buf)
 }
 
+/// The most trace samples per endpoint a report may keep.
+const MAX_TRACE_CAP: usize = 1 << 20;
+
+/// The largest serialized histogram read back (ours take a few KB).
+const MAX_ENCODED: usize = 1 << 20;
+
 pub(super) fn decode(s: &str) -> Result<Histogram<u64>, String> {
     use base64::Engine;
+    if s.len() > MAX_ENCODED * 4 / 3 + 4 {
+        return Err(format!("histogram is over {} KiB", MAX_ENCODED >> 10));
+    }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|e| format!("histogram is not base64: {e}"))?;
+    check_header(&bytes)?;
     let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| format!("histogram does not decode: {e:?}"))?;
@@ -213,6 +223,51 @@ pub(super) fn decode(s: &str) -> Result<Histogram<u64>, String> {
     out.add(&h)
         .map_err(|e| format!("histogram out of bounds: {e:?}"))?;
     Ok(out)
+}
+
+/// A serialized histogram's header must describe one like ours before the
+/// deserializer allocates what it says: the counts array it declares grows
+/// with its highest value and significant figures, so a hostile header
+/// (2^63, 5 figures) would ask for gigabytes.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    const V2: u32 = 0x1c84_9313;
+    const V2_DEFLATE: u32 = 0x1c84_9314;
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    let inner: Vec<u8> = match be32(bytes, 0) {
+        Some(V2) => bytes.to_vec(),
+        Some(V2_DEFLATE) => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            // Only the 40-byte header is needed.
+            flate2::read::ZlibDecoder::new(bytes.get(8..).unwrap_or_default())
+                .take(40)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("histogram does not decode: {e}"))?;
+            out
+        }
+        _ => return Err("histogram does not decode: not an HdrHistogram V2 encoding".into()),
+    };
+    let (Some(V2), Some(figures), Some(lowest), Some(highest)) = (
+        be32(&inner, 0),
+        be32(&inner, 12),
+        be64(&inner, 16),
+        be64(&inner, 24),
+    ) else {
+        return Err("histogram does not decode: its header is cut short".into());
+    };
+    let ours = histogram();
+    if figures > 3 || lowest < 1 || highest > ours.high() * 2 {
+        return Err(format!(
+            "histogram header declares {figures} significant figures over {lowest}..{highest}; zeta-bench writes 3 over 1..{}",
+            ours.high()
+        ));
+    }
+    Ok(())
 }
 
 /// [`Recorder`]'s state in JSON.
@@ -489,12 +544,29 @@ impl Recorder {
 
     /// A recorder holding `raw` (and the report's trace samples).
     pub fn from_raw(raw: &RawLoad, traces: &[TraceSample]) -> Result<Recorder, String> {
+        if raw.trace_cap > MAX_TRACE_CAP {
+            return Err(format!(
+                "trace_cap: expected at most {MAX_TRACE_CAP}, found {}",
+                raw.trace_cap
+            ));
+        }
         let mut r = Recorder::new(
             raw.endpoints.clone(),
             raw.phases
                 .iter()
-                .map(|(n, rate, d)| (n.clone(), *rate, Duration::from_secs_f64(*d)))
-                .collect(),
+                .map(|(n, rate, d)| {
+                    let d = crate::input::units::checked_secs(*d).ok_or_else(|| {
+                        format!(
+                            "phase {n:?} lasts {} s, not a length of time",
+                            crate::input::units::show_number(*d)
+                        )
+                    })?;
+                    if !(rate.is_finite() && *rate >= 0.0) {
+                        return Err(format!("phase {n:?} has a rate of {rate}/s"));
+                    }
+                    Ok((n.clone(), *rate, d))
+                })
+                .collect::<Result<_, String>>()?,
             raw.tenants.clone(),
             raw.trace_cap,
         );
@@ -615,14 +687,30 @@ pub fn merge_reports(reports: &[LoadReport]) -> Result<LoadReport, String> {
         if shards.iter().any(|s| s.count != n) {
             return Err("the reports come from different shard counts".into());
         }
-        let missing: Vec<String> = (0..n)
-            .filter(|i| !shards.iter().any(|s| s.index == *i))
-            .map(|i| format!("{}/{n}", i + 1))
-            .collect();
-        if !missing.is_empty() {
+        if let Some(s) = shards.iter().find(|s| s.index >= s.count) {
             return Err(format!(
-                "shard(s) {} are missing; the merge would under-count",
-                missing.join(", ")
+                "a report says it is shard {} of {}",
+                s.index + 1,
+                s.count
+            ));
+        }
+        // Listed lazily and at most ten: the count is what the file
+        // declares, not what was given.
+        let absent = n as usize - shards.len();
+        if absent > 0 {
+            let listed: Vec<String> = (0..n)
+                .filter(|i| !shards.iter().any(|s| s.index == *i))
+                .take(10)
+                .map(|i| format!("{}/{n}", i + 1))
+                .collect();
+            let more = if absent > listed.len() {
+                format!(", … ({absent} in all)")
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "shard(s) {}{more} are missing; the merge would under-count",
+                listed.join(", ")
             ));
         }
     }
@@ -873,6 +961,55 @@ mod tests {
         assert_eq!(
             (0..9).filter(|i| s.owns(*i)).collect::<Vec<_>>(),
             vec![1, 4, 7]
+        );
+    }
+
+    #[test]
+    fn a_histogram_header_declaring_gigabytes_is_refused_before_allocating() {
+        let mut h = histogram();
+        h.record(1234).unwrap();
+        let ours = encode(&h);
+        assert_eq!(
+            decode(&ours).unwrap().len(),
+            1,
+            "our own encoding reads back"
+        );
+        // The same histogram with 5 significant figures up to 2^62: its
+        // counts array alone would be gigabytes.
+        let huge = Histogram::<u64>::new_with_bounds(1, 1 << 40, 5).unwrap();
+        let err = decode(&encode(&huge)).unwrap_err();
+        assert!(err.contains("declares 5 significant figures"), "{err}");
+        use base64::Engine;
+        let mut bytes = base64::engine::general_purpose::STANDARD
+            .decode(&ours)
+            .unwrap();
+        bytes.truncate(6);
+        let cut = base64::engine::general_purpose::STANDARD.encode(bytes);
+        assert!(decode(&cut).is_err());
+        assert!(decode("AAAA").is_err());
+    }
+
+    #[test]
+    fn a_shard_count_larger_than_the_reports_given_is_refused_without_allocating_it() {
+        let mut r = Recorder::new(
+            vec!["GET /".into()],
+            vec![("p".into(), 1.0, Duration::from_secs(1))],
+            vec![],
+            0,
+        );
+        r.record(&sample(0, 0, 0, 1, Outcome::Status(200)));
+        let raw = r.raw();
+        let mut report = r.finish("http://127.0.0.1:1".into(), false);
+        report.raw = Some(raw);
+        report.shard = Some(Shard {
+            index: 0,
+            count: u32::MAX,
+        });
+        let err = merge_reports(&[report]).unwrap_err();
+        assert!(
+            err.contains("shard(s) 2/4294967295, 3/4294967295,")
+                && err.contains("(4294967294 in all)"),
+            "{err}"
         );
     }
 }

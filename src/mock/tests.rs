@@ -391,7 +391,10 @@ async fn log_lines_have_exactly_the_seed_fields() {
         .keys()
         .map(String::as_str)
         .collect();
-    let seed: BTreeSet<&str> = crate::observe::logs::SEED_FIELDS.iter().copied().collect();
+    let seed: BTreeSet<&str> = crate::observe::loki::logs::SEED_FIELDS
+        .iter()
+        .copied()
+        .collect();
     assert_eq!(keys, seed);
     let ts = lines[0]["timestamp"].as_str().unwrap();
     assert!(

@@ -11,8 +11,8 @@ use chrono::Utc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::alerts::AlertWatch;
-use super::receiver::{NotificationStatus, Receivers};
+use super::alertmanager::receiver::{NotificationStatus, Receivers};
+use super::prometheus::alerts::AlertWatch;
 use crate::input::units::human_duration;
 use crate::scenario::plan::Plan;
 
@@ -30,7 +30,8 @@ impl Drill {
     /// One status line at `elapsed` from load start.
     pub fn line(&self, elapsed: Duration) -> String {
         let k = self.plan.time_scale;
-        let real = |d: Duration| human_duration(Duration::from_secs_f64(d.as_secs_f64() * k));
+        let real =
+            |d: Duration| human_duration(crate::input::units::saturating_secs(d.as_secs_f64() * k));
         let phase = self
             .plan
             .phases

@@ -1,26 +1,27 @@
-//! What the stack did, as seen from outside: notifications that reached the
-//! harness's receivers ([`receiver`]) and Prometheus' own view of its alerts
-//! over time ([`alerts`]).
+//! What the stack did, as seen from outside, one folder per backend
+//! watched. Each watcher polls or receives during the run and hands plain
+//! data to `run/collect`, which the pure judges in `slo` then read:
+//!
+//! - [`prometheus`]: its alerts over time, its rules' health, and whether
+//!   every scrape target (and Prometheus itself) stayed up;
+//! - [`alertmanager`]: the harness's receivers (what reached PagerDuty,
+//!   Slack and webhooks), which alert instances each notification
+//!   carried, inhibitions, and Alertmanager's own failed deliveries;
+//! - [`grafana`]: dashboard load time (through Grafana's query API, else
+//!   Prometheus) and panel health against the live series;
+//! - [`jaeger`]: trace coverage, through Jaeger's query API or the
+//!   harness's own OTLP receiver;
+//! - [`loki`]: the services' log lines, and log search through Loki;
+//! - [`drill`]: the live status line of a run.
 
-pub mod alerts;
-pub mod am_failures;
-pub mod attribution;
-pub mod dashboards;
-pub mod destination;
+pub mod alertmanager;
 pub mod drill;
 #[cfg(test)]
 mod fake;
 pub mod grafana;
-pub mod inhibitions;
 pub mod jaeger;
-pub mod liveness;
-pub mod logs;
-pub mod logsearch;
 pub mod loki;
-pub mod panel_health;
-pub mod receiver;
-pub mod rules;
-pub mod traces;
+pub mod prometheus;
 
 /// Call `round` after `first_after`, then again `every` after each round
 /// ends, until `cancel` (which also interrupts a round in progress).

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::observe::dashboards::quantile;
+use crate::observe::grafana::dashboards::quantile;
 use crate::slo::check::{SloKind, SloResult, Status};
 
 use super::model::RunResult;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::charts;
 use super::model::{RunResult, Verdict};
-use crate::observe::dashboards::quantile;
+use crate::observe::grafana::dashboards::quantile;
 use crate::slo::check::Status;
 
 const TEMPLATE: &str = include_str!("templates/report.html");

@@ -8,6 +8,7 @@ pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod model;
+pub mod read;
 pub mod terminal;
 
 pub use model::{RunResult, Verdict};

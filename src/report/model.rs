@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::fault::FaultRecord;
 use crate::load::LoadReport;
-use crate::observe::alerts::AlertTimeline;
-use crate::observe::receiver::Notification;
+use crate::observe::alertmanager::receiver::Notification;
+use crate::observe::prometheus::alerts::AlertTimeline;
 use crate::slo::check::{Detection, RoutingRow, SloResult};
-use crate::stack::render::DroppedTarget;
 use crate::stack::{ComponentInfo, ProviderDecision};
+use crate::stackfiles::render::DroppedTarget;
 
 /// 2: notifications carry alert instances (labels, fingerprint, status) and
 /// their attribution; detections carry per-destination MTTD and reset time.
@@ -80,11 +80,11 @@ pub struct RunResult {
     pub routing: Vec<RoutingRow>,
     pub load: Option<LoadReport>,
     #[serde(default)]
-    pub dashboards: Option<crate::observe::dashboards::DashboardReport>,
+    pub dashboards: Option<crate::observe::grafana::dashboards::DashboardReport>,
     #[serde(default)]
-    pub traces: Option<crate::observe::traces::TraceReport>,
+    pub traces: Option<crate::observe::jaeger::traces::TraceReport>,
     #[serde(default)]
-    pub logs: Option<crate::observe::logs::LogReport>,
+    pub logs: Option<crate::observe::loki::logs::LogReport>,
     pub slos: Vec<SloResult>,
     pub verdict: Verdict,
     pub notes: Vec<String>,

@@ -334,7 +334,7 @@ fn dashboards(o: &mut String, r: &RunResult) {
         let _ = writeln!(o, "\nDashboards ({} loads each; {})", d.rounds, d.via);
         for dash in &d.dashboards {
             let q = |x| {
-                crate::observe::dashboards::quantile(&dash.samples_ms, x)
+                crate::observe::grafana::dashboards::quantile(&dash.samples_ms, x)
                     .map(|v| format!("{v:.0}ms"))
                     .unwrap_or_else(|| "—".into())
             };

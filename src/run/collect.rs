@@ -16,15 +16,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fault::FaultRecord;
 use crate::load::LoadReport;
-use crate::observe::alerts::{AlertTimeline, AlertWatch};
-use crate::observe::am_failures;
-use crate::observe::dashboards::{DashboardReport, Probe, Via};
-use crate::observe::inhibitions::{HeldAlert, InhibitWatch};
-use crate::observe::liveness::{FaultWindow, Liveness, UpWatch};
-use crate::observe::logs::LogReport;
-use crate::observe::logsearch::LogSearch;
-use crate::observe::receiver::Notification;
-use crate::observe::traces::TraceReport;
+use crate::observe::alertmanager::failures;
+use crate::observe::alertmanager::inhibitions::{HeldAlert, InhibitWatch};
+use crate::observe::alertmanager::receiver::Notification;
+use crate::observe::grafana::dashboards::{DashboardReport, Probe, Via};
+use crate::observe::jaeger::traces::TraceReport;
+use crate::observe::loki::logs::LogReport;
+use crate::observe::loki::logsearch::LogSearch;
+use crate::observe::prometheus::alerts::{AlertTimeline, AlertWatch};
+use crate::observe::prometheus::liveness::{FaultWindow, Liveness, UpWatch};
 use crate::scenario::FaultKind;
 use crate::scenario::plan::scale;
 use crate::stack::{Provider, Stack};
@@ -66,7 +66,7 @@ pub(super) struct Collected {
     pub delivery_failures: Vec<String>,
     /// Components that stopped answering mid-run with no fault to explain
     /// it: the run is incomplete.
-    pub stack_failures: Vec<crate::observe::liveness::StackFailure>,
+    pub stack_failures: Vec<crate::observe::prometheus::liveness::StackFailure>,
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
@@ -104,7 +104,7 @@ impl Observers {
         let scrape = scale(files.scrape_interval(), plan.time_scale);
         let min_down = (scrape * 3).max(Duration::from_secs(5));
         let am = crate::http::Endpoint::new(&stack.alertmanager_url);
-        let am_failed_before = spawn_here(async move { am_failures::snapshot(&am).await });
+        let am_failed_before = spawn_here(async move { failures::snapshot(&am).await });
         // Alertmanager's view: which alerts an inhibition rule silenced.
         let inhibits = InhibitWatch::default();
         tasks.push(spawn_here(inhibits.clone().run(
@@ -161,7 +161,7 @@ impl Observers {
         let rule_errors = if cancel.is_cancelled() {
             Vec::new()
         } else {
-            crate::observe::rules::check(&session.stack.prometheus).await
+            crate::observe::prometheus::rules::check(&session.stack.prometheus).await
         };
         if let Some(p) = self.probe.as_ref().filter(|_| !cancel.is_cancelled()) {
             let start = started_at.timestamp_millis() as f64 / 1000.0;
@@ -171,7 +171,7 @@ impl Observers {
         let kills = kill_times(load, faults);
         let traces = traces(session, samples, &kills, cancel, &mut notes).await;
         let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);
-        let mut logs = crate::observe::logs::check_files(&service_logs, samples);
+        let mut logs = crate::observe::loki::logs::check_files(&service_logs, samples);
         if let Some(s) = &self.log_search {
             if !cancel.is_cancelled() {
                 s.completeness(&service_logs, started_at, LOKI_FLUSH_WAIT)
@@ -212,7 +212,7 @@ fn liveness(
     faults: &[FaultRecord],
     external: bool,
     notes: &mut Vec<String>,
-) -> Vec<crate::observe::liveness::StackFailure> {
+) -> Vec<crate::observe::prometheus::liveness::StackFailure> {
     let outages = up.outages();
     let windows: Vec<FaultWindow> = faults
         .iter()
@@ -224,14 +224,14 @@ fn liveness(
             })
         })
         .collect();
-    let before = crate::observe::liveness::already_down(&outages);
+    let before = crate::observe::prometheus::liveness::already_down(&outages);
     if external && !before.is_empty() {
         notes.push(format!(
             "scrape targets already down when the run began, not counted against it: {}",
             before.join(", ")
         ));
     }
-    crate::observe::liveness::failures(
+    crate::observe::prometheus::liveness::failures(
         &outages,
         &Liveness {
             min_down,
@@ -251,7 +251,7 @@ async fn delivery_failures(
     notes: &mut Vec<String>,
 ) -> Vec<String> {
     let am = crate::http::Endpoint::new(&stack.alertmanager_url);
-    let (before, after) = match (before.await, am_failures::snapshot(&am).await) {
+    let (before, after) = match (before.await, failures::snapshot(&am).await) {
         (Ok(Ok(b)), Ok(a)) => (b, a),
         (Ok(Err(e)), _) | (_, Err(e)) => {
             notes.push(format!(
@@ -264,7 +264,7 @@ async fn delivery_failures(
             return Vec::new();
         }
     };
-    let mut out = am_failures::rises(&before, &after);
+    let mut out = failures::rises(&before, &after);
     if !out.is_empty() {
         let log = stack
             .components
@@ -272,7 +272,7 @@ async fn delivery_failures(
             .find(|c| c.name == "alertmanager" && !c.log.is_empty())
             .and_then(|c| std::fs::read_to_string(&c.log).ok())
             .unwrap_or_default();
-        out.extend(am_failures::log_errors(&log, 5));
+        out.extend(failures::log_errors(&log, 5));
     }
     out
 }
@@ -312,10 +312,11 @@ async fn traces(
     let stack = &session.stack;
     match &stack.jaeger {
         Some(ep) if !cancel.is_cancelled() => {
-            match crate::observe::jaeger::Jaeger::detect(ep.clone(), Duration::from_secs(10)).await
+            match crate::observe::jaeger::api::Jaeger::detect(ep.clone(), Duration::from_secs(10))
+                .await
             {
                 Ok(j) => Some(
-                    crate::observe::traces::look_up_in_jaeger(
+                    crate::observe::jaeger::traces::look_up_in_jaeger(
                         &j,
                         samples,
                         kills,
@@ -344,7 +345,7 @@ async fn traces(
 fn log_search(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Option<Arc<LogSearch>>> {
     match (&stack.loki, &inputs.slo.log_search) {
         (Some(ep), Some(l)) => {
-            let loki = crate::observe::loki::Loki::new(ep.clone(), l.max * 4)
+            let loki = crate::observe::loki::api::Loki::new(ep.clone(), l.max * 4)
                 .map_err(anyhow::Error::msg)?;
             Ok(Some(Arc::new(LogSearch::new(loki, &l.queries))))
         }
@@ -374,7 +375,7 @@ fn drill(
         receivers: session.receivers.clone(),
         log: dir.join("drill.log"),
         // Every 5 s of wall time, at most every 30 s of real time.
-        every: Duration::from_secs_f64((30.0 / plan.time_scale).clamp(2.0, 5.0)),
+        every: crate::input::units::saturating_secs((30.0 / plan.time_scale).clamp(2.0, 5.0)),
     };
     spawn_here(drill.run(start, session.observers.clone()))
 }
@@ -391,26 +392,21 @@ where
 
 /// Dashboards, through Grafana where it runs, else against Prometheus.
 fn dashboard_probe(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Probe> {
-    use crate::stack::lint::{DATASOURCES_FILE, load_dashboards};
-    let files = &inputs.files;
-    let sources = crate::stack::components::grafana::provisioning::load_datasources(
-        &files.dir.join(DATASOURCES_FILE),
-    )?;
-    let dashboards = load_dashboards(&files.dir)?;
+    let (dashboards, sources) = inputs.files.grafana.read()?;
     let scrape = sources
         .iter()
         .find(|s| s.kind == "prometheus")
         .and_then(|s| s.time_interval())
-        .unwrap_or(crate::stack::components::grafana::vars::DEFAULT_SCRAPE);
+        .unwrap_or(crate::stackfiles::grafana::vars::DEFAULT_SCRAPE);
     let mut running: std::collections::BTreeSet<String> =
         stack.components.iter().map(|c| c.name.clone()).collect();
     running.insert("prometheus".into());
     let via = match &stack.grafana {
         Some(g) => Via::Grafana(
-            crate::observe::grafana::Grafana::new(g.clone(), Duration::from_secs(30))
+            crate::observe::grafana::api::Grafana::new(g.clone(), Duration::from_secs(30))
                 .map_err(anyhow::Error::msg)?,
         ),
         None => Via::Prometheus(stack.prometheus.clone()),
     };
-    Probe::new(&dashboards, &sources, via, scrape, &running)
+    Probe::new(dashboards, sources, via, scrape, &running)
 }

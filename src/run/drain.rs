@@ -10,10 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::observe::alerts::{AlertTimeline, AlertWatch};
-use crate::observe::receiver::{Receivers, still_firing};
+use crate::observe::alertmanager::receiver::{Receivers, still_firing};
+use crate::observe::prometheus::alerts::{AlertTimeline, AlertWatch};
 use crate::scenario::plan::scale;
-use crate::stack::StackFiles;
+use crate::stackfiles::StackFiles;
 
 /// How long past its expected firing time a pending alert is still waited
 /// for (polls and evaluation jitter).
@@ -30,7 +30,7 @@ pub(super) fn recovery_bound(files: &StackFiles, k: f64) -> Duration {
         files.scrape_interval()
             + files.evaluation_interval() * 2
             + group_interval
-            + crate::stack::files::defaults::RESEND_DELAY,
+            + crate::stackfiles::files::defaults::RESEND_DELAY,
         k,
     ) + Duration::from_secs(5)
 }

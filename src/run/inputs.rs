@@ -8,7 +8,8 @@ use crate::input::{Diagnostics, Located, Pos};
 use crate::scenario::plan::{self, Plan};
 use crate::scenario::{self, Scenario};
 use crate::slo::{self, SloSpec};
-use crate::stack::StackFiles;
+use crate::stackfiles::StackFiles;
+use crate::stackfiles::lint::Checked;
 
 /// Everything a run needs that comes from files, validated.
 pub struct Inputs {
@@ -16,6 +17,9 @@ pub struct Inputs {
     pub slo: SloSpec,
     pub files: StackFiles,
     pub plan: Plan,
+    /// The stack files' lint and time-scale hazards, checked once here for
+    /// both `validate` and `run`.
+    pub checked: Checked,
 }
 
 /// Read and cross-check a scenario with its SLO and stack files.
@@ -61,16 +65,13 @@ pub(super) fn load_inputs_with(
         diags.extend(d);
     }
     let k = match time_scale {
-        Some(k) if !(k.is_finite() && k > 0.0) => {
-            diags.push(
-                Path::new("--time-scale"),
-                Pos::default(),
-                "--time-scale",
-                format!("expected a finite number above 0, found {k}"),
-            );
-            return Err(diags);
-        }
-        Some(k) => Located::new(k, Pos::default(), "--time-scale"),
+        Some(k) => match crate::input::units::check_time_scale(k) {
+            Ok(k) => Located::new(k, Pos::default(), "--time-scale"),
+            Err(e) => {
+                diags.push(Path::new("--time-scale"), Pos::default(), "--time-scale", e);
+                return Err(diags);
+            }
+        },
         None => scenario.stack.time_scale.clone(),
     };
     let plan = plan::plan(&scenario, k, files.as_ref().map(StackFiles::min_interval))
@@ -86,13 +87,14 @@ pub(super) fn load_inputs_with(
                 // Then Alertmanager's sweep, so the next trial opens a
                 // fresh group (wall time: the sweep is not scaled).
                 recovery: super::drain::recovery_bound(files, p.time_scale)
-                    + crate::stack::files::defaults::GROUP_SWEEP,
+                    + crate::stackfiles::files::defaults::GROUP_SWEEP,
             };
             let t = &scenario.trials;
             plan::with_trials(p, t.count.value, t.seed, timing)
         });
     match (slo, files, plan) {
         (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
+            checked: crate::stackfiles::lint::check(&files, plan.time_scale),
             scenario,
             slo,
             files,

@@ -261,10 +261,13 @@ async fn stack_notes(inputs: &Inputs, session: &Session) -> anyhow::Result<Vec<S
         .collect();
     let k = inputs.plan.time_scale;
     notes.extend(
-        crate::stack::hazards::scan(&inputs.files, k)
-            .into_iter()
+        inputs
+            .checked
+            .hazards
+            .iter()
             .map(|h| format!("time-scale hazard at {k}×: {h}")),
     );
+    notes.extend(inputs.checked.warnings.iter().cloned());
     if stack.provider.name == Provider::External {
         notes.extend(external_time_scale(inputs, session).await?);
     }

@@ -37,14 +37,10 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         slo,
         files,
         plan,
+        checked,
     } = o.inputs;
     let c = o.collected;
     let unmeasured = unmeasured_reasons(o.stack);
-    // The same static check `validate` runs.
-    let dashboard_problems: Vec<String> = match crate::stack::lint::lint(files) {
-        Ok(problems) => problems.iter().map(ToString::to_string).collect(),
-        Err(e) => vec![format!("{e:#}")],
-    };
     let verdicts = check::evaluate(&check::Evidence {
         slo,
         expect: &scenario.expect,
@@ -60,7 +56,8 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         logs: Some(&c.logs),
         load: o.load.as_ref(),
         load_timeout: scenario.load.timeout,
-        dashboard_problems: &dashboard_problems,
+        // The same static check `validate` runs, done once in `load_inputs`.
+        dashboard_problems: &checked.problems,
         rule_errors: &c.rule_errors,
         delivery_failures: &c.delivery_failures,
         held: c.held.as_deref(),

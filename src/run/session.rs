@@ -11,10 +11,11 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::observe::receiver::Receivers;
-use crate::observe::traces::TraceSink;
+use crate::observe::alertmanager::receiver::Receivers;
+use crate::observe::jaeger::traces::TraceSink;
 use crate::scenario::StackRef;
-use crate::stack::{ProviderDecision, Stack, StackFiles, StackOptions};
+use crate::stack::{ProviderDecision, Stack, StackOptions};
+use crate::stackfiles::StackFiles;
 
 /// What a session is started with.
 pub struct SessionOptions {

@@ -454,3 +454,69 @@ mod tests {
         assert_eq!(FaultKind::from_name("service-down"), None);
     }
 }
+
+/// A base URL load may be sent to: `http` or `https`, a host, a port other
+/// than 0, and no user or password (a URL is printed, and so would they
+/// be). The words for what is wrong otherwise; the caller names the field
+/// or flag.
+pub fn check_target_url(u: &str) -> Result<(), String> {
+    let expected = || {
+        format!(
+            "expected a base URL like \"http://127.0.0.1:8000\", found {:?}",
+            redact_userinfo(u)
+        )
+    };
+    let parsed = reqwest::Url::parse(u).map_err(|_| expected())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(expected());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("credentials do not belong in a URL that may be printed; give the service a token or a header instead".into());
+    }
+    if parsed.port() == Some(0) {
+        return Err(format!(
+            "port 0 is not a port to send to, in {}",
+            parsed.host_str().unwrap_or("")
+        ));
+    }
+    Ok(())
+}
+
+/// `u` with anything between `//` and an `@` before the path replaced by
+/// `***`, for URLs that do not parse and so cannot be checked otherwise.
+fn redact_userinfo(u: &str) -> String {
+    let Some(start) = u.find("//").map(|i| i + 2) else {
+        return u.to_string();
+    };
+    let authority_end = u[start..]
+        .find(['/', '?', '#'])
+        .map_or(u.len(), |i| start + i);
+    match u[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &u[..start], &u[start + at..]),
+        None => u.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod target_url_tests {
+    use super::*;
+
+    #[test]
+    fn target_urls_with_credentials_port_0_or_no_host_are_refused_without_echoing_secrets() {
+        assert!(check_target_url("http://127.0.0.1:8000").is_ok());
+        assert!(check_target_url("https://api.example:443/base").is_ok());
+        let e = check_target_url("http://alice:s3cret@127.0.0.1:8000").unwrap_err();
+        assert!(e.contains("credentials") && !e.contains("s3cret"), "{e}");
+        let e = check_target_url("http://127.0.0.1:0").unwrap_err();
+        assert!(e.contains("port 0"), "{e}");
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:8000",
+            "http://",
+            "http://a:s3cret@[::1",
+        ] {
+            let e = check_target_url(bad).unwrap_err();
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+}

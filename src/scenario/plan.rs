@@ -4,7 +4,7 @@
 //! and length) is divided by K. Request *rates* are kept: 100 req/s stays
 //! 100 req/s, so dashboards and ratios read the same at any K; a phase simply
 //! sends K times fewer requests. Durations inside the stack are scaled by the
-//! renderers in [`crate::stack::render`].
+//! renderers in [`crate::stackfiles::render`].
 
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ pub fn tenant_share(t: &super::Tenants, index: u32) -> f64 {
 }
 
 pub fn scale(d: Duration, k: f64) -> Duration {
-    Duration::from_secs_f64(d.as_secs_f64() / k)
+    crate::input::units::saturating_secs(d.as_secs_f64() / k)
 }
 
 /// Build the plan. `k` is the scenario's time scale unless the command line

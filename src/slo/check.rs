@@ -5,18 +5,16 @@
 //! Times are measured in wall time and compared in real-time equivalent
 //! (wall × time scale), which is what the SLO file states.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::spec::{Destination, SloSpec};
 use crate::fault::FaultRecord;
 use crate::input::units::human_duration;
-use crate::observe::alerts::AlertTimeline;
-use crate::observe::receiver::Notification;
+use crate::observe::alertmanager::receiver::Notification;
+use crate::observe::prometheus::alerts::AlertTimeline;
 use crate::scenario::{Expect, UnexpectedAlerts};
-use crate::stack::files::StackFiles;
+use crate::stackfiles::files::StackFiles;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -72,9 +70,9 @@ pub struct Evidence<'a> {
     pub unmeasured: &'a [(SloKind, String)],
     /// Why the harness could not see the stack's notifications, if so.
     pub notifications_unobserved: Option<&'a str>,
-    pub dashboards: Option<&'a crate::observe::dashboards::DashboardReport>,
-    pub traces: Option<&'a crate::observe::traces::TraceReport>,
-    pub logs: Option<&'a crate::observe::logs::LogReport>,
+    pub dashboards: Option<&'a crate::observe::grafana::dashboards::DashboardReport>,
+    pub traces: Option<&'a crate::observe::jaeger::traces::TraceReport>,
+    pub logs: Option<&'a crate::observe::loki::logs::LogReport>,
     /// What the static dashboard check (`validate`'s lint) found: a broken
     /// dashboard fails, however fast it loads.
     pub dashboard_problems: &'a [String],
@@ -89,7 +87,7 @@ pub struct Evidence<'a> {
     /// `alertmanager_notifications_failed_total` and its log).
     pub delivery_failures: &'a [String],
     /// Alertmanager's view (inhibitions), when it was watched.
-    pub held: Option<&'a [crate::observe::inhibitions::HeldAlert]>,
+    pub held: Option<&'a [crate::observe::alertmanager::inhibitions::HeldAlert]>,
 }
 
 pub struct Verdicts {
@@ -212,14 +210,14 @@ fn secs(d: chrono::TimeDelta) -> f64 {
 }
 
 fn real(ev: &Evidence<'_>, wall_s: f64) -> String {
-    let real = Duration::from_secs_f64((wall_s * ev.time_scale).max(0.0));
+    let real = crate::input::units::saturating_secs(wall_s * ev.time_scale);
     if ev.time_scale == 1.0 {
         human_duration(real)
     } else {
         format!(
             "{} real-time equivalent ({} wall × {})",
             human_duration(real),
-            human_duration(Duration::from_secs_f64(wall_s.max(0.0))),
+            human_duration(crate::input::units::saturating_secs(wall_s)),
             ev.time_scale
         )
     }
@@ -248,7 +246,7 @@ fn unexpected_instances(ev: &Evidence<'_>) -> Vec<String> {
         .filter(|i| {
             !ev.expect.alerts.iter().any(|e| {
                 e.name == i.name
-                    && crate::observe::alerts::has_labels(
+                    && crate::observe::prometheus::alerts::has_labels(
                         &i.labels,
                         e.labels.iter().map(|(k, v)| (k, v)),
                     )
@@ -631,10 +629,9 @@ fn unattributed(ev: &Evidence<'_>) -> Vec<String> {
         .notifications
         .iter()
         .filter_map(|n| match &n.attribution {
-            crate::observe::receiver::Attribution::Unattributed(why) => Some(format!(
-                "{} from receiver {:?}: {why}",
-                n.destination, n.receiver
-            )),
+            crate::observe::alertmanager::receiver::Attribution::Unattributed(why) => Some(
+                format!("{} from receiver {:?}: {why}", n.destination, n.receiver),
+            ),
             _ => None,
         })
         .collect();

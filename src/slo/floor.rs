@@ -1,10 +1,17 @@
 //! Static detection-time bounds: from configuration alone, the soonest and
 //! the latest an alert rule can notify after a step-change fault.
 //!
-//! best  (floor)   = `for` + the shortest `group_wait`
+//! best  (floor)   = `for`, rounded up to whole evaluations of its group
+//!                   (Prometheus fires at the first evaluation at least
+//!                   `for` after the one that found the condition; the
+//!                   first evaluation after the failing scrape can follow
+//!                   it at once)
+//!                 + the shortest `group_wait`
 //! worst (ceiling) = a scrape interval (the fault lands just after a scrape)
 //!                 + the scrape timeout (a hung target fails only then)
 //!                 + its group's evaluation interval
+//!                 + one evaluation interval per level of recording rules
+//!                   between the scraped series and the alert
 //!                 + `for`, rounded up to whole evaluations
 //!                 + the longest `group_wait`, or the `group_interval` when
 //!                   alerts of other rules can open its group first
@@ -16,7 +23,7 @@
 //! re-open the group) skips `group_wait` and waits for the group's next
 //! `group_interval` tick instead:
 //!
-//! best  (rejoining) = `for`
+//! best  (rejoining) = `for`, rounded up to whole evaluations
 //! worst (rejoining) = the worst case above with the longer of the longest
 //!                     `group_wait` and the `group_interval`
 //!
@@ -28,8 +35,8 @@
 use std::time::Duration;
 
 use crate::input::units::human_duration;
-use crate::stack::components::prometheus::promql::range_windows;
-use crate::stack::files::{AlertRule, StackFiles};
+use crate::stackfiles::files::{AlertRule, StackFiles};
+use crate::stackfiles::prometheus::promql::range_windows;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Floor {
@@ -53,13 +60,14 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
         .ok()
         .and_then(|w| w.into_iter().max())
         .unwrap_or_default();
-    let best = rule.for_ + files.min_group_wait();
     let eval = files.evaluation_interval_of(rule);
     let for_evals = if eval.is_zero() {
         rule.for_
     } else {
         eval * rule.for_.as_nanos().div_ceil(eval.as_nanos()) as u32
     };
+    let best = for_evals + files.min_group_wait();
+    let recorded = files.evaluation_interval() * recording_levels(&rule.expr, files);
     let (_, group_interval) = files.root_route_timers();
     let (wait, wait_term) = if files.alerts_share_groups() {
         (
@@ -71,28 +79,57 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
     };
     let scrape = files.scrape_interval();
     let timeout = files.scrape_timeout();
-    let worst = scrape + timeout + eval + for_evals + wait + window;
+    let worst = scrape + timeout + eval + recorded + for_evals + wait + window;
     let rejoin_wait = files.max_group_wait().max(group_interval);
     Floor {
         best,
         worst,
-        rejoin_best: rule.for_,
+        rejoin_best: for_evals,
         rejoin_worst: worst - wait + rejoin_wait,
         best_terms: format!(
             "for {} + group_wait {}",
-            human_duration(rule.for_),
+            human_duration(for_evals),
             human_duration(files.min_group_wait())
         ),
         worst_terms: format!(
-            "scrape {} + scrape timeout {} + evaluation {} + for {} + {wait_term} {} + window {}",
+            "scrape {} + scrape timeout {} + evaluation {}{} + for {} + {wait_term} {} + window {}",
             human_duration(scrape),
             human_duration(timeout),
             human_duration(eval),
+            if recorded.is_zero() {
+                String::new()
+            } else {
+                format!(" + recording rules {}", human_duration(recorded))
+            },
             human_duration(for_evals),
             human_duration(wait),
             human_duration(window)
         ),
     }
+}
+
+/// How many levels of recording rules stand between `expr` and the scraped
+/// series: each is evaluated once more before the alert can see a change.
+/// Bounded, so that a cycle of rules (which Prometheus accepts) ends.
+fn recording_levels(expr: &str, files: &StackFiles) -> u32 {
+    let rules: Vec<_> = files.recording_rules().collect();
+    let mut level = 0;
+    let mut names = crate::stackfiles::prometheus::promql::metric_names(expr).unwrap_or_default();
+    while level < 8 {
+        let next: Vec<String> = rules
+            .iter()
+            .filter(|r| names.contains(&r.name))
+            .flat_map(|r| {
+                crate::stackfiles::prometheus::promql::metric_names(&r.expr).unwrap_or_default()
+            })
+            .collect();
+        if next.is_empty() && !rules.iter().any(|r| names.contains(&r.name)) {
+            break;
+        }
+        level += 1;
+        names = next;
+    }
+    level
 }
 
 /// Every alert rule with its floor, and whether the MTTD SLO covers it and
@@ -183,8 +220,9 @@ mod tests {
             "groups:\n  - name: g\n    interval: 40s\n    rules:\n      - {alert: A, expr: up == 0, for: 50s}\n",
         );
         let f = floor(files.rule("A").unwrap(), &files);
-        // The shortest group_wait is a child route's.
-        assert_eq!(f.best, Duration::from_secs(55));
+        // for 50s rounded up to the group's 40s evaluations, and the
+        // shortest group_wait, a child route's.
+        assert_eq!(f.best, Duration::from_secs(80 + 5));
         // 20s + timeout 10s (the default, under the interval) + the group's
         // 40s + for 50s rounded up to 80s + group_interval 2m.
         assert_eq!(f.worst, Duration::from_secs(20 + 10 + 40 + 80 + 120));
@@ -192,6 +230,38 @@ mod tests {
             f.worst_terms.contains("alerts of other rules share"),
             "{}",
             f.worst_terms
+        );
+    }
+
+    #[test]
+    fn the_best_case_rounds_for_up_to_whole_evaluations() {
+        let files = files_with(
+            "global: {scrape_interval: 15s, evaluation_interval: 5m}\nrule_files: [rules.yml]\n",
+            "route: {receiver: r, group_wait: 30s}\nreceivers: [{name: r}]\n",
+            "groups:\n  - name: g\n    rules:\n      - {alert: A, expr: up == 0, for: 1m}\n",
+        );
+        let f = floor(files.rule("A").unwrap(), &files);
+        assert_eq!(f.best, Duration::from_secs(5 * 60 + 30));
+        assert_eq!(f.rejoin_best, Duration::from_secs(5 * 60));
+        assert_eq!(f.best_terms, "for 5m00s + group_wait 30.0s");
+    }
+
+    #[test]
+    fn each_level_of_recording_rules_adds_an_evaluation_to_the_worst_case() {
+        let rules = "groups:\n  - name: r\n    rules:\n      - {record: 'job:up:min', expr: 'min by (job) (up)'}\n      - {record: 'job:up:min2', expr: 'min by (job) (job:up:min)'}\n  - name: g\n    rules:\n      - {alert: A, expr: 'job:up:min2 == 0', for: 1m}\n      - {alert: B, expr: 'up == 0', for: 1m}\n";
+        let files = files_with(
+            "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [rules.yml]\n",
+            "route: {receiver: r, group_wait: 30s}\nreceivers: [{name: r}]\n",
+            rules,
+        );
+        let a = floor(files.rule("A").unwrap(), &files);
+        let b = floor(files.rule("B").unwrap(), &files);
+        assert_eq!(a.best, b.best);
+        assert_eq!(a.worst, b.worst + Duration::from_secs(2 * 15));
+        assert!(
+            a.worst_terms.contains("recording rules 30.0s"),
+            "{}",
+            a.worst_terms
         );
     }
 }

@@ -35,6 +35,9 @@ impl fmt::Display for LogqlError {
 
 /// Check one LogQL query (log or metric).
 pub fn check(query: &str) -> Result<(), LogqlError> {
+    if let Err(message) = crate::input::nesting::check(query) {
+        return Err(LogqlError { offset: 0, message });
+    }
     let mut p = Parser {
         s: query.chars().collect(),
         i: 0,

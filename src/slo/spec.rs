@@ -99,7 +99,7 @@ pub struct TraceSlo {
     pub required: bool,
 }
 
-pub use crate::observe::destination::Destination;
+pub use crate::observe::alertmanager::destination::Destination;
 
 pub fn load_slo(path: &Path) -> Result<SloSpec, Diagnostics> {
     let text = crate::input::read_capped(path, crate::input::MAX_INPUT_BYTES).map_err(|e| {

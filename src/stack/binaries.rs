@@ -81,10 +81,74 @@ pub fn parse_one(s: &str) -> Result<(String, PathBuf), String> {
         .ok_or_else(|| format!("expected NAME=PATH, found {s:?}"))?;
     let name = name.trim();
     check(name, Path::new(path.trim()))?;
+    reports_family(name, Path::new(path.trim()))?;
     Ok((name.to_string(), PathBuf::from(path.trim())))
 }
 
-/// `name` is choosable and `path` an existing file.
+/// `path --version` must name `name`'s family (`prometheus, version …`,
+/// Jaeger's `application version` log line): a wrong program chosen with
+/// `--bin` is an input error before anything starts, not a component that
+/// fails after the others have started. It gets 5 s to answer.
+fn reports_family(name: &str, path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{name}: {} cannot be run: {e}", path.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{name}: `{} --version` did not answer within 5 s",
+                    path.display()
+                ));
+            }
+        }
+    }
+    let mut text = String::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let _ = pipe.take(4096).read_to_string(&mut text);
+    }
+    // Jaeger v2 has no `--version`: it logs its `application version`
+    // before refusing the flag.
+    let jaeger_v2 = name == "jaeger" && text.contains("application version:");
+    if text.to_lowercase().contains(name) || jaeger_v2 {
+        Ok(())
+    } else {
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(120)
+            .collect::<String>();
+        Err(format!(
+            "{name}: `{} --version` says {first:?}, not {name}: is it the right program?",
+            path.display()
+        ))
+    }
+}
+
+/// `name` is choosable and `path` an existing file this user may execute:
+/// known before anything starts, so a wrong choice is an input error
+/// (exit 2), not a component that fails after six others have started.
 pub fn check(name: &str, path: &Path) -> Result<(), String> {
     if !CHOOSABLE.contains(&name) {
         return Err(format!(
@@ -98,7 +162,26 @@ pub fn check(name: &str, path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
+    if !executable(path) {
+        return Err(format!(
+            "{name}: {} is not executable (chmod +x it, or give the path of an installed binary)",
+            path.display()
+        ));
+    }
     Ok(())
+}
+
+/// Whether `path` has an execute bit this process can use.
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let mode = meta.permissions().mode();
+    if nix::unistd::geteuid().is_root() {
+        return mode & 0o111 != 0;
+    }
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
 /// Where `scripts/install.sh` builds the Go components: `$ZETA_TOOLS_DIR`,
@@ -135,7 +218,15 @@ mod tests {
 
     #[test]
     fn names_and_paths_are_checked() {
-        let exe = std::env::current_exe().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("prometheus");
+        std::fs::write(
+            &exe,
+            "#!/bin/sh\necho 'prometheus, version 3.16.0 (amtool and all)'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
         let ok = format!("prometheus={}", exe.display());
         assert_eq!(parse_one(&ok).unwrap().1, exe);
         assert!(parse_one("prometheus").unwrap_err().contains("NAME=PATH"));
@@ -168,5 +259,48 @@ mod tests {
             find(&m, "prometheus", &["prometheus"]),
             Some(PathBuf::from("/a"))
         );
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_executed_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("prometheus");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = check("prometheus", &f).unwrap_err();
+        assert!(e.contains("is not executable"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check("prometheus", &f).is_ok());
+    }
+
+    #[test]
+    fn a_program_that_is_not_the_component_is_refused_at_parse() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = |file: &str, body: &str| {
+            let f = dir.path().join(file);
+            std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+            f
+        };
+        let real = script(
+            "prom",
+            "echo 'prometheus, version 2.42.0+ds (branch: debian/sid)'",
+        );
+        assert!(parse_one(&format!("prometheus={}", real.display())).is_ok());
+        let wrong = script("other", "echo 'hello'");
+        let e = parse_one(&format!("prometheus={}", wrong.display())).unwrap_err();
+        assert!(e.contains("says \"hello\", not prometheus"), "{e}");
+        let jaeger = script(
+            "jaeger",
+            "echo '2026/12/01 application version: git-commit=, git-version=v1.76.0' >&2; exit 1",
+        );
+        assert!(parse_one(&format!("jaeger={}", jaeger.display())).is_ok());
+        let hang = script("hang", "sleep 30");
+        let started = std::time::Instant::now();
+        let e = parse_one(&format!("amtool={}", hang.display())).unwrap_err();
+        assert!(e.contains("did not answer within 5 s"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

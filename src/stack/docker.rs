@@ -44,7 +44,7 @@ pub struct Images(BTreeMap<String, String>);
 impl Images {
     pub fn from_compose(stack_dir: &Path, services: Services<'_>) -> anyhow::Result<Images> {
         let path = stack_dir.join("docker-compose.yml");
-        let text = std::fs::read_to_string(&path)
+        let text = crate::input::read_bounded_text(&path, crate::input::limits::STACK_FILE)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         Images::parse(&text, services).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }

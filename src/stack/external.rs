@@ -345,12 +345,12 @@ pub async fn live_timers(
     let route = match endpoint::json(alertmanager.get(&http, path), path).await {
         Ok((_, body)) => config_yaml(body["config"]["original"].as_str(), "Alertmanager", path)
             .ok()
-            .map(|am| crate::stack::files::root_route_timers_of(&am)),
+            .map(|am| crate::stackfiles::files::root_route_timers_of(&am)),
         Err(_) => None,
     };
     Ok(LiveTimers {
-        scrape: crate::stack::files::scrape_interval_of(&prom),
-        evaluation: crate::stack::files::evaluation_interval_of(&prom),
+        scrape: crate::stackfiles::files::scrape_interval_of(&prom),
+        evaluation: crate::stackfiles::files::evaluation_interval_of(&prom),
         route,
     })
 }
@@ -368,7 +368,7 @@ fn config_yaml(text: Option<&str>, who: &str, path: &str) -> Result<serde_yaml::
 /// (10 % or 50 ms either way), in words. A run would otherwise multiply
 /// wall time by K for a stack that does not run K times faster.
 pub fn time_scale_mismatches(
-    files: &crate::stack::StackFiles,
+    files: &crate::stackfiles::StackFiles,
     k: f64,
     live: &LiveTimers,
 ) -> Vec<String> {
@@ -414,7 +414,7 @@ pub fn time_scale_mismatches(
             (off > (want * 0.1).max(0.05)).then(|| {
                 format!(
                     "time scale {k} expects the external {who}'s {key} to be {} ({} in stack/{src} ÷ {k}), but it is {}, which is time scale {:.3}; run at the time scale the external stack was configured for",
-                    human_duration(Duration::from_secs_f64(want)),
+                    human_duration(crate::input::units::saturating_secs(want)),
                     human_duration(file),
                     human_duration(live),
                     file.as_secs_f64() / live.as_secs_f64().max(1e-3),
@@ -428,8 +428,8 @@ pub fn time_scale_mismatches(
 mod timer_tests {
     use super::*;
 
-    fn files() -> crate::stack::StackFiles {
-        crate::stack::StackFiles::load(
+    fn files() -> crate::stackfiles::StackFiles {
+        crate::stackfiles::StackFiles::load(
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack"),
         )
         .expect("the shipped stack loads")

@@ -7,8 +7,8 @@
 //!   catalogue as child processes ([`process`]) or containers ([`docker`]),
 //!   as [`launch`] decides;
 //! - [`external`]: a stack that already runs, by URL;
-//! - [`files`], [`lint`], [`hazards`]: `stack/` read and checked once;
-//! - [`render`]: what every renderer shares (addresses, scaling, copying);
+//! - the stack's files, read, checked and rendered, are
+//!   [`crate::stackfiles`]: this module only runs what they describe;
 //! - [`binaries`], [`tools`]: which program runs a component, and its own
 //!   config check.
 
@@ -16,14 +16,10 @@ pub mod binaries;
 pub mod components;
 pub mod docker;
 pub mod external;
-pub mod files;
-pub mod hazards;
 pub mod launch;
-pub mod lint;
 pub mod native;
 pub mod process;
 pub mod proxy;
-pub mod render;
 pub mod tools;
 
 use std::collections::BTreeMap;
@@ -31,7 +27,7 @@ use std::path::PathBuf;
 
 use crate::scenario::ProviderChoice;
 
-pub use files::StackFiles;
+use crate::stackfiles::StackFiles;
 
 /// One running component, as reported.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -141,7 +137,7 @@ pub struct Stack {
     pub alertmanager_url: String,
     /// Mock service name → base URL.
     pub services: BTreeMap<String, String>,
-    pub rendered: render::Rendered,
+    pub rendered: crate::stackfiles::render::Rendered,
     /// Components this provider could not start here, and why.
     pub not_started: Vec<String>,
     /// Components the provider needs and could not start here (not

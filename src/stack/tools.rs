@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::files::{ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG};
+use crate::stackfiles::files::{ALERTMANAGER_CONFIG, PROMETHEUS_CONFIG};
 
 /// A server's own config check: the tool, and its arguments before the
 /// file.

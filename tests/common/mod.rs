@@ -24,35 +24,123 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// Say that a test is skipped, and why, where the person running the tests
-/// sees it: straight to stderr, which the test harness does not capture
-/// (`eprintln!` output of a passing test is swallowed).
-pub fn skip(message: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{message}");
+/// What a test needs from the machine, and why it is missing if it is.
+/// A missing need skips the test off CI (counted and listed by
+/// `scripts/test.sh`, never shown as a pass) and fails it under CI,
+/// unless CI cannot have it either ([`Need::optional`]).
+pub struct Need {
+    missing: Option<String>,
+    ci_must_have: bool,
 }
 
-/// Whether Prometheus and Alertmanager are installed. In CI they must be
-/// (`.ci/run` installs them): a missing binary fails there instead of
-/// skipping.
-pub fn stack_binaries_present(test: &str) -> bool {
-    let on_path = |n: &str| {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).any(|d| d.join(n).is_file()))
-            .unwrap_or(false)
-    };
-    let ok =
-        on_path("prometheus") && (on_path("prometheus-alertmanager") || on_path("alertmanager"));
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: prometheus/prometheus-alertmanager are not installed, and CI must have them (scripts/install.sh)"
-        );
-        skip(&format!(
-            "SKIPPED {test}: prometheus and prometheus-alertmanager are not installed; run scripts/install.sh"
-        ));
+impl Need {
+    /// Met when `ok`; otherwise missing, for `why`.
+    pub fn unless(ok: bool, why: impl Into<String>) -> Need {
+        Need {
+            missing: (!ok).then(|| why.into()),
+            ci_must_have: true,
+        }
     }
-    ok
+
+    /// CI may lack it too (a Docker engine): skipped there as well.
+    pub fn optional(self) -> Need {
+        Need {
+            ci_must_have: false,
+            ..self
+        }
+    }
+
+    /// Whether the need is met; if not, the skip is said and recorded (or,
+    /// under CI, the test fails).
+    pub fn check(self, test: &str) -> bool {
+        let Some(why) = self.missing else {
+            return true;
+        };
+        assert!(
+            !(self.ci_must_have && std::env::var_os("CI").is_some()),
+            "{test}: {why}, and CI must have it (scripts/install.sh installs it)"
+        );
+        record_skip(test, &why);
+        false
+    }
+}
+
+/// Where skipped tests are listed, one `test: why` a line, for
+/// `scripts/test.sh`'s count.
+pub fn skip_log() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt")
+}
+
+/// A line for the person running the tests, straight to stderr (which the
+/// test harness does not capture).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Say that a test is skipped, and why: on stderr, which the test harness
+/// does not capture, and in [`skip_log`].
+fn record_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(skip_log())
+        .and_then(|mut f| writeln!(f, "{test}: {why}"));
+}
+
+/// The test's own name, from the type name of a function declared in it
+/// (`crate::test_fn::{{closure}}::here` inside an async test).
+pub fn test_name_of(type_name: &str) -> &str {
+    type_name
+        .split("::")
+        .filter(|seg| *seg != "here" && *seg != "{{closure}}")
+        .last()
+        .unwrap_or(type_name)
+}
+
+/// The name of the test function this is written in.
+#[macro_export]
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        $crate::common::test_name_of(std::any::type_name_of_val(&here))
+    }};
+}
+
+/// Return from the test, skipped, unless every need is met.
+#[macro_export]
+macro_rules! needs {
+    ($($need:expr),+ $(,)?) => {
+        $(
+            if !$crate::common::Need::check($need, $crate::test_name!()) {
+                return;
+            }
+        )+
+    };
+}
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
+/// Prometheus and Alertmanager, which every end-to-end run starts.
+pub fn stack() -> Need {
+    Need::unless(
+        on_path("prometheus") && (on_path("prometheus-alertmanager") || on_path("alertmanager")),
+        "prometheus and prometheus-alertmanager are not installed",
+    )
+}
+
+/// One of these programs, for `what`.
+pub fn program(names: &[&str], what: &str) -> Need {
+    Need::unless(
+        names.iter().any(|n| on_path(n)),
+        format!("{} is not installed ({what})", names[0]),
+    )
 }
 
 /// A temporary copy of `stack/`, `slo/` and `scenarios/`.
@@ -107,6 +195,44 @@ impl Project {
             .expect("running zeta-bench")
     }
 
+    /// The shipped stack with ServiceDown reading a recording rule
+    /// (`job:up:min`, in a rule file of its own), the way most teams write
+    /// alerts.
+    pub fn service_down_on_a_recording_rule(&self) {
+        self.edit(
+            "stack/prometheus/alert-rules.yml",
+            "expr: up{job=~\"backend-api|ml-engine\"} == 0",
+            "expr: job:up:min == 0",
+        );
+        self.write(
+            "stack/prometheus/recording-rules.yml",
+            "groups:\n  - name: recorded\n    rules:\n      - record: job:up:min\n        expr: min by (job, instance, service) (up{job=~\"backend-api|ml-engine\"})\n",
+        );
+        self.edit(
+            "stack/prometheus/prometheus.yml",
+            "  - alert-rules.yml",
+            "  - alert-rules.yml\n  - recording-rules.yml",
+        );
+    }
+
+    /// The run's `result.json`, through the crate's own model.
+    pub fn result(&self) -> zeta_bench::report::model::RunResult {
+        let path = self.run_dir().join("result.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The status of one SLO in the run's `result.json`.
+    pub fn status(&self, slo: zeta_bench::names::SloKind) -> zeta_bench::slo::check::Status {
+        let r = self.result();
+        r.slos
+            .iter()
+            .find(|s| s.name == slo)
+            .unwrap_or_else(|| panic!("result.json has no {slo} SLO"))
+            .status
+    }
+
     /// The one run directory under reports/.
     pub fn run_dir(&self) -> PathBuf {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.out())
@@ -119,7 +245,7 @@ impl Project {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

@@ -112,7 +112,8 @@ fn decode_weights(dec: &mut Decoder, node: &Node) -> Option<Vec<f64>> {
         }
         out.push(w);
     }
-    if out.is_empty() || out.iter().sum::<f64>() <= 0.0 || out.len() > 100_000 {
+    let sum = out.iter().sum::<f64>();
+    if out.is_empty() || !(sum > 0.0 && sum.is_finite()) || out.len() > 100_000 {
         dec.error(
             node.pos,
             "tenants.weights",

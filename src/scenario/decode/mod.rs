@@ -46,16 +46,10 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
     let stack = decode_stack(dec, m.get("stack"), base, m.pos());
     let target = m.get("target").and_then(|n| {
         let u = dec.string(n, "target")?;
-        match reqwest::Url::parse(&u) {
-            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
-                Some(Located::new(u, n.pos, "target"))
-            }
-            _ => {
-                dec.error(
-                    n.pos,
-                    "target",
-                    format!("expected a base URL like \"http://127.0.0.1:8000\", found {u:?}"),
-                );
+        match crate::scenario::check_target_url(&u) {
+            Ok(()) => Some(Located::new(u, n.pos, "target")),
+            Err(e) => {
+                dec.error(n.pos, "target", e);
                 None
             }
         }

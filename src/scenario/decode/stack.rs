@@ -41,21 +41,19 @@ pub(super) fn decode_stack(
             "stack.provider",
         )),
     };
-    let time_scale = match m.get("time_scale") {
-        Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {
-            if k.is_finite() && k > 0.0 {
-                Some(Located::new(k, n.pos, "stack.time_scale"))
-            } else {
-                dec.error(
-                    n.pos,
-                    "stack.time_scale",
-                    format!("expected a finite number above 0, found {k}"),
-                );
-                None
-            }
-        }),
-        None => Some(Located::new(1.0, m.pos(), "stack.time_scale")),
-    };
+    let time_scale =
+        match m.get("time_scale") {
+            Some(n) => dec.f64(n, "stack.time_scale").and_then(|k| {
+                match crate::input::units::check_time_scale(k) {
+                    Ok(k) => Some(Located::new(k, n.pos, "stack.time_scale")),
+                    Err(e) => {
+                        dec.error(n.pos, "stack.time_scale", e);
+                        None
+                    }
+                }
+            }),
+            None => Some(Located::new(1.0, m.pos(), "stack.time_scale")),
+        };
     let urls = match m.get("urls") {
         Some(n) => decode_urls(dec, n),
         None => Some(Vec::new()),
@@ -143,8 +141,19 @@ fn decode_binaries(
             continue;
         };
         let path = base.join(&s);
-        if path.is_file() {
+        let executable = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+        };
+        if path.is_file() && executable {
             out.push((name.to_string(), Located::new(path, n.pos, field)));
+        } else if path.is_file() {
+            dec.error(
+                n.pos,
+                &field,
+                format!("expected an executable {name} binary, found {s:?}, which is not executable (chmod +x it)"),
+            );
+            ok = false;
         } else {
             dec.error(
                 n.pos,

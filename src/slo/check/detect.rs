@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Evidence, secs, severity_of};
-use crate::observe::destination::Destination;
-use crate::observe::receiver::{Notification, NotificationStatus};
+use crate::observe::alertmanager::destination::Destination;
+use crate::observe::alertmanager::receiver::{Notification, NotificationStatus};
 use crate::scenario::ExpectedAlert;
 
 /// One destination's times for one expected alert.

@@ -60,7 +60,7 @@ pub(super) fn scorecard(ev: &Evidence<'_>, detections: &[Detection]) -> Vec<Rule
 fn score(
     ev: &Evidence<'_>,
     detections: &[Detection],
-    rule: &crate::stack::files::AlertRule,
+    rule: &crate::stackfiles::files::AlertRule,
 ) -> Option<RuleScore> {
     let mine: Vec<&Detection> = detections.iter().filter(|d| d.alert == rule.name).collect();
     let firings: Vec<DateTime<Utc>> = ev
@@ -112,7 +112,7 @@ fn resolved_early(ev: &Evidence<'_>, d: &Detection) -> bool {
             && n.carries(
                 &d.alert,
                 &d.labels,
-                crate::observe::receiver::NotificationStatus::Resolved,
+                crate::observe::alertmanager::receiver::NotificationStatus::Resolved,
             )
     })
 }
@@ -120,8 +120,8 @@ fn resolved_early(ev: &Evidence<'_>, d: &Detection) -> bool {
 /// How long after a revert a condition that began is still the fault's
 /// doing (wall time): the rule's longest range window, a scrape and an
 /// evaluation, scaled.
-fn explained_for(ev: &Evidence<'_>, rule: &crate::stack::files::AlertRule) -> TD {
-    let window = crate::stack::components::prometheus::promql::range_windows(&rule.expr)
+fn explained_for(ev: &Evidence<'_>, rule: &crate::stackfiles::files::AlertRule) -> TD {
+    let window = crate::stackfiles::prometheus::promql::range_windows(&rule.expr)
         .ok()
         .and_then(|w| w.into_iter().max())
         .unwrap_or_default();

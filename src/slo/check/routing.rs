@@ -14,10 +14,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Evidence, severity_of};
-use crate::observe::alerts::has_labels;
-use crate::observe::destination::Destination;
-use crate::observe::inhibitions::HeldAlert;
-use crate::observe::receiver::{Notification, NotificationStatus, NotifiedAlert, still_firing};
+use crate::observe::alertmanager::destination::Destination;
+use crate::observe::alertmanager::inhibitions::HeldAlert;
+use crate::observe::alertmanager::receiver::{
+    Notification, NotificationStatus, NotifiedAlert, still_firing,
+};
+use crate::observe::prometheus::alerts::has_labels;
 use crate::scenario::plan::scale;
 
 /// One alert instance that fired: where it should have gone, where it went.

@@ -3,9 +3,9 @@
 
 use super::{SloKind, SloResult, Status};
 use crate::input::units::human_duration;
-use crate::observe::dashboards::{DashboardReport, quantile};
-use crate::observe::logs::LogReport;
-use crate::observe::traces::TraceReport;
+use crate::observe::grafana::dashboards::{DashboardReport, quantile};
+use crate::observe::jaeger::traces::TraceReport;
+use crate::observe::loki::logs::LogReport;
 use crate::slo::spec::{DashboardSlo, LogSearchSlo, TraceSlo};
 
 fn not_measured(name: SloKind, required: bool, target: String, why: String) -> SloResult {
@@ -51,7 +51,7 @@ fn health_summary(r: &DashboardReport) -> Option<String> {
     if checked.is_empty() {
         return None;
     }
-    let count = |f: fn(&crate::observe::panel_health::PanelHealth) -> usize| {
+    let count = |f: fn(&crate::observe::grafana::panel_health::PanelHealth) -> usize| {
         checked.iter().map(|h| f(h)).sum::<usize>()
     };
     Some(format!(
@@ -66,7 +66,7 @@ fn health_summary(r: &DashboardReport) -> Option<String> {
 
 /// What a panel's live check adds to its no-data line: why it is empty,
 /// or that it could not be asked.
-fn health_note(p: &crate::observe::dashboards::PanelResult) -> String {
+fn health_note(p: &crate::observe::grafana::dashboards::PanelResult) -> String {
     match &p.health {
         Some(h) if !h.empty.is_empty() => format!(
             "; its selectors match the stack's series, so it is a legitimately empty panel ({})",
@@ -320,7 +320,7 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
         ));
     }
     if let Some(services) = &r.services {
-        let missing: Vec<&str> = crate::observe::traces::TRACED_SERVICES
+        let missing: Vec<&str> = crate::observe::jaeger::traces::TRACED_SERVICES
             .iter()
             .copied()
             .filter(|s| !services.iter().any(|x| x == s))
@@ -503,9 +503,9 @@ pub(super) fn logs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::logsearch::{LogSearchReport, QueryTiming};
-    use crate::observe::loki::Completeness;
-    use crate::observe::traces::EndpointCoverage;
+    use crate::observe::jaeger::traces::EndpointCoverage;
+    use crate::observe::loki::api::Completeness;
+    use crate::observe::loki::logsearch::{LogSearchReport, QueryTiming};
     use crate::slo::spec::parse_slo;
     use std::path::Path;
 

@@ -7,8 +7,10 @@ use chrono::{DateTime, Duration as TD, Utc};
 
 use super::*;
 use crate::fault::FaultRecord;
-use crate::observe::alerts::AlertTimeline;
-use crate::observe::receiver::{Attribution, Notification, NotificationStatus, NotifiedAlert};
+use crate::observe::alertmanager::receiver::{
+    Attribution, Notification, NotificationStatus, NotifiedAlert,
+};
+use crate::observe::prometheus::alerts::AlertTimeline;
 use crate::scenario::{ExpectedAlert, FaultKind};
 use crate::slo::spec::parse_slo;
 
@@ -155,7 +157,7 @@ fn judge_with(
     k: f64,
     alerts: &[AlertTimeline],
     ns: &[Notification],
-    held: Option<&[crate::observe::inhibitions::HeldAlert]>,
+    held: Option<&[crate::observe::alertmanager::inhibitions::HeldAlert]>,
     delivery_failures: &[String],
 ) -> Verdicts {
     let slo = parse_slo(Path::new("slo.yml"), SLO).unwrap();
@@ -178,7 +180,7 @@ fn judge_all(
     k: f64,
     faults: &[FaultRecord],
     (alerts, notifications): (&[AlertTimeline], &[Notification]),
-    held: Option<&[crate::observe::inhibitions::HeldAlert]>,
+    held: Option<&[crate::observe::alertmanager::inhibitions::HeldAlert]>,
     delivery_failures: &[String],
 ) -> Verdicts {
     let exp = expect();
@@ -479,7 +481,7 @@ fn a_wait_for_an_open_group_is_named() {
 
 #[test]
 fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
-    use crate::observe::inhibitions::HeldAlert;
+    use crate::observe::alertmanager::inhibitions::HeldAlert;
     let f = files("1m");
     let spec = parse_slo(Path::new("slo.yml"), SLO).unwrap();
     let faults = [fault()];
@@ -811,7 +813,7 @@ fn a_downgraded_expected_alert_is_still_judged_by_mttd() {
 
 #[test]
 fn inhibited_in_one_poll_and_free_for_long_is_missed() {
-    use crate::observe::inhibitions::HeldAlert;
+    use crate::observe::alertmanager::inhibitions::HeldAlert;
     let f = files("1m");
     let alerts = [
         timeline("ServiceDown", "critical", 8),

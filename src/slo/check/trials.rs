@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Evidence;
 use super::detect::{Detection, next_trial_start};
-use crate::observe::destination::Destination;
-use crate::observe::receiver::{NotificationStatus, still_firing};
+use crate::observe::alertmanager::destination::Destination;
+use crate::observe::alertmanager::receiver::{NotificationStatus, still_firing};
 
 /// The spread of one series of trial values, real-time seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -346,7 +346,7 @@ fn may_rejoin(ev: &Evidence<'_>, e: &crate::scenario::ExpectedAlert, d: &Detecti
     let Some(fired) = d.firing_seen_at else {
         return false;
     };
-    use crate::stack::files::defaults::{GROUP_SWEEP, PROMETHEUS_RESOLVED_RETENTION};
+    use crate::stackfiles::files::defaults::{GROUP_SWEEP, PROMETHEUS_RESOLVED_RETENTION};
     let reopens =
         chrono::Duration::from_std(PROMETHEUS_RESOLVED_RETENTION + GROUP_SWEEP).unwrap_or_default();
     ev.notifications.iter().any(|n| {
@@ -442,7 +442,7 @@ fn group_not_swept(ev: &Evidence<'_>, prev: u32, start: DateTime<Utc>) -> Option
         .filter_map(|t| t.first_seen_firing)
         .filter(|f| *f >= start && until.is_none_or(|u| *f < u))
         .min()?;
-    let sweep = crate::stack::files::defaults::GROUP_SWEEP;
+    let sweep = crate::stackfiles::files::defaults::GROUP_SWEEP;
     let gap = (fired - resolved).to_std().unwrap_or_default();
     (gap < sweep).then(|| {
         format!(

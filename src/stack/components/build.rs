@@ -23,9 +23,9 @@ use crate::names::ComponentName;
 use crate::stack::launch::Launcher;
 use crate::stack::process::{Ready, Spec, Unit};
 use crate::stack::proxy::DelayProxy;
-use crate::stack::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
 use crate::stack::tools::Validator;
 use crate::stack::{ComponentInfo, StackOptions};
+use crate::stackfiles::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
 
 /// How long a component has to become ready, unless its module says.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);

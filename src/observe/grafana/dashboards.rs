@@ -1,0 +1,592 @@
+//! Dashboard load time under load, the way a person opening the dashboard
+//! experiences it: every panel's queries, with Grafana's variable and
+//! interval substitution ([`crate::stackfiles::grafana::vars`]), run in parallel
+//! (Grafana loads panels in parallel); a dashboard takes as long as its
+//! slowest panel. Without Grafana, queries go to Prometheus'
+//! `query_range` (instant targets: `query`) with Grafana's step.
+//!
+//! Panels whose metrics come from a component this stack does not run
+//! (cAdvisor, node-exporter, …) are skipped with that reason: their "no
+//! data" says nothing about the stack under test.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::contract::{self, Source};
+use crate::stackfiles::grafana::model::{Dashboard, Panel, Variable};
+use crate::stackfiles::grafana::provisioning::Datasource;
+use crate::stackfiles::grafana::vars::{context, substitute};
+use crate::stackfiles::lint::resolve;
+use crate::stackfiles::prometheus::promql::metric_names;
+
+/// One panel's outcome across rounds.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PanelResult {
+    pub dashboard: String,
+    pub panel: String,
+    pub samples_ms: Vec<f64>,
+    pub no_data_rounds: u32,
+    pub errors: Vec<String>,
+    /// Why the panel was not measured, if it was not.
+    pub skipped: Option<String>,
+    /// Its selectors against the live series, once the load is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::observe::grafana::panel_health::PanelHealth>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DashboardResult {
+    pub dashboard: String,
+    pub uid: String,
+    /// Load time per round: the slowest panel.
+    pub samples_ms: Vec<f64>,
+    pub panels: Vec<PanelResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct DashboardReport {
+    pub via: String,
+    /// The queries went to Prometheus directly, a stand-in for Grafana: their
+    /// times are a lower bound on what a person waits for, not a load time.
+    #[serde(default)]
+    pub stand_in: bool,
+    pub rounds: u32,
+    pub dashboards: Vec<DashboardResult>,
+}
+
+pub fn quantile(samples: &[f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let i = ((s.len() as f64 - 1.0) * q).round() as usize;
+    Some(s[i])
+}
+
+/// Components whose metrics a panel needs, from the metric contract.
+fn needs(exprs: &[String]) -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for e in exprs {
+        for name in metric_names(e).unwrap_or_default() {
+            if let Some(spec) = contract::lookup(&name) {
+                if let Source::External(c) = spec.source {
+                    out.insert(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Job {
+    dashboard: usize,
+    panel: usize,
+    queries: Vec<Query>,
+    range: Duration,
+}
+
+/// One target of a panel, substituted.
+struct Query {
+    expr: String,
+    instant: bool,
+    step: Duration,
+    datasource_uid: String,
+}
+
+/// Where panels' queries go.
+pub enum Via {
+    /// Prometheus' own API, with Grafana's step rules.
+    Prometheus(crate::http::endpoint::Endpoint),
+    /// Grafana's `/api/ds/query`, as its frontend sends them.
+    Grafana(crate::observe::grafana::api::Grafana),
+}
+
+pub struct Probe {
+    via: Via,
+    http: reqwest::Client,
+    jobs: Vec<Job>,
+    report: Arc<Mutex<DashboardReport>>,
+}
+
+impl Probe {
+    /// `running`: components of this stack (by the contract's names:
+    /// "prometheus", "postgres-exporter", "redis-exporter", …).
+    pub fn new(
+        dashboards: &[Dashboard],
+        sources: &[Datasource],
+        via: Via,
+        scrape: Duration,
+        running: &BTreeSet<String>,
+    ) -> anyhow::Result<Probe> {
+        let mut report = DashboardReport {
+            via: match &via {
+                Via::Prometheus(_) => "Prometheus query_range with Grafana's step and variable rules (Grafana is not running)".into(),
+                Via::Grafana(g) => format!("Grafana {} /api/ds/query", g.display()),
+            },
+            stand_in: matches!(via, Via::Prometheus(_)),
+            rounds: 0,
+            dashboards: Vec::new(),
+        };
+        let mut jobs = Vec::new();
+        for (di, d) in dashboards.iter().enumerate() {
+            let mut panels = Vec::new();
+            for p in d.panels.iter().filter(|p| p.runs_queries()) {
+                for (title, vars) in repeats(d, p) {
+                    let pi = panels.len();
+                    let mut result = PanelResult {
+                        dashboard: d.title.clone(),
+                        panel: title,
+                        samples_ms: Vec::new(),
+                        no_data_rounds: 0,
+                        errors: Vec::new(),
+                        skipped: None,
+                        health: None,
+                    };
+                    match queries(d, &vars, p, sources, scrape) {
+                        Ok(q) if q.is_empty() => {
+                            result.skipped = Some("no Prometheus query".into())
+                        }
+                        Ok(q) => {
+                            let exprs: Vec<String> = q.iter().map(|x| x.expr.clone()).collect();
+                            let missing: Vec<&str> = needs(&exprs)
+                                .into_iter()
+                                .filter(|c| !running.contains(*c))
+                                .collect();
+                            if missing.is_empty() {
+                                jobs.push(Job {
+                                    dashboard: di,
+                                    panel: pi,
+                                    queries: q,
+                                    range: crate::stackfiles::grafana::vars::range_of(d),
+                                });
+                            } else {
+                                result.skipped = Some(format!(
+                                    "needs {}, which this stack does not run",
+                                    missing.join(", ")
+                                ));
+                            }
+                        }
+                        Err(e) => result.skipped = Some(e),
+                    }
+                    panels.push(result);
+                }
+            }
+            report.dashboards.push(DashboardResult {
+                dashboard: d.title.clone(),
+                uid: d.uid.clone().unwrap_or_default(),
+                samples_ms: Vec::new(),
+                panels,
+            });
+        }
+        Ok(Probe {
+            via,
+            http: crate::http::tls::client_builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(30))
+                .build()?,
+            jobs,
+            report: Arc::new(Mutex::new(report)),
+        })
+    }
+
+    pub fn report(&self) -> DashboardReport {
+        self.report
+            .lock()
+            .expect("dashboard report poisoned")
+            .clone()
+    }
+
+    /// One round: each dashboard in turn, its panels in parallel.
+    pub async fn round(&self) {
+        let n_dash = self.report.lock().expect("poisoned").dashboards.len();
+        for di in 0..n_dash {
+            let jobs: Vec<&Job> = self.jobs.iter().filter(|j| j.dashboard == di).collect();
+            if jobs.is_empty() {
+                continue;
+            }
+            let start = Instant::now();
+            let outcomes = futures::future::join_all(jobs.iter().map(|j| self.panel(j))).await;
+            let dashboard_ms = start.elapsed().as_secs_f64() * 1000.0;
+            let mut r = self.report.lock().expect("poisoned");
+            for (job, (ms, no_data, err)) in jobs.iter().zip(outcomes) {
+                let p = &mut r.dashboards[di].panels[job.panel];
+                p.samples_ms.push(ms);
+                if no_data {
+                    p.no_data_rounds += 1;
+                }
+                if let Some(e) = err {
+                    if p.errors.len() < 5 {
+                        p.errors.push(e);
+                    }
+                }
+            }
+            r.dashboards[di].samples_ms.push(dashboard_ms);
+        }
+        self.report.lock().expect("poisoned").rounds += 1;
+    }
+
+    /// One panel: (ms, no data, error).
+    async fn panel(&self, job: &Job) -> (f64, bool, Option<String>) {
+        let start = Instant::now();
+        let results = match &self.via {
+            Via::Prometheus(url) => self.panel_via_prometheus(url, job).await,
+            Via::Grafana(g) => self.panel_via_grafana(g, job).await,
+        };
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let mut any_data = false;
+        let mut err = None;
+        for r in results {
+            match r {
+                Ok(d) => any_data |= d,
+                Err(e) => err = Some(e),
+            }
+        }
+        (ms, !any_data && err.is_none(), err)
+    }
+
+    /// All targets in one request, refIds A, B, … as Grafana names them.
+    async fn panel_via_grafana(
+        &self,
+        g: &crate::observe::grafana::api::Grafana,
+        job: &Job,
+    ) -> Vec<Result<bool, String>> {
+        let to = chrono::Utc::now().timestamp_millis();
+        let from = to - job.range.as_millis() as i64;
+        let queries: Vec<crate::observe::grafana::api::DsQuery> = job
+            .queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| crate::observe::grafana::api::DsQuery {
+                ref_id: ref_id(i),
+                datasource_uid: q.datasource_uid.clone(),
+                datasource_type: "prometheus".into(),
+                expr: q.expr.clone(),
+                instant: q.instant,
+                interval_ms: q.step.as_millis() as u64,
+                max_data_points: (job.range.as_millis() / q.step.as_millis().max(1)) as u32,
+            })
+            .collect();
+        match g.query(&queries, from, to).await {
+            Ok(r) => queries
+                .iter()
+                .map(|q| {
+                    r.get(&q.ref_id).cloned().unwrap_or_else(|| {
+                        Err(format!("{}: missing from Grafana's answer", q.ref_id))
+                    })
+                })
+                .collect(),
+            Err(e) => vec![Err(e)],
+        }
+    }
+
+    /// Targets in parallel, as Grafana's backend runs them.
+    async fn panel_via_prometheus(
+        &self,
+        prometheus: &crate::http::endpoint::Endpoint,
+        job: &Job,
+    ) -> Vec<Result<bool, String>> {
+        let end = chrono::Utc::now().timestamp() as f64;
+        futures::future::join_all(job.queries.iter().map(|q| {
+            let step_s = q.step.as_secs_f64().max(1.0);
+            // Grafana aligns start and end to the step.
+            let end = (end / step_s).floor() * step_s;
+            let start = end - job.range.as_secs_f64();
+            let req = if q.instant {
+                prometheus
+                    .post(&self.http, "/api/v1/query")
+                    .form(&[("query", q.expr.as_str()), ("time", &end.to_string())])
+            } else {
+                prometheus.post(&self.http, "/api/v1/query_range").form(&[
+                    ("query", q.expr.as_str()),
+                    ("start", &start.to_string()),
+                    ("end", &end.to_string()),
+                    ("step", &step_s.to_string()),
+                ])
+            };
+            async move {
+                match req.send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.json::<serde_json::Value>().await {
+                            Ok(v) if status.is_success() && v["status"] == "success" => {
+                                Ok(v["data"]["result"]
+                                    .as_array()
+                                    .is_some_and(|a| !a.is_empty()))
+                            }
+                            Ok(v) => Err(format!(
+                                "HTTP {status}: {}",
+                                v["error"].as_str().unwrap_or("no error text")
+                            )),
+                            Err(e) => Err(format!("unreadable answer: {e}")),
+                        }
+                    }
+                    Err(e) => Err(crate::http::http_error(&e)),
+                }
+            }
+        }))
+        .await
+    }
+
+    /// Every measured panel's selectors against the live series in
+    /// `prometheus` over `[start, now]` (Unix seconds), recorded per panel.
+    pub async fn check_health(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
+        use crate::observe::grafana::panel_health::{Live, Outcome, PanelHealth, Selector};
+        let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let mut live = Live::new(prometheus, &self.http, start, end);
+        for job in &self.jobs {
+            let mut health = PanelHealth::default();
+            let mut seen = BTreeSet::new();
+            let selectors = job.queries.iter().flat_map(|q| {
+                crate::stackfiles::prometheus::promql::vector_selectors(&q.expr).unwrap_or_default()
+            });
+            for sel in selectors.map(|vs| Selector::of(&vs)) {
+                if !seen.insert(sel.text.clone()) {
+                    continue;
+                }
+                health.selectors += 1;
+                match live.check(&sel).await {
+                    Ok(Outcome::Matched) => {}
+                    Ok(Outcome::Empty(why)) => health.empty.push(format!("{}: {why}", sel.text)),
+                    Ok(Outcome::Broken(why)) => health.broken.push(format!("{}: {why}", sel.text)),
+                    Err(e) => health.unchecked.push(format!("{}: {e}", sel.text)),
+                }
+            }
+            let mut r = self.report.lock().expect("dashboard report poisoned");
+            r.dashboards[job.dashboard].panels[job.panel].health = Some(health);
+        }
+    }
+
+    /// Rounds every `every` until cancelled.
+    pub async fn run(
+        self: Arc<Self>,
+        first_after: Duration,
+        every: Duration,
+        cancel: CancellationToken,
+    ) {
+        crate::observe::repeat(first_after, every, cancel, || self.round()).await
+    }
+}
+
+/// A panel as Grafana shows it: once, or, when it repeats over a
+/// variable, once per selected value (all options when "All" is selected)
+/// with the variable set to that value alone. Returns (title, variables).
+fn repeats(d: &Dashboard, p: &Panel) -> Vec<(String, Vec<Variable>)> {
+    let once = || vec![(p.title.clone(), d.variables.clone())];
+    let Some(var) = p.repeat.as_deref().filter(|r| !r.is_empty()) else {
+        return once();
+    };
+    let Some(v) = d.variables.iter().find(|v| v.name == var) else {
+        return once();
+    };
+    let all = v.current.is_empty() || v.current.iter().any(|c| c == "$__all" || c == "All");
+    let values: Vec<String> = if all {
+        v.options
+            .iter()
+            .filter(|o| *o != "$__all" && *o != "All")
+            .cloned()
+            .collect()
+    } else {
+        v.current.clone()
+    };
+    if values.len() < 2 {
+        return once();
+    }
+    values
+        .into_iter()
+        .map(|value| {
+            let vars = d
+                .variables
+                .iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    if x.name == var {
+                        x.current = vec![value.clone()];
+                    }
+                    x
+                })
+                .collect();
+            (format!("{} ({var}={value})", p.title), vars)
+        })
+        .collect()
+}
+
+/// The Prometheus queries of a panel, substituted, with their step.
+fn queries(
+    d: &Dashboard,
+    vars: &[Variable],
+    p: &Panel,
+    sources: &[Datasource],
+    scrape: Duration,
+) -> Result<Vec<Query>, String> {
+    let ctx = context(d, p, Some(scrape));
+    let mut out = Vec::new();
+    for t in p.targets.iter().filter(|t| !t.hidden && !t.expr.is_empty()) {
+        let ds = resolve(p.datasource_of(t), d, sources)
+            .ok_or_else(|| "its datasource is not provisioned".to_string())?;
+        if ds.kind != "prometheus" {
+            continue;
+        }
+        out.push(Query {
+            expr: substitute(&t.expr, &ctx, vars),
+            instant: t.instant,
+            step: ctx.interval,
+            datasource_uid: ds.uid.clone().unwrap_or_else(|| ds.name.clone()),
+        });
+    }
+    Ok(out)
+}
+
+/// Grafana's refIds: A … Z, then AA, AB, …
+fn ref_id(i: usize) -> String {
+    let letter = |n: usize| char::from(b'A' + (n % 26) as u8);
+    if i < 26 {
+        letter(i).to_string()
+    } else {
+        format!("{}{}", letter(i / 26 - 1), letter(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::endpoint::Endpoint;
+    use crate::observe::fake::{Canned, serve};
+    use crate::observe::grafana::api::Grafana;
+    use crate::stackfiles::grafana::model::load_dashboards;
+    use crate::stackfiles::grafana::provisioning::DATASOURCES_FILE;
+    use std::path::Path;
+
+    #[test]
+    fn ref_ids_follow_grafana() {
+        assert_eq!(ref_id(0), "A");
+        assert_eq!(ref_id(25), "Z");
+        assert_eq!(ref_id(26), "AA");
+        assert_eq!(ref_id(27), "AB");
+    }
+
+    #[test]
+    fn a_repeated_panel_is_one_panel_per_value_as_grafana_shows_it() {
+        let json = serde_json::json!({
+            "title": "R", "schemaVersion": 39, "time": {"from": "now-1h", "to": "now"},
+            "templating": {"list": [{
+                "name": "svc", "type": "custom",
+                "current": {"text": "All", "value": ["$__all"]},
+                "options": [
+                    {"text": "All", "value": "$__all"},
+                    {"text": "backend-api", "value": "backend-api"},
+                    {"text": "ml-engine", "value": "ml-engine"}
+                ]
+            }]},
+            "panels": [
+                {"type": "timeseries", "title": "Up", "repeat": "svc",
+                 "datasource": {"type": "prometheus", "uid": "prometheus"},
+                 "targets": [{"refId": "A", "expr": "up{job=~\"$svc\"}"}]},
+                {"type": "timeseries", "title": "All up",
+                 "datasource": {"type": "prometheus", "uid": "prometheus"},
+                 "targets": [{"refId": "A", "expr": "up{job=~\"$svc\"}"}]}
+            ]
+        });
+        let d =
+            crate::stackfiles::grafana::model::parse_dashboard(Path::new("r.json"), &json).unwrap();
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let sources = crate::stackfiles::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
+        let mut got: Vec<(String, String)> = Vec::new();
+        for p in &d.panels {
+            for (title, vars) in repeats(&d, p) {
+                let q = queries(&d, &vars, p, &sources, Duration::from_secs(15)).unwrap();
+                got.push((title, q[0].expr.clone()));
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "Up (svc=backend-api)".into(),
+                    "up{job=~\"backend-api\"}".into()
+                ),
+                ("Up (svc=ml-engine)".into(), "up{job=~\"ml-engine\"}".into()),
+                (
+                    "All up".into(),
+                    "up{job=~\"(backend-api|ml-engine)\"}".into()
+                ),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_shipped_dashboards_through_grafana_ds_query() {
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let dashboards = load_dashboards(&stack).unwrap();
+        let sources = crate::stackfiles::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
+        let fake = serve(vec![Canned::new(
+            "/api/ds/query",
+            200,
+            include_str!("../../../tests/fixtures/grafana/ds_query_prometheus_response.json"),
+        )])
+        .await;
+        let g = Grafana::new(Endpoint::new(&fake.url), Duration::from_secs(5)).unwrap();
+        let running: BTreeSet<String> = [
+            "prometheus",
+            "postgres-exporter",
+            "redis-exporter",
+            "node-exporter",
+            "backend-api",
+            "ml-engine",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let probe = Probe::new(
+            &dashboards,
+            &sources,
+            Via::Grafana(g),
+            Duration::from_secs(15),
+            &running,
+        )
+        .unwrap();
+        probe.round().await;
+        let r = probe.report();
+        assert!(r.via.contains("/api/ds/query"), "{}", r.via);
+        let measured: Vec<&PanelResult> = r
+            .dashboards
+            .iter()
+            .flat_map(|d| &d.panels)
+            .filter(|p| p.skipped.is_none())
+            .collect();
+        assert!(measured.len() >= 10, "{} panels measured", measured.len());
+        assert!(measured.iter().all(|p| p.samples_ms.len() == 1));
+        // The canned answer has data for A, none for B and an error for C:
+        // single-target panels have data, three-target panels fail.
+        assert!(
+            measured
+                .iter()
+                .any(|p| p.errors.is_empty() && p.no_data_rounds == 0)
+        );
+        let seen = fake.seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), measured.len(), "one request per panel");
+        let prom_uid = sources
+            .iter()
+            .find(|s| s.kind == "prometheus")
+            .and_then(|s| s.uid.clone())
+            .unwrap();
+        for s in &seen {
+            let body: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+            for q in body["queries"].as_array().unwrap() {
+                assert_eq!(q["datasource"]["uid"], prom_uid.as_str());
+                let expr = q["expr"].as_str().unwrap();
+                assert!(!expr.contains("$__"), "unsubstituted: {expr}");
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! What can be said about logs without Loki: every line the mocks wrote has
+//! exactly the seed's fields in the seed's formats, and requests the load
+//! engine sent can be found in them by trace id (the correlation Grafana's
+//! Loki → Jaeger link relies on). Search latency needs Loki and is reported
+//! as not measured.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::load::record::TraceSample;
+
+pub const SEED_FIELDS: &[&str] = &[
+    "timestamp",
+    "level",
+    "service",
+    "trace_id",
+    "span_id",
+    "tenant_id",
+    "endpoint",
+    "message",
+    "latency_ms",
+];
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LogReport {
+    pub files: Vec<String>,
+    pub lines: u64,
+    pub nonconforming: u64,
+    pub examples: Vec<String>,
+    /// Sampled requests answered by backend-api whose trace id appears in
+    /// its log.
+    pub correlated: u64,
+    pub correlatable: u64,
+    /// Search latency and completeness, where Loki runs.
+    #[serde(default)]
+    pub search: Option<crate::observe::loki::logsearch::LogSearchReport>,
+}
+
+/// Why a line does not conform, if it does not.
+pub fn check_line(line: &str) -> Option<String> {
+    let v: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("not JSON: {e}")),
+    };
+    let Some(o) = v.as_object() else {
+        return Some("not a JSON object".into());
+    };
+    let keys: HashSet<&str> = o.keys().map(String::as_str).collect();
+    let missing: Vec<&&str> = SEED_FIELDS.iter().filter(|f| !keys.contains(**f)).collect();
+    let extra: Vec<&&str> = keys.iter().filter(|k| !SEED_FIELDS.contains(k)).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        return Some(format!("fields: missing {missing:?}, unexpected {extra:?}"));
+    }
+    let ts = o["timestamp"].as_str().unwrap_or("");
+    if chrono::DateTime::parse_from_rfc3339(ts).is_err() || !ts.ends_with('Z') || ts.len() != 24 {
+        return Some(format!(
+            "timestamp {ts:?} is not RFC 3339 UTC with milliseconds"
+        ));
+    }
+    if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+        .contains(&o["level"].as_str().unwrap_or(""))
+    {
+        return Some(format!(
+            "level {} is not a Python logging level",
+            o["level"]
+        ));
+    }
+    if !o["latency_ms"].is_number() {
+        return Some("latency_ms is not a number".into());
+    }
+    None
+}
+
+pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
+    let mut r = LogReport::default();
+    let mut backend_traces: HashSet<String> = HashSet::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    for f in files {
+        let backend = f.file_stem().is_some_and(|s| s == "backend-api");
+        r.files.push(f.display().to_string());
+        let Ok(file) = std::fs::File::open(&f) else {
+            continue;
+        };
+        for line in BufReader::new(file).lines().map_while(Result::ok) {
+            r.lines += 1;
+            if let Some(why) = check_line(&line) {
+                r.nonconforming += 1;
+                if r.examples.len() < 5 {
+                    r.examples.push(format!("{}: {why}", f.display()));
+                }
+            } else if backend {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if let Some(t) = v["trace_id"].as_str() {
+                        backend_traces.insert(t.to_string());
+                    }
+                }
+            }
+        }
+    }
+    for s in samples.iter().filter(|s| s.outcome.ends_with("xx")) {
+        r.correlatable += 1;
+        if backend_traces.contains(&s.trace_id) {
+            r.correlated += 1;
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_example_conforms_and_drift_is_named() {
+        let seed = r#"{"timestamp":"2025-01-07T10:30:45.123Z","level":"INFO","service":"backend-api","trace_id":"abc123def456","span_id":"xyz789","tenant_id":"tenant_001","endpoint":"/api/v1/recommendations","message":"Request processed successfully","latency_ms":45}"#;
+        assert_eq!(check_line(seed), None);
+        let renamed = seed.replace("\"tenant_id\"", "\"tenant\"");
+        assert!(
+            check_line(&renamed)
+                .unwrap()
+                .contains("missing [\"tenant_id\"]")
+        );
+        let no_ms = seed.replace("10:30:45.123Z", "10:30:45Z");
+        assert!(check_line(&no_ms).unwrap().contains("milliseconds"));
+        assert!(check_line("plain text").unwrap().starts_with("not JSON"));
+    }
+}

@@ -1,0 +1,239 @@
+//! Prometheus' own view of its alerts over time, from `GET /api/v1/alerts`:
+//! when each alert became pending (`activeAt`, Prometheus' timestamp), when
+//! it was first seen firing, and when it disappeared (resolved).
+//!
+//! Polled, so "first seen firing" and "gone" carry up to one poll interval of
+//! delay; the poll interval is recorded with the result.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct AlertTimeline {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Prometheus' `activeAt`: when the rule's expression first held.
+    pub active_at: Option<DateTime<Utc>>,
+    pub first_seen_pending: Option<DateTime<Utc>>,
+    pub first_seen_firing: Option<DateTime<Utc>>,
+    /// First poll in which the alert was no longer listed.
+    pub gone_at: Option<DateTime<Utc>>,
+}
+
+impl AlertTimeline {
+    pub fn matches(&self, name: &str, labels: &[(String, String)]) -> bool {
+        self.name == name && has_labels(&self.labels, labels.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// `labels` holds every one of `want` with the same value: how an alert is
+/// matched to a name-and-labels expectation wherever it is seen
+/// (Prometheus, Alertmanager, a notification), extra labels allowed.
+pub fn has_labels<'a>(
+    labels: &BTreeMap<String, String>,
+    mut want: impl Iterator<Item = (&'a String, &'a String)>,
+) -> bool {
+    want.all(|(k, v)| labels.get(k).is_some_and(|x| x == v))
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiResponse {
+    status: String,
+    #[serde(default)]
+    data: Option<ApiData>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiData {
+    alerts: Vec<ApiAlert>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiAlert {
+    labels: BTreeMap<String, String>,
+    state: String,
+    #[serde(rename = "activeAt", default)]
+    active_at: Option<DateTime<Utc>>,
+}
+
+/// Parse one `/api/v1/alerts` body into (labels, state, activeAt).
+fn parse(body: &str) -> Result<Vec<ApiAlert>, String> {
+    let r: ApiResponse =
+        serde_json::from_str(body).map_err(|e| format!("unreadable /api/v1/alerts answer: {e}"))?;
+    if r.status != "success" {
+        return Err(format!(
+            "/api/v1/alerts answered status {:?}: {}",
+            r.status,
+            r.error.unwrap_or_default()
+        ));
+    }
+    Ok(r.data.map(|d| d.alerts).unwrap_or_default())
+}
+
+#[derive(Clone, Default)]
+pub struct AlertWatch {
+    inner: Arc<Mutex<WatchState>>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    timelines: Vec<AlertTimeline>,
+    polls: u64,
+    errors: Vec<String>,
+}
+
+impl AlertWatch {
+    pub fn timelines(&self) -> Vec<AlertTimeline> {
+        self.inner
+            .lock()
+            .expect("alert watch poisoned")
+            .timelines
+            .clone()
+    }
+
+    pub fn poll_stats(&self) -> (u64, Vec<String>) {
+        let s = self.inner.lock().expect("alert watch poisoned");
+        (s.polls, s.errors.clone())
+    }
+
+    fn apply(&self, alerts: Vec<ApiAlert>, now: DateTime<Utc>) {
+        let mut s = self.inner.lock().expect("alert watch poisoned");
+        s.polls += 1;
+        // Close timelines whose alert is no longer listed.
+        for t in s.timelines.iter_mut().filter(|t| t.gone_at.is_none()) {
+            let listed = alerts.iter().any(|a| a.labels == full_labels(t));
+            if !listed {
+                t.gone_at = Some(now);
+            }
+        }
+        for a in alerts {
+            let name = a.labels.get("alertname").cloned().unwrap_or_default();
+            let open = s
+                .timelines
+                .iter_mut()
+                .find(|t| t.gone_at.is_none() && full_labels(t) == a.labels);
+            let t = match open {
+                Some(t) => t,
+                None => {
+                    s.timelines.push(AlertTimeline {
+                        name,
+                        labels: a.labels.clone(),
+                        active_at: a.active_at,
+                        first_seen_pending: None,
+                        first_seen_firing: None,
+                        gone_at: None,
+                    });
+                    s.timelines.last_mut().expect("just pushed")
+                }
+            };
+            match a.state.as_str() {
+                "pending" => {
+                    t.first_seen_pending.get_or_insert(now);
+                }
+                "firing" => {
+                    t.first_seen_firing.get_or_insert(now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Poll until cancelled. Errors are recorded (and reported), not fatal:
+    /// a missed poll only coarsens the timeline.
+    pub async fn run(
+        self,
+        http: reqwest::Client,
+        prometheus: crate::http::endpoint::Endpoint,
+        every: Duration,
+        cancel: CancellationToken,
+    ) {
+        crate::observe::tick_until(every, cancel, || async {
+            let result = match prometheus
+                .get(&http, "/api/v1/alerts")
+                .timeout(every.max(Duration::from_secs(1)))
+                .send()
+                .await
+            {
+                Ok(resp) => match resp.text().await {
+                    Ok(body) => parse(&body),
+                    Err(e) => Err(crate::http::http_error(&e)),
+                },
+                Err(e) => Err(crate::http::http_error(&e)),
+            };
+            match result {
+                Ok(alerts) => self.apply(alerts, Utc::now()),
+                Err(e) => {
+                    let mut s = self.inner.lock().expect("alert watch poisoned");
+                    if s.errors.len() < 20 {
+                        s.errors.push(e);
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn full_labels(t: &AlertTimeline) -> BTreeMap<String, String> {
+    t.labels.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = include_str!("../../../tests/fixtures/prometheus/api_v1_alerts.json");
+
+    #[test]
+    fn parses_a_real_answer() {
+        let alerts = parse(BODY).unwrap();
+        assert!(!alerts.is_empty());
+        assert!(alerts.iter().all(|a| a.labels.contains_key("alertname")));
+        assert!(alerts.iter().all(|a| a.active_at.is_some()));
+    }
+
+    #[test]
+    fn errors_are_never_an_empty_list() {
+        assert!(parse(r#"{"status":"error","errorType":"internal","error":"boom"}"#).is_err());
+        assert!(parse("<html>502</html>").is_err());
+        assert!(
+            parse(r#"{"status":"success","data":{"alerts":[]}}"#)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn timeline_goes_pending_firing_gone() {
+        let w = AlertWatch::default();
+        let mk = |state: &str| ApiAlert {
+            labels: [
+                ("alertname".to_string(), "ServiceDown".to_string()),
+                ("job".into(), "backend-api".into()),
+            ]
+            .into(),
+            state: state.into(),
+            active_at: Some("2026-01-01T00:00:00Z".parse().unwrap()),
+        };
+        let t0: DateTime<Utc> = "2026-01-01T00:00:01Z".parse().unwrap();
+        w.apply(vec![mk("pending")], t0);
+        w.apply(vec![mk("firing")], t0 + chrono::Duration::seconds(6));
+        w.apply(vec![], t0 + chrono::Duration::seconds(20));
+        let t = &w.timelines()[0];
+        assert_eq!(t.first_seen_pending, Some(t0));
+        assert_eq!(t.first_seen_firing, Some(t0 + chrono::Duration::seconds(6)));
+        assert_eq!(t.gone_at, Some(t0 + chrono::Duration::seconds(20)));
+        assert!(t.matches("ServiceDown", &[("job".into(), "backend-api".into())]));
+        assert!(!t.matches("ServiceDown", &[("job".into(), "ml-engine".into())]));
+        // Firing again later opens a new timeline.
+        w.apply(vec![mk("firing")], t0 + chrono::Duration::seconds(30));
+        assert_eq!(w.timelines().len(), 2);
+    }
+}

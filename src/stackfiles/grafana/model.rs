@@ -1,0 +1,387 @@
+//! Dashboard JSON → panels and their targets, for every schema in use:
+//! the old `rows: [{panels}]` layout (schemaVersion < 16), the flat
+//! `panels` list with `type: "row"` panels, and collapsed rows that keep
+//! their children in the row's own `panels`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Which datasource a panel or target names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DsRef {
+    /// `{"type": …, "uid": …}` (current schema).
+    Uid { uid: String, kind: Option<String> },
+    /// A datasource name (old schema), or `"-- Mixed --"`.
+    Name(String),
+    /// A template variable such as `${datasource}`.
+    Variable(String),
+    /// Not given: the default datasource (or the panel's).
+    Default,
+}
+
+impl DsRef {
+    fn from_json(v: Option<&Value>) -> DsRef {
+        match v {
+            None | Some(Value::Null) => DsRef::Default,
+            Some(Value::String(s)) if s.starts_with('$') => DsRef::Variable(var_name(s)),
+            Some(Value::String(s)) => DsRef::Name(s.clone()),
+            Some(Value::Object(o)) => {
+                let uid = o.get("uid").and_then(Value::as_str).unwrap_or("");
+                let kind = o.get("type").and_then(Value::as_str).map(String::from);
+                if uid.starts_with('$') {
+                    DsRef::Variable(var_name(uid))
+                } else if uid.is_empty() {
+                    DsRef::Default
+                } else {
+                    DsRef::Uid {
+                        uid: uid.to_string(),
+                        kind,
+                    }
+                }
+            }
+            Some(_) => DsRef::Default,
+        }
+    }
+
+    pub fn is_mixed(&self) -> bool {
+        matches!(self, DsRef::Name(n) if n == "-- Mixed --")
+            || matches!(self, DsRef::Uid { uid, .. } if uid == "-- Mixed --")
+    }
+}
+
+fn var_name(s: &str) -> String {
+    s.trim_start_matches('$')
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub ref_id: String,
+    /// PromQL or LogQL; empty for targets of other datasources.
+    pub expr: String,
+    pub datasource: DsRef,
+    pub hidden: bool,
+    pub instant: bool,
+    /// Per-target minimum interval (`interval`), e.g. "30s".
+    pub interval: Option<String>,
+    /// The legend format (`legendFormat`), e.g. "{{tenant_id}}".
+    pub legend: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Panel {
+    pub id: Option<i64>,
+    pub title: String,
+    pub kind: String,
+    /// Width in grid columns (of 24).
+    pub width: u32,
+    pub datasource: DsRef,
+    pub targets: Vec<Target>,
+    /// Template variable the panel repeats over.
+    pub repeat: Option<String>,
+    /// Panel minimum interval (`interval`).
+    pub interval: Option<String>,
+    pub max_data_points: Option<u32>,
+    /// Title of the row the panel sits in.
+    pub row: Option<String>,
+}
+
+impl Panel {
+    /// A full-width panel with nothing of its own: where a variable's
+    /// query runs (Grafana gives it the dashboard's time range).
+    pub fn dashboard_wide() -> Panel {
+        Panel {
+            id: None,
+            title: String::new(),
+            kind: String::new(),
+            width: 24,
+            datasource: DsRef::Default,
+            targets: Vec::new(),
+            repeat: None,
+            interval: None,
+            max_data_points: None,
+            row: None,
+        }
+    }
+
+    /// Panels that only arrange or show text run no query.
+    pub fn runs_queries(&self) -> bool {
+        !matches!(
+            self.kind.as_str(),
+            "row" | "text" | "dashlist" | "news" | "alertlist" | "annolist" | "welcome"
+        )
+    }
+
+    /// The datasource a target really uses: its own, else the panel's.
+    pub fn datasource_of<'a>(&'a self, t: &'a Target) -> &'a DsRef {
+        match (&t.datasource, &self.datasource) {
+            (DsRef::Default, p) => p,
+            (t, _) => t,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Variable {
+    pub name: String,
+    pub kind: String,
+    /// Selected values (`$__all` when "All" is selected).
+    pub current: Vec<String>,
+    pub all_value: Option<String>,
+    pub options: Vec<String>,
+    /// For `datasource` variables: the plugin type they select from.
+    pub query: String,
+    /// For `query` variables: where the query runs.
+    pub datasource: DsRef,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub file: PathBuf,
+    pub uid: Option<String>,
+    pub title: String,
+    pub schema_version: u64,
+    pub time_from: String,
+    pub time_to: String,
+    pub variables: Vec<Variable>,
+    pub panels: Vec<Panel>,
+}
+
+impl Dashboard {
+    pub fn targets(&self) -> impl Iterator<Item = (&Panel, &Target)> {
+        self.panels
+            .iter()
+            .flat_map(|p| p.targets.iter().map(move |t| (p, t)))
+    }
+}
+
+/// Where the dashboards are, in a stack directory.
+pub const DASHBOARDS_DIR: &str = "grafana/dashboards";
+
+/// Every dashboard in `stack/grafana/dashboards`, sorted by file name.
+pub fn load_dashboards(stack: &Path) -> anyhow::Result<Vec<Dashboard>> {
+    let dir = stack.join(DASHBOARDS_DIR);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files.iter().map(|f| load_dashboard(f)).collect()
+}
+
+pub fn load_dashboard(path: &Path) -> anyhow::Result<Dashboard> {
+    let text = crate::input::read_bounded_text(path, crate::input::limits::DASHBOARD)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: invalid JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    parse_dashboard(path, &json)
+}
+
+pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
+    // Some exports wrap the model: {"dashboard": {...}, "meta": {...}}.
+    let d = match root.get("dashboard") {
+        Some(inner) if inner.is_object() => inner,
+        _ => root,
+    };
+    if !d.is_object() {
+        anyhow::bail!("{}: expected a dashboard object", path.display());
+    }
+    let mut panels = Vec::new();
+    if let Some(rows) = d.get("rows").and_then(Value::as_array) {
+        for row in rows {
+            let title = row.get("title").and_then(Value::as_str).map(String::from);
+            for p in row
+                .get("panels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                panels.push(panel(p, title.clone()));
+            }
+        }
+    }
+    let mut current_row: Option<String> = None;
+    for p in d
+        .get("panels")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if p.get("type").and_then(Value::as_str) == Some("row") {
+            current_row = p.get("title").and_then(Value::as_str).map(String::from);
+            for child in p
+                .get("panels")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                panels.push(panel(child, current_row.clone()));
+            }
+        } else {
+            panels.push(panel(p, current_row.clone()));
+        }
+    }
+    let variables = d
+        .get("templating")
+        .and_then(|t| t.get("list"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(variable)
+        .collect();
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(Dashboard {
+        file: path.to_path_buf(),
+        uid: d.get("uid").and_then(Value::as_str).map(String::from),
+        title: s(d.get("title")),
+        schema_version: d.get("schemaVersion").and_then(Value::as_u64).unwrap_or(0),
+        time_from: d
+            .pointer("/time/from")
+            .and_then(Value::as_str)
+            .unwrap_or("now-6h")
+            .to_string(),
+        time_to: d
+            .pointer("/time/to")
+            .and_then(Value::as_str)
+            .unwrap_or("now")
+            .to_string(),
+        variables,
+        panels,
+    })
+}
+
+fn panel(p: &Value, row: Option<String>) -> Panel {
+    let targets = p
+        .get("targets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| Target {
+            ref_id: t
+                .get("refId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            // Prometheus and Loki both use `expr`.
+            expr: t
+                .get("expr")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            datasource: DsRef::from_json(t.get("datasource")),
+            hidden: t.get("hide").and_then(Value::as_bool).unwrap_or(false),
+            instant: t.get("instant").and_then(Value::as_bool).unwrap_or(false)
+                && !t.get("range").and_then(Value::as_bool).unwrap_or(false),
+            interval: t
+                .get("interval")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+            legend: t
+                .get("legendFormat")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        })
+        .collect();
+    Panel {
+        id: p.get("id").and_then(Value::as_i64),
+        title: p
+            .get("title")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        kind: p
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        width: p
+            .pointer("/gridPos/w")
+            .and_then(Value::as_u64)
+            .or_else(|| p.get("span").and_then(Value::as_u64).map(|s| s * 2))
+            .unwrap_or(12) as u32,
+        datasource: DsRef::from_json(p.get("datasource")),
+        targets,
+        repeat: p
+            .get("repeat")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        interval: p
+            .get("interval")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        max_data_points: p
+            .get("maxDataPoints")
+            .and_then(Value::as_u64)
+            .map(|n| n as u32),
+        row,
+    }
+}
+
+fn variable(v: &Value) -> Variable {
+    let strings = |x: Option<&Value>| -> Vec<String> {
+        match x {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let query = match v.get("query") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => o
+            .get("query")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        _ => String::new(),
+    };
+    Variable {
+        name: v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        kind: v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        current: strings(v.pointer("/current/value")),
+        all_value: v
+            .get("allValue")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        options: v
+            .get("options")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("value").and_then(Value::as_str))
+            .filter(|s| *s != "$__all")
+            .map(String::from)
+            .collect(),
+        query,
+        datasource: DsRef::from_json(v.get("datasource")),
+    }
+}

@@ -1,0 +1,31 @@
+//! The stack's files as code: `stack/` read once into [`StackFiles`],
+//! checked, and rendered for one run. Nothing here starts a process or
+//! talks to the network; the running stack is [`crate::stack`], which
+//! hands these renderers its addresses.
+//!
+//! - [`files`]: the model of `stack/` (Prometheus, Alertmanager, the rules,
+//!   the dashboards and datasources), each value with its position;
+//! - [`lint`]: the queries every rule and dashboard runs, checked against
+//!   what could produce their series ([`producers`]: the metric contract,
+//!   recording rules, declared scrape jobs); [`hazards`]: expressions
+//!   whose meaning the time scale changes;
+//! - [`render`]: what every renderer shares (addresses, scaling, copying),
+//!   and one renderer per component: [`prometheus`] (with its PromQL
+//!   helpers), [`alertmanager`], [`grafana`] (with its dashboard model and
+//!   variable substitution), [`loki`], [`shipper`] (Promtail and Alloy),
+//!   [`jaeger`].
+
+pub mod alertmanager;
+pub mod files;
+pub mod grafana;
+pub mod hazards;
+pub mod jaeger;
+pub mod labels;
+pub mod lint;
+pub mod loki;
+pub mod producers;
+pub mod prometheus;
+pub mod render;
+pub mod shipper;
+
+pub use files::StackFiles;

@@ -1,0 +1,251 @@
+//! Time-scaling PromQL: divide every range selector, subquery range and
+//! step, and offset by K, through a real PromQL parser.
+//!
+//! Regexes would also rewrite durations inside label matchers and strings
+//! (`{le="5m"}`), and miss subquery steps; walking the AST does neither.
+
+use std::time::Duration;
+
+use promql_parser::parser::{self, Expr, Offset, VectorSelector};
+
+/// promql-parser, with its panics (a huge bare-number range overflows a
+/// `Duration` inside it, found by `tests/fuzz.rs`) turned into errors:
+/// expressions come from the user's files.
+pub fn parse(expr: &str) -> Result<Expr, String> {
+    crate::input::nesting::check(expr)?;
+    std::panic::catch_unwind(|| parser::parse(expr)).unwrap_or_else(|_| {
+        Err(format!(
+            "the PromQL parser cannot parse {expr:?} (a number or duration too large?)"
+        ))
+    })
+}
+
+/// Parse `expr` and return it with every duration divided by `k`.
+pub fn scale_expr(expr: &str, k: f64) -> Result<String, String> {
+    let mut ast = parse(expr)?;
+    if k != 1.0 {
+        scale(&mut ast, k);
+    }
+    Ok(ast.to_string())
+}
+
+/// Every range-vector window in `expr` (`rate(x[5m])` → 5m), for the static
+/// detection-time floor of a rule.
+pub fn range_windows(expr: &str) -> Result<Vec<Duration>, String> {
+    let ast = parse(expr)?;
+    let mut out = Vec::new();
+    collect_windows(&ast, &mut out);
+    Ok(out)
+}
+
+fn scale_duration(d: Duration, k: f64) -> Duration {
+    // Prometheus' resolution is a millisecond; never round a window to 0.
+    let ms = (d.as_secs_f64() * 1000.0 / k).round().max(1.0);
+    Duration::from_millis(ms as u64)
+}
+
+fn scale_offset(o: &mut Option<Offset>, k: f64) {
+    if let Some(off) = o {
+        *off = match off {
+            Offset::Pos(d) => Offset::Pos(scale_duration(*d, k)),
+            Offset::Neg(d) => Offset::Neg(scale_duration(*d, k)),
+        };
+    }
+}
+
+fn scale(e: &mut Expr, k: f64) {
+    match e {
+        Expr::Aggregate(a) => {
+            scale(&mut a.expr, k);
+            if let Some(p) = &mut a.param {
+                scale(p, k);
+            }
+        }
+        Expr::Unary(u) => scale(&mut u.expr, k),
+        Expr::Binary(b) => {
+            scale(&mut b.lhs, k);
+            scale(&mut b.rhs, k);
+        }
+        Expr::Paren(p) => scale(&mut p.expr, k),
+        Expr::Subquery(s) => {
+            scale(&mut s.expr, k);
+            s.range = scale_duration(s.range, k);
+            if let Some(step) = &mut s.step {
+                *step = scale_duration(*step, k);
+            }
+            scale_offset(&mut s.offset, k);
+        }
+        Expr::VectorSelector(v) => scale_offset(&mut v.offset, k),
+        Expr::MatrixSelector(m) => {
+            m.range = scale_duration(m.range, k);
+            scale_offset(&mut m.vs.offset, k);
+        }
+        Expr::Call(c) => {
+            for arg in c.args.args.iter_mut() {
+                scale(arg, k);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
+    match e {
+        Expr::Aggregate(a) => {
+            collect_windows(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_windows(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_windows(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_windows(&b.lhs, out);
+            collect_windows(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_windows(&p.expr, out),
+        Expr::Subquery(s) => {
+            out.push(s.range);
+            collect_windows(&s.expr, out);
+        }
+        Expr::MatrixSelector(m) => out.push(m.range),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_windows(a, out)),
+        Expr::VectorSelector(_)
+        | Expr::NumberLiteral(_)
+        | Expr::StringLiteral(_)
+        | Expr::Extension(_) => {}
+    }
+}
+
+/// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
+/// y), for checking rules and dashboards against the metric contract.
+pub fn metric_names(expr: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = vector_selectors(expr)?
+        .iter()
+        .filter_map(selected_name)
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The metric a selector names: `x{..}`, or `{__name__="x"}`.
+pub fn selected_name(vs: &VectorSelector) -> Option<String> {
+    vs.name.clone().or_else(|| {
+        vs.matchers
+            .matchers
+            .iter()
+            .find(|m| m.name == "__name__" && m.op == promql_parser::label::MatchOp::Equal)
+            .map(|m| m.value.clone())
+    })
+}
+
+/// Every vector selector in `expr`, including those under a range
+/// (`rate(x[5m])` → `x`), in the order they appear.
+pub fn vector_selectors(expr: &str) -> Result<Vec<VectorSelector>, String> {
+    let ast = parse(expr)?;
+    let mut out = Vec::new();
+    collect_selectors(&ast, &mut out);
+    Ok(out)
+}
+
+fn collect_selectors(e: &Expr, out: &mut Vec<VectorSelector>) {
+    match e {
+        Expr::Aggregate(a) => {
+            collect_selectors(&a.expr, out);
+            if let Some(p) = &a.param {
+                collect_selectors(p, out);
+            }
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, out),
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, out);
+            collect_selectors(&b.rhs, out);
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, out),
+        Expr::Subquery(s) => collect_selectors(&s.expr, out),
+        Expr::VectorSelector(v) => out.push(v.clone()),
+        Expr::MatrixSelector(m) => out.push(m.vs.clone()),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_selectors(a, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_subqueries_and_offsets_scale() {
+        let out = scale_expr(
+            r#"sum(rate(http_requests_total{status=~"5..",le="5m"}[5m] offset 1h)) / max_over_time(up[10m:30s])"#,
+            10.0,
+        )
+        .unwrap();
+        assert!(out.contains("[30s] offset 6m"), "{out}");
+        assert!(out.contains("[1m:3s]"), "{out}");
+        assert!(
+            out.contains(r#"le="5m""#),
+            "label values are untouched: {out}"
+        );
+    }
+
+    #[test]
+    fn sub_second_windows_keep_millisecond_precision() {
+        let out = scale_expr("rate(x[15s])", 10.0).unwrap();
+        assert!(out.contains("[1s500ms]"), "{out}");
+    }
+
+    #[test]
+    fn identity_when_k_is_one() {
+        let out = scale_expr("up == 0", 1.0).unwrap();
+        assert_eq!(out, "up == 0");
+    }
+
+    #[test]
+    fn invalid_promql_is_an_error() {
+        assert!(scale_expr("rate(x[5m]", 2.0).is_err());
+    }
+
+    #[test]
+    fn metric_names_include_histogram_series_and_name_matchers() {
+        let n = metric_names(r#"sum(rate(a_bucket[5m])) / on() group_left b + {__name__="c"}"#)
+            .unwrap();
+        assert_eq!(n, vec!["a_bucket", "b", "c"]);
+    }
+
+    #[test]
+    fn windows_are_listed() {
+        let w =
+            range_windows("histogram_quantile(0.95, sum(rate(x_bucket[5m])) by (le)) > 1").unwrap();
+        assert_eq!(w, vec![Duration::from_secs(300)]);
+    }
+}
+
+#[cfg(test)]
+mod fuzz_findings {
+    /// Found by tests/fuzz.rs: promql-parser overflows a Duration (and
+    /// panics) on a huge bare-number range. It is an error here.
+    #[test]
+    fn a_range_too_large_for_the_parser_is_an_error_not_a_panic() {
+        let e = "increase(x[176343640879533452711]) > 1";
+        let err = super::scale_expr(e, 15.0).unwrap_err();
+        assert!(err.contains("cannot parse"), "{err}");
+        assert!(super::range_windows(e).is_err());
+        assert!(super::metric_names(e).is_err());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_the_parser_recurses() {
+        let deep = format!("{}up{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(super::parse(&deep).unwrap_err().contains("deeper than 64"));
+        assert!(super::scale_expr(&deep, 10.0).is_err());
+        let at = format!("{}up{}", "(".repeat(64), ")".repeat(64));
+        assert!(super::scale_expr(&at, 10.0).is_ok());
+        // The longest chain allowed parses, scales and drops on a test
+        // thread's stack.
+        let chain = "up+".repeat(crate::input::nesting::MAX_OPERATORS) + "up";
+        let inner = format!("{}{chain}{}", "(".repeat(64), ")".repeat(64));
+        assert!(super::scale_expr(&inner, 10.0).is_ok());
+        assert!(super::metric_names(&inner).is_ok());
+    }
+}
