@@ -2,8 +2,8 @@
 # Installs what zeta-bench needs to run its native stack and its tests, from
 # the Debian/Ubuntu packages: Prometheus (with promtool), Alertmanager (with
 # amtool), PostgreSQL, Redis, the postgres, redis and node exporters, and,
-# for the tests, Chromium (the report's browser test) and Python (the
-# component doubles).
+# for the tests, Chromium (the report's browser test), Python (the
+# component doubles) and strace (the dry run's test).
 # Elsewhere it prints the exact command instead. Safe to run again: it
 # installs only what is missing. The packages' own services are not used
 # (zeta-bench starts its own instances on free loopback ports).
@@ -23,6 +23,8 @@ command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-ex
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need+=(chromium)
 # Python runs the Loki/Promtail/Jaeger/Grafana test doubles (tests only).
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# strace holds `run --dry-run` to starting nothing (tests only).
+command -v strace >/dev/null 2>&1 || need+=(strace)
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "install.sh: cargo is missing: install Rust 1.85 or newer (https://rustup.rs), then run this again." >&2

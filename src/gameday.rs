@@ -258,6 +258,10 @@ async fn list(State(c): State<Arc<Control>>) -> Json<Vec<FaultRecord>> {
 }
 
 async fn inject(State(c): State<Arc<Control>>, Json(req): Json<FaultRequest>) -> Response {
+    // The control endpoint never runs commands it is sent.
+    if req.kind == FaultKind::Exec {
+        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": "exec faults run from a scenario (`zeta-bench run` with provider: external against this stack), never from the control endpoint"}))).into_response();
+    }
     if !req.kind.targets().contains(&req.target.as_str()) {
         return (StatusCode::BAD_REQUEST, Json(serde_json::json!({"error": format!(
             "{} cannot target {:?}; expected one of {:?}", req.kind.name(), req.target, req.kind.targets())}))).into_response();

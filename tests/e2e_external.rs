@@ -127,7 +127,7 @@ expect:
     );
     let out = std::process::Command::new(common::BIN)
         .current_dir(p.dir.path())
-        .args(["run", "scenarios/external.yml", "--out", "reports"])
+        .args(["run", "scenarios/external.yml", "--out", "reports", "--yes"])
         .env("RUST_LOG", "zeta_bench=info")
         .env("ZETA_PROMETHEUS_URL", url_of(&state, "prometheus"))
         .env("ZETA_ALERTMANAGER_URL", url_of(&state, "alertmanager"))
@@ -281,7 +281,13 @@ expect:
     p.edit("scenarios/external.yml", "time_scale: 10", "time_scale: 15");
     let out = std::process::Command::new(common::BIN)
         .current_dir(p.dir.path())
-        .args(["run", "scenarios/external.yml", "--out", "reports-15"])
+        .args([
+            "run",
+            "scenarios/external.yml",
+            "--out",
+            "reports-15",
+            "--yes",
+        ])
         .env("ZETA_PROMETHEUS_URL", url_of(&state, "prometheus"))
         .env("ZETA_ALERTMANAGER_URL", url_of(&state, "alertmanager"))
         .env("ZETA_BACKEND_API_URL", url_of(&state, "backend-api"))

@@ -38,6 +38,10 @@ pub enum Command {
     /// Drive open-model load at any HTTP service, without a stack: the load
     /// engine as a plain load tool.
     Load(crate::load::cli::LoadArgs),
+    /// Revert what a run left in force: replay the open entries of
+    /// RUN_DIR's revert journal (exec faults injected and never reverted,
+    /// e.g. because the harness was killed), then cross them out.
+    Revert { run_dir: PathBuf },
     /// Print the JSON Schema of result.json.
     Schema,
     /// Run one mock service.
@@ -111,6 +115,16 @@ pub struct RunArgs {
     pub bins: Vec<(String, PathBuf)>,
     #[command(flatten)]
     pub tls: crate::http::tls::TlsArgs,
+    /// Print the plan (each fault, its commands or calls, its target, when
+    /// and for how long; the load; the halt conditions) and exit without
+    /// starting, binding or running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Inject the scenario's faults into an external stack without asking.
+    /// Without it, such a run asks on the terminal, and refuses when there
+    /// is none.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `zeta-bench report`.

@@ -41,6 +41,9 @@ fn parse(a: &FaultArgs) -> Result<(std::time::Duration, FaultParams), String> {
         parse_percent(v)
             .ok_or_else(|| format!("{flag}: expected a percentage like \"20%\", found {v:?}"))
     };
+    if a.kind == FaultKind::Exec {
+        return Err("exec: an exec fault's commands come from a scenario (`kind: exec` under faults:), run with `zeta-bench run --provider external` against this stack; the control endpoint never runs commands".into());
+    }
     let total = duration("--duration", &a.duration)?;
     let mut params = FaultParams {
         endpoint: a.endpoint.clone(),

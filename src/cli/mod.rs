@@ -11,8 +11,10 @@ mod exit;
 mod fault;
 mod load;
 mod mock;
+mod plan;
 mod read;
 mod report;
+mod revert;
 mod run;
 mod up;
 mod validate;
@@ -25,6 +27,7 @@ pub async fn main(cli: Cli) -> u8 {
         Command::Run(a) => run::run(a).await,
         Command::Validate { files } => validate::validate_all(&files),
         Command::Report(a) => report::report(a),
+        Command::Revert { run_dir } => revert::revert(&run_dir).await,
         Command::Schema => report::schema(),
         Command::Up(a) => up::up(a).await,
         Command::Fault(a) => fault::fault(a).await,

@@ -17,6 +17,14 @@ use super::args::RunArgs;
 use super::read::load_baseline;
 
 pub(super) async fn run(a: RunArgs) -> Exit {
+    if a.dry_run {
+        return super::plan::dry_run(&a);
+    }
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("reports"));
+    if let Some(why) = crate::fault::journal::refusal(&out, "run") {
+        eprintln!("{why}");
+        return Exit::CouldNotRun;
+    }
     if let Err(e) = crate::http::tls::configure(&a.tls.clone().into()) {
         eprintln!("zeta-bench: {e}");
         return Exit::Input;
@@ -38,6 +46,7 @@ pub(super) async fn run(a: RunArgs) -> Exit {
         baseline,
         binaries: crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
         jobs: usize::from(a.jobs).min(a.scenarios.len()).max(1),
+        yes: a.yes,
     };
     let outcomes = run_all(&a.scenarios, &opts, &cancel).await;
     let mut worst = Exit::Pass;

@@ -8,6 +8,10 @@ pub(super) async fn up(a: UpArgs) -> Exit {
         eprintln!("zeta-bench up: command line: --time-scale: {e}");
         return Exit::Input;
     }
+    if let Some(why) = crate::fault::journal::refusal(&a.out, "up") {
+        eprintln!("{why}");
+        return Exit::CouldNotRun;
+    }
     let cancel = crate::signal::cancel_on_signal(None);
     let exe = match std::env::current_exe() {
         Ok(e) => e,

@@ -8,7 +8,16 @@
 //! from "took effect". If the run is interrupted, active faults are reverted
 //! by teardown (a killed service stays down until teardown, which is the
 //! state teardown leaves anyway); nothing the harness did outlives the run.
+//!
+//! `exec` faults ([`commanded`]) run the scenario's own commands, are
+//! journaled for a revert that survives a crash ([`journal`]), and have
+//! their effect verified by the probe they name ([`effect`]).
 
+pub mod commanded;
+pub mod effect;
+pub mod exec;
+pub mod halt;
+pub mod journal;
 pub mod probe;
 
 use std::time::Duration;
@@ -45,12 +54,22 @@ pub struct FaultRecord {
     /// Which trial this injection was, from 1, when the run had several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial: Option<u32>,
+    /// An `exec` fault verified as an outage (refused connections at its
+    /// target), which the checks then treat like `service_down`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outage: bool,
 }
 
 impl FaultRecord {
     /// The trial it belongs to: 1 in a run of one trial.
     pub fn trial(&self) -> u32 {
         self.trial.unwrap_or(1)
+    }
+
+    /// Whether the target was down on purpose: `service_down`,
+    /// `database_down`, or an `exec` fault seen as refused connections.
+    pub fn is_outage(&self) -> bool {
+        self.outage || matches!(self.kind, FaultKind::ServiceDown | FaultKind::DatabaseDown)
     }
 }
 
@@ -60,10 +79,14 @@ enum Step {
 }
 
 /// Run every fault of the plan against `stack`, counting from `start`.
+/// `cancel` (Ctrl-C, or a halt condition that held) stops the timeline:
+/// every fault in force is then reverted at once and nothing more is
+/// injected.
 pub async fn run(
     stack: &mut Stack,
     plan: &Plan,
     start: Instant,
+    drill: &commanded::Drill,
     cancel: CancellationToken,
 ) -> Vec<FaultRecord> {
     let mut records: Vec<FaultRecord> = plan
@@ -86,19 +109,79 @@ pub async fn run(
             _ = tokio::time::sleep_until(start + at) => {}
             _ = cancel.cancelled() => break,
         }
+        let f = &plan.faults[i_of(&step)];
         match step {
-            Step::Inject(i) => inject(stack, &plan.faults[i], &mut records[i]).await,
+            Step::Inject(i) if f.kind == FaultKind::Exec => {
+                commanded::inject(drill, f, &target(stack, f), &mut records[i]).await
+            }
+            Step::Inject(i) => inject(stack, f, &mut records[i]).await,
+            Step::Revert(i) if f.kind == FaultKind::Exec => {
+                if records[i].took_effect_at.is_some() && records[i].reverted_at.is_none() {
+                    commanded::revert(
+                        drill,
+                        f,
+                        &target(stack, f),
+                        &mut records[i],
+                        "revert command",
+                    )
+                    .await;
+                }
+            }
             Step::Revert(i) => {
                 if records[i].took_effect_at.is_some() {
-                    revert(stack, &plan.faults[i], &mut records[i]).await;
+                    revert(stack, f, &mut records[i]).await;
                 }
             }
         }
     }
-    // Interrupted: clear knobs now; processes go with teardown.
+    revert_on_interrupt(stack, plan, drill, &mut records).await;
+    records
+}
+
+fn i_of(step: &Step) -> usize {
+    match step {
+        Step::Inject(i) | Step::Revert(i) => *i,
+    }
+}
+
+/// The fault's target as the stack knows it: its URL, and Prometheus for
+/// a PromQL effect.
+fn target<'a>(stack: &'a Stack, f: &PlannedFault) -> commanded::Target<'a> {
+    commanded::Target {
+        url: target_url(stack, &f.target),
+        prometheus: &stack.prometheus,
+    }
+}
+
+/// A mock service's or a component's URL.
+fn target_url<'a>(stack: &'a Stack, name: &str) -> Option<&'a str> {
+    stack.services.get(name).map(String::as_str).or_else(|| {
+        stack
+            .components
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.url.as_str())
+    })
+}
+
+/// Interrupted or halted: run `exec` faults' reverts and clear knobs now;
+/// processes go with teardown.
+async fn revert_on_interrupt(
+    stack: &mut Stack,
+    plan: &Plan,
+    drill: &commanded::Drill,
+    records: &mut [FaultRecord],
+) {
     for (i, r) in records.iter_mut().enumerate() {
+        let f = &plan.faults[i];
+        if f.kind == FaultKind::Exec {
+            if r.requested_at.is_some() && r.reverted_at.is_none() && r.error.is_none() {
+                let t = target(stack, f);
+                commanded::revert(drill, f, &t, r, "reverted on interrupt").await;
+            }
+            continue;
+        }
         if r.took_effect_at.is_some() && r.reverted_at.is_none() {
-            let f = &plan.faults[i];
             if knobs(f).is_some() {
                 revert(stack, f, r).await;
                 r.reverted_by = Some("cleared on interrupt".into());
@@ -107,7 +190,6 @@ pub async fn run(
             }
         }
     }
-    records
 }
 
 /// The mock knobs a knob-driven fault sets.
@@ -143,7 +225,10 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
             ),
             ..Knobs::default()
         }),
-        FaultKind::ServiceDown | FaultKind::DatabaseDown | FaultKind::DiskPressure => None,
+        FaultKind::ServiceDown
+        | FaultKind::DatabaseDown
+        | FaultKind::DiskPressure
+        | FaultKind::Exec => None,
     }
 }
 
@@ -161,6 +246,7 @@ pub fn record_for(f: &PlannedFault) -> FaultRecord {
         error: None,
         evidence: None,
         trial: None,
+        outage: false,
     }
 }
 
@@ -190,6 +276,9 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             })
         }
         (FaultKind::DatabaseDown, _) => stack.stop_service(&f.target).await,
+        (FaultKind::Exec, _) => Err(anyhow::anyhow!(
+            "an exec fault runs only from a scenario, which gives its commands"
+        )),
         (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
         (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
     };

@@ -52,7 +52,16 @@ async fn down_once(addr: &str, frozen: bool) -> Option<DateTime<Utc>> {
 /// Probe `addr` until it is seen down or [`PROBE_FOR`] has passed; the
 /// moment and how it was seen, or why not.
 pub async fn first_down(addr: &str, frozen: bool) -> Result<(DateTime<Utc>, String), String> {
-    let deadline = tokio::time::Instant::now() + PROBE_FOR;
+    first_down_within(addr, frozen, PROBE_FOR).await
+}
+
+/// [`first_down`], probing for `within` rather than [`PROBE_FOR`].
+pub async fn first_down_within(
+    addr: &str,
+    frozen: bool,
+    within: Duration,
+) -> Result<(DateTime<Utc>, String), String> {
+    let deadline = tokio::time::Instant::now() + within;
     let mut probes = 0u32;
     while tokio::time::Instant::now() < deadline {
         probes += 1;
@@ -67,7 +76,8 @@ pub async fn first_down(addr: &str, frozen: bool) -> Result<(DateTime<Utc>, Stri
         tokio::time::sleep(EVERY).await;
     }
     Err(format!(
-        "{addr} still answered {probes} probes over {PROBE_FOR:?} after it was stopped"
+        "{addr} still answered {probes} probes over {}",
+        crate::input::units::human_duration(within)
     ))
 }
 

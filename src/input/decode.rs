@@ -48,6 +48,12 @@ impl Decoder {
         !self.diags.is_empty()
     }
 
+    /// How many problems so far: a caller that adds a general message only
+    /// when a part it read said nothing compares two counts.
+    pub fn error_count(&self) -> usize {
+        self.diags.len()
+    }
+
     pub fn map<'n>(&mut self, node: &'n Node, field: &str) -> Option<MapReader<'n>> {
         match &node.kind {
             NodeKind::Map(entries) => {

@@ -287,14 +287,15 @@ fn poll_notes(what: &str, (polls, errors): (u64, Vec<String>)) -> Option<String>
     })
 }
 
-/// Seconds after the load started at which a service was killed.
+/// Seconds after the load started at which a service was killed (by
+/// `service_down`, or by an exec fault seen as an outage).
 fn kill_times(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<f64> {
     let Some(start) = load.and_then(|l| l.started_at) else {
         return Vec::new();
     };
     faults
         .iter()
-        .filter(|f| f.kind == FaultKind::ServiceDown)
+        .filter(|f| f.kind == FaultKind::ServiceDown || (f.kind == FaultKind::Exec && f.outage))
         .filter_map(|f| f.took_effect_at)
         .map(|t| (t - start).num_milliseconds() as f64 / 1000.0)
         .collect()

@@ -28,7 +28,7 @@ pub fn load_inputs(path: &Path, time_scale: Option<f64>) -> Result<Inputs, Diagn
 }
 
 /// [`load_inputs`], with `--trials` over the scenario's `trials:`.
-pub(super) fn load_inputs_with(
+pub fn load_inputs_with(
     path: &Path,
     time_scale: Option<f64>,
     trials: Option<u32>,

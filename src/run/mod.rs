@@ -27,7 +27,7 @@ use crate::report::model::RunResult;
 use crate::scenario::{FaultKind, ProviderChoice};
 use crate::stack::{self, Provider, ProviderDecision};
 
-pub use inputs::{Inputs, load_inputs};
+pub use inputs::{Inputs, load_inputs, load_inputs_with};
 use session::{Session, SessionOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,8 @@ pub struct RunOptions {
     /// How many scenarios this invocation runs at the same time (`run
     /// --jobs`); 0 or 1 means this one runs alone.
     pub jobs: usize,
+    /// `--yes`: inject faults into an external stack without asking.
+    pub yes: bool,
 }
 
 pub async fn run(
@@ -84,6 +86,7 @@ pub async fn run(
         .map_err(|e| RunError::CouldNotRun(anyhow::anyhow!(e)))?;
     preflight::check(&inputs.scenario, decision.name).map_err(RunError::Input)?;
     preflight::side_by_side(&inputs.scenario, decision.name, opts.jobs).map_err(RunError::Input)?;
+    preflight::consent(&inputs.scenario, decision.name, opts.yes).map_err(RunError::Input)?;
     execute(inputs, decision, opts, cancel)
         .await
         .map_err(|e| match e.downcast::<Diagnostics>() {
@@ -176,6 +179,11 @@ async fn execute(
 
     let start = tokio::time::Instant::now();
     let observers = collect::Observers::start(&inputs, &session, &dir, start, opts.progress)?;
+    // Ctrl-C, or a halt condition that held: stops the load and the faults.
+    let halt = cancel.child_token();
+    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
+    let drill = crate::fault::commanded::Drill::in_dir(&dir, Some(live_rx.clone()), halt.clone());
+    let prometheus = session.stack.prometheus.clone();
     let load_opts = LoadOptions {
         base_url: target,
         plan: &inputs.plan,
@@ -184,19 +192,47 @@ async fn execute(
         max_in_flight: inputs.scenario.load.max_in_flight,
         timeout: inputs.scenario.load.timeout,
         trace_cap: 1_000,
-        // The drill view reports progress.
-        progress: None,
+        // The drill view reports progress; the snapshots feed the faults'
+        // effect probes and the halt conditions.
+        progress: Some(std::sync::Arc::new(move |l: &crate::load::engine::Live| {
+            let _ = live_tx.send(Some(l.clone()));
+        })),
         shard: None,
         keep_raw: false,
     };
-    let (load_report, faults) = tokio::join!(
-        load::run(load_opts, start, cancel.clone()),
-        crate::fault::run(&mut session.stack, &inputs.plan, start, cancel.clone())
+    let done = tokio_util::sync::CancellationToken::new();
+    let work = async {
+        let out = tokio::join!(
+            load::run(load_opts, start, halt.clone()),
+            crate::fault::run(
+                &mut session.stack,
+                &inputs.plan,
+                start,
+                &drill,
+                halt.clone()
+            )
+        );
+        done.cancel();
+        out
+    };
+    let watch = crate::fault::halt::watch(
+        &inputs.scenario.halt_when,
+        &prometheus,
+        Some(live_rx),
+        &halt,
+        &done,
     );
+    let ((load_report, faults), halted) = tokio::join!(work, watch);
     let load_report = load_report
         .map_err(|e| notes.push(format!("load engine failed: {e:#}")))
         .ok();
-    if !cancel.is_cancelled() {
+    if let Some(why) = &halted {
+        notes.push(format!(
+            "INCOMPLETE: {why}; every fault was reverted at once and the load stopped"
+        ));
+    }
+    notes.extend(fault_errors(&faults));
+    if !halt.is_cancelled() {
         let k = inputs.plan.time_scale;
         let settled = drain::settle(
             &inputs.files,
@@ -222,7 +258,9 @@ async fn execute(
         )
         .await;
     notes.extend(collected.notes.iter().cloned());
-    let incomplete = incomplete_stack(&mut session.stack, &collected, &mut notes).await;
+    let incomplete = incomplete_stack(&mut session.stack, &collected, &mut notes).await
+        || halted.is_some()
+        || faults.iter().any(|f| f.error.is_some());
     notes.extend(session.stack.teardown().await);
     let interrupted = cancel.is_cancelled();
     if interrupted {
@@ -304,6 +342,19 @@ async fn external_time_scale(inputs: &Inputs, session: &Session) -> anyhow::Resu
         d.push(&inputs.scenario.file, at.pos, &at.field, m);
     }
     Err(anyhow::Error::new(d))
+}
+
+/// A fault that could not be injected, whose effect was never seen, or
+/// that could not be reverted: the run did not test what it meant to (or
+/// left something broken), so each is an INCOMPLETE note.
+fn fault_errors(faults: &[crate::fault::FaultRecord]) -> Vec<String> {
+    faults
+        .iter()
+        .filter_map(|f| {
+            let e = f.error.as_ref()?;
+            Some(format!("INCOMPLETE: fault {}: {e}", f.name))
+        })
+        .collect()
 }
 
 /// A component that died (and no fault brought back), or that stopped

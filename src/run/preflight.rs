@@ -12,12 +12,14 @@
 use std::collections::BTreeMap;
 
 use crate::input::Diagnostics;
-use crate::scenario::Scenario;
+use crate::scenario::{FaultKind, Scenario};
 use crate::stack::{self, Provider};
 
 pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagnostics> {
     let mut d = Diagnostics::default();
-    for f in &scenario.faults {
+    // An exec fault's commands are the scenario's own: whether they can
+    // run here is for them to say.
+    for f in scenario.faults.iter().filter(|f| f.kind != FaultKind::Exec) {
         let refusal = match provider {
             Provider::External => f.external_refusal(),
             Provider::Native | Provider::Docker => {
@@ -63,6 +65,49 @@ pub(super) fn side_by_side(
         format!(
             "--jobs {jobs} runs scenarios at the same time, each in a stack of its own, and the external provider has one stack for all of them: their faults would hit each other's targets and their alerts each other's receivers and inhibitions; use --jobs 1, or provider native or docker"
         ),
+    );
+    Err(d)
+}
+
+/// Faults on a stack the harness did not start (a team's staging) need
+/// `--yes`, or "yes" typed at the terminal; without a terminal they are
+/// refused at the scenario's `stack.provider`, before anything starts.
+pub(super) fn consent(
+    scenario: &Scenario,
+    provider: Provider,
+    yes: bool,
+) -> Result<(), Diagnostics> {
+    if yes || provider != Provider::External || scenario.faults.is_empty() {
+        return Ok(());
+    }
+    let faults: Vec<String> = scenario
+        .faults
+        .iter()
+        .map(|f| format!("{} on {}", f.name, f.target.value))
+        .collect();
+    let what = format!(
+        "this scenario injects faults into an external stack, one zeta-bench did not start: {}",
+        faults.join(", ")
+    );
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!(
+            "zeta-bench: {}: {what}.\nInject them? Type yes to go on: ",
+            scenario.file.display()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if answer.trim().eq_ignore_ascii_case("yes") {
+            return Ok(());
+        }
+    }
+    let at = &scenario.stack.provider;
+    let mut d = Diagnostics::default();
+    d.push(
+        &scenario.file,
+        at.pos,
+        &at.field,
+        format!("{what}; not started without --yes (or a \"yes\" typed at a terminal); `zeta-bench run --dry-run` prints the plan"),
     );
     Err(d)
 }

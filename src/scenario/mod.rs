@@ -40,6 +40,19 @@ pub struct Scenario {
     pub expect: Expect,
     /// `trials:`: how many times the faults are injected, one stack.
     pub trials: Trials,
+    /// `halt_when:`: conditions under which the drill stops at once.
+    pub halt_when: Vec<Located<Halt>>,
+}
+
+/// A halt condition (the steady-state hypothesis of a game day): when one
+/// holds, every fault is reverted at once, the load stops and the run ends
+/// INCOMPLETE with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Halt {
+    /// A PromQL expression that returns a series (or a scalar other than 0).
+    Promql(String),
+    /// The load engine's error ratio over one second, at or above this.
+    ErrorRatio(f64),
 }
 
 /// The most trials one run takes: each is a full fault and recovery.
@@ -259,13 +272,17 @@ pub enum FaultKind {
     DiskPressure,
     /// The mock's memory ballast, as a share of its memory limit.
     MemoryPressure,
+    /// Commands the scenario gives (`inject`, `revert`, optional `check`):
+    /// the engines a team already runs (kubectl, docker, systemctl, ssh, a
+    /// Chaos Mesh manifest). See [`ExecFault`].
+    Exec,
 }
 
 const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         Self::ServiceDown,
         Self::HighLatency,
         Self::ErrorRate,
@@ -273,6 +290,7 @@ impl FaultKind {
         Self::DatabaseDown,
         Self::DiskPressure,
         Self::MemoryPressure,
+        Self::Exec,
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
@@ -293,17 +311,24 @@ impl FaultKind {
             Self::DatabaseDown => "database_down",
             Self::DiskPressure => "disk_pressure",
             Self::MemoryPressure => "memory_pressure",
+            Self::Exec => "exec",
         }
     }
 
-    /// Whether the fault is a mock service's knob (`/admin/faults`), the
-    /// only kind of fault a stack the harness did not start can take.
+    /// Whether the fault is a mock service's knob (`/admin/faults`).
     pub fn is_knob(self, target: &str) -> bool {
         match self {
             Self::HighLatency => MOCKS.contains(&target),
             Self::ErrorRate | Self::CacheDegradation | Self::MemoryPressure => true,
-            Self::ServiceDown | Self::DatabaseDown | Self::DiskPressure => false,
+            Self::ServiceDown | Self::DatabaseDown | Self::DiskPressure | Self::Exec => false,
         }
+    }
+
+    /// Whether a stack the harness did not start can take this fault: the
+    /// mock services' knobs, and `exec` faults, whose commands the
+    /// scenario's author wrote for their own stack.
+    pub fn runs_on_external(self, target: &str) -> bool {
+        self == Self::Exec || self.is_knob(target)
     }
 
     /// What this kind of fault may be aimed at.
@@ -313,6 +338,9 @@ impl FaultKind {
             // Real components get latency from the harness's TCP proxy.
             Self::HighLatency => &["backend-api", "ml-engine", "postgresql"],
             Self::DiskPressure => &["disk"],
+            // The commands act on whatever they act on; the target names
+            // the component whose address the effect is probed at.
+            Self::Exec => crate::names::ComponentName::NAMES,
             _ => MOCKS,
         }
     }
@@ -346,6 +374,59 @@ pub struct FaultParams {
     /// disk_pressure / memory_pressure: the level to fill to, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill_to: Option<f64>,
+    /// exec: the commands. Never (de)serialized: the game day's control
+    /// endpoint must not accept commands to run, and a result must not
+    /// carry them.
+    #[serde(skip)]
+    pub exec: Option<ExecFault>,
+}
+
+/// An `exec` fault's commands, each an argv list run without a shell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecFault {
+    pub inject: ExecCommand,
+    pub revert: ExecCommand,
+    /// Exits 0 once the fault is in force (`effect: check`).
+    pub check: Option<ExecCommand>,
+    /// `env:`, literal values, as written in the scenario.
+    pub env: Vec<(String, String)>,
+    /// `pass_env:`, names whose values come from the harness's own
+    /// environment: for credentials, which are never written down by the
+    /// harness (the revert journal keeps only the names) and are redacted
+    /// from the commands' output.
+    pub pass_env: Vec<String>,
+    /// How the fault's effect is seen from outside.
+    pub effect: Effect,
+    /// How long the effect may take to show; past it, the fault failed.
+    pub effect_within: Duration,
+}
+
+/// One command: its argv (no shell) and how long it may take.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExecCommand {
+    pub argv: Vec<String>,
+    #[serde(with = "crate::input::units::serde_duration")]
+    pub timeout: Duration,
+}
+
+/// The default timeout of an `exec` command.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default `effect_within` of an `exec` fault.
+pub const EFFECT_WITHIN: Duration = Duration::from_secs(30);
+
+/// How an `exec` fault is seen to take effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Refused connections at the target's address (an outage).
+    Down,
+    /// The load engine's error ratio, over the last second, at or above this.
+    ErrorRatio(f64),
+    /// The load engine's p95 latency, over the last second, at or above this.
+    Latency(Duration),
+    /// A PromQL expression that returns at least one series.
+    Promql(String),
+    /// The fault's `check` command exits 0.
+    Check,
 }
 
 #[derive(Debug, Clone)]
@@ -363,9 +444,9 @@ impl Fault {
     /// `None` when it can (a mock service's knob). The decoder and the
     /// run's preflight give the same message.
     pub fn external_refusal(&self) -> Option<String> {
-        (!self.kind.is_knob(&self.target.value)).then(|| {
+        (!self.kind.runs_on_external(&self.target.value)).then(|| {
             format!(
-                "the external provider cannot inject {} on {:?}: it only sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure); use provider: native to run this fault",
+                "the external provider cannot inject {} on {:?}: on a stack it did not start it sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure) and runs `kind: exec` faults with your own commands; use provider: native to run this fault, or write it as an exec fault",
                 self.kind.name(),
                 self.target.value
             )

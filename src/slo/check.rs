@@ -101,7 +101,8 @@ pub struct Verdicts {
     pub routing: Vec<RoutingRow>,
 }
 
-/// When the target was down on purpose (service_down, database_down), as
+/// When the target was down on purpose (service_down, database_down, an
+/// exec fault seen as refused connections), as
 /// seconds from load start, widened by the request timeout: an open-model
 /// load piles requests up against an outage, and the drops at
 /// `max_in_flight` then are the fault's effect, not a starved generator.
@@ -112,12 +113,7 @@ fn outages(ev: &Evidence<'_>) -> Vec<(f64, f64)> {
     let secs = |t: DateTime<Utc>| (t - start).num_milliseconds() as f64 / 1000.0;
     ev.faults
         .iter()
-        .filter(|f| {
-            matches!(
-                f.kind,
-                crate::scenario::FaultKind::ServiceDown | crate::scenario::FaultKind::DatabaseDown
-            )
-        })
+        .filter(|f| f.is_outage())
         .filter_map(|f| {
             let from = secs(f.took_effect_at?);
             let to = f.reverted_at.map(secs).unwrap_or(f64::INFINITY);

@@ -190,6 +190,10 @@ fn decode_fault_params(
                 None => ok = false,
             }
         }
+        FaultKind::Exec => match super::exec::decode_exec(dec, m) {
+            Some(e) => p.exec = Some(e),
+            None => ok = false,
+        },
         FaultKind::CacheDegradation => {
             p.ratio = m
                 .required(dec, "miss_ratio")

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::input::{Decoder, Diagnostics, Located, Node, yaml};
 
+mod exec;
 mod expect;
 #[cfg(test)]
 mod external_tests;
@@ -80,6 +81,10 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         Some(n) => decode_trials(dec, n),
         None => Some(Trials::default()),
     };
+    let halt_when = match m.get("halt_when") {
+        Some(n) => exec::decode_halt(dec, n),
+        None => Some(Vec::new()),
+    };
     m.finish(dec);
 
     let (load, faults) = (load?, faults?);
@@ -124,5 +129,6 @@ fn decode_root(dec: &mut Decoder, root: &Node, base: &Path) -> Option<Scenario> 
         faults,
         expect: expect?,
         trials: trials?,
+        halt_when: halt_when?,
     })
 }

@@ -63,6 +63,7 @@ fn fault() -> FaultRecord {
         error: None,
         evidence: None,
         trial: None,
+        outage: false,
     }
 }
 
