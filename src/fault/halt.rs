@@ -44,7 +44,11 @@ pub async fn watch(
         for c in conditions {
             if let Some(why) = holds(&c.value, &http, prometheus, prev.as_ref(), now.as_ref()).await
             {
-                let reason = format!("halted: halt_when {} held: {why}", c.field);
+                let reason = format!(
+                    "halted at {}: halt_when {} held: {why}",
+                    chrono::Utc::now().format("%H:%M:%S%.3f"),
+                    c.field
+                );
                 tracing::error!("{reason}; reverting every fault and stopping the load");
                 halt.cancel();
                 return Some(reason);
