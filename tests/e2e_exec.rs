@@ -1,13 +1,14 @@
 //! `exec` faults and halt conditions on the real stack: a freeze by pid
 //! (the plain `kill` recipe: SIGSTOP to inject, SIGCONT to revert) whose
 //! effect the load engine sees and whose ServiceDown page is measured from
-//! that moment; a harness SIGKILLed mid-fault whose open journal blocks
-//! the next run until `zeta-bench revert` thaws the service; and a halt
+//! that moment; a harness SIGKILLed mid-fault (freezing a process outside
+//! the stack, which outlives the harness as a staging service would) whose
+//! open journal blocks the next run until `zeta-bench revert` thaws it;
+//! and a halt
 //! condition that reverts everything within 2 s and ends INCOMPLETE.
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{Project, Running};
@@ -73,15 +74,6 @@ fn state_of(pid: &str) -> char {
         .unwrap_or('?')
 }
 
-fn backend_pid(run_dir: &Path) -> String {
-    let text = std::fs::read_to_string(run_dir.join("pids.txt")).unwrap();
-    text.lines()
-        .find(|l| l.starts_with("backend-api "))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_freeze_by_pid_is_measured_from_its_verified_effect() {
@@ -121,34 +113,72 @@ fn a_freeze_by_pid_is_measured_from_its_verified_effect() {
     );
 }
 
+/// A drill whose fault freezes a process outside the stack (one that
+/// outlives the harness, as a staging service does), by its pid.
+fn victim_scenario(pid: u32) -> String {
+    format!(
+        r#"name: exec-victim
+stack: {{ dir: ../stack, provider: native, time_scale: 15 }}
+slo: ../slo/phase1.yml
+load:
+  phases:
+    - {{ duration: 8m, rate: 10/s }}
+  mix:
+    - {{ request: "GET /api/v1/recommendations?user_id={{user}}" }}
+faults:
+  - kind: exec
+    name: freeze-victim
+    target: backend-api
+    at: 1m
+    duration: 6m
+    env: {{ VICTIM: "{pid}" }}
+    inject: ["sh", "-c", "kill -STOP $VICTIM"]
+    revert: ["sh", "-c", "kill -CONT $VICTIM"]
+    check: ["sh", "-c", "grep -q '^State:.*T' /proc/$VICTIM/status"]
+expect:
+  unexpected_alerts: warn
+"#
+    )
+}
+
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_harness_killed_mid_fault_leaves_a_journal_that_revert_replays() {
     needs!(common::stack());
     let p = Project::new();
-    p.write("scenarios/exec.yml", &freeze_scenario("4m"));
+    let mut victim = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let pid = victim.id().to_string();
+    p.write("scenarios/exec.yml", &victim_scenario(victim.id()));
     let mut r = Running::start(&p, &["run", "scenarios/exec.yml", "--out", "reports"]);
     r.wait_for("took effect", Duration::from_secs(120));
     r.signal(Signal::SIGKILL);
     let _ = r.wait(Duration::from_secs(10));
     let dir = p.run_dir();
     let _reaper = Reaper(dir.clone());
-    let pid = backend_pid(&dir);
-    assert_eq!(state_of(&pid), 'T', "backend-api is frozen after the kill");
+    assert_eq!(
+        state_of(&pid),
+        'T',
+        "the victim is still frozen after the kill"
+    );
 
     let blocked = p.run(&["run", "scenarios/exec.yml", "--out", "reports"]);
     let err = String::from_utf8_lossy(&blocked.stderr);
     assert_eq!(blocked.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("fault freeze-backend on backend-api") && err.contains("zeta-bench revert"),
+        err.contains("fault freeze-victim on backend-api") && err.contains("zeta-bench revert"),
         "{err}"
     );
 
     let out = p.run(&["revert", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
-    assert_ne!(state_of(&pid), 'T', "backend-api runs again");
+    assert_ne!(state_of(&pid), 'T', "the victim runs again");
     let again = p.run(&["revert", dir.to_str().unwrap()]);
     assert!(common::text(&again).contains("nothing to revert"));
+    let _ = victim.kill();
+    let _ = victim.wait();
 }
 
 #[test]
