@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Go components pinned in tools/*/go.mod (Jaeger v2, Prometheus 3
-# with promtool, Alertmanager 0.3x with amtool) into zeta-bench's install
+# with promtool, Alertmanager 0.3x with amtool, Toxiproxy) into zeta-bench's install
 # cache, from the Go module proxy. Grafana, Loki and k6 are AGPL and never
 # built. A second run with the same pins and Go version reuses the build.
 # Where Go is missing, or the build fails, it says how to get the binaries
@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir="${ZETA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/zeta-bench/tools}"
-bins=(jaeger prometheus promtool alertmanager amtool)
+bins=(jaeger prometheus promtool alertmanager amtool toxiproxy-server)
 
 if ! command -v go >/dev/null 2>&1; then
   echo "go-tools.sh: Go is not installed, so Jaeger v2, Prometheus 3 and Alertmanager 0.3x are not built." >&2
@@ -40,7 +40,7 @@ ok=true
 # way), read from the pinned module version: Prometheus' module v0.3XX.Y is
 # Prometheus 3.XX.Y.
 modver() { (cd "tools/$1" && go list -m -f '{{.Version}}' "$2"); }
-for m in jaeger prometheus alertmanager; do
+for m in jaeger prometheus alertmanager toxiproxy; do
   case $m in
     jaeger) v=$(modver jaeger github.com/jaegertracing/jaeger)
       flags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$v" ;;
@@ -48,8 +48,13 @@ for m in jaeger prometheus alertmanager; do
       flags="-X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=module" ;;
     alertmanager) v=$(modver alertmanager github.com/prometheus/alertmanager | sed 's/^v//')
       flags="-X github.com/prometheus/common/version.Version=$v -X github.com/prometheus/common/version.Branch=module" ;;
+    toxiproxy) v=$(modver toxiproxy github.com/Shopify/toxiproxy/v2)
+      flags="-X github.com/Shopify/toxiproxy/v2.Version=$v" ;;
   esac
   (cd "tools/$m" && GOBIN="$dir/bin" GOFLAGS=-mod=readonly go install -ldflags "$flags" tool) || ok=false
+  # Toxiproxy's server command is `server`; it is installed under its
+  # release name.
+  if [ "$m" = toxiproxy ] && [ -x "$dir/bin/server" ]; then mv -f "$dir/bin/server" "$dir/bin/toxiproxy-server"; fi
 done
 if $ok; then
   echo "$want" > "$dir/stamp"

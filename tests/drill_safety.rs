@@ -107,6 +107,62 @@ fn malformed_exec_faults_are_refused_at_their_line() {
 }
 
 #[test]
+fn network_faults_take_only_the_toxics_toxiproxy_knows() {
+    let p = Project::new();
+    let base = EXEC_FAULT.split("faults:").next().unwrap().to_string();
+    let with = |fault: &str| {
+        format!(
+            "{base}faults:\n  - {{ kind: network, target: redis, at: 30s, duration: 30s, {fault} }}\n"
+        )
+    };
+    for (fault, want) in [
+        (
+            "toxic: jitterbug",
+            "faults[0].toxic: expected one of \"latency\", \"timeout\", \"down\", \"bandwidth\", \"reset_peer\", \"slow_close\", found \"jitterbug\"",
+        ),
+        (
+            "toxic: latency",
+            "faults[0].latency: this field is required",
+        ),
+        (
+            "toxic: down, latency: 1s",
+            "faults[0].latency: unknown field",
+        ),
+        (
+            "toxic: bandwidth, rate_kb: 0",
+            "faults[0].rate_kb: expected a rate above 0 KB/s",
+        ),
+        (
+            "toxic: latency, latency: 1s, stream: sideways",
+            "faults[0].stream: expected one of \"downstream\", \"upstream\"",
+        ),
+        (
+            "toxic: latency, latency: 1s, toxicity: 0%",
+            "faults[0].toxicity: expected a toxicity above 0%",
+        ),
+    ] {
+        let err = refused(&p, &with(fault));
+        assert!(err.contains(want), "{fault}: want {want:?} in:\n{err}");
+    }
+    let err = refused(
+        &p,
+        &with("toxic: down").replace("target: redis", "target: ml-engine"),
+    );
+    assert!(err.contains("unknown fault target \"ml-engine\" for network; expected one of \"postgresql\", \"redis\""), "{err}");
+    p.write(
+        "scenarios/ok.yml",
+        &with("toxic: latency, latency: 300ms, jitter: 50ms, stream: upstream, toxicity: 50%"),
+    );
+    let out = p.run(&["run", "--dry-run", "scenarios/ok.yml"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("Toxiproxy: latency 300ms ± 50ms on backend-api → redis (upstream, 50% of connections); removed after"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_control_endpoint_and_the_fault_command_never_run_commands() {
     let p = Project::new();
     let out = p.run(&["fault", "exec", "--target", "backend-api"]);

@@ -141,6 +141,10 @@ fn actions(f: &PlannedFault) -> Vec<String> {
             }
             None => vec!["no commands".into()],
         },
+        FaultKind::Network => match &p.toxic {
+            Some(t) => vec![toxic_words(t, &f.target)],
+            None => vec!["no toxic".into()],
+        },
         FaultKind::ServiceDown if p.freeze => {
             vec![format!("SIGSTOP {}'s process; SIGCONT after", f.target)]
         }
@@ -166,6 +170,28 @@ fn actions(f: &PlannedFault) -> Vec<String> {
             knob_words(f)
         )],
     }
+}
+
+fn toxic_words(t: &crate::scenario::Toxic, target: &str) -> String {
+    use crate::scenario::ToxicKind;
+    let link = format!("backend-api → {target}");
+    let what = match t.kind {
+        ToxicKind::Down => return format!("Toxiproxy: disable the proxy {link}; enable it after"),
+        ToxicKind::Latency => format!(
+            "latency {} ± {}",
+            human_duration(t.latency),
+            human_duration(t.jitter)
+        ),
+        ToxicKind::Timeout => format!("timeout after {}", human_duration(t.timeout)),
+        ToxicKind::ResetPeer => format!("reset_peer after {}", human_duration(t.timeout)),
+        ToxicKind::Bandwidth => format!("bandwidth {} KB/s", t.rate_kb),
+        ToxicKind::SlowClose => format!("slow_close by {}", human_duration(t.delay)),
+    };
+    format!(
+        "Toxiproxy: {what} on {link} ({}, {:.0}% of connections); removed after",
+        if t.upstream { "upstream" } else { "downstream" },
+        t.toxicity * 100.0
+    )
 }
 
 fn knob_words(f: &PlannedFault) -> String {

@@ -182,7 +182,7 @@ async fn revert_on_interrupt(
             continue;
         }
         if r.took_effect_at.is_some() && r.reverted_at.is_none() {
-            if knobs(f).is_some() {
+            if clears_in_place(f) {
                 revert(stack, f, r).await;
                 r.reverted_by = Some("cleared on interrupt".into());
             } else {
@@ -190,6 +190,40 @@ async fn revert_on_interrupt(
             }
         }
     }
+}
+
+/// Whether reverting `f` changes a setting rather than restarting a
+/// process: done at once on an interrupt or a halt, not left to teardown.
+fn clears_in_place(f: &PlannedFault) -> bool {
+    knobs(f).is_some()
+        || f.kind == FaultKind::Network
+        || (f.kind == FaultKind::HighLatency && f.target == "postgresql")
+}
+
+/// A network fault that cuts the link (`toxic: down`).
+fn is_link_down(f: &PlannedFault) -> bool {
+    f.params
+        .toxic
+        .as_ref()
+        .is_some_and(|t| t.kind == crate::scenario::ToxicKind::Down)
+}
+
+/// A link cut is in force at the first refused connection to the proxy's
+/// address, probed from outside.
+async fn verified_link_down(
+    stack: &Stack,
+    f: &PlannedFault,
+    r: &mut FaultRecord,
+) -> anyhow::Result<()> {
+    let Some(addr) = stack.link_address(&f.target) else {
+        anyhow::bail!("no Toxiproxy link to {} to probe", f.target);
+    };
+    let (at, how) = probe::first_down(&addr, false)
+        .await
+        .map_err(|e| anyhow::anyhow!("not verified down: {e}"))?;
+    r.took_effect_at = Some(at);
+    r.evidence = Some(how);
+    Ok(())
 }
 
 /// The mock knobs a knob-driven fault sets.
@@ -228,7 +262,8 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
         FaultKind::ServiceDown
         | FaultKind::DatabaseDown
         | FaultKind::DiskPressure
-        | FaultKind::Exec => None,
+        | FaultKind::Exec
+        | FaultKind::Network => None,
     }
 }
 
@@ -254,11 +289,19 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.requested_at = Some(Utc::now());
     let result = match (f.kind, knobs(f)) {
         (FaultKind::ServiceDown, _) if f.params.freeze => stack.freeze_service(&f.target).await,
-        (FaultKind::HighLatency, _) if f.target == "postgresql" => stack.set_latency(
-            &f.target,
-            f.params.latency.unwrap_or_default(),
-            f.params.jitter.unwrap_or_default(),
-        ),
+        (FaultKind::HighLatency, _) if f.target == "postgresql" => {
+            stack
+                .set_latency(
+                    &f.target,
+                    f.params.latency.unwrap_or_default(),
+                    f.params.jitter.unwrap_or_default(),
+                )
+                .await
+        }
+        (FaultKind::Network, _) => match &f.params.toxic {
+            Some(t) => stack.network(&f.target, t, true).await,
+            None => Err(anyhow::anyhow!("a network fault without its toxic")),
+        },
         (FaultKind::ServiceDown, _) => stack.kill_service(&f.target).await,
         (FaultKind::DiskPressure, _) => {
             let want = f.params.fill_to.unwrap_or(0.9);
@@ -282,10 +325,23 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
         (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
     };
+    if result.is_ok() && f.kind == FaultKind::HighLatency && f.target == "postgresql" {
+        r.evidence = Some(match stack.link_address(&f.target) {
+            Some(_) => "Toxiproxy's proxy postgresql read back carrying the latency toxic".into(),
+            None => "the harness's delay proxy in front of postgresql was set".into(),
+        });
+    }
+    if result.is_ok() && f.kind == FaultKind::Network && !is_link_down(f) {
+        r.evidence = Some(format!(
+            "Toxiproxy's proxy {} read back carrying the toxic",
+            f.target
+        ));
+    }
     let result = match (result, f.kind) {
         (Ok(()), FaultKind::ServiceDown | FaultKind::DatabaseDown) => {
             verified_down(stack, f, r).await
         }
+        (Ok(()), FaultKind::Network) if is_link_down(f) => verified_link_down(stack, f, r).await,
         (other, _) => other,
     };
     match result {
@@ -295,6 +351,13 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             match f.kind {
                 FaultKind::ServiceDown | FaultKind::DatabaseDown => {
                     tracing::info!("fault {}: {} is down", f.name, f.target)
+                }
+                FaultKind::Network => {
+                    tracing::info!(
+                        "fault {}: the link to {} carries the toxic",
+                        f.name,
+                        f.target
+                    )
                 }
                 _ => tracing::info!("fault {}: {} knobs set", f.name, f.target),
             }
@@ -336,11 +399,19 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
     r.revert_requested_at = Some(Utc::now());
     let result = match f.kind {
         FaultKind::ServiceDown if f.params.freeze => stack.thaw_service(&f.target).await,
-        FaultKind::HighLatency if f.target == "postgresql" => stack.set_latency(
-            &f.target,
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO,
-        ),
+        FaultKind::HighLatency if f.target == "postgresql" => {
+            stack
+                .set_latency(
+                    &f.target,
+                    std::time::Duration::ZERO,
+                    std::time::Duration::ZERO,
+                )
+                .await
+        }
+        FaultKind::Network => match &f.params.toxic {
+            Some(t) => stack.network(&f.target, t, false).await,
+            None => Err(anyhow::anyhow!("a network fault without its toxic")),
+        },
         FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
         FaultKind::DiskPressure => stack.drain_disk().and_then(|level| {
             if level < 0.05 {
@@ -362,6 +433,7 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                     FaultKind::DiskPressure => "fill removed",
                     FaultKind::ServiceDown if f.params.freeze => "resumed (SIGCONT)",
                     FaultKind::HighLatency if f.target == "postgresql" => "proxy delay removed",
+                    FaultKind::Network => "toxic removed",
                     _ if knobs(f).is_some() => "knobs cleared",
                     _ => "restarted",
                 }

@@ -34,11 +34,38 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
                     })
             }
         };
+        let refusal = refusal.or_else(|| network_refusal(f, provider));
         if let Some(why) = refusal {
             d.push(&scenario.file, f.target.pos, &f.target.field, why);
         }
     }
     if d.is_empty() { Ok(()) } else { Err(d) }
+}
+
+/// A network fault needs the harness's Toxiproxy: the native provider and
+/// a `toxiproxy-server` (built by scripts/go-tools.sh).
+fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<String> {
+    if f.kind != FaultKind::Network {
+        return None;
+    }
+    let built = crate::stack::binaries::find(
+        &crate::stack::binaries::Binaries::new(Default::default()),
+        "toxiproxy",
+        crate::stack::toxiproxy::PROGRAMS,
+    )
+    .is_some();
+    match provider {
+        Provider::Native if built => None,
+        Provider::Native => Some(format!(
+            "network on {:?} cannot run here: toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
+            f.target.value,
+            crate::stack::binaries::tools_dir().join("bin").display()
+        )),
+        _ => Some(format!(
+            "network on {:?} needs the native provider, where the harness runs Toxiproxy on backend-api's links; on your own stack, use an exec fault that calls your Toxiproxy's API",
+            f.target.value
+        )),
+    }
 }
 
 /// `run --jobs N` runs scenarios at the same time, each in a stack of its

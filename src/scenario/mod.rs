@@ -276,13 +276,16 @@ pub enum FaultKind {
     /// the engines a team already runs (kubectl, docker, systemctl, ssh, a
     /// Chaos Mesh manifest). See [`ExecFault`].
     Exec,
+    /// A Toxiproxy toxic on backend-api's link to PostgreSQL or Redis. See
+    /// [`Toxic`].
+    Network,
 }
 
 const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         Self::ServiceDown,
         Self::HighLatency,
         Self::ErrorRate,
@@ -291,6 +294,7 @@ impl FaultKind {
         Self::DiskPressure,
         Self::MemoryPressure,
         Self::Exec,
+        Self::Network,
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
@@ -312,6 +316,7 @@ impl FaultKind {
             Self::DiskPressure => "disk_pressure",
             Self::MemoryPressure => "memory_pressure",
             Self::Exec => "exec",
+            Self::Network => "network",
         }
     }
 
@@ -320,7 +325,11 @@ impl FaultKind {
         match self {
             Self::HighLatency => MOCKS.contains(&target),
             Self::ErrorRate | Self::CacheDegradation | Self::MemoryPressure => true,
-            Self::ServiceDown | Self::DatabaseDown | Self::DiskPressure | Self::Exec => false,
+            Self::ServiceDown
+            | Self::DatabaseDown
+            | Self::DiskPressure
+            | Self::Exec
+            | Self::Network => false,
         }
     }
 
@@ -341,6 +350,8 @@ impl FaultKind {
             // The commands act on whatever they act on; the target names
             // the component whose address the effect is probed at.
             Self::Exec => crate::names::ComponentName::NAMES,
+            // backend-api's dependency links, through Toxiproxy.
+            Self::Network => &["postgresql", "redis"],
             _ => MOCKS,
         }
     }
@@ -374,11 +385,95 @@ pub struct FaultParams {
     /// disk_pressure / memory_pressure: the level to fill to, 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill_to: Option<f64>,
+    /// network: the toxic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toxic: Option<Toxic>,
     /// exec: the commands. Never (de)serialized: the game day's control
     /// endpoint must not accept commands to run, and a result must not
     /// carry them.
     #[serde(skip)]
     pub exec: Option<ExecFault>,
+}
+
+/// A Toxiproxy toxic, as a `network` fault gives it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Toxic {
+    pub kind: ToxicKind,
+    /// latency: added to each chunk; jitter: ± uniformly.
+    #[serde(default, with = "crate::input::units::serde_duration")]
+    pub latency: Duration,
+    #[serde(default, with = "crate::input::units::serde_duration")]
+    pub jitter: Duration,
+    /// timeout: data stops, the connection closes after it (0: held open);
+    /// reset_peer: the connection is reset after it.
+    #[serde(default, with = "crate::input::units::serde_duration")]
+    pub timeout: Duration,
+    /// bandwidth: KB/s.
+    #[serde(default)]
+    pub rate_kb: u64,
+    /// slow_close: the close is delayed by it.
+    #[serde(default, with = "crate::input::units::serde_duration")]
+    pub delay: Duration,
+    /// The client → server direction (`upstream`), else server → client.
+    #[serde(default)]
+    pub upstream: bool,
+    /// The share of connections it applies to, 0 to 1.
+    pub toxicity: f64,
+}
+
+impl Default for Toxic {
+    fn default() -> Self {
+        Toxic {
+            kind: ToxicKind::Latency,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            timeout: Duration::ZERO,
+            rate_kb: 0,
+            delay: Duration::ZERO,
+            upstream: false,
+            toxicity: 1.0,
+        }
+    }
+}
+
+/// The toxics Toxiproxy knows that a fault can use (`down` disables the
+/// proxy, which Toxiproxy does without a toxic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToxicKind {
+    Latency,
+    Timeout,
+    Down,
+    Bandwidth,
+    ResetPeer,
+    SlowClose,
+}
+
+impl ToxicKind {
+    pub const ALL: [ToxicKind; 6] = [
+        Self::Latency,
+        Self::Timeout,
+        Self::Down,
+        Self::Bandwidth,
+        Self::ResetPeer,
+        Self::SlowClose,
+    ];
+    pub const NAMES: &'static [&'static str] = names_of!(Self::ALL);
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Latency => "latency",
+            Self::Timeout => "timeout",
+            Self::Down => "down",
+            Self::Bandwidth => "bandwidth",
+            Self::ResetPeer => "reset_peer",
+            Self::SlowClose => "slow_close",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 /// An `exec` fault's commands, each an argv list run without a shell.

@@ -21,6 +21,7 @@ pub mod native;
 pub mod process;
 pub mod proxy;
 pub mod tools;
+pub mod toxiproxy;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -216,7 +217,7 @@ impl Stack {
 
     /// Add latency in front of a real component (PostgreSQL) through the
     /// harness's TCP proxy.
-    pub fn set_latency(
+    pub async fn set_latency(
         &mut self,
         name: &str,
         delay: std::time::Duration,
@@ -224,6 +225,24 @@ impl Stack {
     ) -> anyhow::Result<()> {
         self.native("delay a component")?
             .set_latency(name, delay, jitter)
+            .await
+    }
+
+    /// A network fault on backend-api's link to `name`: on, or off.
+    pub async fn network(
+        &mut self,
+        name: &str,
+        toxic: &crate::scenario::Toxic,
+        on: bool,
+    ) -> anyhow::Result<()> {
+        self.native("fault a network link")?
+            .network(name, toxic, on)
+            .await
+    }
+
+    /// Where backend-api's Toxiproxy link to `name` listens, if it has one.
+    pub fn link_address(&self, name: &str) -> Option<String> {
+        self.backend.as_ref()?.link_address(name)
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.

@@ -190,6 +190,10 @@ fn decode_fault_params(
                 None => ok = false,
             }
         }
+        FaultKind::Network => match super::network::decode_toxic(dec, m) {
+            Some(t) => p.toxic = Some(t),
+            None => ok = false,
+        },
         FaultKind::Exec => match super::exec::decode_exec(dec, m) {
             Some(e) => p.exec = Some(e),
             None => ok = false,

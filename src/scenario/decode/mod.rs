@@ -11,6 +11,7 @@ mod expect;
 mod external_tests;
 mod faults;
 mod load;
+mod network;
 mod stack;
 #[cfg(test)]
 mod tests;

@@ -24,6 +24,7 @@ use crate::stack::launch::Launcher;
 use crate::stack::process::{Ready, Spec, Unit};
 use crate::stack::proxy::DelayProxy;
 use crate::stack::tools::Validator;
+use crate::stack::toxiproxy::{self, Toxiproxy};
 use crate::stack::{ComponentInfo, StackOptions};
 use crate::stackfiles::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
 
@@ -41,8 +42,19 @@ pub struct Running {
     pub(crate) pg_data: Option<PgData>,
     /// The filesystem disk_pressure fills; unmounted at teardown.
     pub(crate) disk: Option<Disk>,
-    /// Between backend-api and PostgreSQL: high_latency on postgresql.
+    /// Between backend-api and PostgreSQL: high_latency on postgresql,
+    /// where Toxiproxy is not built.
     pub(crate) pg_proxy: Option<DelayProxy>,
+    /// Toxiproxy, when the harness runs it: backend-api's links to
+    /// PostgreSQL and Redis, by the proxy's name, and where each listens.
+    pub(crate) links: Option<Links>,
+}
+
+/// The harness's Toxiproxy and its proxies.
+pub(crate) struct Links {
+    pub api: Toxiproxy,
+    /// Proxy name → where it listens.
+    pub listen: BTreeMap<String, String>,
 }
 
 impl Running {
@@ -53,6 +65,7 @@ impl Running {
             pg_data: None,
             disk: None,
             pg_proxy: None,
+            links: None,
         }
     }
 
@@ -175,6 +188,39 @@ impl<'a> Build<'a> {
 
     pub fn config_dir(&self) -> PathBuf {
         self.opts.run_dir.join("config")
+    }
+
+    /// A Toxiproxy proxy `name` in front of `upstream` (`host:port`), for
+    /// backend-api's link to it: where backend-api should connect, or None
+    /// where Toxiproxy is not built or the stack runs in containers. The
+    /// first link starts `toxiproxy-server`.
+    pub async fn link(&mut self, name: &str, upstream: &str) -> anyhow::Result<Option<String>> {
+        if self.launcher.containerised(name) {
+            return Ok(None);
+        }
+        if self.running.links.is_none() {
+            let Some(program) = self.launcher.program("toxiproxy", toxiproxy::PROGRAMS) else {
+                tracing::info!(
+                    "toxiproxy-server is not built (scripts/go-tools.sh): backend-api reaches {name} directly"
+                );
+                return Ok(None);
+            };
+            let port = crate::stack::process::free_port()?;
+            let spec = toxiproxy::spec(program, port, self.log("toxiproxy"), self.pid_file());
+            self.start(spec).await?;
+            self.running.links = Some(Links {
+                api: Toxiproxy::new(&format!("http://127.0.0.1:{port}"))?,
+                listen: BTreeMap::new(),
+            });
+        }
+        let links = self.running.links.as_mut().expect("started above");
+        let listen = links
+            .api
+            .create(name, upstream)
+            .await
+            .with_context(|| format!("linking backend-api to {name} through Toxiproxy"))?;
+        links.listen.insert(name.to_string(), listen.clone());
+        Ok(Some(listen))
     }
 
     /// Where the compose name `host:port` really listens in this run.

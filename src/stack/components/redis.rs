@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 
 use super::{Build, Component};
 use crate::names::ComponentName;
+use crate::scenario::FaultKind;
 use crate::stack::process::{Ready, Spec, free_port};
 
 /// Where the compose file's services reach it, and so where this run's
@@ -18,6 +19,7 @@ pub const COMPOSE: &str = "redis:6379";
 
 pub const COMPONENT: Component = Component::new(ComponentName::Redis, "Cache")
     .compose("redis")
+    .faults(&[(FaultKind::Network, "redis")], None)
     .start(|b| Box::pin(start(b)));
 
 async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
@@ -37,8 +39,18 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
         b.pid_file(),
     )?;
     b.start(spec).await?;
-    b.mock_env
-        .push(("ZETA_REDIS_URL".into(), format!("redis://127.0.0.1:{port}")));
+    // backend-api's link goes through Toxiproxy where it runs (network
+    // faults on redis); ml-engine and the exporter connect directly.
+    let direct = format!("redis://127.0.0.1:{port}");
+    let link = b.link("redis", &format!("127.0.0.1:{port}")).await?;
+    match link {
+        Some(listen) => {
+            b.backend_env
+                .push(("ZETA_REDIS_URL".into(), format!("redis://{listen}")));
+            b.mock_env.push(("ZETA_REDIS_URL".into(), direct));
+        }
+        None => b.mock_env.push(("ZETA_REDIS_URL".into(), direct)),
+    }
     b.addresses
         .insert(COMPOSE.into(), format!("127.0.0.1:{port}"));
     b.record("redis", &program, format!("redis://127.0.0.1:{port}"))

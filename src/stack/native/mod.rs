@@ -75,7 +75,27 @@ impl Native {
         self.running.teardown().await
     }
 
-    pub fn set_latency(&self, name: &str, delay: Duration, jitter: Duration) -> anyhow::Result<()> {
+    /// high_latency on a dependency link: a Toxiproxy latency toxic where
+    /// the harness runs Toxiproxy, else its own delay proxy (PostgreSQL).
+    pub async fn set_latency(
+        &self,
+        name: &str,
+        delay: Duration,
+        jitter: Duration,
+    ) -> anyhow::Result<()> {
+        if self
+            .running
+            .links
+            .as_ref()
+            .is_some_and(|l| l.listen.contains_key(name))
+        {
+            let toxic = crate::scenario::Toxic {
+                latency: delay,
+                jitter,
+                ..Default::default()
+            };
+            return self.network(name, &toxic, !delay.is_zero()).await;
+        }
         match (name, &self.running.pg_proxy) {
             ("postgresql", Some(p)) => {
                 p.set_delay(delay, jitter);
@@ -83,6 +103,40 @@ impl Native {
             }
             _ => bail!("{name} has no latency proxy in this stack"),
         }
+    }
+
+    /// Put `toxic` on the Toxiproxy link to `name` (`on`), or take it off,
+    /// and read the proxy back to see that it is so.
+    pub async fn network(
+        &self,
+        name: &str,
+        toxic: &crate::scenario::Toxic,
+        on: bool,
+    ) -> anyhow::Result<()> {
+        let links = self.running.links.as_ref().context(
+            "this stack runs no Toxiproxy: toxiproxy-server is built by scripts/go-tools.sh",
+        )?;
+        if !links.listen.contains_key(name) {
+            bail!("backend-api's link to {name} does not go through Toxiproxy in this stack");
+        }
+        if on {
+            links.api.inject(name, toxic).await?;
+        } else {
+            links.api.clear(name, toxic).await?;
+        }
+        if links.api.in_force(name, toxic).await? != on {
+            bail!(
+                "Toxiproxy's proxy {name} does not read back as {} the {} toxic",
+                if on { "carrying" } else { "free of" },
+                toxic.kind.name()
+            );
+        }
+        Ok(())
+    }
+
+    /// Where backend-api's Toxiproxy link to `name` listens.
+    pub fn link_address(&self, name: &str) -> Option<String> {
+        self.running.links.as_ref()?.listen.get(name).cloned()
     }
 
     pub fn disk(&self) -> anyhow::Result<&Disk> {

@@ -26,6 +26,7 @@ pub const COMPONENT: Component =
             &[
                 (FaultKind::DatabaseDown, "postgresql"),
                 (FaultKind::HighLatency, "postgresql"),
+                (FaultKind::Network, "postgresql"),
             ],
             Some(can_fault),
         )
@@ -76,13 +77,21 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     };
     b.running.pg_data = data;
     b.start(spec).await?;
-    // backend-api reaches PostgreSQL through a delay proxy (the
-    // high_latency fault on postgresql); the exporter does not.
-    let proxy = crate::stack::proxy::DelayProxy::start(format!("127.0.0.1:{port}"))
-        .await
-        .context("starting the PostgreSQL latency proxy")?;
-    let proxy_port: u16 = proxy
-        .listen
+    // backend-api reaches PostgreSQL through Toxiproxy (network faults,
+    // high_latency) or, where it is not built, the harness's delay proxy;
+    // the exporter connects directly.
+    let listen = match b.link("postgresql", &format!("127.0.0.1:{port}")).await? {
+        Some(listen) => listen,
+        None => {
+            let proxy = crate::stack::proxy::DelayProxy::start(format!("127.0.0.1:{port}"))
+                .await
+                .context("starting the PostgreSQL latency proxy")?;
+            let listen = proxy.listen.clone();
+            b.running.pg_proxy = Some(proxy);
+            listen
+        }
+    };
+    let proxy_port: u16 = listen
         .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
@@ -91,7 +100,6 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
         "ZETA_DATABASE_URL".into(),
         server::url(proxy_port, &password),
     ));
-    b.running.pg_proxy = Some(proxy);
     b.postgres = Some((port, password));
     // Its image in docker; natively the server binary, off PATH on Debian.
     let program = match in_docker {
