@@ -74,7 +74,7 @@ for s in "${sizes[@]}"; do
   /usr/bin/time -f "%e %M" -o "$d/time" "$bin" validate "$d/scenarios/scale.yml" >"$d/out" 2>&1
   rc=$?
   set -e
-  read -r wall kb <"$d/time"
+  read -r wall kb < <(tail -1 "$d/time")
   growth="-"
   if [ -n "$prev_n" ] && [ "$prev_n" != "$n" ]; then
     growth=$(python3 -c "import math; print(f'{math.log(max($wall,0.01)/max($prev_t,0.01))/math.log($n/$prev_n):.2f}')")

@@ -55,7 +55,29 @@ pub struct Floor {
     pub rejoin_worst: Duration,
 }
 
+/// One alert rule's floor. For many rules, [`Recorded`] once and
+/// [`floor_with`] each.
 pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
+    floor_with(rule, files, &Recorded::of(files))
+}
+
+/// The recording rules of a stack, by the name they record: the metric
+/// names each one's expression reads (parsed once, for every alert rule).
+pub struct Recorded(std::collections::HashMap<String, Vec<String>>);
+
+impl Recorded {
+    pub fn of(files: &StackFiles) -> Recorded {
+        let mut by_name: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for r in files.recording_rules() {
+            let reads =
+                crate::stackfiles::prometheus::promql::metric_names(&r.expr).unwrap_or_default();
+            by_name.entry(r.name).or_default().extend(reads);
+        }
+        Recorded(by_name)
+    }
+}
+
+pub fn floor_with(rule: &AlertRule, files: &StackFiles, recorded_rules: &Recorded) -> Floor {
     let window = range_windows(&rule.expr)
         .ok()
         .and_then(|w| w.into_iter().max())
@@ -67,7 +89,7 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
         eval * rule.for_.as_nanos().div_ceil(eval.as_nanos()) as u32
     };
     let best = for_evals + files.min_group_wait();
-    let recorded = files.evaluation_interval() * recording_levels(&rule.expr, files);
+    let recorded = files.evaluation_interval() * recording_levels(&rule.expr, recorded_rules);
     let (_, group_interval) = files.root_route_timers();
     let (wait, wait_term) = if files.alerts_share_groups() {
         (
@@ -111,23 +133,16 @@ pub fn floor(rule: &AlertRule, files: &StackFiles) -> Floor {
 /// How many levels of recording rules stand between `expr` and the scraped
 /// series: each is evaluated once more before the alert can see a change.
 /// Bounded, so that a cycle of rules (which Prometheus accepts) ends.
-fn recording_levels(expr: &str, files: &StackFiles) -> u32 {
-    let rules: Vec<_> = files.recording_rules().collect();
+fn recording_levels(expr: &str, recorded: &Recorded) -> u32 {
     let mut level = 0;
     let mut names = crate::stackfiles::prometheus::promql::metric_names(expr).unwrap_or_default();
     while level < 8 {
-        let next: Vec<String> = rules
-            .iter()
-            .filter(|r| names.contains(&r.name))
-            .flat_map(|r| {
-                crate::stackfiles::prometheus::promql::metric_names(&r.expr).unwrap_or_default()
-            })
-            .collect();
-        if next.is_empty() && !rules.iter().any(|r| names.contains(&r.name)) {
+        let read: Vec<&Vec<String>> = names.iter().filter_map(|n| recorded.0.get(n)).collect();
+        if read.is_empty() {
             break;
         }
         level += 1;
-        names = next;
+        names = read.into_iter().flatten().cloned().collect();
     }
     level
 }
@@ -145,11 +160,12 @@ pub fn floors<'a>(
     files: &'a StackFiles,
     mttd: Option<&crate::slo::spec::MttdSlo>,
 ) -> Vec<RuleFloor<'a>> {
+    let recorded = Recorded::of(files);
     files
         .rules
         .iter()
         .map(|rule| {
-            let floor = floor(rule, files);
+            let floor = floor_with(rule, files, &recorded);
             let covered = mttd.is_some_and(|m| m.severities.iter().any(|s| s == rule.severity()));
             let impossible = covered && mttd.is_some_and(|m| floor.best > m.max);
             RuleFloor {
