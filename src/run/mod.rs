@@ -179,50 +179,12 @@ async fn execute(
 
     let start = tokio::time::Instant::now();
     let observers = collect::Observers::start(&inputs, &session, &dir, start, opts.progress)?;
-    // Ctrl-C, or a halt condition that held: stops the load and the faults.
-    let halt = cancel.child_token();
-    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
-    let drill = crate::fault::commanded::Drill::in_dir(&dir, Some(live_rx.clone()), halt.clone());
-    let prometheus = session.stack.prometheus.clone();
-    let load_opts = LoadOptions {
-        base_url: target,
-        plan: &inputs.plan,
-        mix: &inputs.scenario.load.mix,
-        tenants: &inputs.scenario.tenants,
-        max_in_flight: inputs.scenario.load.max_in_flight,
-        timeout: inputs.scenario.load.timeout,
-        trace_cap: 1_000,
-        // The drill view reports progress; the snapshots feed the faults'
-        // effect probes and the halt conditions.
-        progress: Some(std::sync::Arc::new(move |l: &crate::load::engine::Live| {
-            let _ = live_tx.send(Some(l.clone()));
-        })),
-        shard: None,
-        keep_raw: false,
-    };
-    let done = tokio_util::sync::CancellationToken::new();
-    let work = async {
-        let out = tokio::join!(
-            load::run(load_opts, start, halt.clone()),
-            crate::fault::run(
-                &mut session.stack,
-                &inputs.plan,
-                start,
-                &drill,
-                halt.clone()
-            )
-        );
-        done.cancel();
-        out
-    };
-    let watch = crate::fault::halt::watch(
-        &inputs.scenario.halt_when,
-        &prometheus,
-        Some(live_rx),
-        &halt,
-        &done,
-    );
-    let ((load_report, faults), halted) = tokio::join!(work, watch);
+    let Driven {
+        load_report,
+        faults,
+        halted,
+        halt,
+    } = drive(&inputs, &mut session, &dir, target, start, &cancel).await;
     let load_report = load_report
         .map_err(|e| notes.push(format!("load engine failed: {e:#}")))
         .ok();
@@ -342,6 +304,79 @@ async fn external_time_scale(inputs: &Inputs, session: &Session) -> anyhow::Resu
         d.push(&inputs.scenario.file, at.pos, &at.field, m);
     }
     Err(anyhow::Error::new(d))
+}
+
+/// What the load and the fault timeline left: the load's report, each
+/// fault's record, the halt condition that held (if one did), and the
+/// token that stopped them (Ctrl-C or the halt).
+struct Driven {
+    load_report: anyhow::Result<crate::load::LoadReport>,
+    faults: Vec<crate::fault::FaultRecord>,
+    halted: Option<String>,
+    halt: tokio_util::sync::CancellationToken,
+}
+
+/// The load and the faults side by side, with the halt conditions watched
+/// over both: the load engine's live figures feed the faults' effect
+/// probes and the error-ratio halt.
+async fn drive(
+    inputs: &Inputs,
+    session: &mut Session,
+    dir: &Path,
+    target: String,
+    start: tokio::time::Instant,
+    cancel: &CancellationToken,
+) -> Driven {
+    // Ctrl-C, or a halt condition that held: stops the load and the faults.
+    let halt = cancel.child_token();
+    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
+    let drill = crate::fault::commanded::Drill::in_dir(dir, Some(live_rx.clone()), halt.clone());
+    let prometheus = session.stack.prometheus.clone();
+    let load_opts = LoadOptions {
+        base_url: target,
+        plan: &inputs.plan,
+        mix: &inputs.scenario.load.mix,
+        tenants: &inputs.scenario.tenants,
+        max_in_flight: inputs.scenario.load.max_in_flight,
+        timeout: inputs.scenario.load.timeout,
+        trace_cap: 1_000,
+        // The drill view reports progress; the snapshots feed the faults'
+        // effect probes and the halt conditions.
+        progress: Some(std::sync::Arc::new(move |l: &crate::load::engine::Live| {
+            let _ = live_tx.send(Some(l.clone()));
+        })),
+        shard: None,
+        keep_raw: false,
+    };
+    let done = tokio_util::sync::CancellationToken::new();
+    let work = async {
+        let out = tokio::join!(
+            load::run(load_opts, start, halt.clone()),
+            crate::fault::run(
+                &mut session.stack,
+                &inputs.plan,
+                start,
+                &drill,
+                halt.clone()
+            )
+        );
+        done.cancel();
+        out
+    };
+    let watch = crate::fault::halt::watch(
+        &inputs.scenario.halt_when,
+        &prometheus,
+        Some(live_rx),
+        &halt,
+        &done,
+    );
+    let ((load_report, faults), halted) = tokio::join!(work, watch);
+    Driven {
+        load_report,
+        faults,
+        halted,
+        halt,
+    }
 }
 
 /// A fault that could not be injected, whose effect was never seen, or
