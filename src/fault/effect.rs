@@ -200,22 +200,28 @@ async fn load_crossing(
     outcome.unwrap_or_else(|_| Err(format!("{what}: never")))
 }
 
+/// A load snapshot, for tests here and in [`super::halt`].
+#[cfg(test)]
+pub(super) fn live_for_tests(sent: u64, errors: u64, p95_ms: f64) -> Live {
+    Live {
+        phase: "p".into(),
+        planned_rate: 10.0,
+        elapsed: Duration::ZERO,
+        total: Duration::from_secs(60),
+        sent,
+        errors,
+        dropped: 0,
+        in_flight: 0,
+        p95_ms,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn live(sent: u64, errors: u64, p95_ms: f64) -> Live {
-        Live {
-            phase: "p".into(),
-            planned_rate: 10.0,
-            elapsed: Duration::ZERO,
-            total: Duration::from_secs(60),
-            sent,
-            errors,
-            dropped: 0,
-            in_flight: 0,
-            p95_ms,
-        }
+        live_for_tests(sent, errors, p95_ms)
     }
 
     #[test]

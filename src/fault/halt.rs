@@ -102,17 +102,7 @@ mod tests {
     use crate::load::engine::Live;
 
     fn live(sent: u64, errors: u64) -> Live {
-        Live {
-            phase: "p".into(),
-            planned_rate: 10.0,
-            elapsed: Duration::ZERO,
-            total: Duration::from_secs(60),
-            sent,
-            errors,
-            dropped: 0,
-            in_flight: 0,
-            p95_ms: 1.0,
-        }
+        crate::fault::effect::live_for_tests(sent, errors, 1.0)
     }
 
     #[tokio::test]

@@ -206,18 +206,7 @@ fn effect(dec: &mut Decoder, node: &Node, field: &str, has_check: bool) -> Optio
             let effect = if let Some(n) = m.get("promql") {
                 promql(dec, n, &m.path("promql")).map(Effect::Promql)
             } else if let Some(n) = m.get("error_ratio") {
-                match dec.percent(n, &m.path("error_ratio")) {
-                    Some(r) if r > 0.0 => Some(Effect::ErrorRatio(r)),
-                    Some(_) => {
-                        dec.error(
-                            n.pos,
-                            &m.path("error_ratio"),
-                            "expected a ratio above 0%, found 0%",
-                        );
-                        None
-                    }
-                    None => None,
-                }
+                error_ratio(dec, n, &m.path("error_ratio")).map(Effect::ErrorRatio)
             } else if let Some(n) = m.get("latency") {
                 wait(dec, n, &m.path("latency")).map(Effect::Latency)
             } else {
@@ -235,6 +224,17 @@ fn effect(dec: &mut Decoder, node: &Node, field: &str, has_check: bool) -> Optio
                 field,
                 format!("expected {EFFECTS}, found {}", node.describe()),
             );
+            None
+        }
+    }
+}
+
+/// A ratio above 0 %, as `error_ratio:` takes it.
+fn error_ratio(dec: &mut Decoder, node: &Node, field: &str) -> Option<f64> {
+    match dec.percent(node, field)? {
+        r if r > 0.0 => Some(r),
+        _ => {
+            dec.error(node.pos, field, "expected a ratio above 0%, found 0%");
             None
         }
     }
@@ -273,18 +273,7 @@ pub(super) fn decode_halt(dec: &mut Decoder, node: &Node) -> Option<Vec<Located<
                 let h = if let Some(n) = m.get("promql") {
                     promql(dec, n, &m.path("promql")).map(Halt::Promql)
                 } else if let Some(n) = m.get("error_ratio") {
-                    match dec.percent(n, &m.path("error_ratio")) {
-                        Some(r) if r > 0.0 => Some(Halt::ErrorRatio(r)),
-                        Some(_) => {
-                            dec.error(
-                                n.pos,
-                                &m.path("error_ratio"),
-                                "expected a ratio above 0%, found 0%",
-                            );
-                            None
-                        }
-                        None => None,
-                    }
+                    error_ratio(dec, n, &m.path("error_ratio")).map(Halt::ErrorRatio)
                 } else {
                     None
                 };
