@@ -128,13 +128,8 @@ fn actions(f: &PlannedFault) -> Vec<String> {
                     human_duration(e.effect_within)
                 ));
                 v.push(command("revert", &e.revert));
-                if !e.env.is_empty() || !e.pass_env.is_empty() {
-                    let names: Vec<&str> = e
-                        .env
-                        .iter()
-                        .map(|(k, _)| k.as_str())
-                        .chain(e.pass_env.iter().map(String::as_str))
-                        .collect();
+                let names = e.env_names();
+                if !names.is_empty() {
                     v.push(format!("environment: {} (and ZETA_FAULT, ZETA_TARGET, ZETA_TARGET_URL, ZETA_RUN_DIR)", names.join(", ")));
                 }
                 v

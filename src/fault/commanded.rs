@@ -221,16 +221,9 @@ async fn run_revert(
 /// The command to run by hand, and how to clear the journal after.
 fn by_hand(drill: &Drill, f: &PlannedFault, spec: &ExecFault) -> String {
     let mut s = format!("Revert it by hand: {}", exec::shell_line(&spec.revert.argv));
-    if !spec.env.is_empty() || !spec.pass_env.is_empty() {
-        s.push_str(" (with ");
-        let names: Vec<&str> = spec
-            .env
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .chain(spec.pass_env.iter().map(String::as_str))
-            .collect();
-        s.push_str(&names.join(", "));
-        s.push_str(" set as for the run)");
+    let names = spec.env_names();
+    if !names.is_empty() {
+        s.push_str(&format!(" (with {} set as for the run)", names.join(", ")));
     }
     s.push_str(&format!(
         ", or retry with `zeta-bench revert {}`; fault {} stays open in {} until then",

@@ -89,18 +89,14 @@ async fn promql(
     while tokio::time::Instant::now() < deadline {
         polls += 1;
         let at = Utc::now();
-        let req = p
-            .prometheus
-            .get(&http, "/api/v1/query")
-            .query(&[("query", q)]);
-        match crate::http::endpoint::api_data(req, "the effect's PromQL query").await {
-            Ok(data) if holds(&data) => {
+        match query_holds(&http, p.prometheus, q, "the effect's PromQL query").await {
+            Ok(true) => {
                 return Ok((
                     at,
                     format!("the first of {polls} PromQL polls that returned a result: {q}"),
                 ));
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => last_error = Some(e),
         }
         tokio::time::sleep(EVERY).await;
@@ -111,8 +107,22 @@ async fn promql(
     })
 }
 
+/// Whether the instant query `q` holds now at `prometheus` (see [`holds`]);
+/// `what` names it in an error.
+pub(super) async fn query_holds(
+    http: &reqwest::Client,
+    prometheus: &Endpoint,
+    q: &str,
+    what: &str,
+) -> Result<bool, String> {
+    let req = prometheus.get(http, "/api/v1/query").query(&[("query", q)]);
+    crate::http::endpoint::api_data(req, what)
+        .await
+        .map(|data| holds(&data))
+}
+
 /// A vector or matrix with a series, or a scalar other than 0.
-pub(super) fn holds(data: &serde_json::Value) -> bool {
+fn holds(data: &serde_json::Value) -> bool {
     match data["resultType"].as_str() {
         Some("vector" | "matrix") => data["result"].as_array().is_some_and(|r| !r.is_empty()),
         Some("scalar") => data["result"][1]

@@ -69,10 +69,9 @@ async fn holds(
 ) -> Option<String> {
     match c {
         Halt::Promql(q) => {
-            let req = prometheus.get(http, "/api/v1/query").query(&[("query", q)]);
-            match crate::http::endpoint::api_data(req, "a halt_when query").await {
-                Ok(data) if super::effect::holds(&data) => Some(format!("{q} returned a result")),
-                Ok(_) => None,
+            match super::effect::query_holds(http, prometheus, q, "a halt_when query").await {
+                Ok(true) => Some(format!("{q} returned a result")),
+                Ok(false) => None,
                 Err(e) => {
                     tracing::warn!("halt_when: {e}");
                     None

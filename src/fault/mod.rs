@@ -200,6 +200,26 @@ fn clears_in_place(f: &PlannedFault) -> bool {
         || (f.kind == FaultKind::HighLatency && f.target == "postgresql")
 }
 
+/// How a delay or toxic on a dependency link was seen in force (a cut
+/// link is probed from outside instead, in [`verified_link_down`]).
+fn link_evidence(stack: &Stack, f: &PlannedFault) -> Option<String> {
+    match f.kind {
+        FaultKind::HighLatency if f.target == "postgresql" => {
+            Some(match stack.link_address(&f.target) {
+                Some(_) => {
+                    "Toxiproxy's proxy postgresql read back carrying the latency toxic".into()
+                }
+                None => "the harness's delay proxy in front of postgresql was set".into(),
+            })
+        }
+        FaultKind::Network if !is_link_down(f) => Some(format!(
+            "Toxiproxy's proxy {} read back carrying the toxic",
+            f.target
+        )),
+        _ => None,
+    }
+}
+
 /// A network fault that cuts the link (`toxic: down`).
 fn is_link_down(f: &PlannedFault) -> bool {
     f.params
@@ -325,17 +345,8 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         (_, Some(k)) => stack.set_knobs(&f.target, &k).await,
         (_, None) => Err(anyhow::anyhow!("{} has no knobs", f.kind.name())),
     };
-    if result.is_ok() && f.kind == FaultKind::HighLatency && f.target == "postgresql" {
-        r.evidence = Some(match stack.link_address(&f.target) {
-            Some(_) => "Toxiproxy's proxy postgresql read back carrying the latency toxic".into(),
-            None => "the harness's delay proxy in front of postgresql was set".into(),
-        });
-    }
-    if result.is_ok() && f.kind == FaultKind::Network && !is_link_down(f) {
-        r.evidence = Some(format!(
-            "Toxiproxy's proxy {} read back carrying the toxic",
-            f.target
-        ));
+    if result.is_ok() {
+        r.evidence = r.evidence.take().or_else(|| link_evidence(stack, f));
     }
     let result = match (result, f.kind) {
         (Ok(()), FaultKind::ServiceDown | FaultKind::DatabaseDown) => {

@@ -496,6 +496,18 @@ pub struct ExecFault {
     pub effect_within: Duration,
 }
 
+impl ExecFault {
+    /// The variables the scenario gives its commands, `env:` then
+    /// `pass_env:`, by name (never their values).
+    pub fn env_names(&self) -> Vec<&str> {
+        self.env
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(self.pass_env.iter().map(String::as_str))
+            .collect()
+    }
+}
+
 /// One command: its argv (no shell) and how long it may take.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExecCommand {

@@ -75,9 +75,8 @@ pub fn check_line(line: &str) -> Option<String> {
     None
 }
 
-pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
-    let mut r = LogReport::default();
-    let mut backend_traces: HashSet<String> = HashSet::new();
+/// The services' log files in `dir` (`*.log`, one per service), sorted.
+pub fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -85,6 +84,13 @@ pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
+    files
+}
+
+pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
+    let mut r = LogReport::default();
+    let mut backend_traces: HashSet<String> = HashSet::new();
+    let files = log_files(dir);
     for f in files {
         let backend = f.file_stem().is_some_and(|s| s == "backend-api");
         r.files.push(f.display().to_string());

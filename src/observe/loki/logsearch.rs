@@ -128,13 +128,7 @@ impl LogSearch {
         flush_wait: Duration,
     ) {
         let deadline = tokio::time::Instant::now() + flush_wait;
-        let mut files: Vec<_> = std::fs::read_dir(logs)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .collect();
-        files.sort();
+        let files = super::logs::log_files(logs);
         let start = since
             .timestamp_nanos_opt()
             .map(i128::from)
