@@ -244,6 +244,73 @@ fn fuzz_dashboard_model() {
     });
 }
 
+/// The stack-file loader and its checks: each input stands in, in turn,
+/// for the rules file, `prometheus.yml` and `alertmanager.yml` of a copy of
+/// the shipped `stack/`, which is then loaded, linted and scanned for
+/// time-scale hazards as `validate` and `run` do.
+#[test]
+fn fuzz_stack_files() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+    let dir = tempfile::tempdir().unwrap();
+    for sub in [
+        "prometheus",
+        "alertmanager",
+        "grafana/dashboards",
+        "grafana/provisioning",
+    ] {
+        copy_dir(&shipped.join(sub), &dir.path().join(sub));
+    }
+    let roles = [
+        "prometheus/alert-rules.yml",
+        "prometheus/prometheus.yml",
+        "alertmanager/alertmanager.yml",
+    ];
+    let originals: Vec<Vec<u8>> = roles
+        .iter()
+        .map(|r| std::fs::read(dir.path().join(r)).unwrap())
+        .collect();
+    fuzz("stack", "stack", |text| {
+        for (role, original) in roles.iter().zip(&originals) {
+            let file = dir.path().join(role);
+            std::fs::write(&file, text).unwrap();
+            if let Ok(files) = zeta_bench::stackfiles::StackFiles::load(dir.path()) {
+                for k in [1.0, 15.0] {
+                    let _ = zeta_bench::stackfiles::lint::check(&files, k);
+                }
+            }
+            std::fs::write(&file, original).unwrap();
+        }
+    });
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// `zeta-bench load`'s flags, one argument per line, parsed by the CLI and
+/// decoded as `load` decodes them before it sends anything.
+#[test]
+fn fuzz_load_flags() {
+    use clap::Parser;
+    fuzz("flags", "flags", |text| {
+        let args = ["zeta-bench", "load"]
+            .into_iter()
+            .map(String::from)
+            .chain(text.lines().map(String::from));
+        if let Ok(cli) = zeta_bench::cli::Cli::try_parse_from(args) {
+            if let zeta_bench::cli::Command::Load(a) = cli.command {
+                let _ = zeta_bench::load::cli::decode(&a);
+            }
+        }
+    });
+}
+
 #[test]
 #[should_panic(expected = "an input panicked")]
 fn the_fuzzer_fails_on_a_panic() {

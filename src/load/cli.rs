@@ -222,17 +222,31 @@ fn from_flags(a: &LoadArgs, engines: u32) -> Result<Schedule, LoadError> {
     })
 }
 
-pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
+/// The flags (and the scenario file they name) decoded into what the
+/// engine sends: every input error is found here, before anything is
+/// configured or sent.
+pub struct Decoded {
+    shard: Option<Shard>,
+    schedule: Schedule,
+}
+
+/// Decode `load`'s flags like scenario fields: an error names the flag.
+pub fn decode(a: &LoadArgs) -> Result<Decoded, LoadError> {
     let shard = a
         .shard
         .as_deref()
         .map(Shard::parse)
         .transpose()
         .map_err(|e| LoadError::Input(format!("--shard: {e}")))?;
-    let s = match &a.scenario {
-        Some(p) => from_scenario(p, &a, shard.map_or(1, |s| s.count))?,
-        None => from_flags(&a, shard.map_or(1, |s| s.count))?,
+    let schedule = match &a.scenario {
+        Some(p) => from_scenario(p, a, shard.map_or(1, |s| s.count))?,
+        None => from_flags(a, shard.map_or(1, |s| s.count))?,
     };
+    Ok(Decoded { shard, schedule })
+}
+
+pub async fn run(a: LoadArgs) -> Result<(), LoadError> {
+    let Decoded { shard, schedule: s } = decode(&a)?;
     crate::http::tls::configure(&a.tls.into()).map_err(LoadError::Input)?;
     if s.target.starts_with("https://") {
         crate::http::tls::probe(&s.target, std::time::Duration::from_secs(10))
