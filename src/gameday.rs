@@ -77,6 +77,7 @@ pub async fn up(
     out: &Path,
     self_exe: PathBuf,
     binaries: crate::stack::binaries::Binaries,
+    receivers_for: Option<std::net::SocketAddr>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let files = StackFiles::load(stack_dir).map_err(|d| anyhow::anyhow!("{d}"))?;
@@ -99,7 +100,8 @@ pub async fn up(
             time_scale,
             run_dir: dir.clone(),
             self_exe,
-            receivers_at: None,
+            receivers_at: receivers_for,
+            serve_receivers: receivers_for.is_none(),
             // disk_pressure for `zeta-bench fault`, where this machine
             // allows it.
             disk: stack::native::can_fault("disk", false).is_ok(),
@@ -163,7 +165,12 @@ pub async fn up(
     if !without.is_empty() {
         println!("\nNot running here:\n{}", without.join("\n"));
     }
-    println!("\nNotifications arrive at the harness's receivers and are printed here.");
+    match receivers_for {
+        None => println!("\nNotifications arrive at the harness's receivers and are printed here."),
+        Some(a) => println!(
+            "\nAlertmanager sends notifications to http://{a}: a run with `stack.receivers: {a}` receives and measures them."
+        ),
+    }
     println!(
         "Inject faults with: zeta-bench fault KIND --target NAME --duration D   (control {control_url}, {}/up.json)",
         out.display()

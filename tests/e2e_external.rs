@@ -306,6 +306,105 @@ expect:
     assert_eq!(up.wait(Duration::from_secs(60)), 0);
 }
 
+/// The staging drill as it ships (`scripts/staging-drill.sh`): a stand-in
+/// brought up by one `zeta-bench up`, drilled from a second process through
+/// `provider: external` with an exec outage that kills the real
+/// backend-api by pid and restarts it with its own command, and a
+/// Toxiproxy latency toxic on its PostgreSQL link through the stand-in's
+/// Toxiproxy API. Both are measured from their verified effect, at every
+/// required destination, and nothing of the stand-in outlives the drill.
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn the_staging_drill_measures_real_faults_on_an_external_stack() {
+    needs!(common::stack(), common::toxiproxy());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(common::repo().join("scripts/staging-drill.sh"))
+        .env("ZETA_BENCH_BIN", common::BIN)
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("detected what it should"), "{text}");
+
+    let drill = common::walk(tmp.path());
+    let result = drill
+        .iter()
+        .find(|p| p.ends_with("result.json"))
+        .unwrap_or_else(|| panic!("no result.json:\n{text}"));
+    let r =
+        zeta_bench::report::read::parse_result(result, &std::fs::read_to_string(result).unwrap())
+            .unwrap();
+    assert_eq!(r.provider.name, zeta_bench::stack::Provider::External);
+    // Both faults verified from outside and reverted by their own means.
+    let fault = |name: &str| r.faults.iter().find(|f| f.name == name).unwrap().clone();
+    let outage = fault("backend-outage");
+    assert!(
+        outage
+            .evidence
+            .as_deref()
+            .is_some_and(|e| e.contains("refused connection")),
+        "{outage:?}"
+    );
+    assert_eq!(outage.reverted_by.as_deref(), Some("revert command"));
+    let latency = fault("pg-link-latency");
+    assert!(
+        latency
+            .evidence
+            .as_deref()
+            .is_some_and(|e| e.contains("Toxiproxy's proxy postgresql")),
+        "{latency:?}"
+    );
+    assert!(
+        latency.reverted_at.is_some() && latency.error.is_none(),
+        "{latency:?}"
+    );
+    // Each alert attributed to its own fault, with an MTTD at both
+    // required destinations.
+    for (alert, cause) in [
+        ("ServiceDown", "backend-outage"),
+        ("HighLatencyP95", "pg-link-latency"),
+    ] {
+        let d = r.detections.iter().find(|d| d.alert == alert).unwrap();
+        assert_eq!(d.fault, cause);
+        let required: Vec<_> = d.destinations.iter().filter(|t| t.required).collect();
+        assert_eq!(required.len(), 2, "{d:?}");
+        assert!(required.iter().all(|t| t.mttd_real_s.is_some()), "{d:?}");
+    }
+    // The kill went to a real process: its command line was saved, and
+    // the process the drill restarted is gone, as is the stand-in.
+    assert!(drill.iter().any(|p| p.ends_with("backend-api.cmdline")));
+    assert!(
+        !drill.iter().any(|p| p.ends_with("backend-api.environ")),
+        "the saved environment (it holds the stand-in's secrets) outlived the drill"
+    );
+    let pid: String = drill
+        .iter()
+        .find(|p| p.ends_with("backend-api.pid"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|s| !s.contains(") Z "))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(),
+        "the restarted backend-api {pid} outlived the drill"
+    );
+    let up_dir = drill
+        .iter()
+        .find(|p| p.ends_with("pids.txt") && p.to_string_lossy().contains("/up/up-"))
+        .and_then(|p| p.parent())
+        .unwrap();
+    assert!(survivors(up_dir).is_empty(), "{:?}", survivors(up_dir));
+}
+
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn external_refuses_faults_it_cannot_inject() {

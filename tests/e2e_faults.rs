@@ -17,23 +17,6 @@ fn datastores() -> common::Need {
 }
 
 /// Whether the Go-built Toxiproxy is there for backend-api's links.
-fn toxiproxy_built() -> bool {
-    zeta_bench::stack::binaries::find(
-        &zeta_bench::stack::binaries::Binaries::new(Default::default()),
-        "toxiproxy",
-        zeta_bench::stack::toxiproxy::PROGRAMS,
-    )
-    .is_some()
-}
-
-/// The Go-built Toxiproxy (network faults).
-fn toxiproxy() -> common::Need {
-    common::Need::unless(
-        toxiproxy_built(),
-        "toxiproxy-server is not built (scripts/go-tools.sh)",
-    )
-}
-
 /// Run a shipped scenario; returns (exit code, output, result.json).
 fn run(scenario: &str) -> (i32, String, Value) {
     let p = Project::new();
@@ -270,7 +253,7 @@ fn database_latency_through_the_proxy_fires_high_latency_p95() {
     assert_eq!(r["faults"][0]["reverted_by"], "proxy delay removed");
     // Where Toxiproxy is built, the delay is its latency toxic.
     let evidence = r["faults"][0]["evidence"].as_str().unwrap_or("");
-    if toxiproxy_built() {
+    if common::toxiproxy_built() {
         assert!(evidence.contains("Toxiproxy"), "{evidence}");
     } else {
         assert!(evidence.contains("delay proxy"), "{evidence}");
@@ -280,7 +263,7 @@ fn database_latency_through_the_proxy_fires_high_latency_p95() {
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_cut_redis_link_warns_engineering() {
-    needs!(common::stack(), toxiproxy());
+    needs!(common::stack(), common::toxiproxy());
     let (code, text, r) = run("redis-link-down");
     assert_routed(&r, "CacheHitRateLow", &["slack:#engineering-alerts"], &text);
     // Each lookup waits for the dead link first: the latency pages too,

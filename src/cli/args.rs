@@ -162,6 +162,17 @@ pub struct UpArgs {
     /// The binary for a component, NAME=PATH; repeatable (see `run`).
     #[arg(long = "bin", value_name = "NAME=PATH", value_parser = parse_bin, env = "ZETA_BIN", value_delimiter = ',')]
     pub bins: Vec<(String, PathBuf)>,
+    /// Alertmanager sends its notifications to receivers at this loopback
+    /// address (HOST:PORT), which `up` does not serve: a run against this
+    /// stack with `stack.receivers: HOST:PORT` listens there and measures
+    /// every delivery (a staging drill). By default `up` serves its own
+    /// receivers and prints what arrives.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_receivers)]
+    pub receivers: Option<std::net::SocketAddr>,
+}
+
+fn parse_receivers(s: &str) -> Result<std::net::SocketAddr, String> {
+    crate::scenario::receivers_address(s)
 }
 
 fn parse_bin(s: &str) -> Result<(String, PathBuf), String> {

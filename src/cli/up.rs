@@ -26,6 +26,7 @@ pub(super) async fn up(a: UpArgs) -> Exit {
         &a.out,
         exe,
         crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
+        a.receivers,
         cancel,
     )
     .await

@@ -101,6 +101,10 @@ impl Endpoint {
         self.authorize(http.post(self.url(path)))
     }
 
+    pub fn delete(&self, http: &Client, path: &str) -> RequestBuilder {
+        self.authorize(http.delete(self.url(path)))
+    }
+
     fn authorize(&self, r: RequestBuilder) -> RequestBuilder {
         match &self.auth {
             Auth::None => r,

@@ -465,6 +465,7 @@ async fn start_session(
             run_dir: dir.to_path_buf(),
             self_exe,
             receivers_at: inputs.scenario.stack.receivers.as_ref().map(|a| a.value),
+            serve_receivers: true,
             disk: inputs
                 .plan
                 .faults

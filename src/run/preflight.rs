@@ -21,7 +21,7 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
     // run here is for them to say.
     for f in scenario.faults.iter().filter(|f| f.kind != FaultKind::Exec) {
         let refusal = match provider {
-            Provider::External => f.external_refusal(),
+            Provider::External => f.external_refusal(scenario.stack.toxiproxy.as_ref()),
             Provider::Native | Provider::Docker => {
                 stack::native::can_fault(f.machine_target(), provider == Provider::Docker)
                     .err()
@@ -55,6 +55,9 @@ fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<Str
     )
     .is_some();
     match provider {
+        // The team's Toxiproxy, named in `stack.toxiproxy`
+        // (external_refusal has checked that it names this link).
+        Provider::External => None,
         Provider::Native if built => None,
         Provider::Native => Some(format!(
             "network on {:?} cannot run here: toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
@@ -62,7 +65,7 @@ fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<Str
             crate::stack::binaries::tools_dir().join("bin").display()
         )),
         _ => Some(format!(
-            "network on {:?} needs the native provider, where the harness runs Toxiproxy on backend-api's links; on your own stack, use an exec fault that calls your Toxiproxy's API",
+            "network on {:?} needs the native provider, where the harness runs Toxiproxy on backend-api's links, or the external provider with your Toxiproxy named in `stack.toxiproxy`",
             f.target.value
         )),
     }

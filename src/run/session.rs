@@ -26,6 +26,10 @@ pub struct SessionOptions {
     pub self_exe: PathBuf,
     /// A fixed receiver address (`stack.receivers`), else a free port.
     pub receivers_at: Option<SocketAddr>,
+    /// Listen at `receivers_at` (a run), or only send there (`zeta-bench
+    /// up --receivers ADDR`: a later run with `stack.receivers: ADDR`
+    /// listens and measures the deliveries).
+    pub serve_receivers: bool,
     /// Mount the size-limited filesystem for `disk_pressure`.
     pub disk: bool,
     /// The scenario's `stack:` (URLs for the external provider).
@@ -49,9 +53,10 @@ impl Session {
     pub async fn start(o: SessionOptions, cancel: &CancellationToken) -> anyhow::Result<Session> {
         let observers = cancel.child_token();
         let receivers = Receivers::new();
-        let (receiver_base, receiver_task) = match o.receivers_at {
-            Some(addr) => receivers.serve_on(addr, observers.clone()).await,
-            None => receivers.serve(observers.clone()).await,
+        let (receiver_base, receiver_task) = match (o.receivers_at, o.serve_receivers) {
+            (Some(addr), false) => Ok((format!("http://{addr}"), tokio::spawn(async {}))),
+            (Some(addr), true) => receivers.serve_on(addr, observers.clone()).await,
+            (None, _) => receivers.serve(observers.clone()).await,
         }
         .context("starting the notification receivers")?;
         let trace_sink = TraceSink::default();

@@ -99,6 +99,30 @@ pub struct StackRef {
     /// `stack.allow_absent`: components of the provider's stack that may
     /// be missing here without making the run incomplete.
     pub allow_absent: Vec<String>,
+    /// `stack.toxiproxy`: the team's Toxiproxy, for network faults on an
+    /// external stack.
+    pub toxiproxy: Option<ToxiproxyRef>,
+}
+
+/// A team's Toxiproxy (`stack.toxiproxy`).
+#[derive(Debug, Clone)]
+pub struct ToxiproxyRef {
+    /// The API's URL; `ZETA_TOXIPROXY_URL` takes precedence, and
+    /// credentials come from `ZETA_TOXIPROXY_TOKEN` or `_USER`/`_PASSWORD`.
+    pub url: Option<Located<String>>,
+    /// Link target (`postgresql`, `redis`) → the proxy's name there.
+    pub proxies: Vec<(String, Located<String>)>,
+    pub pos: crate::input::Pos,
+}
+
+impl ToxiproxyRef {
+    /// The proxy that carries the link to `target`, if named.
+    pub fn proxy(&self, target: &str) -> Option<&str> {
+        self.proxies
+            .iter()
+            .find(|(t, _)| t == target)
+            .map(|(_, p)| p.value.as_str())
+    }
 }
 
 /// Components of the native stack that `stack.allow_absent` can name:
@@ -550,7 +574,16 @@ impl Fault {
     /// Why a stack the harness did not start cannot take this fault, or
     /// `None` when it can (a mock service's knob). The decoder and the
     /// run's preflight give the same message.
-    pub fn external_refusal(&self) -> Option<String> {
+    pub fn external_refusal(&self, toxiproxy: Option<&ToxiproxyRef>) -> Option<String> {
+        if self.kind == FaultKind::Network {
+            return match toxiproxy.and_then(|t| t.proxy(&self.target.value)) {
+                Some(_) => None,
+                None => Some(format!(
+                    "the external provider runs network faults through your Toxiproxy: name its API and the proxy of this link in `stack.toxiproxy: {{ url: http://HOST:8474, proxies: {{ {}: PROXY_NAME }} }}`",
+                    self.target.value
+                )),
+            };
+        }
         (!self.kind.runs_on_external(&self.target.value)).then(|| {
             format!(
                 "the external provider cannot inject {} on {:?}: on a stack it did not start it sets the mock services' fault knobs (high_latency on a mock, error_rate, cache_degradation, memory_pressure) and runs `kind: exec` faults with your own commands; use provider: native to run this fault, or write it as an exec fault",
@@ -568,6 +601,20 @@ impl Fault {
         } else {
             &self.target.value
         }
+    }
+}
+
+/// Where notification receivers listen (`stack.receivers`, `up
+/// --receivers`): a loopback `HOST:PORT`, never another machine's.
+pub fn receivers_address(s: &str) -> Result<std::net::SocketAddr, String> {
+    match s.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() && a.port() != 0 => Ok(a),
+        Ok(a) => Err(format!(
+            "expected a loopback address with a port (127.0.0.1:PORT or [::1]:PORT), found {a}"
+        )),
+        Err(_) => Err(format!(
+            "expected an address like 127.0.0.1:9095, found {s:?}"
+        )),
     }
 }
 

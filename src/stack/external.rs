@@ -1,7 +1,9 @@
 //! The external provider: a stack that already runs (staging, a game-day
 //! environment), reached by URL. Nothing is started or stopped; faults are
-//! limited to the mock services' knobs (`/admin/faults`), which the
-//! scenario decoder enforces before anything runs.
+//! the mock services' knobs (`/admin/faults`), the scenario's own `exec`
+//! commands, and `network` toxics through the team's Toxiproxy
+//! (`stack.toxiproxy`), which the scenario decoder enforces before
+//! anything runs.
 //!
 //! URLs come from `stack.urls` in the scenario, overridden by
 //! `ZETA_<NAME>_URL` (`ZETA_BACKEND_API_URL`, …) so that one scenario serves
@@ -210,7 +212,41 @@ pub async fn start(
         absent: absent(&urls),
         backend: None,
         admin_token: std::env::var("ZETA_ADMIN_TOKEN").ok(),
+        links: toxiproxy_links(stack, env).await?,
     })
+}
+
+/// The team's Toxiproxy named in `stack.toxiproxy` (its URL overridden by
+/// `ZETA_TOXIPROXY_URL`, credentials from `ZETA_TOXIPROXY_TOKEN` or
+/// `_USER`/`_PASSWORD`), with every named proxy read from its API.
+async fn toxiproxy_links(
+    stack: &StackRef,
+    env: impl Fn(&str) -> Option<String> + Copy,
+) -> anyhow::Result<Option<super::toxiproxy::Links>> {
+    let Some(t) = &stack.toxiproxy else {
+        return Ok(None);
+    };
+    let url = env("ZETA_TOXIPROXY_URL")
+        .filter(|u| !u.is_empty())
+        .or_else(|| t.url.as_ref().map(|u| u.value.clone()));
+    let Some(url) = url else {
+        bail!(
+            "stack.toxiproxy has no URL: set stack.toxiproxy.url in the scenario or ZETA_TOXIPROXY_URL"
+        );
+    };
+    let api = super::toxiproxy::Toxiproxy::with_endpoint(Endpoint::with_env_auth(
+        &url,
+        "toxiproxy",
+        env,
+    ))?;
+    let names = t
+        .proxies
+        .iter()
+        .map(|(target, p)| (target.clone(), p.value.clone()))
+        .collect();
+    super::toxiproxy::Links::external(api, &names)
+        .await
+        .map(Some)
 }
 
 #[cfg(test)]
@@ -237,6 +273,7 @@ mod tests {
                 })
                 .collect(),
             receivers: None,
+            toxiproxy: None,
             binaries: Vec::new(),
             allow_absent: Vec::new(),
         }

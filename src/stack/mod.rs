@@ -162,6 +162,10 @@ pub struct Stack {
     /// for the mocks the harness starts, `ZETA_ADMIN_TOKEN` for an external
     /// stack's. Never written or printed.
     admin_token: Option<String>,
+    /// A team's Toxiproxy (`stack.toxiproxy`) on an external stack: the
+    /// links its network faults go through. The harness's own Toxiproxy
+    /// is part of `backend`.
+    links: Option<toxiproxy::Links>,
 }
 
 impl Stack {
@@ -228,13 +232,17 @@ impl Stack {
             .await
     }
 
-    /// A network fault on backend-api's link to `name`: on, or off.
+    /// A network fault on backend-api's link to `name`: on, or off; through
+    /// the team's Toxiproxy on an external stack.
     pub async fn network(
         &mut self,
         name: &str,
         toxic: &crate::scenario::Toxic,
         on: bool,
     ) -> anyhow::Result<()> {
+        if let Some(links) = &self.links {
+            return links.network(name, toxic, on).await;
+        }
         self.native("fault a network link")?
             .network(name, toxic, on)
             .await
@@ -242,7 +250,10 @@ impl Stack {
 
     /// Where backend-api's Toxiproxy link to `name` listens, if it has one.
     pub fn link_address(&self, name: &str) -> Option<String> {
-        self.backend.as_ref()?.link_address(name)
+        match &self.links {
+            Some(links) => links.listen(name),
+            None => self.backend.as_ref()?.link_address(name),
+        }
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.

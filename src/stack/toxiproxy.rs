@@ -8,6 +8,7 @@
 //! proxy each (named after the component). Externally, the scenario names
 //! the team's Toxiproxy API and its proxy names.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,9 +16,12 @@ use anyhow::{Context, bail};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
+use crate::http::endpoint::Endpoint;
 use crate::scenario::{Toxic, ToxicKind};
 use crate::stack::process::{Ready, Spec};
 
+/// The version `tools/toxiproxy/go.mod` pins.
+pub const VERSION: &str = "toxiproxy v2.5.0";
 /// The program names, in the install cache or on PATH.
 pub const PROGRAMS: &[&str] = &["toxiproxy-server"];
 /// The name the harness gives every toxic it adds.
@@ -26,8 +30,86 @@ const TOXIC_NAME: &str = "zeta-bench";
 /// A Toxiproxy API.
 #[derive(Clone)]
 pub struct Toxiproxy {
+    /// The API's URL as it may be printed (no credentials).
     pub api: String,
+    ep: Endpoint,
     http: reqwest::Client,
+}
+
+/// The dependency links that go through one Toxiproxy: for each target
+/// (the component at the far end), its proxy's name and where it listens.
+pub struct Links {
+    pub api: Toxiproxy,
+    pub proxies: BTreeMap<String, Proxy>,
+}
+
+/// One Toxiproxy proxy: its name in the API, and its listen address.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub name: String,
+    pub listen: String,
+}
+
+impl Links {
+    pub fn new(api: Toxiproxy) -> Links {
+        Links {
+            api,
+            proxies: BTreeMap::new(),
+        }
+    }
+
+    /// A team's Toxiproxy (`stack.toxiproxy`): each named proxy is read
+    /// from the API, so a misspelt name stops the run before anything is
+    /// injected.
+    pub async fn external(
+        api: Toxiproxy,
+        names: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Links> {
+        let mut links = Links::new(api);
+        for (target, proxy) in names {
+            let listen = links.api.listen_of(proxy).await.with_context(|| {
+                format!("stack.toxiproxy.proxies.{target}: the proxy {proxy:?}")
+            })?;
+            links.proxies.insert(
+                target.clone(),
+                Proxy {
+                    name: proxy.clone(),
+                    listen,
+                },
+            );
+        }
+        Ok(links)
+    }
+
+    /// Where the link to `target` listens.
+    pub fn listen(&self, target: &str) -> Option<String> {
+        self.proxies.get(target).map(|p| p.listen.clone())
+    }
+
+    /// Put `toxic` on the link to `target` (`on`), or take it off, and
+    /// read the proxy back to see that it is so.
+    pub async fn network(&self, target: &str, toxic: &Toxic, on: bool) -> anyhow::Result<()> {
+        let Some(proxy) = self.proxies.get(target) else {
+            bail!(
+                "the link to {target} does not go through Toxiproxy {} in this stack",
+                self.api.api
+            );
+        };
+        let name = &proxy.name;
+        if on {
+            self.api.inject(name, toxic).await?;
+        } else {
+            self.api.clear(name, toxic).await?;
+        }
+        if self.api.in_force(name, toxic).await? != on {
+            bail!(
+                "Toxiproxy's proxy {name} does not read back as {} the {} toxic",
+                if on { "carrying" } else { "free of" },
+                toxic.kind.name()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `toxiproxy-server` on `port` of 127.0.0.1.
@@ -52,8 +134,15 @@ pub fn spec(program: PathBuf, port: u16, log: PathBuf, pid_file: Option<PathBuf>
 
 impl Toxiproxy {
     pub fn new(api: &str) -> anyhow::Result<Toxiproxy> {
+        Toxiproxy::with_endpoint(Endpoint::new(api))
+    }
+
+    /// A Toxiproxy reached with `ep`'s credentials (a team's, from the
+    /// environment).
+    pub fn with_endpoint(ep: Endpoint) -> anyhow::Result<Toxiproxy> {
         Ok(Toxiproxy {
-            api: api.trim_end_matches('/').to_string(),
+            api: ep.display(),
+            ep,
             http: crate::http::endpoint::client(Duration::from_secs(5))?,
         })
     }
@@ -75,6 +164,21 @@ impl Toxiproxy {
         Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
+    /// Where the existing proxy `name` listens, as this machine reaches
+    /// it: an unspecified host (`0.0.0.0`, `[::]`, empty) is the API's.
+    pub async fn listen_of(&self, name: &str) -> anyhow::Result<String> {
+        let v = self
+            .call(
+                self.ep.get(&self.http, &format!("/proxies/{name}")),
+                &format!("reading proxy {name}"),
+            )
+            .await?;
+        let listen = v["listen"].as_str().with_context(|| {
+            format!("Toxiproxy {}: proxy {name} has no listen address", self.api)
+        })?;
+        Ok(reachable_listen(listen, &self.api))
+    }
+
     /// A proxy `name` from a free loopback port to `upstream`; where it
     /// listens.
     pub async fn create(&self, name: &str, upstream: &str) -> anyhow::Result<String> {
@@ -82,7 +186,7 @@ impl Toxiproxy {
             json!({"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": true});
         let v = self
             .call(
-                self.http.post(format!("{}/proxies", self.api)).json(&body),
+                self.ep.post(&self.http, "/proxies").json(&body),
                 &format!("creating proxy {name}"),
             )
             .await?;
@@ -99,8 +203,8 @@ impl Toxiproxy {
         }
         let body = toxic_body(toxic);
         self.call(
-            self.http
-                .post(format!("{}/proxies/{proxy}/toxics", self.api))
+            self.ep
+                .post(&self.http, &format!("/proxies/{proxy}/toxics"))
                 .json(&body),
             &format!("adding a {} toxic to {proxy}", toxic.kind.name()),
         )
@@ -114,8 +218,8 @@ impl Toxiproxy {
             return self.set_enabled(proxy, true).await;
         }
         self.call(
-            self.http
-                .delete(format!("{}/proxies/{proxy}/toxics/{TOXIC_NAME}", self.api)),
+            self.ep
+                .delete(&self.http, &format!("/proxies/{proxy}/toxics/{TOXIC_NAME}")),
             &format!("removing the toxic from {proxy}"),
         )
         .await
@@ -127,7 +231,7 @@ impl Toxiproxy {
     pub async fn in_force(&self, proxy: &str, toxic: &Toxic) -> anyhow::Result<bool> {
         let v = self
             .call(
-                self.http.get(format!("{}/proxies/{proxy}", self.api)),
+                self.ep.get(&self.http, &format!("/proxies/{proxy}")),
                 &format!("reading proxy {proxy}"),
             )
             .await?;
@@ -142,8 +246,8 @@ impl Toxiproxy {
 
     async fn set_enabled(&self, proxy: &str, enabled: bool) -> anyhow::Result<()> {
         self.call(
-            self.http
-                .post(format!("{}/proxies/{proxy}", self.api))
+            self.ep
+                .post(&self.http, &format!("/proxies/{proxy}"))
                 .json(&json!({"enabled": enabled})),
             &format!(
                 "{} proxy {proxy}",
@@ -152,6 +256,26 @@ impl Toxiproxy {
         )
         .await
         .map(drop)
+    }
+}
+
+/// A proxy's listen address with an unspecified host replaced by the
+/// API's host, which is where a proxy listening on every interface is
+/// reached from here.
+fn reachable_listen(listen: &str, api: &str) -> String {
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return listen.to_string();
+    };
+    if !matches!(host, "" | "0.0.0.0" | "[::]" | "::") {
+        return listen.to_string();
+    }
+    match reqwest::Url::parse(api)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    {
+        Some(h) if h.contains(':') && !h.starts_with('[') => format!("[{h}]:{port}"),
+        Some(h) => format!("{h}:{port}"),
+        None => format!("127.0.0.1:{port}"),
     }
 }
 
@@ -177,6 +301,22 @@ pub fn toxic_body(t: &Toxic) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxy_on_every_interface_is_reached_at_the_apis_host() {
+        let api = "http://toxiproxy.staging:8474";
+        assert_eq!(
+            reachable_listen("0.0.0.0:21212", api),
+            "toxiproxy.staging:21212"
+        );
+        assert_eq!(
+            reachable_listen("[::]:21212", api),
+            "toxiproxy.staging:21212"
+        );
+        assert_eq!(reachable_listen(":21212", api), "toxiproxy.staging:21212");
+        assert_eq!(reachable_listen("10.0.0.7:5432", api), "10.0.0.7:5432");
+        assert_eq!(reachable_listen("[::]:1", "http://[::1]:8474"), "[::1]:1");
+    }
 
     #[test]
     fn toxics_are_written_as_the_api_takes_them() {

@@ -135,6 +135,24 @@ pub fn stack() -> Need {
     )
 }
 
+/// Whether the Go-built `toxiproxy-server` is where the harness looks.
+pub fn toxiproxy_built() -> bool {
+    zeta_bench::stack::binaries::find(
+        &zeta_bench::stack::binaries::Binaries::new(Default::default()),
+        "toxiproxy",
+        zeta_bench::stack::toxiproxy::PROGRAMS,
+    )
+    .is_some()
+}
+
+/// The Go-built Toxiproxy (network faults).
+pub fn toxiproxy() -> Need {
+    Need::unless(
+        toxiproxy_built(),
+        "toxiproxy-server is not built (scripts/go-tools.sh)",
+    )
+}
+
 /// One of these programs, for `what`.
 pub fn program(names: &[&str], what: &str) -> Need {
     Need::unless(

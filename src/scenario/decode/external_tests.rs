@@ -106,6 +106,76 @@ fn bad_urls_credentials_and_faults_outside_the_knobs_are_located() {
 }
 
 #[test]
+fn network_faults_on_an_external_stack_go_through_the_named_toxiproxy() {
+    let net = |target: &str| {
+        format!(
+            "faults: [{{ kind: network, target: {target}, toxic: latency, latency: 300ms, at: 10s, duration: 20s }}]"
+        )
+    };
+    let s = with(
+        "{ provider: external, toxiproxy: { url: 'http://toxiproxy.staging:8474', proxies: { postgresql: staging_pg } } }",
+        &net("postgresql"),
+    )
+    .unwrap();
+    let t = s.stack.toxiproxy.unwrap();
+    assert_eq!(t.proxy("postgresql"), Some("staging_pg"));
+    assert_eq!(t.url.unwrap().value, "http://toxiproxy.staging:8474");
+    // The URL may come from ZETA_TOXIPROXY_URL alone.
+    assert!(
+        with(
+            "{ provider: external, toxiproxy: { proxies: { redis: r } } }",
+            &net("redis")
+        )
+        .is_ok()
+    );
+    // A link without a proxy, or no Toxiproxy at all: refused at the fault.
+    for stack in [
+        "{ provider: external, toxiproxy: { proxies: { postgresql: pg } } }",
+        "{ provider: external }",
+    ] {
+        let e = with(stack, &net("redis")).unwrap_err();
+        assert!(
+            e.contains(
+                "faults[0].target: the external provider runs network faults through your Toxiproxy"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("proxies: { redis: PROXY_NAME }"), "{e}");
+    }
+    let cases = [
+        (
+            "{ provider: external, toxiproxy: { url: 'http://u:pw@t:8474', proxies: { redis: r } } }",
+            "stack.toxiproxy.url: credentials do not belong in a URL",
+        ),
+        (
+            "{ provider: external, toxiproxy: { proxies: { redis: '../admin' } } }",
+            "stack.toxiproxy.proxies.redis: expected a Toxiproxy proxy name",
+        ),
+        (
+            "{ provider: external, toxiproxy: { proxies: {} } }",
+            "stack.toxiproxy.proxies: expected the proxy name of at least one link (postgresql, redis), found none",
+        ),
+        (
+            "{ provider: external, toxiproxy: { url: 'http://t:8474' } }",
+            "stack.toxiproxy.proxies: this field is required",
+        ),
+        (
+            "{ provider: external, toxiproxy: { proxies: { kafka: k } } }",
+            "unknown field \"kafka\"",
+        ),
+        (
+            "{ provider: native, toxiproxy: { proxies: { redis: r } } }",
+            "stack.toxiproxy: expected no stack.toxiproxy with provider: native",
+        ),
+    ];
+    for (stack, want) in cases {
+        let e = with(stack, "faults: []").unwrap_err();
+        assert!(e.contains(want), "{stack}: missing {want:?} in:\n{e}");
+        assert!(!e.contains("pw@"), "{e}");
+    }
+}
+
+#[test]
 fn tenant_weights_decode_and_mismatches_are_located() {
     let s = with(
         "{ provider: native }",

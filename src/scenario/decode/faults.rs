@@ -275,7 +275,7 @@ pub(super) fn check_provider_can_inject(
         return;
     }
     for f in faults {
-        if let Some(why) = f.external_refusal() {
+        if let Some(why) = f.external_refusal(stack.toxiproxy.as_ref()) {
             dec.error(f.target.pos, &f.target.field, why);
         }
     }

@@ -21,6 +21,7 @@ pub(super) fn decode_stack(
             receivers: None,
             binaries: Vec::new(),
             allow_absent: Vec::new(),
+            toxiproxy: None,
         });
     };
     let mut m = dec.map(node, "stack")?;
@@ -61,26 +62,10 @@ pub(super) fn decode_stack(
     let receivers = match m.get("receivers") {
         Some(n) => {
             dec.string(n, "stack.receivers")
-                .and_then(|s| match s.parse::<std::net::SocketAddr>() {
-                    Ok(a) if a.ip().is_loopback() => {
-                        Some(Some(Located::new(a, n.pos, "stack.receivers")))
-                    }
-                    Ok(a) => {
-                        dec.error(
-                        n.pos,
-                        "stack.receivers",
-                        format!(
-                            "expected a loopback address (127.0.0.1:PORT or [::1]:PORT), found {a}"
-                        ),
-                    );
-                        None
-                    }
-                    Err(_) => {
-                        dec.error(
-                            n.pos,
-                            "stack.receivers",
-                            format!("expected an address like 127.0.0.1:9095, found {s:?}"),
-                        );
+                .and_then(|s| match crate::scenario::receivers_address(&s) {
+                    Ok(a) => Some(Some(Located::new(a, n.pos, "stack.receivers"))),
+                    Err(e) => {
+                        dec.error(n.pos, "stack.receivers", e);
                         None
                     }
                 })
@@ -95,7 +80,21 @@ pub(super) fn decode_stack(
         Some(n) => decode_allow_absent(dec, n),
         None => Some(Vec::new()),
     };
+    let toxiproxy = match m.get("toxiproxy") {
+        Some(n) => decode_toxiproxy(dec, n).map(Some),
+        None => Some(None),
+    };
     m.finish(dec);
+    if let (Some(p), Some(Some(t))) = (&provider, &toxiproxy) {
+        if matches!(p.value, ProviderChoice::Native | ProviderChoice::Docker) {
+            dec.error(
+                t.pos,
+                "stack.toxiproxy",
+                format!("expected no stack.toxiproxy with provider: {}, which runs its own Toxiproxy on backend-api's links; stack.toxiproxy names a team's, for provider: external", p.value.name()),
+            );
+            return None;
+        }
+    }
     Some(StackRef {
         dir: dir?,
         provider: provider?,
@@ -104,6 +103,7 @@ pub(super) fn decode_stack(
         receivers: receivers?,
         binaries: binaries?,
         allow_absent: allow_absent?,
+        toxiproxy: toxiproxy?,
     })
 }
 
@@ -176,30 +176,99 @@ fn decode_urls(dec: &mut Decoder, node: &Node) -> Option<Vec<(String, Located<St
     let mut ok = true;
     for name in crate::scenario::EXTERNAL_COMPONENTS {
         let Some(n) = m.get(name) else { continue };
-        let field = m.path(name);
-        let Some(u) = dec.string(n, &field) else {
-            ok = false;
-            continue;
-        };
-        match reqwest::Url::parse(&u) {
-            Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
-                if !p.username().is_empty() || p.password().is_some() {
-                    dec.error(n.pos, &field, "credentials do not belong in a URL that may be printed; set ZETA_<NAME>_TOKEN or ZETA_<NAME>_USER and ZETA_<NAME>_PASSWORD instead");
-                    ok = false;
-                } else {
-                    out.push((name.to_string(), Located::new(u, n.pos, field)));
-                }
-            }
-            _ => {
-                dec.error(
-                    n.pos,
-                    &field,
-                    format!("expected an http:// or https:// URL, found {u:?}"),
-                );
-                ok = false;
-            }
+        match http_url(dec, n, &m.path(name)) {
+            Some(u) => out.push((name.to_string(), u)),
+            None => ok = false,
         }
     }
     m.finish(dec);
     ok.then_some(out)
+}
+
+/// An http(s) URL without credentials (they come from the environment).
+fn http_url(dec: &mut Decoder, n: &Node, field: &str) -> Option<Located<String>> {
+    let u = dec.string(n, field)?;
+    match reqwest::Url::parse(&u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => {
+            if !p.username().is_empty() || p.password().is_some() {
+                dec.error(n.pos, field, "credentials do not belong in a URL that may be printed; set ZETA_<NAME>_TOKEN or ZETA_<NAME>_USER and ZETA_<NAME>_PASSWORD instead");
+                None
+            } else {
+                Some(Located::new(u, n.pos, field))
+            }
+        }
+        _ => {
+            dec.error(
+                n.pos,
+                field,
+                format!("expected an http:// or https:// URL, found {u:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// `stack.toxiproxy`: a team's Toxiproxy API (`url`, overridden by
+/// `ZETA_TOXIPROXY_URL`) and, for each link a network fault may target,
+/// the name of its proxy there.
+fn decode_toxiproxy(dec: &mut Decoder, node: &Node) -> Option<ToxiproxyRef> {
+    let mut m = dec.map(node, "stack.toxiproxy")?;
+    let url = match m.get("url") {
+        Some(n) => http_url(dec, n, "stack.toxiproxy.url").map(Some),
+        None => Some(None),
+    };
+    let proxies = match m.required(dec, "proxies") {
+        Some(n) => decode_proxies(dec, n),
+        None => None,
+    };
+    m.finish(dec);
+    Some(ToxiproxyRef {
+        url: url?,
+        proxies: proxies?,
+        pos: node.pos,
+    })
+}
+
+/// `stack.toxiproxy.proxies`: link target → proxy name.
+fn decode_proxies(dec: &mut Decoder, node: &Node) -> Option<Vec<(String, Located<String>)>> {
+    let mut m = dec.map(node, "stack.toxiproxy.proxies")?;
+    let mut out = Vec::new();
+    let mut ok = true;
+    for target in FaultKind::Network.targets() {
+        let Some(n) = m.get(target) else { continue };
+        let field = m.path(target);
+        match dec.string(n, &field) {
+            Some(name) if is_proxy_name(&name) => {
+                out.push((target.to_string(), Located::new(name, n.pos, field)))
+            }
+            Some(name) => {
+                dec.error(n.pos, &field, format!("expected a Toxiproxy proxy name (letters, digits, '_', '-', '.'), found {name:?}"));
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    m.finish(dec);
+    if ok && out.is_empty() {
+        dec.error(
+            node.pos,
+            "stack.toxiproxy.proxies",
+            format!(
+                "expected the proxy name of at least one link ({}), found none",
+                FaultKind::Network.targets().join(", ")
+            ),
+        );
+        return None;
+    }
+    ok.then_some(out)
+}
+
+/// A name that is safe in the API's URL path.
+fn is_proxy_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && s != "."
+        && s != ".."
 }

@@ -470,14 +470,23 @@ pub(super) fn logs(
             r.nonconforming
         ));
         details.extend(r.examples.iter().cloned());
-        if r.correlatable > 0 {
+        // Correlation is judged on the logs that were read: with none (an
+        // external stack's logs are reached through Loki only), nothing
+        // was looked up, which is not a miss.
+        let read_any = !r.files.is_empty();
+        if r.correlatable > 0 && read_any {
             details.push(format!(
                 "trace correlation: {}/{} sampled requests found in backend-api's log by trace_id",
                 r.correlated, r.correlatable
             ));
+        } else if r.correlatable > 0 {
+            unmeasured.push(format!(
+                "trace correlation: no service log file was read here, so the {} sampled requests were not looked up",
+                r.correlatable
+            ));
         }
         // Broken log lines break every search, measured or not.
-        if r.nonconforming > 0 || r.correlated < r.correlatable {
+        if r.nonconforming > 0 || (read_any && r.correlated < r.correlatable) {
             failed = true;
         }
     }
@@ -584,6 +593,36 @@ mod tests {
             logs(l, Some(&capped), String::new()).status,
             Status::NotMeasured
         );
+    }
+
+    #[test]
+    fn trace_correlation_is_judged_only_on_logs_that_were_read() {
+        let s = spec();
+        let l = s.log_search.as_ref().unwrap();
+        // An external stack without Loki: no log file read here, so the
+        // sampled requests were not looked up; not measured, not a miss.
+        let unread = LogReport {
+            correlatable: 152,
+            ..Default::default()
+        };
+        let r = logs(l, Some(&unread), "no Loki URL".into());
+        assert_eq!(r.status, Status::NotMeasured, "{:?}", r.details);
+        assert!(
+            r.details
+                .iter()
+                .any(|d| d.contains("152 sampled requests were not looked up"))
+        );
+        // The same requests missing from a log that was read: a failure.
+        let read = LogReport {
+            files: vec!["backend-api.log".into()],
+            lines: 300,
+            correlatable: 152,
+            correlated: 150,
+            ..Default::default()
+        };
+        let r = logs(l, Some(&read), "no Loki URL".into());
+        assert_eq!(r.status, Status::Fail);
+        assert!(r.details.iter().any(|d| d.contains("150/152")));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::stack::launch::Launcher;
 use crate::stack::process::{Ready, Spec, Unit};
 use crate::stack::proxy::DelayProxy;
 use crate::stack::tools::Validator;
-use crate::stack::toxiproxy::{self, Toxiproxy};
+use crate::stack::toxiproxy::{self, Links, Proxy, Toxiproxy};
 use crate::stack::{ComponentInfo, StackOptions};
 use crate::stackfiles::render::{AddressMap, DroppedTarget, RenderInput, Rendered};
 
@@ -48,13 +48,6 @@ pub struct Running {
     /// Toxiproxy, when the harness runs it: backend-api's links to
     /// PostgreSQL and Redis, by the proxy's name, and where each listens.
     pub(crate) links: Option<Links>,
-}
-
-/// The harness's Toxiproxy and its proxies.
-pub(crate) struct Links {
-    pub api: Toxiproxy,
-    /// Proxy name → where it listens.
-    pub listen: BTreeMap<String, String>,
 }
 
 impl Running {
@@ -208,10 +201,11 @@ impl<'a> Build<'a> {
             let port = crate::stack::process::free_port()?;
             let spec = toxiproxy::spec(program, port, self.log("toxiproxy"), self.pid_file());
             self.start(spec).await?;
-            self.running.links = Some(Links {
-                api: Toxiproxy::new(&format!("http://127.0.0.1:{port}"))?,
-                listen: BTreeMap::new(),
-            });
+            let api = format!("http://127.0.0.1:{port}");
+            self.running.links = Some(Links::new(Toxiproxy::new(&api)?));
+            // Listed with the stack's components, so that `up.json` names
+            // the API a staging drill's network faults go through.
+            self.record_version("toxiproxy", Some(toxiproxy::VERSION.into()), api);
         }
         let links = self.running.links.as_mut().expect("started above");
         let listen = links
@@ -219,7 +213,13 @@ impl<'a> Build<'a> {
             .create(name, upstream)
             .await
             .with_context(|| format!("linking backend-api to {name} through Toxiproxy"))?;
-        links.listen.insert(name.to_string(), listen.clone());
+        links.proxies.insert(
+            name.to_string(),
+            Proxy {
+                name: name.to_string(),
+                listen: listen.clone(),
+            },
+        );
         Ok(Some(listen))
     }
 

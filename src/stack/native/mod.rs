@@ -87,7 +87,7 @@ impl Native {
             .running
             .links
             .as_ref()
-            .is_some_and(|l| l.listen.contains_key(name))
+            .is_some_and(|l| l.proxies.contains_key(name))
         {
             let toxic = crate::scenario::Toxic {
                 latency: delay,
@@ -113,30 +113,19 @@ impl Native {
         toxic: &crate::scenario::Toxic,
         on: bool,
     ) -> anyhow::Result<()> {
-        let links = self.running.links.as_ref().context(
-            "this stack runs no Toxiproxy: toxiproxy-server is built by scripts/go-tools.sh",
-        )?;
-        if !links.listen.contains_key(name) {
-            bail!("backend-api's link to {name} does not go through Toxiproxy in this stack");
-        }
-        if on {
-            links.api.inject(name, toxic).await?;
-        } else {
-            links.api.clear(name, toxic).await?;
-        }
-        if links.api.in_force(name, toxic).await? != on {
-            bail!(
-                "Toxiproxy's proxy {name} does not read back as {} the {} toxic",
-                if on { "carrying" } else { "free of" },
-                toxic.kind.name()
-            );
-        }
-        Ok(())
+        self.running
+            .links
+            .as_ref()
+            .context(
+                "this stack runs no Toxiproxy: toxiproxy-server is built by scripts/go-tools.sh",
+            )?
+            .network(name, toxic, on)
+            .await
     }
 
     /// Where backend-api's Toxiproxy link to `name` listens.
     pub fn link_address(&self, name: &str) -> Option<String> {
-        self.running.links.as_ref()?.listen.get(name).cloned()
+        self.running.links.as_ref()?.listen(name)
     }
 
     pub fn disk(&self) -> anyhow::Result<&Disk> {

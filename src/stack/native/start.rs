@@ -77,5 +77,6 @@ fn stack(decision: ProviderDecision, b: Build<'_>, admin_token: String) -> Stack
         jaeger: b.jaeger,
         backend: Some(Native { running: b.running }),
         admin_token: Some(admin_token),
+        links: None,
     }
 }
