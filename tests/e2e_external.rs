@@ -351,10 +351,9 @@ fn the_staging_drill_measures_real_faults_on_an_external_stack() {
     assert_eq!(outage.reverted_by.as_deref(), Some("revert command"));
     let latency = fault("pg-link-latency");
     assert!(
-        latency
-            .evidence
-            .as_deref()
-            .is_some_and(|e| e.contains("Toxiproxy's proxy postgresql")),
+        latency.evidence.as_deref().is_some_and(
+            |e| e == "Toxiproxy's proxy postgresql read back carrying the latency toxic"
+        ),
         "{latency:?}"
     );
     assert!(

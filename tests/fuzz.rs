@@ -2,7 +2,7 @@
 //! (scenario and SLO files), the PromQL time-scale rewriter, and the files
 //! `report` reads back (results, load shards) and dashboards, on the
 //! stable toolchain. See `fuzz/README.md`. Each target runs for
-//! `ZETA_FUZZ_SECONDS` (default 20) and fails on a panic, a slow input
+//! `ZETA_FUZZ_SECONDS` (default 10) and fails on a panic, a slow input
 //! (over 2 s) or a peak memory over 1 GiB.
 
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ fn budget() -> Duration {
     let secs = std::env::var("ZETA_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(10);
     Duration::from_secs(secs)
 }
 

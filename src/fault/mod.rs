@@ -203,21 +203,18 @@ fn clears_in_place(f: &PlannedFault) -> bool {
 /// How a delay or toxic on a dependency link was seen in force (a cut
 /// link is probed from outside instead, in [`verified_link_down`]).
 fn link_evidence(stack: &Stack, f: &PlannedFault) -> Option<String> {
-    match f.kind {
-        FaultKind::HighLatency if f.target == "postgresql" => {
-            Some(match stack.link_address(&f.target) {
-                Some(_) => {
-                    "Toxiproxy's proxy postgresql read back carrying the latency toxic".into()
-                }
-                None => "the harness's delay proxy in front of postgresql was set".into(),
-            })
-        }
-        FaultKind::Network if !is_link_down(f) => Some(format!(
-            "Toxiproxy's proxy {} read back carrying the toxic",
-            f.target
-        )),
-        _ => None,
-    }
+    let toxic = match f.kind {
+        FaultKind::HighLatency if f.target == "postgresql" => "latency",
+        FaultKind::Network if !is_link_down(f) => f.params.toxic.as_ref()?.kind.name(),
+        _ => return None,
+    };
+    let proxy = match stack.link_proxy(&f.target) {
+        Some(name) if name != f.target => format!("{name} (the link to {})", f.target),
+        _ => f.target.clone(),
+    };
+    Some(format!(
+        "Toxiproxy's proxy {proxy} read back carrying the {toxic} toxic"
+    ))
 }
 
 /// A network fault that cuts the link (`toxic: down`).
@@ -443,7 +440,7 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                 match f.kind {
                     FaultKind::DiskPressure => "fill removed",
                     FaultKind::ServiceDown if f.params.freeze => "resumed (SIGCONT)",
-                    FaultKind::HighLatency if f.target == "postgresql" => "proxy delay removed",
+                    FaultKind::HighLatency if f.target == "postgresql" => "toxic removed",
                     FaultKind::Network => "toxic removed",
                     _ if knobs(f).is_some() => "knobs cleared",
                     _ => "restarted",

@@ -42,10 +42,16 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
     if d.is_empty() { Ok(()) } else { Err(d) }
 }
 
-/// A network fault needs the harness's Toxiproxy: the native provider and
-/// a `toxiproxy-server` (built by scripts/go-tools.sh).
+/// A fault on one of backend-api's dependency links (`network`, and
+/// `high_latency` on PostgreSQL) needs a Toxiproxy: the harness's own
+/// (`toxiproxy-server`, built by scripts/go-tools.sh, a local process
+/// beside native processes or host-network containers alike), or on an
+/// external stack the team's, named in `stack.toxiproxy`.
 fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<String> {
-    if f.kind != FaultKind::Network {
+    let on_link = f.kind == FaultKind::Network
+        || (f.kind == FaultKind::HighLatency && f.target.value == "postgresql");
+    if !on_link || provider == Provider::External {
+        // external_refusal has judged it against `stack.toxiproxy`.
         return None;
     }
     let built = crate::stack::binaries::find(
@@ -54,21 +60,14 @@ fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<Str
         crate::stack::toxiproxy::PROGRAMS,
     )
     .is_some();
-    match provider {
-        // The team's Toxiproxy, named in `stack.toxiproxy`
-        // (external_refusal has checked that it names this link).
-        Provider::External => None,
-        Provider::Native if built => None,
-        Provider::Native => Some(format!(
-            "network on {:?} cannot run here: toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
+    (!built).then(|| {
+        format!(
+            "{} on {:?} cannot run here: it is a toxic on backend-api's Toxiproxy link, and toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
+            f.kind.name(),
             f.target.value,
             crate::stack::binaries::tools_dir().join("bin").display()
-        )),
-        _ => Some(format!(
-            "network on {:?} needs the native provider, where the harness runs Toxiproxy on backend-api's links, or the external provider with your Toxiproxy named in `stack.toxiproxy`",
-            f.target.value
-        )),
-    }
+        )
+    })
 }
 
 /// `run --jobs N` runs scenarios at the same time, each in a stack of its

@@ -368,14 +368,14 @@ impl FaultKind {
     pub fn targets(self) -> &'static [&'static str] {
         match self {
             Self::DatabaseDown => &["postgresql"],
-            // Real components get latency from the harness's TCP proxy.
+            // PostgreSQL gets latency as a toxic on its Toxiproxy link.
             Self::HighLatency => &["backend-api", "ml-engine", "postgresql"],
             Self::DiskPressure => &["disk"],
             // The commands act on whatever they act on; the target names
             // the component whose address the effect is probed at.
             Self::Exec => crate::names::ComponentName::NAMES,
             // backend-api's dependency links, through Toxiproxy.
-            Self::Network => &["postgresql", "redis"],
+            Self::Network => &["postgresql", "redis", "ml-engine"],
             _ => MOCKS,
         }
     }

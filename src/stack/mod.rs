@@ -10,7 +10,9 @@
 //! - the stack's files, read, checked and rendered, are
 //!   [`crate::stackfiles`]: this module only runs what they describe;
 //! - [`binaries`], [`tools`]: which program runs a component, and its own
-//!   config check.
+//!   config check;
+//! - [`toxiproxy`]: backend-api's dependency links through Toxiproxy, the
+//!   harness's own or a team's, where network faults are injected.
 
 pub mod binaries;
 pub mod components;
@@ -19,7 +21,6 @@ pub mod external;
 pub mod launch;
 pub mod native;
 pub mod process;
-pub mod proxy;
 pub mod tools;
 pub mod toxiproxy;
 
@@ -219,8 +220,8 @@ impl Stack {
         self.native("drain a disk")?.disk()?.drain()
     }
 
-    /// Add latency in front of a real component (PostgreSQL) through the
-    /// harness's TCP proxy.
+    /// Add latency in front of a real component (PostgreSQL): a latency
+    /// toxic on backend-api's Toxiproxy link to it.
     pub async fn set_latency(
         &mut self,
         name: &str,
@@ -246,6 +247,14 @@ impl Stack {
         self.native("fault a network link")?
             .network(name, toxic, on)
             .await
+    }
+
+    /// The name of the Toxiproxy proxy on the link to `target`, if any.
+    pub fn link_proxy(&self, target: &str) -> Option<String> {
+        match &self.links {
+            Some(links) => links.proxies.get(target).map(|p| p.name.clone()),
+            None => self.backend.as_ref()?.link_proxy(target),
+        }
     }
 
     /// Where backend-api's Toxiproxy link to `name` listens, if it has one.

@@ -4,9 +4,10 @@
 //!
 //! Natively the harness runs the Go-built `toxiproxy-server`
 //! (`scripts/go-tools.sh`, pinned in `tools/toxiproxy/go.mod`) on a free
-//! loopback port, and backend-api reaches PostgreSQL and Redis through a
-//! proxy each (named after the component). Externally, the scenario names
-//! the team's Toxiproxy API and its proxy names.
+//! loopback port, and backend-api reaches PostgreSQL, Redis and ml-engine
+//! through a proxy each (named after the component). Externally, the
+//! scenario names the team's Toxiproxy API and its proxy names
+//! (`stack.toxiproxy`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -153,7 +153,7 @@ fn network_faults_on_an_external_stack_go_through_the_named_toxiproxy() {
         ),
         (
             "{ provider: external, toxiproxy: { proxies: {} } }",
-            "stack.toxiproxy.proxies: expected the proxy name of at least one link (postgresql, redis), found none",
+            "stack.toxiproxy.proxies: expected the proxy name of at least one link (postgresql, redis, ml-engine), found none",
         ),
         (
             "{ provider: external, toxiproxy: { url: 'http://t:8474' } }",

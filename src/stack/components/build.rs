@@ -22,7 +22,6 @@ use crate::http::endpoint::Endpoint;
 use crate::names::ComponentName;
 use crate::stack::launch::Launcher;
 use crate::stack::process::{Ready, Spec, Unit};
-use crate::stack::proxy::DelayProxy;
 use crate::stack::tools::Validator;
 use crate::stack::toxiproxy::{self, Links, Proxy, Toxiproxy};
 use crate::stack::{ComponentInfo, StackOptions};
@@ -42,11 +41,9 @@ pub struct Running {
     pub(crate) pg_data: Option<PgData>,
     /// The filesystem disk_pressure fills; unmounted at teardown.
     pub(crate) disk: Option<Disk>,
-    /// Between backend-api and PostgreSQL: high_latency on postgresql,
-    /// where Toxiproxy is not built.
-    pub(crate) pg_proxy: Option<DelayProxy>,
     /// Toxiproxy, when the harness runs it: backend-api's links to
-    /// PostgreSQL and Redis, by the proxy's name, and where each listens.
+    /// PostgreSQL, Redis and ml-engine, by the proxy's name, and where each
+    /// listens.
     pub(crate) links: Option<Links>,
 }
 
@@ -57,7 +54,6 @@ impl Running {
             http,
             pg_data: None,
             disk: None,
-            pg_proxy: None,
             links: None,
         }
     }
@@ -78,9 +74,6 @@ impl Running {
         }
         // PostgreSQL is stopped: its data directory can go.
         self.pg_data = None;
-        if let Some(p) = self.pg_proxy.take() {
-            p.stop();
-        }
         if let Some(mut d) = self.disk.take() {
             if let Err(e) = d.unmount() {
                 notes.push(format!("unmounting {}: {e:#}", d.mountpoint.display()));
@@ -185,12 +178,10 @@ impl<'a> Build<'a> {
 
     /// A Toxiproxy proxy `name` in front of `upstream` (`host:port`), for
     /// backend-api's link to it: where backend-api should connect, or None
-    /// where Toxiproxy is not built or the stack runs in containers. The
-    /// first link starts `toxiproxy-server`.
+    /// where Toxiproxy is not built (faults on the link are then refused
+    /// before a run). The first link starts `toxiproxy-server`, a local
+    /// process on both providers (containers share the host's network).
     pub async fn link(&mut self, name: &str, upstream: &str) -> anyhow::Result<Option<String>> {
-        if self.launcher.containerised(name) {
-            return Ok(None);
-        }
         if self.running.links.is_none() {
             let Some(program) = self.launcher.program("toxiproxy", toxiproxy::PROGRAMS) else {
                 tracing::info!(

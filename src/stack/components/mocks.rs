@@ -33,13 +33,14 @@ const PROBE: Probe = Probe {
 
 /// The faults a mock takes, aimed at `$name`.
 macro_rules! mock_faults {
-    ($name:literal) => {
+    ($name:literal $(, $extra:expr)*) => {
         &[
             (FaultKind::ServiceDown, $name),
             (FaultKind::HighLatency, $name),
             (FaultKind::ErrorRate, $name),
             (FaultKind::CacheDegradation, $name),
             (FaultKind::MemoryPressure, $name),
+            $($extra,)*
         ]
     };
 }
@@ -49,7 +50,11 @@ pub const ML_ENGINE: Component = Component::new(
     "Mock ML engine (fault knobs: /admin/faults)",
 )
 .probe(PROBE)
-.faults(mock_faults!("ml-engine"), None)
+// Also backend-api's Toxiproxy link to it (`network`).
+.faults(
+    mock_faults!("ml-engine", (FaultKind::Network, "ml-engine")),
+    None,
+)
 .start(|b| Box::pin(start(b, ComponentName::MlEngine)));
 
 /// Started after ml-engine, which it calls.
@@ -78,13 +83,22 @@ async fn start(b: &mut Build<'_>, name: ComponentName) -> anyhow::Result<()> {
     let addr = format!("127.0.0.1:{}", free_port()?);
     let mut env = vec![("RUST_LOG".to_string(), "warn".to_string())];
     env.extend(b.mock_env.iter().cloned());
+    // backend-api reaches ml-engine through Toxiproxy where it is built
+    // (network faults on that link), else directly.
+    let mut ml_engine = None;
     if name == ComponentName::BackendApi {
         env.extend(b.backend_env.iter().cloned());
+        let ml = b.address(compose(ComponentName::MlEngine))?;
+        ml_engine = Some(
+            b.link(ComponentName::MlEngine.name(), &ml)
+                .await?
+                .unwrap_or(ml),
+        );
     }
     let mut spec = b.spec(
         name.name(),
         b.opts.self_exe.clone(),
-        args(b, name, &addr)?,
+        args(b, name, &addr, ml_engine.as_deref())?,
         Ready::Http(format!("http://{addr}/health")),
     );
     spec.env = env;
@@ -101,8 +115,14 @@ async fn start(b: &mut Build<'_>, name: ComponentName) -> anyhow::Result<()> {
 }
 
 /// `zeta-bench mock NAME …`: where it listens and logs, its memory limit;
-/// backend-api where ml-engine is, ml-engine its users and training time.
-fn args(b: &Build<'_>, name: ComponentName, addr: &str) -> anyhow::Result<Vec<String>> {
+/// backend-api where it reaches ml-engine, ml-engine its users and
+/// training time.
+fn args(
+    b: &Build<'_>,
+    name: ComponentName,
+    addr: &str,
+    ml_engine: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let log = b
         .opts
         .run_dir
@@ -121,8 +141,7 @@ fn args(b: &Build<'_>, name: ComponentName, addr: &str) -> anyhow::Result<Vec<St
         "--memory-limit-mb".into(),
         MOCK_MEMORY_LIMIT_MB.to_string(),
     ];
-    if name == ComponentName::BackendApi {
-        let ml = b.address(compose(ComponentName::MlEngine))?;
+    if let Some(ml) = ml_engine {
         args.extend(["--ml-engine".to_string(), format!("http://{ml}")]);
         return Ok(args);
     }

@@ -1,6 +1,6 @@
 //! The PostgreSQL exporter (package `prometheus-postgres-exporter`):
 //! `pg_up`, which DatabaseDown fires on. It connects to PostgreSQL
-//! directly, not through backend-api's delay proxy.
+//! directly, not through backend-api's Toxiproxy link.
 
 use std::path::PathBuf;
 use std::time::Duration;

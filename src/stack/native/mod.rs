@@ -75,34 +75,20 @@ impl Native {
         self.running.teardown().await
     }
 
-    /// high_latency on a dependency link: a Toxiproxy latency toxic where
-    /// the harness runs Toxiproxy, else its own delay proxy (PostgreSQL).
+    /// high_latency on a dependency link (PostgreSQL): a Toxiproxy
+    /// latency toxic on backend-api's link to it.
     pub async fn set_latency(
         &self,
         name: &str,
         delay: Duration,
         jitter: Duration,
     ) -> anyhow::Result<()> {
-        if self
-            .running
-            .links
-            .as_ref()
-            .is_some_and(|l| l.proxies.contains_key(name))
-        {
-            let toxic = crate::scenario::Toxic {
-                latency: delay,
-                jitter,
-                ..Default::default()
-            };
-            return self.network(name, &toxic, !delay.is_zero()).await;
-        }
-        match (name, &self.running.pg_proxy) {
-            ("postgresql", Some(p)) => {
-                p.set_delay(delay, jitter);
-                Ok(())
-            }
-            _ => bail!("{name} has no latency proxy in this stack"),
-        }
+        let toxic = crate::scenario::Toxic {
+            latency: delay,
+            jitter,
+            ..Default::default()
+        };
+        self.network(name, &toxic, !delay.is_zero()).await
     }
 
     /// Put `toxic` on the Toxiproxy link to `name` (`on`), or take it off,
@@ -121,6 +107,12 @@ impl Native {
             )?
             .network(name, toxic, on)
             .await
+    }
+
+    /// The name of the Toxiproxy proxy on backend-api's link to `target`.
+    pub fn link_proxy(&self, target: &str) -> Option<String> {
+        let links = self.running.links.as_ref()?;
+        links.proxies.get(target).map(|p| p.name.clone())
     }
 
     /// Where backend-api's Toxiproxy link to `name` listens.

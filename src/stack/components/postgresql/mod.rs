@@ -1,6 +1,6 @@
 //! PostgreSQL, where backend-api keeps its data: the target of
 //! `database_down` (DatabaseDown fires on its exporter's `pg_up`) and of
-//! `high_latency` through the harness's delay proxy.
+//! `high_latency` (a latency toxic on backend-api's Toxiproxy link to it).
 //!
 //! - [`server`]: initdb and the server's process or container spec (as an
 //!   unprivileged user when the harness is root);
@@ -11,8 +11,6 @@
 pub mod server;
 
 use std::path::PathBuf;
-
-use anyhow::Context;
 
 use super::{Build, Component};
 use crate::names::ComponentName;
@@ -78,19 +76,12 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     b.running.pg_data = data;
     b.start(spec).await?;
     // backend-api reaches PostgreSQL through Toxiproxy (network faults,
-    // high_latency) or, where it is not built, the harness's delay proxy;
-    // the exporter connects directly.
-    let listen = match b.link("postgresql", &format!("127.0.0.1:{port}")).await? {
-        Some(listen) => listen,
-        None => {
-            let proxy = crate::stack::proxy::DelayProxy::start(format!("127.0.0.1:{port}"))
-                .await
-                .context("starting the PostgreSQL latency proxy")?;
-            let listen = proxy.listen.clone();
-            b.running.pg_proxy = Some(proxy);
-            listen
-        }
-    };
+    // high_latency) where it is built, else directly; the exporter
+    // connects directly.
+    let listen = b
+        .link("postgresql", &format!("127.0.0.1:{port}"))
+        .await?
+        .unwrap_or_else(|| format!("127.0.0.1:{port}"));
     let proxy_port: u16 = listen
         .rsplit(':')
         .next()
