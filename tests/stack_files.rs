@@ -703,3 +703,60 @@ fn a_misspelled_grouping_label_is_broken_on_the_tenant_panels() {
         "{text}"
     );
 }
+
+/// `validate` on the shipped service-down scenario with `annotation` added
+/// to the business dashboard's annotation queries; (exit code, output).
+fn validate_with_annotation(annotation: serde_json::Value) -> (i32, String) {
+    let p = common::Project::new();
+    let path = p.path("stack/grafana/dashboards/business-metrics.json");
+    let mut d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    d["annotations"]["list"]
+        .as_array_mut()
+        .unwrap()
+        .push(annotation);
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    let out = p.run(&["validate", "scenarios/service-down.yml"]);
+    (out.status.code().unwrap(), common::text(&out))
+}
+
+#[test]
+fn annotation_queries_are_checked_like_panels() {
+    let prom = serde_json::json!({"type": "prometheus", "uid": "prometheus"});
+    // A well-formed one adds no problem (the shipped stack's only finding
+    // is the seed's slow rules, exit 1).
+    let (code, text) = validate_with_annotation(serde_json::json!({
+        "datasource": prom, "enable": true, "name": "Errors",
+        "expr": "sum by (service) (rate(http_requests_total{status=~\"5..\"}[$__rate_interval])) > 0",
+        "step": "60s", "titleFormat": "5xx on {{service}}", "tagKeys": "service"
+    }));
+    assert_eq!(code, 1, "{text}");
+    assert!(!text.contains("annotation"), "{text}");
+    // A misspelled metric, a label no series has, a deleted variable.
+    let (code, text) = validate_with_annotation(serde_json::json!({
+        "datasource": prom, "enable": true, "name": "Deploys",
+        "expr": "changes(api_request_total{tenant_id=~\"$customer\"}[5m]) > 0",
+        "tagKeys": "tenant,service"
+    }));
+    assert_eq!(code, 2, "{text}");
+    for want in [
+        "annotation \"Deploys\" queries api_request_total, which nothing in this stack produces",
+        "did you mean api_requests_total?",
+        "annotation \"Deploys\" target Anno uses $customer, which no variable of the dashboard defines",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    let (code, text) = validate_with_annotation(serde_json::json!({
+        "datasource": prom, "enable": true, "name": "By tenant",
+        "target": {"expr": "sum by (tenant_id) (api_requests_total) > 0", "refId": "Anno"},
+        "titleFormat": "{{tennant_id}}"
+    }));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("annotation \"By tenant\""), "{text}");
+    assert!(text.contains("tennant_id"), "{text}");
+    // A disabled one is not run by Grafana, so not checked.
+    let (code, text) = validate_with_annotation(serde_json::json!({
+        "datasource": prom, "enable": false, "name": "Off", "expr": "nothing_total > 0"
+    }));
+    assert_eq!(code, 1, "{text}");
+}

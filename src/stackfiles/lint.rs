@@ -79,8 +79,13 @@ pub fn check_dashboards(dashboards: &[Dashboard], sources: &[Datasource]) -> Vec
         for what in undefined_variables(d) {
             problem(what);
         }
-        for p in d.panels.iter().filter(|p| p.runs_queries()) {
-            let name = format!("panel {:?} (id {})", p.title, p.id.unwrap_or(0));
+        for p in d
+            .panels
+            .iter()
+            .filter(|p| p.runs_queries())
+            .chain(&d.annotations)
+        {
+            let name = place(p);
             if p.targets.is_empty() {
                 problem(format!("{name} has no query"));
             }
@@ -143,8 +148,8 @@ fn undefined_variables(d: &Dashboard) -> Vec<String> {
     for v in &d.variables {
         check(format!("variable ${}", v.name), &v.query);
     }
-    for p in &d.panels {
-        let name = format!("panel {:?} (id {})", p.title, p.id.unwrap_or(0));
+    for p in d.panels.iter().chain(&d.annotations) {
+        let name = place(p);
         if let Some(r) = &p.repeat {
             check(format!("{name} repeat"), &format!("${r}"));
         }
@@ -155,6 +160,15 @@ fn undefined_variables(d: &Dashboard) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Where a panel (or an annotation query) is, as a problem names it.
+fn place(p: &Panel) -> String {
+    if p.kind == "annotation" {
+        format!("annotation {:?}", p.title)
+    } else {
+        format!("panel {:?} (id {})", p.title, p.id.unwrap_or(0))
+    }
 }
 
 /// One PromQL expression the stack runs, and where it is written.
@@ -200,14 +214,22 @@ pub fn queries(files: &StackFiles, dashboards: &[Dashboard], sources: &[Datasour
                 });
             }
         }
-        for (p, t) in d.targets() {
+        let annotations = d
+            .annotations
+            .iter()
+            .flat_map(|p| p.targets.iter().map(move |t| (p, t)));
+        for (p, t) in d.targets().chain(annotations) {
             let is_prom =
                 resolve(p.datasource_of(t), d, sources).is_some_and(|s| s.kind == "prometheus");
             if is_prom && !t.expr.is_empty() {
                 let ctx = context(d, p, None);
+                let what = match p.kind.as_str() {
+                    "annotation" => format!("annotation {:?}", p.title),
+                    _ => format!("panel {:?}", p.title),
+                };
                 out.push(Query {
                     file: d.file.clone(),
-                    what: format!("panel {:?}", p.title),
+                    what,
                     expr: substitute(&t.expr, &ctx, &d.variables),
                     legend: t.legend.clone(),
                 });

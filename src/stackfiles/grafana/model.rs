@@ -151,6 +151,10 @@ pub struct Dashboard {
     pub time_to: String,
     pub variables: Vec<Variable>,
     pub panels: Vec<Panel>,
+    /// The enabled annotation queries (Grafana runs them with the panels
+    /// on every load), each as a full-width panel of kind `annotation`
+    /// with one target; Grafana's built-in annotations are not queries.
+    pub annotations: Vec<Panel>,
 }
 
 impl Dashboard {
@@ -260,6 +264,7 @@ pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
             .to_string(),
         variables,
         panels,
+        annotations: annotations(d),
     })
 }
 
@@ -332,6 +337,55 @@ fn panel(p: &Value, row: Option<String>) -> Panel {
             .map(|n| n as u32),
         row,
     }
+}
+
+/// The dashboard's annotation queries: `annotations.list` entries that are
+/// enabled, not Grafana's built-in one, and carry a query (`expr`, or
+/// `target.expr` as newer Grafana writes it). Their title and text
+/// formats and tag keys name labels, as a legend does.
+fn annotations(d: &Value) -> Vec<Panel> {
+    let list = d.pointer("/annotations/list").and_then(Value::as_array);
+    list.into_iter()
+        .flatten()
+        .filter(|a| a.get("builtIn").and_then(Value::as_u64).unwrap_or(0) == 0)
+        .filter(|a| a.get("enable").and_then(Value::as_bool).unwrap_or(true))
+        .filter_map(|a| {
+            let expr = a
+                .get("expr")
+                .or_else(|| a.pointer("/target/expr"))
+                .and_then(Value::as_str)
+                .filter(|e| !e.trim().is_empty())?;
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let tags: String = text("tagKeys")
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| format!("{{{{{k}}}}}"))
+                .collect();
+            let legend = [text("titleFormat"), text("textFormat"), tags].join(" ");
+            let datasource = DsRef::from_json(a.get("datasource"));
+            Some(Panel {
+                title: text("name"),
+                kind: "annotation".into(),
+                datasource: datasource.clone(),
+                interval: a
+                    .get("step")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+                targets: vec![Target {
+                    ref_id: "Anno".into(),
+                    expr: expr.to_string(),
+                    datasource,
+                    hidden: false,
+                    instant: false,
+                    interval: None,
+                    legend: Some(legend.trim().to_string()).filter(|l| !l.is_empty()),
+                }],
+                ..Panel::dashboard_wide()
+            })
+        })
+        .collect()
 }
 
 fn variable(v: &Value) -> Variable {

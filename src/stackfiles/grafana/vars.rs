@@ -331,6 +331,7 @@ mod tests {
                 },
             ],
             panels: vec![],
+            annotations: vec![],
         }
     }
 
