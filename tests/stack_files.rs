@@ -760,3 +760,22 @@ fn annotation_queries_are_checked_like_panels() {
     }));
     assert_eq!(code, 1, "{text}");
 }
+
+#[test]
+fn a_library_panel_reference_is_not_a_panel_without_a_query() {
+    let p = common::Project::new();
+    let path = p.path("stack/grafana/dashboards/business-metrics.json");
+    let mut d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    d["panels"].as_array_mut().unwrap().push(serde_json::json!({
+        "id": 99, "gridPos": {"h": 8, "w": 12, "x": 0, "y": 40},
+        "libraryPanel": {"uid": "team-errors", "name": "Team errors"}
+    }));
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    let out = p.run(&["validate", "scenarios/service-down.yml"]);
+    let text = common::text(&out);
+    // Its queries live in Grafana's database: nothing to refuse (the
+    // shipped stack's only finding is the seed's slow rules, exit 1).
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.contains("has no query"), "{text}");
+}

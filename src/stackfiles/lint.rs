@@ -86,7 +86,7 @@ pub fn check_dashboards(dashboards: &[Dashboard], sources: &[Datasource]) -> Vec
             .chain(&d.annotations)
         {
             let name = place(p);
-            if p.targets.is_empty() {
+            if p.targets.is_empty() && p.library.is_none() {
                 problem(format!("{name} has no query"));
             }
             let ctx = context(d, p, scrape);

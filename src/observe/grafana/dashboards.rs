@@ -148,6 +148,12 @@ impl Probe {
                         health: None,
                     };
                     match queries(d, &vars, p, sources, scrape) {
+                        Ok(q) if q.is_empty() && p.library.is_some() => {
+                            result.skipped = Some(format!(
+                                "library panel {:?}: its queries are in Grafana's database, not in the dashboard file",
+                                p.library.as_deref().unwrap_or("")
+                            ))
+                        }
                         Ok(q) if q.is_empty() => {
                             result.skipped = Some("no Prometheus query".into())
                         }

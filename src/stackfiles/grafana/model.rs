@@ -90,6 +90,9 @@ pub struct Panel {
     pub max_data_points: Option<u32>,
     /// Title of the row the panel sits in.
     pub row: Option<String>,
+    /// The name of the library panel this refers to, when its queries are
+    /// not in the file (they live in Grafana's database).
+    pub library: Option<String>,
 }
 
 impl Panel {
@@ -107,6 +110,7 @@ impl Panel {
             interval: None,
             max_data_points: None,
             row: None,
+            library: None,
         }
     }
 
@@ -204,6 +208,8 @@ pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
         anyhow::bail!("{}: expected a dashboard object", path.display());
     }
     let mut panels = Vec::new();
+    // An export "for sharing externally" carries its library panels here.
+    let elements = d.get("__elements").filter(|e| e.is_object());
     if let Some(rows) = d.get("rows").and_then(Value::as_array) {
         for row in rows {
             let title = row.get("title").and_then(Value::as_str).map(String::from);
@@ -213,7 +219,7 @@ pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
                 .into_iter()
                 .flatten()
             {
-                panels.push(panel(p, title.clone()));
+                panels.push(panel(p, title.clone(), elements));
             }
         }
     }
@@ -232,10 +238,10 @@ pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
                 .into_iter()
                 .flatten()
             {
-                panels.push(panel(child, current_row.clone()));
+                panels.push(panel(child, current_row.clone(), elements));
             }
         } else {
-            panels.push(panel(p, current_row.clone()));
+            panels.push(panel(p, current_row.clone(), elements));
         }
     }
     let variables = d
@@ -268,8 +274,22 @@ pub fn parse_dashboard(path: &Path, root: &Value) -> anyhow::Result<Dashboard> {
     })
 }
 
-fn panel(p: &Value, row: Option<String>) -> Panel {
-    let targets = p
+/// A panel as Grafana runs it. A library panel reference
+/// (`libraryPanel: {uid, name}`) takes its queries from the export's
+/// `__elements` when the file carries them; otherwise they live in
+/// Grafana's database, and the panel is kept with no target and its name
+/// in `library`.
+fn panel(p: &Value, row: Option<String>, elements: Option<&Value>) -> Panel {
+    let library = p.get("libraryPanel");
+    let model = library
+        .and_then(|l| l.get("uid"))
+        .and_then(Value::as_str)
+        .and_then(|uid| elements?.get(uid)?.get("model"))
+        .filter(|m| m.is_object());
+    // Where the queries, type and datasource are; the placement and
+    // title are the reference's.
+    let q = model.unwrap_or(p);
+    let targets = q
         .get("targets")
         .and_then(Value::as_array)
         .into_iter()
@@ -306,10 +326,11 @@ fn panel(p: &Value, row: Option<String>) -> Panel {
         id: p.get("id").and_then(Value::as_i64),
         title: p
             .get("title")
+            .or_else(|| q.get("title"))
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string(),
-        kind: p
+        kind: q
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or("")
@@ -319,23 +340,33 @@ fn panel(p: &Value, row: Option<String>) -> Panel {
             .and_then(Value::as_u64)
             .or_else(|| p.get("span").and_then(Value::as_u64).map(|s| s * 2))
             .unwrap_or(12) as u32,
-        datasource: DsRef::from_json(p.get("datasource")),
+        datasource: DsRef::from_json(q.get("datasource")),
         targets,
-        repeat: p
+        repeat: q
             .get("repeat")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(String::from),
-        interval: p
+        interval: q
             .get("interval")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(String::from),
-        max_data_points: p
+        max_data_points: q
             .get("maxDataPoints")
             .and_then(Value::as_u64)
             .map(|n| n as u32),
         row,
+        library: match (library, model) {
+            (Some(l), None) => Some(
+                l.get("name")
+                    .or_else(|| l.get("uid"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            ),
+            _ => None,
+        },
     }
 }
 
@@ -437,5 +468,60 @@ fn variable(v: &Value) -> Variable {
             .collect(),
         query,
         datasource: DsRef::from_json(v.get("datasource")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(d: Value) -> Dashboard {
+        parse_dashboard(Path::new("d.json"), &d).unwrap()
+    }
+
+    #[test]
+    fn a_library_panel_takes_its_queries_from_the_exports_elements() {
+        let reference = json!({"id": 7, "title": "Errors (shared)", "gridPos": {"w": 8},
+                               "libraryPanel": {"uid": "lib-errors", "name": "Errors"}});
+        let model = json!({"type": "timeseries", "title": "Errors",
+            "datasource": {"type": "prometheus", "uid": "prometheus"},
+            "targets": [{"refId": "A", "expr": "sum(rate(http_requests_total[5m]))"}]});
+        let exported = parse(json!({"title": "d", "panels": [reference.clone()],
+            "__elements": {"lib-errors": {"uid": "lib-errors", "name": "Errors", "kind": 1, "model": model}}}));
+        let p = &exported.panels[0];
+        assert_eq!(p.title, "Errors (shared)");
+        assert_eq!(p.kind, "timeseries");
+        assert_eq!(p.width, 8);
+        assert_eq!(p.targets[0].expr, "sum(rate(http_requests_total[5m]))");
+        assert_eq!(p.library, None);
+        // Provisioned from a file, the model is in Grafana's database.
+        let provisioned = parse(json!({"title": "d", "panels": [reference]}));
+        let p = &provisioned.panels[0];
+        assert!(p.targets.is_empty());
+        assert_eq!(p.library.as_deref(), Some("Errors"));
+    }
+
+    #[test]
+    fn annotation_queries_are_the_enabled_ones_with_a_query() {
+        let d = parse(json!({"title": "d", "annotations": {"list": [
+            {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": true, "name": "Annotations & Alerts"},
+            {"datasource": {"uid": "prometheus"}, "enable": true, "name": "Deploys", "expr": "changes(x[5m]) > 0",
+             "titleFormat": "{{service}}", "tagKeys": "service, tenant_id", "step": "60s"},
+            {"datasource": {"uid": "prometheus"}, "name": "New style", "target": {"expr": "up == 0", "refId": "Anno"}},
+            {"datasource": {"uid": "prometheus"}, "enable": false, "name": "Off", "expr": "y > 0"},
+            {"datasource": {"uid": "loki"}, "enable": true, "name": "Blank", "expr": " "}
+        ]}}));
+        let names: Vec<&str> = d.annotations.iter().map(|a| a.title.as_str()).collect();
+        assert_eq!(names, ["Deploys", "New style"]);
+        let a = &d.annotations[0];
+        assert_eq!(a.kind, "annotation");
+        assert_eq!(a.interval.as_deref(), Some("60s"));
+        assert_eq!(a.targets[0].expr, "changes(x[5m]) > 0");
+        assert_eq!(
+            a.targets[0].legend.as_deref(),
+            Some("{{service}}  {{service}}{{tenant_id}}")
+        );
+        assert_eq!(d.annotations[1].targets[0].expr, "up == 0");
     }
 }

@@ -347,6 +347,7 @@ mod tests {
             interval: None,
             max_data_points: None,
             row: None,
+            library: None,
         }
     }
 
