@@ -155,9 +155,94 @@ impl Parser {
         (self.i > start).then(|| self.s[start..self.i].iter().collect())
     }
 
-    /// A query: a log query, or a (possibly aggregated) metric query.
+    /// A query: a log query, or metric queries and numbers joined by
+    /// binary operators (`/`, `> 10`, `or vector(0)`, `and on (x)`, …).
     fn expr(&mut self) -> Result<(), LogqlError> {
+        self.operand()?;
+        while self.binary_operator() {
+            self.vector_matching()?;
+            self.operand()?;
+        }
+        Ok(())
+    }
+
+    /// A binary operator, consumed if one comes next.
+    fn binary_operator(&mut self) -> bool {
         self.skip_ws();
+        let save = self.i;
+        for op in [
+            "==", "!=", ">=", "<=", ">", "<", "+", "-", "*", "/", "%", "^",
+        ] {
+            if self.eat(op) {
+                // `!=` and `!~` are line filters after a selector, not here.
+                return true;
+            }
+        }
+        for word in ["and", "or", "unless"] {
+            if self.eat_word(word) {
+                return true;
+            }
+        }
+        self.i = save;
+        false
+    }
+
+    /// `bool`, `on (…)`/`ignoring (…)` and `group_left`/`group_right (…)`
+    /// after a binary operator, each optional.
+    fn vector_matching(&mut self) -> Result<(), LogqlError> {
+        self.eat_word("bool");
+        if self.eat_word("on") || self.eat_word("ignoring") {
+            self.paren_labels()?;
+            if self.eat_word("group_left") || self.eat_word("group_right") {
+                self.skip_ws();
+                if self.peek() == Some('(') {
+                    self.paren_labels()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `(a, b)`: a parenthesised, possibly empty, list of label names.
+    fn paren_labels(&mut self) -> Result<(), LogqlError> {
+        self.expect("(", "\"(\" before the label list")?;
+        loop {
+            if self.eat(")") {
+                return Ok(());
+            }
+            if self.ident().is_none() {
+                return Err(self.err("expected a label name in the list".into()));
+            }
+            if !self.eat(",") {
+                return self.expect(")", "\")\" closing the label list");
+            }
+        }
+    }
+
+    /// `word` as a whole word (not the start of a longer name).
+    fn eat_word(&mut self, word: &str) -> bool {
+        self.skip_ws();
+        let save = self.i;
+        match self.ident() {
+            Some(w) if w == word => true,
+            _ => {
+                self.i = save;
+                false
+            }
+        }
+    }
+
+    /// One side of a binary operation: a signed number, a parenthesised
+    /// query, a log query, or a function.
+    fn operand(&mut self) -> Result<(), LogqlError> {
+        self.skip_ws();
+        if matches!(self.peek(), Some('-' | '+')) {
+            self.i += 1;
+            self.skip_ws();
+        }
+        if self.peek().is_some_and(|c| c.is_ascii_digit() || c == '.') {
+            return self.number().map(drop);
+        }
         if self.peek() == Some(SELECTOR_OPEN) {
             return self.log_query(false);
         }
@@ -179,6 +264,15 @@ impl Parser {
         if VECTOR_AGGREGATIONS.contains(&name.as_str()) {
             return self.vector_aggregation(&name);
         }
+        match name.as_str() {
+            "vector" => {
+                self.expect("(", "\"(\" after vector")?;
+                self.number()?;
+                return self.expect(")", "\")\" closing vector");
+            }
+            "label_replace" => return self.label_replace(),
+            _ => {}
+        }
         self.skip_ws();
         let call = self.peek() == Some('(');
         self.i = at;
@@ -190,6 +284,21 @@ impl Parser {
                 self.rest(12)
             )))
         }
+    }
+
+    /// `label_replace(q, "dst", "replacement", "src", "regex")`.
+    fn label_replace(&mut self) -> Result<(), LogqlError> {
+        self.expect("(", "\"(\" after label_replace")?;
+        self.expr()?;
+        for what in ["destination label", "replacement", "source label", "regex"] {
+            self.expect(",", &format!("\",\" before the {what}"))?;
+            let at = self.i;
+            let value = self.string()?;
+            if what == "regex" {
+                self.regex(&value, at)?;
+            }
+        }
+        self.expect(")", "\")\" closing label_replace")
     }
 
     /// `rate({…} [5m])`, `quantile_over_time(0.9, {…} | unwrap x [5m])`.
@@ -260,6 +369,9 @@ impl Parser {
             self.expect("[", "a range like [5m] after the log query")?;
             self.duration()?;
             self.expect("]", "\"]\" closing the range")?;
+            if self.eat_word("offset") {
+                self.duration()?;
+            }
         }
         Ok(())
     }
@@ -378,7 +490,10 @@ impl Parser {
         loop {
             self.skip_ws();
             let at = self.i;
-            if let Some(op) = ["|=", "!=", "|~", "!~"].into_iter().find(|op| self.eat(op)) {
+            if let Some(op) = ["|=", "!=", "|~", "!~", "|>", "!>"]
+                .into_iter()
+                .find(|op| self.eat(op))
+            {
                 self.line_filter(op)?;
                 continue;
             }
@@ -391,6 +506,16 @@ impl Parser {
 
     fn line_filter(&mut self, op: &str) -> Result<(), LogqlError> {
         loop {
+            // `|= ip("10.0.0.0/8")` matches addresses in a range.
+            if op.ends_with('=') && self.eat_word("ip") {
+                self.expect("(", "\"(\" after ip")?;
+                self.string()?;
+                self.expect(")", "\")\" closing ip")?;
+                if !self.eat_word("or") {
+                    return Ok(());
+                }
+                continue;
+            }
             let at = self.i;
             let value = self.string()?;
             if op.ends_with('~') {
@@ -570,6 +695,17 @@ mod tests {
             r#"quantile_over_time(0.95, {service="backend-api"} | json | unwrap latency_ms [5m]) by (endpoint)"#,
             r#"topk(3, sum by (tenant_id) (count_over_time({service="backend-api"}[1h])))"#,
             r#"{app="a"} | latency_ms > 250ms or size > 1KB"#,
+            // Binary operations, scalars and the functions Loki adds.
+            r#"sum(rate({service="x"} |= "error" [5m])) / sum(rate({service="x"}[5m]))"#,
+            r#"sum(rate({service="x"}[5m])) by (service) * 100 > bool 5"#,
+            r#"sum(count_over_time({service="x"} | json | level="ERROR" [1m])) or vector(0)"#,
+            r#"sum by (a) (rate({s="x"}[5m])) / ignoring (b) group_left sum(rate({s="x"}[5m]))"#,
+            r#"-1 * sum(rate({s="x"}[5m])) and on (a) sum(rate({s="y"}[5m]))"#,
+            r#"count_over_time({service="x"}[5m] offset 1h)"#,
+            r#"label_replace(rate({service="x"}[5m]), "foo", "$1", "service", "(.*)")"#,
+            r#"{service="x"} |> "<_> error <_>" !> "<_> debug <_>""#,
+            r#"{service="x"} != ip("10.0.0.0/8")"#,
+            r#"avg_over_time({service="x"} | json | unwrap duration(latency) [5m]) by (service)"#,
         ] {
             check(q).unwrap_or_else(|e| panic!("{q}: {e}"));
         }
@@ -598,6 +734,14 @@ mod tests {
             (r#"{service="x"} | unwrap latency"#, "metric query"),
             (r#"frobnicate({service="x"}[5m])"#, "unknown function"),
             (r#"{service="x"} }"#, "after the query"),
+            (r#"sum(rate({s="x"}[5m])) /"#, "expected a stream selector"),
+            (r#"vector(x)"#, "expected a number"),
+            (
+                r#"label_replace(rate({s="x"}[5m]), "a", "b", "c", "(unclosed")"#,
+                "invalid regular expression",
+            ),
+            (r#"rate({s="x"}[5m] offset)"#, "expected a duration"),
+            (r#"{s="x"} |= ip("10.0.0.0/8""#, "closing ip"),
         ] {
             let e = check(q).expect_err(q);
             assert!(e.to_string().contains(want), "{q}: {e}");
