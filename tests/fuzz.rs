@@ -205,7 +205,7 @@ fn fuzz_promql_rewriter() {
             let _ = zeta_bench::stackfiles::prometheus::promql::scale_expr(text, k);
         }
         let _ = zeta_bench::stackfiles::prometheus::promql::range_windows(text);
-        let _ = zeta_bench::slo::logql::check(text);
+        let _ = zeta_bench::stackfiles::logql::check(text);
     });
 }
 

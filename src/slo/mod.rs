@@ -7,7 +7,6 @@
 
 pub mod check;
 pub mod floor;
-pub mod logql;
 pub mod spec;
 
 pub use spec::{Destination, SloSpec, load_slo};

@@ -274,7 +274,7 @@ fn check_logql(dec: &mut Decoder, n: &Node) {
     };
     for (i, item) in items.iter().enumerate() {
         if let crate::input::NodeKind::Scalar { text, .. } = &item.kind {
-            if let Err(e) = super::logql::check(text) {
+            if let Err(e) = crate::stackfiles::logql::check(text) {
                 dec.error(
                     item.pos,
                     &format!("log_search.queries[{i}]"),

@@ -5,6 +5,8 @@
 //!
 //! - [`files`]: the model of `stack/` (Prometheus, Alertmanager, the rules,
 //!   the dashboards and datasources), each value with its position;
+//! - [`logql`]: the LogQL syntax check (the SLO file's log searches, the
+//!   dashboards' Loki queries);
 //! - [`lint`]: the queries every rule and dashboard runs, checked against
 //!   what could produce their series ([`producers`]: the metric contract,
 //!   recording rules, declared scrape jobs); [`hazards`]: expressions
@@ -22,6 +24,7 @@ pub mod hazards;
 pub mod jaeger;
 pub mod labels;
 pub mod lint;
+pub mod logql;
 pub mod loki;
 pub mod producers;
 pub mod prometheus;
