@@ -779,3 +779,55 @@ fn a_library_panel_reference_is_not_a_panel_without_a_query() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(!text.contains("has no query"), "{text}");
 }
+
+#[test]
+fn loki_queries_of_dashboards_are_checked_as_loki_parses_them() {
+    // The Loki mixin's operational dashboard: every LogQL query (through a
+    // datasource variable, with $__auto) parses after substitution.
+    let loki =
+        load_dashboard(&repo().join("tests/fixtures/grafana/loki-mixin-loki-operational.json"))
+            .unwrap();
+    let sources: Vec<zeta_bench::stackfiles::grafana::provisioning::Datasource> = [
+        "{name: prometheus, uid: prometheus, type: prometheus, isDefault: true}",
+        "{name: loki, uid: loki, type: loki}",
+    ]
+    .iter()
+    .map(|y| serde_yaml::from_str(y).unwrap())
+    .collect();
+    let problems = lint::check_dashboards(std::slice::from_ref(&loki), &sources);
+    let logql: Vec<_> = problems
+        .iter()
+        .filter(|p| p.what.contains("does not parse"))
+        .collect();
+    assert!(logql.is_empty(), "{logql:?}");
+    assert!(loki.targets().any(|(_, t)| t.expr.contains("| logfmt")));
+
+    // A broken one in the shipped stack is an input error naming the panel.
+    let p = common::Project::new();
+    let path = p.path("stack/grafana/dashboards/business-metrics.json");
+    let mut d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let loki_panel = |title: &str, expr: &str| {
+        serde_json::json!({"id": 90, "type": "logs", "title": title,
+            "gridPos": {"h": 8, "w": 24, "x": 0, "y": 50},
+            "datasource": {"type": "loki", "uid": "loki"},
+            "targets": [{"refId": "A", "expr": expr}]})
+    };
+    d["panels"].as_array_mut().unwrap().extend([
+        loki_panel("Errors", r#"sum by (level) (count_over_time({service="backend-api", tenant_id=~"$tenant"} | json [$__auto]))"#),
+        loki_panel("Broken", r#"{service="backend-api"} | jsn"#),
+    ]);
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    let out = p.run(&["validate", "scenarios/service-down.yml"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("panel \"Broken\" (id 90) target A: LogQL does not parse after substitution"),
+        "{text}"
+    );
+    assert!(
+        text.contains("unknown stage or label filter \"jsn\""),
+        "{text}"
+    );
+    assert!(!text.contains("panel \"Errors\""), "{text}");
+}

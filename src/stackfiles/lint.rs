@@ -106,6 +106,16 @@ pub fn check_dashboards(dashboards: &[Dashboard], sources: &[Datasource]) -> Vec
                     ));
                     continue;
                 };
+                if ds.kind == "loki" && !t.expr.is_empty() {
+                    let expr = substitute(&t.expr, &ctx, &d.variables);
+                    if let Err(e) = super::logql::check(&expr) {
+                        problem(format!(
+                            "{name} target {}: LogQL does not parse after substitution ({expr:?}): {e}",
+                            t.ref_id
+                        ));
+                    }
+                    continue;
+                }
                 if ds.kind != "prometheus" || t.expr.is_empty() {
                     continue;
                 }

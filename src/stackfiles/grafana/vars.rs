@@ -242,7 +242,8 @@ fn value(name: &str, ctx: &QueryContext, vars: &[Variable]) -> Option<String> {
     }
     let secs = ctx.range.as_secs();
     Some(match name {
-        "__interval" => format_duration(ctx.interval),
+        // `$__auto`: Grafana's Loki step for metric queries (11+).
+        "__interval" | "__auto" => format_duration(ctx.interval),
         "__interval_ms" => ctx.interval.as_millis().to_string(),
         "__rate_interval" => format_duration(ctx.rate_interval),
         "__rate_interval_ms" => ctx.rate_interval.as_millis().to_string(),
