@@ -158,24 +158,7 @@ pub async fn up(
     };
     write_private(&out.join("up.json"), &serde_json::to_string_pretty(&state)?)?;
 
-    println!("\n| Service | URL | Purpose |\n|---|---|---|");
-    for c in &components {
-        println!("| {} | {} | {} |", c.name, c.url, purpose(&c.name));
-    }
-    if !without.is_empty() {
-        println!("\nNot running here:\n{}", without.join("\n"));
-    }
-    match receivers_for {
-        None => println!("\nNotifications arrive at the harness's receivers and are printed here."),
-        Some(a) => println!(
-            "\nAlertmanager sends notifications to http://{a}: a run with `stack.receivers: {a}` receives and measures them."
-        ),
-    }
-    println!(
-        "Inject faults with: zeta-bench fault KIND --target NAME --duration D   (control {control_url}, {}/up.json)",
-        out.display()
-    );
-    println!("Ctrl-C tears everything down.\n");
+    print_access(&components, &without, receivers_for, &control_url, out);
 
     print_notifications(&receivers, &cancel).await;
     eprintln!("zeta-bench up: reverting faults and stopping the stack…");
@@ -194,6 +177,35 @@ pub async fn up(
     }
     let _ = std::fs::remove_file(out.join("up.json"));
     Ok(())
+}
+
+/// The seed's "Access the Services" table for what runs, what does not,
+/// where notifications go, and how to inject faults.
+fn print_access(
+    components: &[stack::ComponentInfo],
+    without: &[String],
+    receivers_for: Option<std::net::SocketAddr>,
+    control_url: &str,
+    out: &Path,
+) {
+    println!("\n| Service | URL | Purpose |\n|---|---|---|");
+    for c in components {
+        println!("| {} | {} | {} |", c.name, c.url, purpose(&c.name));
+    }
+    if !without.is_empty() {
+        println!("\nNot running here:\n{}", without.join("\n"));
+    }
+    match receivers_for {
+        None => println!("\nNotifications arrive at the harness's receivers and are printed here."),
+        Some(a) => println!(
+            "\nAlertmanager sends notifications to http://{a}: a run with `stack.receivers: {a}` receives and measures them."
+        ),
+    }
+    println!(
+        "Inject faults with: zeta-bench fault KIND --target NAME --duration D   (control {control_url}, {}/up.json)",
+        out.display()
+    );
+    println!("Ctrl-C tears everything down.\n");
 }
 
 /// Write `text` to `path` readable and writable by the owner only.

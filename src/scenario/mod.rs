@@ -579,7 +579,7 @@ impl Fault {
             return match toxiproxy.and_then(|t| t.proxy(&self.target.value)) {
                 Some(_) => None,
                 None => Some(format!(
-                    "the external provider runs network faults through your Toxiproxy: name its API and the proxy of this link in `stack.toxiproxy: {{ url: http://HOST:8474, proxies: {{ {}: PROXY_NAME }} }}`",
+                    "the external provider runs network faults through your Toxiproxy: name its API in stack.toxiproxy.url (or ZETA_TOXIPROXY_URL) and the proxy of this link in stack.toxiproxy.proxies.{}",
                     self.target.value
                 )),
             };

@@ -328,22 +328,10 @@ impl Parser {
 
     /// `by (a, b)` or `without (a)`, optional.
     fn grouping(&mut self) -> Result<(), LogqlError> {
-        if !(self.eat("by") || self.eat("without")) {
+        if !(self.eat_word("by") || self.eat_word("without")) {
             return Ok(());
         }
-        self.expect("(", "\"(\" after by/without")?;
-        loop {
-            self.skip_ws();
-            if self.eat(")") {
-                return Ok(());
-            }
-            if self.ident().is_none() {
-                return Err(self.err("expected a label name in the grouping".into()));
-            }
-            if !self.eat(",") {
-                return self.expect(")", "\")\" closing the grouping");
-            }
-        }
+        self.paren_labels()
     }
 
     fn number(&mut self) -> Result<f64, LogqlError> {

@@ -140,7 +140,10 @@ fn network_faults_on_an_external_stack_go_through_the_named_toxiproxy() {
             ),
             "{e}"
         );
-        assert!(e.contains("proxies: { redis: PROXY_NAME }"), "{e}");
+        assert!(
+            e.contains("the proxy of this link in stack.toxiproxy.proxies.redis"),
+            "{e}"
+        );
     }
     let cases = [
         (

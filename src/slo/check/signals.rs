@@ -382,6 +382,28 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
     )
 }
 
+/// Trace correlation, judged on the logs that were read: its line (a
+/// measurement, or why it was not measured) and whether requests were
+/// missing. With no log read (an external stack's logs are reached through
+/// Loki only), nothing was looked up, which is not a miss.
+fn correlation(r: &LogReport) -> (Option<Result<String, String>>, bool) {
+    if r.correlatable == 0 {
+        return (None, false);
+    }
+    if r.files.is_empty() {
+        let why = format!(
+            "trace correlation: no service log file was read here, so the {} sampled requests were not looked up",
+            r.correlatable
+        );
+        return (Some(Err(why)), false);
+    }
+    let seen = format!(
+        "trace correlation: {}/{} sampled requests found in backend-api's log by trace_id",
+        r.correlated, r.correlatable
+    );
+    (Some(Ok(seen)), r.correlated < r.correlatable)
+}
+
 pub(super) fn logs(
     l: &LogSearchSlo,
     report: Option<&LogReport>,
@@ -470,23 +492,14 @@ pub(super) fn logs(
             r.nonconforming
         ));
         details.extend(r.examples.iter().cloned());
-        // Correlation is judged on the logs that were read: with none (an
-        // external stack's logs are reached through Loki only), nothing
-        // was looked up, which is not a miss.
-        let read_any = !r.files.is_empty();
-        if r.correlatable > 0 && read_any {
-            details.push(format!(
-                "trace correlation: {}/{} sampled requests found in backend-api's log by trace_id",
-                r.correlated, r.correlatable
-            ));
-        } else if r.correlatable > 0 {
-            unmeasured.push(format!(
-                "trace correlation: no service log file was read here, so the {} sampled requests were not looked up",
-                r.correlatable
-            ));
+        let (line, missed) = correlation(r);
+        match line {
+            Some(Ok(seen)) => details.push(seen),
+            Some(Err(unread)) => unmeasured.push(unread),
+            None => {}
         }
         // Broken log lines break every search, measured or not.
-        if r.nonconforming > 0 || (read_any && r.correlated < r.correlatable) {
+        if r.nonconforming > 0 || missed {
             failed = true;
         }
     }
