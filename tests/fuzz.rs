@@ -2,8 +2,9 @@
 //! (scenario and SLO files), the PromQL time-scale rewriter, and the files
 //! `report` reads back (results, load shards) and dashboards, on the
 //! stable toolchain. See `fuzz/README.md`. Each target runs for
-//! `ZETA_FUZZ_SECONDS` (default 10) and fails on a panic, a slow input
-//! (over 2 s) or a peak memory over 1 GiB.
+//! `ZETA_FUZZ_SECONDS` (default 10) and fails on a panic (also one the
+//! code catches itself: its message still reaches the user's terminal), a
+//! slow input (over 2 s) or a peak memory over 1 GiB.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -131,9 +132,30 @@ fn budget() -> Duration {
     Duration::from_secs(secs)
 }
 
+thread_local! {
+    /// The message of a panic on this thread since the last input, even
+    /// one the code caught itself: its message still reaches the user's
+    /// terminal, so it counts as a panic.
+    static PANICKED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Record every panic on its thread (then report it as usual).
+fn record_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.with(|p| *p.borrow_mut() = Some(info.to_string()));
+            previous(info);
+        }));
+    });
+}
+
 /// Run `target` on the seeds and on mutations of them until the budget is
-/// spent; panics name the input's file under target/fuzz-failures/.
+/// spent; panics (caught by the code or not) name the input's file under
+/// target/fuzz-failures/.
 fn fuzz(name: &str, dir: &str, target: impl Fn(&str)) {
+    record_panics();
     let seeds = corpus(dir);
     let seed: u64 = std::env::var("ZETA_FUZZ_SEED")
         .ok()
@@ -147,16 +169,23 @@ fn fuzz(name: &str, dir: &str, target: impl Fn(&str)) {
     let mut runs = 0u64;
     let check = |input: &[u8], runs: u64| {
         let text = String::from_utf8_lossy(input);
+        PANICKED.with(|p| p.borrow_mut().take());
         let t = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target(&text)));
         let took = t.elapsed();
-        let problem = match outcome {
-            Err(_) => Some("panicked".to_string()),
-            Ok(()) if took > SLOW => Some(format!("took {took:?}")),
-            Ok(()) if peak_rss_kb() > MAX_RSS_KB => {
+        let caught = PANICKED.with(|p| p.borrow_mut().take());
+        let problem = match (outcome, caught) {
+            (Err(_), _) => Some("panicked".to_string()),
+            (Ok(()), Some(m)) => Some(format!("panicked inside, and the code caught it ({m})")),
+            (Ok(()), None) => None,
+        };
+        let problem = match problem {
+            Some(p) => Some(p),
+            None if took > SLOW => Some(format!("took {took:?}")),
+            None if peak_rss_kb() > MAX_RSS_KB => {
                 Some(format!("peak memory {} MiB", peak_rss_kb() / 1024))
             }
-            Ok(()) => None,
+            None => None,
         };
         if let Some(p) = problem {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
@@ -316,5 +345,13 @@ fn fuzz_load_flags() {
 fn the_fuzzer_fails_on_a_panic() {
     fuzz("selftest", "slo", |text| {
         assert!(!text.contains("mttd"), "a planted bug");
+    });
+}
+
+#[test]
+#[should_panic(expected = "panicked inside, and the code caught it")]
+fn the_fuzzer_fails_on_a_panic_the_code_catches() {
+    fuzz("selftest-caught", "slo", |text| {
+        let _ = std::panic::catch_unwind(|| assert!(!text.contains("mttd"), "a planted bug"));
     });
 }

@@ -289,6 +289,10 @@ const CASES: &[(&str, &[&str])] = &[
         &["validate", "{t}/long-rule/scenarios/service-down.yml"],
     ),
     (
+        "rule with a range of 1e300 seconds (the PromQL parser panics on it)",
+        &["validate", "{t}/huge-range-rule/scenarios/service-down.yml"],
+    ),
+    (
         "rule file linked to /dev/zero",
         &["validate", "{t}/zero-rules/scenarios/service-down.yml"],
     ),
@@ -524,6 +528,8 @@ fn make_inputs(p: &Project, t: &Path) {
     );
     let long = stack_copy("long-rule");
     rules(&long, &"up + ".repeat(10_000));
+    let huge = stack_copy("huge-range-rule");
+    rules(&huge, "max_over_time(up[1e300])");
     let zero = stack_copy("zero-rules");
     std::fs::remove_file(zero.join("stack/prometheus/alert-rules.yml")).unwrap();
     symlink("/dev/zero", zero.join("stack/prometheus/alert-rules.yml")).unwrap();

@@ -10,6 +10,7 @@
 pub mod decode;
 pub mod diag;
 pub mod nesting;
+pub mod quiet;
 pub mod units;
 pub mod yaml;
 

@@ -40,7 +40,7 @@ thread_local! {
 
 fn parse_uncached(expr: &str) -> Result<Expr, String> {
     crate::input::nesting::check(expr)?;
-    std::panic::catch_unwind(|| parser::parse(expr)).unwrap_or_else(|_| {
+    crate::input::quiet::catch_quietly(|| parser::parse(expr)).unwrap_or_else(|_| {
         Err(format!(
             "the PromQL parser cannot parse {expr:?} (a number or duration too large?)"
         ))
