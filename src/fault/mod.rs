@@ -208,8 +208,8 @@ fn link_evidence(stack: &Stack, f: &PlannedFault) -> Option<String> {
         FaultKind::Network if !is_link_down(f) => f.params.toxic.as_ref()?.kind.name(),
         _ => return None,
     };
-    let proxy = match stack.link_proxy(&f.target) {
-        Some(name) if name != f.target => format!("{name} (the link to {})", f.target),
+    let proxy = match stack.link(&f.target) {
+        Some(p) if p.name != f.target => format!("{} (the link to {})", p.name, f.target),
         _ => f.target.clone(),
     };
     Some(format!(
@@ -232,7 +232,7 @@ async fn verified_link_down(
     f: &PlannedFault,
     r: &mut FaultRecord,
 ) -> anyhow::Result<()> {
-    let Some(addr) = stack.link_address(&f.target) else {
+    let Some(addr) = stack.link(&f.target).map(|p| p.listen.clone()) else {
         anyhow::bail!("no Toxiproxy link to {} to probe", f.target);
     };
     let (at, how) = probe::first_down(&addr, false)

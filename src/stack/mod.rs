@@ -249,20 +249,14 @@ impl Stack {
             .await
     }
 
-    /// The name of the Toxiproxy proxy on the link to `target`, if any.
-    pub fn link_proxy(&self, target: &str) -> Option<String> {
-        match &self.links {
-            Some(links) => links.proxies.get(target).map(|p| p.name.clone()),
-            None => self.backend.as_ref()?.link_proxy(target),
-        }
-    }
-
-    /// Where backend-api's Toxiproxy link to `name` listens, if it has one.
-    pub fn link_address(&self, name: &str) -> Option<String> {
-        match &self.links {
-            Some(links) => links.listen(name),
-            None => self.backend.as_ref()?.link_address(name),
-        }
+    /// The Toxiproxy proxy on backend-api's link to `target`, if it has
+    /// one: the team's on an external stack, else the harness's.
+    pub fn link(&self, target: &str) -> Option<&toxiproxy::Proxy> {
+        let links = match &self.links {
+            Some(links) => links,
+            None => self.backend.as_ref()?.links()?,
+        };
+        links.proxies.get(target)
     }
 
     /// Freeze a service (SIGSTOP): up but unresponsive.

@@ -82,11 +82,6 @@ impl Links {
         Ok(links)
     }
 
-    /// Where the link to `target` listens.
-    pub fn listen(&self, target: &str) -> Option<String> {
-        self.proxies.get(target).map(|p| p.listen.clone())
-    }
-
     /// Put `toxic` on the link to `target` (`on`), or take it off, and
     /// read the proxy back to see that it is so.
     pub async fn network(&self, target: &str, toxic: &Toxic, on: bool) -> anyhow::Result<()> {

@@ -168,23 +168,11 @@ impl Parser {
 
     /// A binary operator, consumed if one comes next.
     fn binary_operator(&mut self) -> bool {
-        self.skip_ws();
-        let save = self.i;
-        for op in [
+        const SYMBOLS: [&str; 12] = [
             "==", "!=", ">=", "<=", ">", "<", "+", "-", "*", "/", "%", "^",
-        ] {
-            if self.eat(op) {
-                // `!=` and `!~` are line filters after a selector, not here.
-                return true;
-            }
-        }
-        for word in ["and", "or", "unless"] {
-            if self.eat_word(word) {
-                return true;
-            }
-        }
-        self.i = save;
-        false
+        ];
+        SYMBOLS.iter().any(|op| self.eat(op))
+            || ["and", "or", "unless"].iter().any(|w| self.eat_word(w))
     }
 
     /// `bool`, `on (…)`/`ignoring (…)` and `group_left`/`group_right (…)`

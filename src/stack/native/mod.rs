@@ -109,15 +109,9 @@ impl Native {
             .await
     }
 
-    /// The name of the Toxiproxy proxy on backend-api's link to `target`.
-    pub fn link_proxy(&self, target: &str) -> Option<String> {
-        let links = self.running.links.as_ref()?;
-        links.proxies.get(target).map(|p| p.name.clone())
-    }
-
-    /// Where backend-api's Toxiproxy link to `name` listens.
-    pub fn link_address(&self, name: &str) -> Option<String> {
-        self.running.links.as_ref()?.listen(name)
+    /// The harness's Toxiproxy and backend-api's links through it.
+    pub fn links(&self) -> Option<&crate::stack::toxiproxy::Links> {
+        self.running.links.as_ref()
     }
 
     pub fn disk(&self) -> anyhow::Result<&Disk> {
