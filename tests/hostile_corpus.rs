@@ -470,6 +470,18 @@ const CASES: &[(&str, &[&str])] = &[
     ("up --time-scale 0", &["up", "--time-scale", "0"]),
     ("up --time-scale 1e-300", &["up", "--time-scale", "1e-300"]),
     (
+        "up --receivers on another machine",
+        &["up", "--receivers", "10.0.0.1:9095"],
+    ),
+    (
+        "up --receivers on port 0",
+        &["up", "--receivers", "127.0.0.1:0"],
+    ),
+    (
+        "up --receivers not an address",
+        &["up", "--receivers", "/dev/zero"],
+    ),
+    (
         "fault of an unknown kind",
         &["fault", "meteor_strike", "--target", "backend-api"],
     ),
