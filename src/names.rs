@@ -137,6 +137,8 @@ pub enum SloKind {
     Mttd,
     AlertDelivery,
     DashboardLatency,
+    /// Whether truth-checked panels show what the load sent.
+    DashboardCorrectness,
     TraceCoverage,
     LogSearch,
     /// Whether the planned load happened (rate, drops, send lateness).
@@ -146,11 +148,12 @@ pub enum SloKind {
 }
 
 impl SloKind {
-    pub const ALL: [SloKind; 8] = [
+    pub const ALL: [SloKind; 9] = [
         Self::ExpectedAlerts,
         Self::Mttd,
         Self::AlertDelivery,
         Self::DashboardLatency,
+        Self::DashboardCorrectness,
         Self::TraceCoverage,
         Self::LogSearch,
         Self::Load,
@@ -163,6 +166,7 @@ impl SloKind {
             SloKind::Mttd => "mttd",
             SloKind::AlertDelivery => "alert_delivery",
             SloKind::DashboardLatency => "dashboard_latency",
+            SloKind::DashboardCorrectness => "dashboard_correctness",
             SloKind::TraceCoverage => "trace_coverage",
             SloKind::LogSearch => "log_search",
             SloKind::Load => "load",

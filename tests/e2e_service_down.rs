@@ -270,6 +270,95 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
 
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn dashboards_that_disagree_with_the_load_fail_dashboard_correctness() {
+    needs!(common::stack());
+    let p = Project::new();
+    // Each panel still has data, so none is "broken": only the values are
+    // wrong. `sum` turned into `avg` on the per-tenant request rate (each
+    // tenant has a series per endpoint), the p95 line reading the median,
+    // and a tenant grouping label misspelled on the usage table and the
+    // tenants count.
+    p.edit(
+        "stack/grafana/dashboards/business-metrics.json",
+        "sum by (tenant_id) (rate(api_requests_total",
+        "avg by (tenant_id) (rate(api_requests_total",
+    );
+    p.edit(
+        "stack/grafana/dashboards/api-performance.json",
+        "histogram_quantile(0.95, sum(rate(",
+        "histogram_quantile(0.50, sum(rate(",
+    );
+    p.edit(
+        "stack/grafana/dashboards/business-metrics.json",
+        "sum by (tenant_id) (increase(api_requests_total",
+        "sum by (tenant) (increase(api_requests_total",
+    );
+    p.edit(
+        "stack/grafana/dashboards/business-metrics.json",
+        "count(count by (tenant_id) (api_requests_total))",
+        "count(count by (tenant) (api_requests_total))",
+    );
+    let out = p.run(&["run", "scenarios/smoke.yml", "--out", "reports"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let r = p.result();
+    let c = r
+        .slos
+        .iter()
+        .find(|s| s.name == zeta_bench::names::SloKind::DashboardCorrectness)
+        .expect("dashboard_correctness judged");
+    assert_eq!(c.status, zeta_bench::slo::check::Status::Fail, "{text}");
+    let has = |panel: &str, what: &[&str]| {
+        c.details.iter().any(|d| {
+            d.starts_with("wrong panel:") && d.contains(panel) && what.iter().all(|w| d.contains(w))
+        })
+    };
+    assert!(
+        has(
+            "Business Metrics / API Calls by Tenant",
+            &["tenant_id=\"tenant_001\": expected", "req/s", "found"]
+        ),
+        "{:#?}",
+        c.details
+    );
+    assert!(
+        has(
+            "Latency (p50, p95, p99) (p95 {{endpoint}})",
+            &["histogram_quantile(0.95) of the load's", "found"]
+        ),
+        "{:#?}",
+        c.details
+    );
+    assert!(
+        has(
+            "Business Metrics / Tenant Usage Summary Table (calls)",
+            &[
+                "expected 50 series by (tenant_id)",
+                "found 1 series, 1 of them without tenant_id"
+            ]
+        ),
+        "{:#?}",
+        c.details
+    );
+    assert!(
+        has(
+            "Business Metrics / Active Tenants Count",
+            &["expected 50 (tenants", "found 1"]
+        ),
+        "{:#?}",
+        c.details
+    );
+    // The panels nobody touched are not blamed.
+    assert!(
+        !c.details.iter().any(|d| d.starts_with("wrong panel:")
+            && (d.contains("(p50 {{endpoint}})") || d.contains("Request Rate by Endpoint"))),
+        "{:#?}",
+        c.details
+    );
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn the_shipped_smoke_scenario_passes_and_lists_the_empty_error_rate_panel() {
     needs!(common::stack());
     let p = Project::new();
@@ -283,6 +372,12 @@ fn the_shipped_smoke_scenario_passes_and_lists_the_empty_error_rate_panel() {
         "{text}"
     );
     assert!(text.contains(" 0 broken,"), "{text}");
+    // Every truth-checked panel shows what the load sent.
+    assert_eq!(
+        p.status(zeta_bench::names::SloKind::DashboardCorrectness),
+        zeta_bench::slo::check::Status::Pass,
+        "{text}"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in microseconds, 1 µs to 1 h, 3 significant digits.
-pub(super) fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
 }
 
@@ -94,6 +94,38 @@ pub struct EndpointStats {
     /// From the actual send time (what tools without coordinated-omission
     /// correction report).
     pub latency_uncorrected: Quantiles,
+    /// The latencies of the requests a service answered (from the actual
+    /// send time; refused connections and timeouts left out), as an
+    /// encoded histogram: what a server-side latency histogram should have
+    /// seen, which the dashboard truth check buckets as Prometheus would.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
+}
+
+impl EndpointStats {
+    /// Requests answered within `seconds` (actual latency), and all of
+    /// them, from [`Self::latency_histogram`].
+    pub fn answered_within(&self, seconds: f64) -> Option<(u64, u64)> {
+        let h = decode(self.latency_histogram.as_deref()?).ok()?;
+        let micros = (seconds * 1e6).floor();
+        let at_or_below = if micros < 1.0 {
+            0
+        } else {
+            h.count_between(0, micros.min(h.high() as f64) as u64)
+        };
+        Some((at_or_below, h.len()))
+    }
+}
+
+/// Requests the load sent to one endpoint for one tenant that ended one
+/// way: the ground truth of every request-counting dashboard panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RequestCount {
+    pub endpoint: String,
+    pub tenant: String,
+    /// The HTTP status, or none when no response came (timeout, refused).
+    pub status: Option<u16>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -144,6 +176,9 @@ pub struct LoadReport {
     pub dropped_by_second: Vec<(u64, u64)>,
     pub total_errors: u64,
     pub trace_samples: Vec<TraceSample>,
+    /// Requests per (endpoint, tenant, status).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests: Vec<RequestCount>,
     /// Whether the run was cut short (Ctrl-C).
     pub interrupted: bool,
     /// Wall-clock time of offset 0 (every `sent_s` counts from here).
@@ -191,7 +226,7 @@ impl Shard {
 }
 
 /// A histogram as text: HdrHistogram's V2 deflate encoding, base64.
-pub(super) fn encode(h: &Histogram<u64>) -> String {
+pub fn encode(h: &Histogram<u64>) -> String {
     use base64::Engine;
     use hdrhistogram::serialization::Serializer;
     let mut buf = Vec::new();
@@ -285,6 +320,9 @@ pub struct RawLoad {
     /// Per second: (requests, errors, corrected latency histogram)
     pub seconds: Vec<(u64, u64, String)>,
     pub lateness: String,
+    /// (endpoint, tenant, status or 0 for no response, count)
+    #[serde(default)]
+    pub counts: Vec<(usize, u32, u16, u64)>,
 }
 
 struct Cell {
@@ -321,6 +359,9 @@ pub struct Recorder {
     /// requests give the same sample).
     rng: u64,
     tenants: Vec<String>,
+    /// (endpoint, tenant, status or 0) → requests: bounded by endpoints ×
+    /// tenants × the statuses the services answer.
+    counts: BTreeMap<(usize, u32, u16), u64>,
 }
 
 impl Recorder {
@@ -344,6 +385,7 @@ impl Recorder {
             reached: vec![0; n],
             rng: 0x5eed_7ace,
             tenants,
+            counts: BTreeMap::new(),
         }
     }
 
@@ -358,6 +400,14 @@ impl Recorder {
     }
 
     pub fn record(&mut self, s: &Sample) {
+        let status = match s.outcome {
+            Outcome::Status(code) => code,
+            _ => 0,
+        };
+        *self
+            .counts
+            .entry((s.endpoint, s.tenant, status))
+            .or_default() += 1;
         let cell = self
             .cells
             .entry((s.endpoint, s.outcome.class(), s.phase))
@@ -421,6 +471,7 @@ impl Recorder {
         for (ei, name) in self.endpoints.iter().enumerate() {
             let mut corrected = histogram();
             let mut actual = histogram();
+            let mut answered = histogram();
             let mut by_class = BTreeMap::new();
             for ((e, class, _), cell) in &self.cells {
                 if *e != ei {
@@ -428,6 +479,9 @@ impl Recorder {
                 }
                 corrected.add(&cell.corrected).expect("same bounds");
                 actual.add(&cell.actual).expect("same bounds");
+                if class.ends_with("xx") {
+                    answered.add(&cell.actual).expect("same bounds");
+                }
                 *by_class.entry(class.to_string()).or_insert(0) += cell.corrected.len();
             }
             endpoints.push(EndpointStats {
@@ -442,6 +496,7 @@ impl Recorder {
                 by_class,
                 latency: Quantiles::of(&corrected),
                 latency_uncorrected: Quantiles::of(&actual),
+                latency_histogram: (!answered.is_empty()).then(|| encode(&answered)),
             });
         }
         let phases = self
@@ -489,6 +544,16 @@ impl Recorder {
             timeline,
             send_lateness: Quantiles::of(&self.lateness),
             trace_samples: self.traces.into_iter().flatten().collect(),
+            requests: self
+                .counts
+                .iter()
+                .map(|((e, t, status), n)| RequestCount {
+                    endpoint: self.endpoints[*e].clone(),
+                    tenant: self.tenants.get(*t as usize).cloned().unwrap_or_default(),
+                    status: (*status != 0).then_some(*status),
+                    count: *n,
+                })
+                .collect(),
             interrupted,
             started_at: None,
             shard: None,
@@ -539,6 +604,11 @@ impl Recorder {
                 .collect(),
             seconds: self.seconds.raw(),
             lateness: encode(&self.lateness),
+            counts: self
+                .counts
+                .iter()
+                .map(|((e, t, s), n)| (*e, *t, *s, *n))
+                .collect(),
         }
     }
 
@@ -591,6 +661,15 @@ impl Recorder {
         for (e, p, n) in &raw.dropped {
             r.dropped.insert((*e, *p), *n);
         }
+        for (e, t, s, n) in &raw.counts {
+            if *e >= r.endpoints.len() || *t as usize >= r.tenants.len().max(1) {
+                return Err(format!(
+                    "a request count names endpoint {e} / tenant {t}, which the report does not have"
+                ));
+            }
+            let c = r.counts.entry((*e, *t, *s)).or_default();
+            *c = c.saturating_add(*n);
+        }
         r.seconds = super::timeline::Timeline::from_raw(&raw.seconds)?;
         r.lateness = decode(&raw.lateness)?;
         for t in traces {
@@ -624,6 +703,10 @@ impl Recorder {
         }
         for (k, n) in other.dropped {
             *self.dropped.entry(k).or_default() += n;
+        }
+        for (k, n) in other.counts {
+            let c = self.counts.entry(k).or_default();
+            *c = c.saturating_add(n);
         }
         self.seconds.merge(other.seconds)?;
         self.lateness

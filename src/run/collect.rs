@@ -166,6 +166,8 @@ impl Observers {
         if let Some(p) = self.probe.as_ref().filter(|_| !cancel.is_cancelled()) {
             let start = started_at.timestamp_millis() as f64 / 1000.0;
             p.check_health(&session.stack.prometheus, start).await;
+            let now = Utc::now().timestamp_millis() as f64 / 1000.0;
+            p.check_truth(&session.stack.prometheus, now).await;
         }
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
         let kills = kill_times(load, faults);
@@ -409,5 +411,6 @@ fn dashboard_probe(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Probe> {
         ),
         None => Via::Prometheus(stack.prometheus.clone()),
     };
-    Probe::new(dashboards, sources, via, scrape, &running)
+    let truth = inputs.files.grafana.truth.as_deref().unwrap_or_default();
+    Ok(Probe::new(dashboards, sources, via, scrape, &running)?.with_truth(dashboards, truth))
 }

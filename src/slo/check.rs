@@ -171,6 +171,9 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         broken.extend(signals::broken_panels(ev.dashboards));
         slos.push(signals::broken_dashboards(measured, &broken));
     }
+    if let Some(c) = &ev.slo.dashboard_correctness {
+        slos.push(correctness(ev, c));
+    }
     if let Some(l) = &ev.slo.log_search {
         slos.push(signals::logs(l, ev.logs, reason(SloKind::LogSearch)));
     }
@@ -188,6 +191,22 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         scorecard,
         routing,
     }
+}
+
+/// The truth-checked panels against the load.
+fn correctness(ev: &Evidence<'_>, c: &super::spec::CorrectnessSlo) -> SloResult {
+    let scrape = ev.files.scrape_interval().as_secs_f64() / ev.time_scale.max(1e-9);
+    let ground = truth::Ground {
+        load: ev.load,
+        scrape_s: scrape,
+        faults: ev.faults.len(),
+        declared: ev.files.grafana.truth.as_ref().map_or(0, Vec::len),
+    };
+    let panels = ev
+        .dashboards
+        .map(|d| d.truth.as_slice())
+        .unwrap_or_default();
+    truth::judge(c, panels, &ground)
 }
 
 fn severity_of(
@@ -732,6 +751,7 @@ mod quality;
 mod routing;
 mod signals;
 mod trials;
+pub mod truth;
 
 pub use detect::{DestinationTiming, Detection};
 pub use quality::{RuleScore, fraction};

@@ -12,6 +12,7 @@ pub struct SloSpec {
     pub mttd: Option<MttdSlo>,
     pub alert_delivery: Option<DeliverySlo>,
     pub dashboard_latency: Option<DashboardSlo>,
+    pub dashboard_correctness: Option<CorrectnessSlo>,
     pub log_search: Option<LogSearchSlo>,
     pub trace_coverage: Option<TraceSlo>,
     /// Whether the load happened as planned: judged on every run, with
@@ -99,6 +100,15 @@ pub struct TraceSlo {
     pub required: bool,
 }
 
+/// Truth-checked panels against the load (`grafana/truth.yml`).
+#[derive(Debug, Clone)]
+pub struct CorrectnessSlo {
+    /// Relative tolerance on counts and rates, beyond the statistical and
+    /// scrape slack the check always allows (fraction, 0.1 = 10 %).
+    pub tolerance: f64,
+    pub required: bool,
+}
+
 pub use crate::observe::alertmanager::destination::Destination;
 
 pub fn load_slo(path: &Path) -> Result<SloSpec, Diagnostics> {
@@ -160,6 +170,10 @@ fn decode(dec: &mut Decoder, root: &Node) -> Option<SloSpec> {
     if let Some(n) = m.get("dashboard_latency") {
         spec.dashboard_latency = decode_dashboard(dec, n);
         ok &= spec.dashboard_latency.is_some();
+    }
+    if let Some(n) = m.get("dashboard_correctness") {
+        spec.dashboard_correctness = decode_correctness(dec, n);
+        ok &= spec.dashboard_correctness.is_some();
     }
     if let Some(n) = m.get("log_search") {
         spec.log_search = decode_log_search(dec, n);
@@ -322,6 +336,20 @@ fn decode_load(dec: &mut Decoder, node: &Node) -> Option<LoadSlo> {
     Some(LoadSlo {
         max_dropped: max_dropped?,
         max_lateness: max_lateness?,
+        required: required?,
+    })
+}
+
+fn decode_correctness(dec: &mut Decoder, node: &Node) -> Option<CorrectnessSlo> {
+    let mut m = dec.map(node, "dashboard_correctness")?;
+    let tolerance = match m.get("tolerance") {
+        Some(n) => dec.percent(n, "dashboard_correctness.tolerance"),
+        None => Some(0.1),
+    };
+    let required = required_flag(dec, &mut m);
+    m.finish(dec);
+    Some(CorrectnessSlo {
+        tolerance: tolerance?,
         required: required?,
     })
 }

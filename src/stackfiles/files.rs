@@ -71,6 +71,8 @@ pub struct StackFiles {
 pub struct GrafanaFiles {
     pub dashboards: Result<Vec<Dashboard>, String>,
     pub datasources: Result<Vec<Datasource>, String>,
+    /// `grafana/truth.yml`: the truth-checked panels (none without it).
+    pub truth: Result<Vec<super::grafana::truth::TruthPanel>, String>,
 }
 
 impl GrafanaFiles {
@@ -79,6 +81,7 @@ impl GrafanaFiles {
             dashboards: load_dashboards(dir).map_err(|e| format!("{e:#}")),
             datasources: load_datasources(&dir.join(DATASOURCES_FILE))
                 .map_err(|e| format!("{e:#}")),
+            truth: super::grafana::truth::load(dir),
         }
     }
 

@@ -299,8 +299,15 @@ pub fn lint(files: &StackFiles) -> anyhow::Result<Vec<Problem>> {
 pub fn lint_with_warnings(files: &StackFiles) -> anyhow::Result<(Vec<Problem>, Vec<String>)> {
     let (dashboards, sources) = files.grafana.read()?;
     let mut problems = check_dashboards(dashboards, sources);
-    let (contract, warnings) = check_contract(files, dashboards, sources);
+    let (contract, mut warnings) = check_contract(files, dashboards, sources);
     problems.extend(contract);
+    match &files.grafana.truth {
+        Ok(truth) => warnings.extend(super::grafana::truth::dangling(truth, dashboards)),
+        Err(e) => problems.push(Problem {
+            file: files.dir.join(super::grafana::truth::TRUTH_FILE),
+            what: e.clone(),
+        }),
+    }
     Ok((problems, warnings))
 }
 

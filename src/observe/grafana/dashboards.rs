@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::contract::{self, Source};
 use crate::stackfiles::grafana::model::{Dashboard, Panel, Variable};
 use crate::stackfiles::grafana::provisioning::Datasource;
+use crate::stackfiles::grafana::truth::TruthPanel;
 use crate::stackfiles::grafana::vars::{context, substitute};
 use crate::stackfiles::lint::resolve;
 use crate::stackfiles::prometheus::promql::metric_names;
@@ -56,6 +57,9 @@ pub struct DashboardReport {
     pub stand_in: bool,
     pub rounds: u32,
     pub dashboards: Vec<DashboardResult>,
+    /// The truth-checked panels' values once the load was over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub truth: Vec<crate::observe::grafana::truth::PanelTruth>,
 }
 
 pub fn quantile(samples: &[f64], q: f64) -> Option<f64> {
@@ -111,6 +115,9 @@ pub struct Probe {
     http: reqwest::Client,
     jobs: Vec<Job>,
     report: Arc<Mutex<DashboardReport>>,
+    /// What `check_truth` reads: the dashboards, `truth.yml`, the scrape
+    /// interval Grafana's `$__rate_interval` derives from.
+    truth: (Vec<Dashboard>, Vec<TruthPanel>, Duration),
 }
 
 impl Probe {
@@ -131,6 +138,7 @@ impl Probe {
             stand_in: matches!(via, Via::Prometheus(_)),
             rounds: 0,
             dashboards: Vec::new(),
+            truth: Vec::new(),
         };
         let mut jobs = Vec::new();
         for (di, d) in dashboards.iter().enumerate() {
@@ -197,7 +205,26 @@ impl Probe {
                 .build()?,
             jobs,
             report: Arc::new(Mutex::new(report)),
+            truth: (Vec::new(), Vec::new(), scrape),
         })
+    }
+
+    /// Panels whose values [`Self::check_truth`] reads.
+    pub fn with_truth(mut self, dashboards: &[Dashboard], truth: &[TruthPanel]) -> Probe {
+        self.truth.0 = dashboards.to_vec();
+        self.truth.1 = truth.to_vec();
+        self
+    }
+
+    /// What every truth-checked panel shows at `at` (Unix seconds),
+    /// recorded in the report.
+    pub async fn check_truth(&self, prometheus: &crate::http::endpoint::Endpoint, at: f64) {
+        let (dashboards, truth, scrape) = &self.truth;
+        let seen = crate::observe::grafana::truth::observe(
+            truth, dashboards, *scrape, prometheus, &self.http, at,
+        )
+        .await;
+        self.report.lock().expect("dashboard report poisoned").truth = seen;
     }
 
     pub fn report(&self) -> DashboardReport {
