@@ -230,6 +230,12 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         "\"name\": \"service\"",
         "\"name\": \"services\"",
     );
+    // A misspelled metric in a variable's query: its drop-down is empty.
+    p.edit(
+        "stack/grafana/dashboards/ml-engine-performance.json",
+        "label_values(api_requests_total, tenant_id)",
+        "label_values(api_request_total, tenant_id)",
+    );
     let out = p.run(&["run", "scenarios/smoke.yml", "--out", "reports"]);
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -254,6 +260,12 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         text.contains(
             "uses $service, which no variable of the dashboard defines (it has $services)"
         ),
+        "{text}"
+    );
+    // Asked live, the variable has no value; the static lint names the
+    // metric outside the contract.
+    assert!(
+        text.contains("ML Engine Performance / variable $tenant: label_values(api_request_total, tenant_id) has no value in the Prometheus under test"),
         "{text}"
     );
     // The live series check names the panel and the selector.

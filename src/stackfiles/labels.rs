@@ -58,6 +58,12 @@ fn collect_target_labels(v: Option<&Value>, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The labels the metric contract gives one of the mocks' own metrics
+/// (or `up`), without the scrape's target labels; `None` for any other.
+pub fn modelled(metric: &str) -> Option<BTreeSet<String>> {
+    labels_of(metric, &TargetLabels(BTreeSet::new()))
+}
+
 /// Every label `metric` can carry, when that is fully known.
 fn labels_of(metric: &str, targets: &TargetLabels) -> Option<BTreeSet<String>> {
     let spec = crate::contract::lookup(metric)?;
@@ -158,10 +164,13 @@ fn walk(e: &Expr, n: &mut Named) {
 
 /// The labels of every series `expr` reads, when all are fully known,
 /// with the labels the query itself makes; `None` otherwise.
-fn available(n: &Named, targets: &TargetLabels) -> Option<BTreeSet<String>> {
+fn available(
+    n: &Named,
+    labels_of: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Option<BTreeSet<String>> {
     let mut all = BTreeSet::new();
     for s in &n.selectors {
-        all.extend(labels_of(&promql::selected_name(s)?, targets)?);
+        all.extend(labels_of(&promql::selected_name(s)?)?);
     }
     all.extend(n.made.iter().cloned());
     Some(all)
@@ -170,12 +179,34 @@ fn available(n: &Named, targets: &TargetLabels) -> Option<BTreeSet<String>> {
 /// Problems with the labels `expr` names, for `what` ("panel \"X\"").
 /// `legend` is a Grafana legend format (`{{tenant_id}}`), if any.
 pub fn check(expr: &str, legend: Option<&str>, what: &str, targets: &TargetLabels) -> Vec<String> {
+    check_with(expr, legend, what, &|m: &str| labels_of(m, targets))
+}
+
+/// The metrics `expr` reads (by name), for a caller that looks their
+/// labels up elsewhere; `None` when a selector has no name or it does not
+/// parse.
+pub fn metrics_read(expr: &str) -> Option<Vec<String>> {
+    let ast = promql::parse(expr).ok()?;
+    let mut n = Named::default();
+    walk(&ast, &mut n);
+    n.selectors.iter().map(promql::selected_name).collect()
+}
+
+/// [`check`] with every metric's labels from `labels_of` (the contract
+/// statically, the Prometheus under test live); a metric it returns
+/// `None` for leaves the query unjudged.
+pub fn check_with(
+    expr: &str,
+    legend: Option<&str>,
+    what: &str,
+    labels_of: &dyn Fn(&str) -> Option<BTreeSet<String>>,
+) -> Vec<String> {
     let Ok(ast) = promql::parse(expr) else {
         return Vec::new(); // the parse error is reported elsewhere
     };
     let mut n = Named::default();
     walk(&ast, &mut n);
-    let Some(all) = available(&n, targets) else {
+    let Some(all) = available(&n, labels_of) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -189,7 +220,7 @@ pub fn check(expr: &str, legend: Option<&str>, what: &str, targets: &TargetLabel
     };
     for s in &n.selectors {
         let name = promql::selected_name(s).unwrap_or_default();
-        let own = labels_of(&name, targets).unwrap_or_default();
+        let own = labels_of(&name).unwrap_or_default();
         for m in &s.matchers.matchers {
             if m.name != "__name__" && !(m.op == MatchOp::Equal && m.value.is_empty()) {
                 missing("matches on", &m.name, &own);
@@ -264,6 +295,47 @@ mod tests {
 
     fn problems(expr: &str, legend: Option<&str>) -> Vec<String> {
         check(expr, legend, "panel \"P\"", &targets())
+    }
+
+    #[test]
+    fn live_labels_judge_what_the_contract_does_not_know() {
+        // An exporter's metric, with the labels its live series carried.
+        let live = |m: &str| {
+            (m == "pg_stat_database_numbackends").then(|| {
+                ["__name__", "datname", "instance", "job"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<BTreeSet<String>>()
+            })
+        };
+        let found = check_with(
+            "sum by (datnam) (pg_stat_database_numbackends)",
+            Some("{{datname}}"),
+            "in the live series",
+            &live,
+        );
+        assert_eq!(
+            found,
+            vec![
+                "in the live series: by datnam, a label no series it reads has; did you mean datname?"
+            ]
+        );
+        // A label the query makes itself is there.
+        assert!(
+            check_with(
+                r#"sum by (db) (label_replace(pg_stat_database_numbackends, "db", "$1", "datname", "(.*)"))"#,
+                Some("{{db}}"),
+                "q",
+                &live
+            )
+            .is_empty()
+        );
+        // A metric with no live series is not judged here.
+        assert!(check_with("sum by (x) (other_metric)", None, "q", &live).is_empty());
+        assert_eq!(
+            metrics_read("rate(a[5m]) / on (job) b"),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
     }
 
     #[test]

@@ -24,6 +24,16 @@ use crate::stackfiles::grafana::vars::{context, substitute};
 use crate::stackfiles::lint::resolve;
 use crate::stackfiles::prometheus::promql::metric_names;
 
+/// What the checks after the load read again: the dashboards (their
+/// variables), `truth.yml`, the datasources, and the scrape interval
+/// Grafana's `$__rate_interval` derives from.
+struct Files {
+    dashboards: Vec<Dashboard>,
+    truth: Vec<TruthPanel>,
+    sources: Vec<Datasource>,
+    scrape: Duration,
+}
+
 /// One panel's outcome across rounds.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PanelResult {
@@ -46,6 +56,9 @@ pub struct DashboardResult {
     /// Load time per round: the slowest panel.
     pub samples_ms: Vec<f64>,
     pub panels: Vec<PanelResult>,
+    /// Template variables with no value under load (`$name: why`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_variables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -97,6 +110,8 @@ struct Job {
 /// One target of a panel, substituted.
 struct Query {
     expr: String,
+    /// Its legend format (`{{tenant_id}}`), whose labels must exist.
+    legend: Option<String>,
     instant: bool,
     step: Duration,
     datasource_uid: String,
@@ -115,9 +130,10 @@ pub struct Probe {
     http: reqwest::Client,
     jobs: Vec<Job>,
     report: Arc<Mutex<DashboardReport>>,
-    /// What `check_truth` reads: the dashboards, `truth.yml`, the scrape
-    /// interval Grafana's `$__rate_interval` derives from.
-    truth: (Vec<Dashboard>, Vec<TruthPanel>, Duration),
+    /// Components this stack runs (the contract's names).
+    running: BTreeSet<String>,
+    /// What the checks after the load read again.
+    files: Files,
 }
 
 impl Probe {
@@ -195,6 +211,7 @@ impl Probe {
                 uid: d.uid.clone().unwrap_or_default(),
                 samples_ms: Vec::new(),
                 panels,
+                broken_variables: Vec::new(),
             });
         }
         Ok(Probe {
@@ -205,23 +222,74 @@ impl Probe {
                 .build()?,
             jobs,
             report: Arc::new(Mutex::new(report)),
-            truth: (Vec::new(), Vec::new(), scrape),
+            files: Files {
+                dashboards: Vec::new(),
+                truth: Vec::new(),
+                sources: sources.to_vec(),
+                scrape,
+            },
+            running: running.clone(),
         })
     }
 
-    /// Panels whose values [`Self::check_truth`] reads.
+    /// The dashboards whose variables [`Self::check_variables`] asks
+    /// about, and the panels whose values [`Self::check_truth`] reads.
     pub fn with_truth(mut self, dashboards: &[Dashboard], truth: &[TruthPanel]) -> Probe {
-        self.truth.0 = dashboards.to_vec();
-        self.truth.1 = truth.to_vec();
+        self.files.dashboards = dashboards.to_vec();
+        self.files.truth = truth.to_vec();
         self
+    }
+
+    /// Every Prometheus query variable of every dashboard, asked over
+    /// `[start, now]` as Grafana asks when the dashboard opens: one with no
+    /// value under load is broken (its drop-down is empty; panels filtered
+    /// by it draw nothing, or everything).
+    pub async fn check_variables(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
+        let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let f = &self.files;
+        for d in &f.dashboards {
+            let mut broken = Vec::new();
+            let prometheus_query = |v: &&Variable| {
+                v.kind == "query"
+                    && resolve(&v.datasource, d, &f.sources).is_some_and(|s| s.kind == "prometheus")
+            };
+            for v in d.variables.iter().filter(prometheus_query) {
+                let ctx = context(d, &Panel::dashboard_wide(), Some(f.scrape));
+                let query = substitute(&v.query, &ctx, &d.variables);
+                let missing: Vec<&str> = needs(std::slice::from_ref(&query_expr(&query)))
+                    .into_iter()
+                    .filter(|c| !self.running.contains(*c))
+                    .collect();
+                if !missing.is_empty() {
+                    continue;
+                }
+                match variable_values(prometheus, &self.http, &query, start, end).await {
+                    Ok(Some(0)) => broken.push(format!(
+                        "${}: {query} has no value in the Prometheus under test over the run (a misspelled metric or label, or nothing produces it)",
+                        v.name
+                    )),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("variable ${} of {}: {e}", v.name, d.title),
+                }
+            }
+            let mut r = self.report.lock().expect("dashboard report poisoned");
+            if let Some(dr) = r.dashboards.iter_mut().find(|x| x.dashboard == d.title) {
+                dr.broken_variables = broken;
+            }
+        }
     }
 
     /// What every truth-checked panel shows at `at` (Unix seconds),
     /// recorded in the report.
     pub async fn check_truth(&self, prometheus: &crate::http::endpoint::Endpoint, at: f64) {
-        let (dashboards, truth, scrape) = &self.truth;
+        let f = &self.files;
         let seen = crate::observe::grafana::truth::observe(
-            truth, dashboards, *scrape, prometheus, &self.http, at,
+            &f.truth,
+            &f.dashboards,
+            f.scrape,
+            prometheus,
+            &self.http,
+            at,
         )
         .await;
         self.report.lock().expect("dashboard report poisoned").truth = seen;
@@ -389,6 +457,13 @@ impl Probe {
                     Err(e) => health.unchecked.push(format!("{}: {e}", sel.text)),
                 }
             }
+            for q in &job.queries {
+                match live_labels(&mut live, q).await {
+                    Ok(found) => health.broken.extend(found),
+                    Err(e) => health.unchecked.push(format!("labels of {}: {e}", q.expr)),
+                }
+            }
+            health.broken.dedup();
             let mut r = self.report.lock().expect("dashboard report poisoned");
             r.dashboards[job.dashboard].panels[job.panel].health = Some(health);
         }
@@ -403,6 +478,74 @@ impl Probe {
     ) {
         crate::observe::repeat(first_after, every, cancel, || self.round()).await
     }
+}
+
+/// The labels a query names (groupings, `on`/`ignoring`, matchers that
+/// also match an absent label, `label_replace` sources, its legend) that
+/// no live series it reads has. Queries that read only the mocks' own
+/// metrics are left to the static lint, which knows their every label.
+async fn live_labels(
+    live: &mut crate::observe::grafana::panel_health::Live<'_>,
+    q: &Query,
+) -> Result<Vec<String>, String> {
+    use crate::stackfiles::labels::{check_with, metrics_read, modelled};
+    let Some(metrics) = metrics_read(&q.expr) else {
+        return Ok(Vec::new());
+    };
+    if metrics.iter().all(|m| modelled(m).is_some()) {
+        return Ok(Vec::new());
+    }
+    let mut known = std::collections::BTreeMap::new();
+    for m in &metrics {
+        if let Some(mut labels) = live.labels(m).await? {
+            labels.extend(modelled(m).unwrap_or_default());
+            known.insert(m.clone(), labels);
+        }
+    }
+    Ok(check_with(
+        &q.expr,
+        q.legend.as_deref(),
+        "in the live series",
+        &|m: &str| known.get(m).cloned(),
+    ))
+}
+
+/// The PromQL inside a variable's query, for the components it needs.
+fn query_expr(query: &str) -> String {
+    crate::stackfiles::grafana::vars::variable_promql(query).unwrap_or_default()
+}
+
+/// How many values a query variable takes, asked as Grafana asks;
+/// `None` for the kinds that name no series (`label_names()`,
+/// `metrics(…)`, a bare `label_values(label)`).
+async fn variable_values(
+    prometheus: &crate::http::endpoint::Endpoint,
+    http: &reqwest::Client,
+    query: &str,
+    start: f64,
+    end: f64,
+) -> Result<Option<usize>, String> {
+    use crate::stackfiles::grafana::vars::{label_values_args, variable_promql};
+    let window = [
+        ("start", format!("{start:.3}")),
+        ("end", format!("{end:.3}")),
+    ];
+    if let Some((selector, label)) = label_values_args(query) {
+        let path = format!("/api/v1/label/{label}/values");
+        let mut form: Vec<(&str, &str)> = window.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        form.push(("match[]", &selector));
+        let req = prometheus.get(http, &path).query(&form);
+        let data = crate::http::endpoint::api_data(req, &path).await?;
+        return Ok(Some(data.as_array().map_or(0, Vec::len)));
+    }
+    let Some(expr) = variable_promql(query) else {
+        return Ok(None);
+    };
+    let req = prometheus
+        .post(http, "/api/v1/query")
+        .form(&[("query", expr.as_str()), ("time", &format!("{end:.3}"))]);
+    let data = crate::http::endpoint::api_data(req, "/api/v1/query").await?;
+    Ok(Some(data["result"].as_array().map_or(0, Vec::len)))
 }
 
 /// A panel as Grafana shows it: once, or, when it repeats over a
@@ -466,6 +609,7 @@ fn queries(
         }
         out.push(Query {
             expr: substitute(&t.expr, &ctx, vars),
+            legend: t.legend.clone(),
             instant: t.instant,
             step: ctx.interval,
             datasource_uid: ds.uid.clone().unwrap_or_else(|| ds.name.clone()),

@@ -313,9 +313,11 @@ impl<'a> Live<'a> {
         ))
     }
 
-    async fn facts(&mut self, metric: &str, sel: &Selector) -> Result<MetricFacts, String> {
-        let by_name = format!("{{__name__={}}}", quote(metric));
+    /// Every label the series of `metric` carried over the window; `None`
+    /// when it had no series (the selector check says why).
+    pub async fn labels(&mut self, metric: &str) -> Result<Option<BTreeSet<String>>, String> {
         if !self.facts.contains_key(metric) {
+            let by_name = format!("{{__name__={}}}", quote(metric));
             let labels = self
                 .strings("/api/v1/labels", &[("match[]", &by_name)])
                 .await?;
@@ -327,6 +329,13 @@ impl<'a> Live<'a> {
                 },
             );
         }
+        let labels = &self.facts[metric].labels;
+        Ok((!labels.is_empty()).then(|| labels.clone()))
+    }
+
+    async fn facts(&mut self, metric: &str, sel: &Selector) -> Result<MetricFacts, String> {
+        let by_name = format!("{{__name__={}}}", quote(metric));
+        self.labels(metric).await?;
         for (label, _, _) in &sel.required {
             let known = &self.facts[metric];
             if !known.labels.contains(label) || known.values.contains_key(label) {

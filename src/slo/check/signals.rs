@@ -26,11 +26,16 @@ pub(super) fn broken_dashboards(r: SloResult, problems: &[String]) -> SloResult 
     r.failed_by("broken dashboard", problems)
 }
 
-/// Panels whose selectors can match nothing the stack produces, from the
-/// live series check (`dashboard / panel: selector: why`).
+/// Panels whose selectors can match nothing the stack produces, or that
+/// name labels no live series has, and variables with no value under
+/// load, from the live series check (`dashboard / panel: selector: why`,
+/// `dashboard / variable $name: why`).
 pub(super) fn broken_panels(report: Option<&DashboardReport>) -> Vec<String> {
     let mut out = Vec::new();
     for dash in report.map(|r| r.dashboards.as_slice()).unwrap_or(&[]) {
+        for v in &dash.broken_variables {
+            out.push(format!("{} / variable {v}", dash.dashboard));
+        }
         for p in &dash.panels {
             for b in p.health.iter().flat_map(|h| &h.broken) {
                 out.push(format!("{} / {}: {b}", dash.dashboard, p.panel));

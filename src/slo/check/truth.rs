@@ -44,9 +44,11 @@ use crate::slo::spec::CorrectnessSlo;
 use super::{SloResult, Status};
 
 /// The largest client-side latency a server-side `le` bound may hold:
-/// the services may see a request end up to 5 ms plus a fifth sooner.
+/// the services may see a request end up to 5 ms plus a third sooner
+/// (measured on a busy 2-core machine: client p95 48.5 ms where the
+/// service's histogram said 42 ms, p99 129 ms where it said 96 ms).
 pub fn server_side(le: f64) -> f64 {
-    le * 1.25 + 0.005
+    le * 1.5 + 0.005
 }
 
 /// What the judge needs besides the panels' answers.

@@ -200,12 +200,24 @@ pub fn variable_promql(query: &str) -> Option<String> {
     if let Some(inner) = call("query_result") {
         return Some(inner.to_string());
     }
-    let inner = call("label_values")?;
+    let (expr, label) = label_values_args(q)?;
+    Some(format!("count by ({label}) ({expr})"))
+}
+
+/// `(selector, label)` of `label_values(selector, label)`.
+pub fn label_values_args(query: &str) -> Option<(String, String)> {
+    let inner = query
+        .trim()
+        .strip_prefix("label_values")?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')?
+        .trim();
     let comma = last_top_level_comma(inner)?;
     let (expr, label) = (inner[..comma].trim(), inner[comma + 1..].trim());
     let label_ok =
         !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    (label_ok && !expr.is_empty()).then(|| format!("count by ({label}) ({expr})"))
+    (label_ok && !expr.is_empty()).then(|| (expr.to_string(), label.to_string()))
 }
 
 /// The byte offset of the last comma outside brackets and quotes.
@@ -405,5 +417,10 @@ mod tests {
         );
         assert_eq!(variable_promql("label_values(job)"), None);
         assert_eq!(variable_promql("metrics(http_.*)"), None);
+        assert_eq!(
+            label_values_args(r#"label_values(up{job=~"a,b"}, instance)"#),
+            Some((r#"up{job=~"a,b"}"#.to_string(), "instance".to_string()))
+        );
+        assert_eq!(label_values_args("label_values(instance)"), None);
     }
 }
