@@ -230,6 +230,13 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         "\"name\": \"service\"",
         "\"name\": \"services\"",
     );
+    // `=` where the multi-value $service needs `=~`: right for one
+    // service, wrong for two or All.
+    p.edit(
+        "stack/grafana/dashboards/api-performance.json",
+        r#"sum by (status) (rate(http_requests_total{service=~\"$service\"}"#,
+        r#"sum by (status) (rate(http_requests_total{service=\"$service\"}"#,
+    );
     // A misspelled metric in a variable's query: its drop-down is empty.
     p.edit(
         "stack/grafana/dashboards/ml-engine-performance.json",
@@ -266,6 +273,12 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
     // metric outside the contract.
     assert!(
         text.contains("ML Engine Performance / variable $tenant: label_values(api_request_total, tenant_id) has no value in the Prometheus under test"),
+        "{text}"
+    );
+    // Expanded over the values $tenant takes under load.
+    assert!(
+        text.contains("API Performance / Response Code Distribution: with $service=")
+            && text.contains("a multi-value or All selection needs =~"),
         "{text}"
     );
     // The live series check names the panel and the selector.

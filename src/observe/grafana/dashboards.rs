@@ -20,7 +20,7 @@ use crate::contract::{self, Source};
 use crate::stackfiles::grafana::model::{Dashboard, Panel, Variable};
 use crate::stackfiles::grafana::provisioning::Datasource;
 use crate::stackfiles::grafana::truth::TruthPanel;
-use crate::stackfiles::grafana::vars::{context, substitute};
+use crate::stackfiles::grafana::vars::{context, label_values_args, referenced, substitute};
 use crate::stackfiles::lint::resolve;
 use crate::stackfiles::prometheus::promql::metric_names;
 
@@ -246,6 +246,8 @@ impl Probe {
     /// by it draw nothing, or everything).
     pub async fn check_variables(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
         let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let mut live =
+            crate::observe::grafana::panel_health::Live::new(prometheus, &self.http, start, end);
         let f = &self.files;
         for d in &f.dashboards {
             let mut broken = Vec::new();
@@ -264,17 +266,117 @@ impl Probe {
                     continue;
                 }
                 match variable_values(prometheus, &self.http, &query, start, end).await {
-                    Ok(Some(0)) => broken.push(format!(
+                    Ok(Some(values)) if values.is_empty() => broken.push(format!(
                         "${}: {query} has no value in the Prometheus under test over the run (a misspelled metric or label, or nothing produces it)",
                         v.name
                     )),
-                    Ok(_) => {}
+                    Ok(Some(values)) if label_values_args(&query).is_some() => {
+                        let found = self.expand(&mut live, d, v, &values).await;
+                        self.record_expanded(d, found);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => {}
                     Err(e) => tracing::warn!("variable ${} of {}: {e}", v.name, d.title),
                 }
             }
             let mut r = self.report.lock().expect("dashboard report poisoned");
             if let Some(dr) = r.dashboards.iter_mut().find(|x| x.dashboard == d.title) {
                 dr.broken_variables = broken;
+            }
+        }
+    }
+
+    /// Every panel of `d` that uses `$v`, its selectors checked with `v`
+    /// set as a person would set it: each of its first values alone, two
+    /// at once, and All. A selector can legitimately match nothing for one
+    /// value (a tenant with no training job), so one value alone proves
+    /// nothing. What is wrong: the panel works with each value alone but
+    /// not with several (an `=` where a multi-value needs `=~`): broken;
+    /// and no value alone matching (a variable of one label filtering
+    /// another): listed, as Grafana would show it empty for every choice.
+    /// Returns (panel title, broken?, `with $v=…: selector: why`).
+    async fn expand(
+        &self,
+        live: &mut crate::observe::grafana::panel_health::Live<'_>,
+        d: &Dashboard,
+        v: &Variable,
+        values: &[String],
+    ) -> Vec<(String, bool, String)> {
+        use crate::observe::grafana::panel_health::{Outcome, Selector};
+        let mut out = Vec::new();
+        let uses = |p: &Panel| {
+            p.targets
+                .iter()
+                .any(|t| referenced(&t.expr).contains(&v.name))
+        };
+        for p in d
+            .panels
+            .iter()
+            .filter(|p| p.runs_queries() && p.repeat.is_none() && uses(p))
+        {
+            let mut singles = Vec::new();
+            let mut several = Vec::new();
+            for (shown, vars, single) in settings(d, v, values) {
+                let Ok(qs) = queries(d, &vars, p, &self.files.sources, self.files.scrape) else {
+                    break;
+                };
+                let exprs: Vec<String> = qs.iter().map(|q| q.expr.clone()).collect();
+                if needs(&exprs).iter().any(|c| !self.running.contains(*c)) {
+                    break;
+                }
+                let mut broken = None;
+                for e in &exprs {
+                    let sels = crate::stackfiles::prometheus::promql::vector_selectors(e)
+                        .unwrap_or_default();
+                    for sel in sels.iter().map(Selector::of) {
+                        if let Ok(Outcome::Broken(why)) = live.check(&sel).await {
+                            broken.get_or_insert(format!("with {shown}: {}: {why}", sel.text));
+                        }
+                    }
+                }
+                if single {
+                    singles.push(broken)
+                } else {
+                    several.push(broken)
+                }
+            }
+            if singles.is_empty() {
+                continue;
+            }
+            if singles.iter().all(Option::is_none) {
+                if let Some(why) = several.into_iter().flatten().next() {
+                    out.push((p.title.clone(), true, format!("{why} (each value alone matches: a multi-value or All selection needs =~)")));
+                }
+            } else if let Some(Some(why)) = singles
+                .iter()
+                .find(|b| b.is_some())
+                .filter(|_| singles.iter().all(Option::is_some))
+            {
+                out.push((
+                    p.title.clone(),
+                    false,
+                    format!(
+                        "{why}; no value of ${} tried alone matches this panel's series",
+                        v.name
+                    ),
+                ));
+            }
+        }
+        out
+    }
+
+    fn record_expanded(&self, d: &Dashboard, found: Vec<(String, bool, String)>) {
+        let mut r = self.report.lock().expect("dashboard report poisoned");
+        let Some(dr) = r.dashboards.iter_mut().find(|x| x.dashboard == d.title) else {
+            return;
+        };
+        for (panel, broken, why) in found {
+            if let Some(p) = dr.panels.iter_mut().find(|p| p.panel == panel) {
+                let h = p.health.get_or_insert_with(Default::default);
+                let list = if broken { &mut h.broken } else { &mut h.empty };
+                if !list.contains(&why) {
+                    list.push(why);
+                }
             }
         }
     }
@@ -515,16 +617,57 @@ fn query_expr(query: &str) -> String {
     crate::stackfiles::grafana::vars::variable_promql(query).unwrap_or_default()
 }
 
-/// How many values a query variable takes, asked as Grafana asks;
-/// `None` for the kinds that name no series (`label_names()`,
-/// `metrics(…)`, a bare `label_values(label)`).
+/// How many values of a variable a panel is checked with.
+const EXPANDED_VALUES: usize = 3;
+
+/// The settings of `v` a person would choose, with the dashboard's
+/// variables for each: each of its first [`EXPANDED_VALUES`] values
+/// alone, the first two at once, and All (its options being `values`).
+fn settings(d: &Dashboard, v: &Variable, values: &[String]) -> Vec<(String, Vec<Variable>, bool)> {
+    let mut picks: Vec<Vec<String>> = values
+        .iter()
+        .take(EXPANDED_VALUES)
+        .map(|x| vec![x.clone()])
+        .collect();
+    if values.len() >= 2 {
+        picks.push(values[..2].to_vec());
+    }
+    picks.push(vec!["$__all".into()]);
+    picks
+        .into_iter()
+        .map(|pick| {
+            let (shown, single) = match pick.as_slice() {
+                [a] if a == "$__all" => (format!("${}=All", v.name), values.len() == 1),
+                [a] => (format!("${}={a}", v.name), true),
+                many => (format!("${}={}", v.name, many.join("+")), false),
+            };
+            let vars = d
+                .variables
+                .iter()
+                .map(|x| {
+                    let mut x = x.clone();
+                    if x.name == v.name {
+                        x.current = pick.clone();
+                        x.options = values.to_vec();
+                    }
+                    x
+                })
+                .collect();
+            (shown, vars, single)
+        })
+        .collect()
+}
+
+/// The values a query variable takes, asked as Grafana asks (for
+/// `query_result(…)`, one per series); `None` for the kinds that name no
+/// series (`label_names()`, `metrics(…)`, a bare `label_values(label)`).
 async fn variable_values(
     prometheus: &crate::http::endpoint::Endpoint,
     http: &reqwest::Client,
     query: &str,
     start: f64,
     end: f64,
-) -> Result<Option<usize>, String> {
+) -> Result<Option<Vec<String>>, String> {
     use crate::stackfiles::grafana::vars::{label_values_args, variable_promql};
     let window = [
         ("start", format!("{start:.3}")),
@@ -536,7 +679,12 @@ async fn variable_values(
         form.push(("match[]", &selector));
         let req = prometheus.get(http, &path).query(&form);
         let data = crate::http::endpoint::api_data(req, &path).await?;
-        return Ok(Some(data.as_array().map_or(0, Vec::len)));
+        let values = data.as_array().into_iter().flatten();
+        return Ok(Some(
+            values
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+        ));
     }
     let Some(expr) = variable_promql(query) else {
         return Ok(None);
@@ -545,7 +693,8 @@ async fn variable_values(
         .post(http, "/api/v1/query")
         .form(&[("query", expr.as_str()), ("time", &format!("{end:.3}"))]);
     let data = crate::http::endpoint::api_data(req, "/api/v1/query").await?;
-    Ok(Some(data["result"].as_array().map_or(0, Vec::len)))
+    let series = data["result"].as_array().into_iter().flatten();
+    Ok(Some(series.map(|s| s["metric"].to_string()).collect()))
 }
 
 /// A panel as Grafana shows it: once, or, when it repeats over a
