@@ -159,8 +159,16 @@ impl Probe {
         let mut jobs = Vec::new();
         for (di, d) in dashboards.iter().enumerate() {
             let mut panels = Vec::new();
-            for p in d.panels.iter().filter(|p| p.runs_queries()) {
+            // Grafana runs the annotation queries with the panels on every
+            // load: they count in its load time and are checked alike.
+            let shown = d.panels.iter().filter(|p| p.runs_queries());
+            for p in shown.chain(&d.annotations) {
                 for (title, vars) in repeats(d, p) {
+                    let title = if p.kind == "annotation" {
+                        format!("annotation {title:?}")
+                    } else {
+                        title
+                    };
                     let pi = panels.len();
                     let mut result = PanelResult {
                         dashboard: d.title.clone(),
@@ -845,6 +853,59 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn annotation_queries_are_run_and_timed_with_the_panels() {
+        let json = serde_json::json!({
+            "title": "A", "uid": "a", "time": {"from": "now-1h", "to": "now"},
+            "annotations": {"list": [
+                {"builtIn": 1, "name": "Annotations & Alerts", "enable": true},
+                {"name": "Restarts", "enable": true, "expr": "changes(up[5m]) > 0",
+                 "datasource": {"type": "prometheus", "uid": "prometheus"}}
+            ]},
+            "panels": [{"type": "stat", "title": "Up",
+                "datasource": {"type": "prometheus", "uid": "prometheus"},
+                "targets": [{"refId": "A", "expr": "up"}]}]
+        });
+        let d =
+            crate::stackfiles::grafana::model::parse_dashboard(Path::new("a.json"), &json).unwrap();
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let sources = crate::stackfiles::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"]]}]}}"#;
+        let fake = serve(vec![
+            Canned::new("/api/v1/query_range", 200, body),
+            Canned::new("/api/v1/query", 200, body),
+        ])
+        .await;
+        let running: BTreeSet<String> = ["prometheus".to_string()].into_iter().collect();
+        let probe = Probe::new(
+            &[d],
+            &sources,
+            Via::Prometheus(Endpoint::new(&fake.url)),
+            Duration::from_secs(15),
+            &running,
+        )
+        .unwrap();
+        probe.round().await;
+        let r = probe.report();
+        let titles: Vec<&str> = r.dashboards[0]
+            .panels
+            .iter()
+            .map(|p| p.panel.as_str())
+            .collect();
+        assert_eq!(titles, ["Up", "annotation \"Restarts\""]);
+        assert!(
+            r.dashboards[0]
+                .panels
+                .iter()
+                .all(|p| p.samples_ms.len() == 1)
+        );
+        let seen = fake.seen.lock().unwrap().clone();
+        assert!(seen.iter().any(|s| s.body.contains("changes")), "{seen:?}");
     }
 
     #[tokio::test]
