@@ -816,6 +816,7 @@ fn loki_queries_of_dashboards_are_checked_as_loki_parses_them() {
     d["panels"].as_array_mut().unwrap().extend([
         loki_panel("Errors", r#"sum by (level) (count_over_time({service="backend-api", tenant_id=~"$tenant"} | json [$__auto]))"#),
         loki_panel("Broken", r#"{service="backend-api"} | jsn"#),
+        loki_panel("Misspelled", r#"{servce="backend-api"} |= "error""#),
     ]);
     std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
     let out = p.run(&["validate", "scenarios/service-down.yml"]);
@@ -827,6 +828,12 @@ fn loki_queries_of_dashboards_are_checked_as_loki_parses_them() {
     );
     assert!(
         text.contains("unknown stage or label filter \"jsn\""),
+        "{text}"
+    );
+    // A label no stream carries (the shippers set level, service,
+    // tenant_id, endpoint, …): the panel selects nothing.
+    assert!(
+        text.contains("panel \"Misspelled\" (id 90) target A: stream selector label \"servce\": no log stream carries it; did you mean service?"),
         "{text}"
     );
     assert!(!text.contains("panel \"Errors\""), "{text}");

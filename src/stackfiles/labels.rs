@@ -240,7 +240,7 @@ pub fn check_with(
 
 /// ` (did you mean tenant_id?)` for a label a letter or two from one the
 /// series have, or the labels they have.
-fn did_you_mean(label: &str, on: &BTreeSet<String>) -> String {
+pub(super) fn did_you_mean(label: &str, on: &BTreeSet<String>) -> String {
     let near = on
         .iter()
         .filter(|l| !l.starts_with("__"))

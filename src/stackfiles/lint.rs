@@ -132,6 +132,47 @@ pub fn check_dashboards(dashboards: &[Dashboard], sources: &[Datasource]) -> Vec
     out
 }
 
+/// Loki targets whose stream selectors name a label no stream carries:
+/// `{servce="backend-api"}` selects nothing, however the query is timed.
+/// `labels`: what the stack's log shippers and Loki itself can set.
+pub fn check_stream_labels(
+    dashboards: &[Dashboard],
+    sources: &[Datasource],
+    labels: &std::collections::BTreeSet<String>,
+) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for d in dashboards {
+        for p in d.panels.iter().chain(&d.annotations) {
+            let ctx = context(d, p, None);
+            for t in p.targets.iter().filter(|t| !t.expr.is_empty()) {
+                let loki =
+                    resolve(p.datasource_of(t), d, sources).is_some_and(|s| s.kind == "loki");
+                if !loki {
+                    continue;
+                }
+                let expr = substitute(&t.expr, &ctx, &d.variables);
+                let mut unknown: Vec<String> = super::logql::stream_labels(&expr)
+                    .into_iter()
+                    .filter(|l| !labels.contains(l))
+                    .collect();
+                unknown.dedup();
+                for l in unknown {
+                    out.push(Problem {
+                        file: d.file.clone(),
+                        what: format!(
+                            "{} target {}: stream selector label {l:?}: no log stream carries it{}",
+                            place(p),
+                            t.ref_id,
+                            super::labels::did_you_mean(&l, labels)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Every place a dashboard refers to a variable it does not define: a
 /// deleted or renamed variable leaves `$tenant` in the query, which
 /// Grafana sends as it is (the panel silently shows nothing, or everything
@@ -301,6 +342,9 @@ pub fn lint_with_warnings(files: &StackFiles) -> anyhow::Result<(Vec<Problem>, V
     let mut problems = check_dashboards(dashboards, sources);
     let (contract, mut warnings) = check_contract(files, dashboards, sources);
     problems.extend(contract);
+    if let Some(labels) = super::shipper::stream_labels(&files.dir) {
+        problems.extend(check_stream_labels(dashboards, sources, &labels));
+    }
     match &files.grafana.truth {
         Ok(truth) => warnings.extend(super::grafana::truth::dangling(truth, dashboards)),
         Err(e) => problems.push(Problem {

@@ -654,9 +654,120 @@ impl Parser {
     }
 }
 
+/// The label names of every stream selector (`{service="x", level=~"e"}`)
+/// in a query that [`check`] accepts, in order; braces inside strings
+/// (`line_format "{{.x}}"`) are not selectors.
+pub fn stream_labels(query: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = query.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' | '`' => {
+                // Skip the string, honouring `\"` in double quotes.
+                let mut escaped = false;
+                for (_, d) in chars.by_ref() {
+                    if c == '"' && d == '\\' && !escaped {
+                        escaped = true;
+                        continue;
+                    }
+                    if d == c && !escaped {
+                        break;
+                    }
+                    escaped = false;
+                }
+            }
+            '{' => {
+                let body = &query[i + 1..];
+                let end = selector_end(body);
+                out.extend(selector_names(&body[..end]));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where a selector's `}` is, outside its quoted values.
+fn selector_end(body: &str) -> usize {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            '\\' if in_string && !escaped => {
+                escaped = true;
+                continue;
+            }
+            '"' if !escaped => in_string = !in_string,
+            '}' if !in_string => return i,
+            _ => {}
+        }
+        escaped = false;
+    }
+    body.len()
+}
+
+/// The names in `a="x", b=~"y"`: what precedes each operator at the
+/// start of a matcher.
+fn selector_names(body: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = body;
+    loop {
+        let name: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            break;
+        }
+        names.push(name);
+        // Past the value's closing quote, to the next comma.
+        let Some(open) = rest.find('"') else { break };
+        let value = &rest[open + 1..];
+        let close = selector_end_quote(value);
+        rest = &value[close..];
+        match rest.find(',') {
+            Some(c) => rest = &rest[c + 1..],
+            None => break,
+        }
+    }
+    names
+}
+
+fn selector_end_quote(value: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            '\\' if !escaped => {
+                escaped = true;
+                continue;
+            }
+            '"' if !escaped => return i + 1,
+            _ => {}
+        }
+        escaped = false;
+    }
+    value.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_labels_are_the_selectors_names_not_braces_in_strings() {
+        assert_eq!(
+            stream_labels(
+                r#"sum by (level) (count_over_time({service="backend-api", level=~"ERROR|WARN"} |= "a}b" | line_format "{{.msg}}" [5m]))"#
+            ),
+            vec!["service", "level"]
+        );
+        assert_eq!(
+            stream_labels(r#"{tenant_id="t\"1", endpoint!="/x"} or {job="files"}"#),
+            vec!["tenant_id", "endpoint", "job"]
+        );
+        assert!(stream_labels("").is_empty());
+    }
 
     #[test]
     fn the_shipped_and_common_queries_pass() {

@@ -11,6 +11,7 @@
 //! decides whether the seed's LogQL queries find anything, so it is under
 //! test.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
@@ -360,6 +361,154 @@ mod alloy {
             return Err(format!("unclosed block at the end (depth {depth})"));
         }
         Ok(blocks)
+    }
+}
+
+/// Labels Loki or every shipper adds to a stream by itself: the file a
+/// line came from, and Loki 3's discovered service name and level.
+const AUTOMATIC_LABELS: [&str; 3] = ["filename", "service_name", "detected_level"];
+
+/// Every stream label the stack's log shippers (Promtail, Alloy) can give
+/// a stream, with those Loki adds itself; `None` when that is not fully
+/// known: no shipper config, one that does not read, or a `labelmap`
+/// (labels made from other labels' names).
+pub fn stream_labels(dir: &Path) -> Option<BTreeSet<String>> {
+    let promtail = std::fs::read_to_string(dir.join(PROMTAIL_CONFIG)).ok();
+    let alloy = std::fs::read_to_string(dir.join(ALLOY_CONFIG)).ok();
+    if promtail.is_none() && alloy.is_none() {
+        return None;
+    }
+    let mut out: BTreeSet<String> = AUTOMATIC_LABELS.iter().map(|s| s.to_string()).collect();
+    if let Some(text) = promtail {
+        let v: Value = serde_yaml::from_str(&text).ok()?;
+        promtail_labels(&v, &mut out)?;
+    }
+    if let Some(text) = alloy {
+        alloy_labels(&text, &mut out)?;
+    }
+    out.retain(|l| !l.starts_with("__"));
+    Some(out)
+}
+
+/// Keys of `labels:` mappings (pipeline stages, static and listener
+/// labels, `static_labels`) and every `target_label`; `None` at a
+/// `labelmap`.
+fn promtail_labels(v: &Value, out: &mut BTreeSet<String>) -> Option<()> {
+    match v {
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    (Some("action"), Value::String(a)) if a == "labelmap" => return None,
+                    (Some("labels" | "static_labels"), Value::Mapping(labels)) => {
+                        out.extend(labels.keys().filter_map(|k| k.as_str().map(String::from)));
+                    }
+                    (Some("target_label"), Value::String(t)) => {
+                        out.insert(t.clone());
+                    }
+                    _ => promtail_labels(x, out)?,
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            for x in items {
+                promtail_labels(x, out)?;
+            }
+        }
+        _ => {}
+    }
+    Some(())
+}
+
+/// The same from Alloy's syntax, read loosely: `target_label = "x"`, the
+/// keys of `stage.labels`/`stage.static_labels` `values = {…}` and of
+/// `labels = {…}`, and the non-internal keys of `path_targets`; `None` at a
+/// `labelmap` or a `stage.label_*` it cannot follow.
+fn alloy_labels(text: &str, out: &mut BTreeSet<String>) -> Option<()> {
+    let code: String = text
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if code.contains("\"labelmap\"") {
+        return None;
+    }
+    let quoted = |rest: &str| -> Option<String> {
+        let rest = rest
+            .trim_start()
+            .strip_prefix('=')?
+            .trim_start()
+            .strip_prefix('"')?;
+        Some(rest.split('"').next()?.to_string())
+    };
+    for (i, _) in code.match_indices("target_label") {
+        out.extend(quoted(&code[i + "target_label".len()..]));
+    }
+    // The maps whose keys are labels: `values = {…}` inside `stage.labels`
+    // and `stage.static_labels`, `labels = {…}`, `path_targets = [{…}]`.
+    let maps = regex::Regex::new(
+        r#"(?s)(?:stage\.(?:static_)?labels\s*\{\s*values|\blabels|path_targets)\s*=\s*\[?\s*\{([^}]*)\}"#,
+    )
+    .expect("a valid pattern");
+    for m in maps.captures_iter(&code) {
+        for entry in m[1].split(',') {
+            let key = entry
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"');
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                out.insert(key.to_string());
+            }
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod stream_label_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_shippers_give_the_seed_labels_and_no_others() {
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack/");
+        let labels = stream_labels(&stack).unwrap();
+        let want = [
+            "compose_service",
+            "container",
+            "detected_level",
+            "endpoint",
+            "filename",
+            "host",
+            "job",
+            "level",
+            "service",
+            "service_name",
+            "tenant_id",
+        ];
+        assert_eq!(labels.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        // Alloy alone gives the same.
+        let mut alloy = BTreeSet::new();
+        alloy_labels(
+            &std::fs::read_to_string(stack.join(ALLOY_CONFIG)).unwrap(),
+            &mut alloy,
+        )
+        .unwrap();
+        alloy.extend(AUTOMATIC_LABELS.iter().map(|s| s.to_string()));
+        alloy.retain(|l| !l.starts_with("__"));
+        assert_eq!(alloy, labels);
+    }
+
+    #[test]
+    fn a_labelmap_makes_the_labels_unknown() {
+        let v: Value = serde_yaml::from_str(
+            "scrape_configs: [{relabel_configs: [{action: labelmap, regex: '__meta_(.*)'}]}]",
+        )
+        .unwrap();
+        assert_eq!(promtail_labels(&v, &mut BTreeSet::new()), None);
+        let alloy = r#"rule { action = "labelmap" regex = "x" }"#;
+        assert_eq!(alloy_labels(alloy, &mut BTreeSet::new()), None);
+        assert_eq!(stream_labels(Path::new("/nonexistent")), None);
     }
 }
 
