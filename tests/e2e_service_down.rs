@@ -237,6 +237,17 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
         r#"sum by (status) (rate(http_requests_total{service=~\"$service\"}"#,
         r#"sum by (status) (rate(http_requests_total{service=\"$service\"}"#,
     );
+    // A trace search for a service with no spans.
+    let path = p.path("stack/grafana/dashboards/api-performance.json");
+    let mut d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    d["panels"].as_array_mut().unwrap().push(serde_json::json!({
+        "id": 91, "type": "table", "title": "Slow traces",
+        "gridPos": {"h": 8, "w": 24, "x": 0, "y": 60},
+        "datasource": {"type": "jaeger", "uid": "jaeger"},
+        "targets": [{"refId": "A", "queryType": "search", "service": "backend-apii"}]
+    }));
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
     // A misspelled metric in a variable's query: its drop-down is empty.
     p.edit(
         "stack/grafana/dashboards/ml-engine-performance.json",
@@ -273,6 +284,11 @@ fn broken_dashboards_fail_the_shipped_smoke_scenario() {
     // metric outside the contract.
     assert!(
         text.contains("ML Engine Performance / variable $tenant: label_values(api_request_total, tenant_id) has no value in the Prometheus under test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("API Performance / Slow traces: target A: Jaeger has no span from service \"backend-apii\"")
+            && text.contains("did you mean backend-api?"),
         "{text}"
     );
     // Expanded over the values $tenant takes under load.

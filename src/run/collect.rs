@@ -167,6 +167,17 @@ impl Observers {
             let start = started_at.timestamp_millis() as f64 / 1000.0;
             p.check_health(&session.stack.prometheus, start).await;
             p.check_variables(&session.stack.prometheus, start).await;
+            if let Some(ep) = &session.stack.jaeger {
+                match crate::observe::jaeger::api::Jaeger::detect(
+                    ep.clone(),
+                    Duration::from_secs(10),
+                )
+                .await
+                {
+                    Ok(j) => p.check_traces(&j).await,
+                    Err(e) => tracing::warn!("Jaeger searches of the dashboards not checked: {e}"),
+                }
+            }
             let now = Utc::now().timestamp_millis() as f64 / 1000.0;
             p.check_truth(&session.stack.prometheus, now).await;
         }

@@ -389,6 +389,58 @@ impl Probe {
         }
     }
 
+    /// Every Jaeger search target (service, operation), substituted, looked
+    /// up in the Jaeger under test once the load is over: a service with
+    /// no spans, or an operation it never had, leaves the panel empty for
+    /// good, so the panel is broken.
+    pub async fn check_traces(&self, jaeger: &crate::observe::jaeger::api::Jaeger) {
+        let services = match jaeger.services().await {
+            Ok(s) => s,
+            Err(e) => return tracing::warn!("Jaeger searches of the dashboards not checked: {e}"),
+        };
+        let f = &self.files;
+        let mut found = Vec::new();
+        for d in &f.dashboards {
+            for p in &d.panels {
+                let ctx = context(d, p, Some(f.scrape));
+                for t in &p.targets {
+                    let Some(search) = &t.trace_search else {
+                        continue;
+                    };
+                    let ds = resolve(p.datasource_of(t), d, &f.sources);
+                    if ds.is_none_or(|s| s.kind != "jaeger") {
+                        continue;
+                    }
+                    let service = substitute(&search.service, &ctx, &d.variables);
+                    let operation = search
+                        .operation
+                        .as_deref()
+                        .map(|o| substitute(o, &ctx, &d.variables));
+                    let why = trace_search_problem(jaeger, &services, &service, operation).await;
+                    if let Some(why) = why {
+                        found.push((
+                            d.title.clone(),
+                            p.title.clone(),
+                            format!("target {}: {why}", t.ref_id),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut r = self.report.lock().expect("dashboard report poisoned");
+        for (dash, panel, why) in found {
+            let Some(dr) = r.dashboards.iter_mut().find(|x| x.dashboard == dash) else {
+                continue;
+            };
+            if let Some(p) = dr.panels.iter_mut().find(|p| p.panel == panel) {
+                p.health
+                    .get_or_insert_with(Default::default)
+                    .broken
+                    .push(why);
+            }
+        }
+    }
+
     /// What every truth-checked panel shows at `at` (Unix seconds),
     /// recorded in the report.
     pub async fn check_truth(&self, prometheus: &crate::http::endpoint::Endpoint, at: f64) {
@@ -618,6 +670,51 @@ async fn live_labels(
         "in the live series",
         &|m: &str| known.get(m).cloned(),
     ))
+}
+
+/// Why a Jaeger search for `service` (and `operation`) can find nothing
+/// in this Jaeger, if it cannot. A value still holding a variable, or
+/// Grafana's "All", is not judged.
+async fn trace_search_problem(
+    jaeger: &crate::observe::jaeger::api::Jaeger,
+    services: &[String],
+    service: &str,
+    operation: Option<String>,
+) -> Option<String> {
+    let unresolved = |s: &str| s.contains('$') || s == "All" || s.contains('|');
+    if unresolved(service) {
+        return None;
+    }
+    if !services.iter().any(|s| s == service) {
+        return Some(format!(
+            "Jaeger has no span from service {service:?} (it has {}){}",
+            services.join(", "),
+            near(service, services)
+        ));
+    }
+    let op = operation.filter(|o| !unresolved(o))?;
+    match jaeger.operations(service).await {
+        Ok(ops) if !ops.contains(&op) => Some(format!(
+            "service {service:?} has no operation {op:?} in Jaeger{}",
+            near(&op, &ops)
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!("operations of {service} in Jaeger: {e}");
+            None
+        }
+    }
+}
+
+/// `; did you mean X?` for a name one or two edits from one of `names`.
+fn near(name: &str, names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| (crate::stackfiles::producers::edit_distance(name, n), n))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| format!("; did you mean {n}?"))
+        .unwrap_or_default()
 }
 
 /// The PromQL inside a variable's query, for the components it needs.
@@ -906,6 +1003,71 @@ mod tests {
         );
         let seen = fake.seen.lock().unwrap().clone();
         assert!(seen.iter().any(|s| s.body.contains("changes")), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn jaeger_searches_for_a_service_or_operation_jaeger_lacks_are_broken() {
+        let json = serde_json::json!({
+            "title": "T", "uid": "t",
+            "panels": [
+                {"type": "table", "title": "Traces",
+                 "datasource": {"type": "jaeger", "uid": "jaeger"},
+                 "targets": [
+                    {"refId": "A", "queryType": "search", "service": "backend-apii"},
+                    {"refId": "B", "queryType": "search", "service": "backend-api",
+                     "operation": "GET /api/v1/recomendations"},
+                    {"refId": "C", "queryType": "search", "service": "backend-api",
+                     "operation": "GET /api/v1/recommendations"},
+                    {"refId": "D", "queryType": "search", "service": "$service"}
+                 ]}
+            ]
+        });
+        let d =
+            crate::stackfiles::grafana::model::parse_dashboard(Path::new("t.json"), &json).unwrap();
+        let stack = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let sources = crate::stackfiles::grafana::provisioning::load_datasources(
+            &stack.join(DATASOURCES_FILE),
+        )
+        .unwrap();
+        let fake = serve(vec![
+            Canned::new(
+                "/api/v3/services",
+                200,
+                r#"{"services":["backend-api","ml-engine"]}"#,
+            ),
+            Canned::new(
+                "/api/v3/operations",
+                200,
+                r#"{"operations":[{"name":"GET /api/v1/recommendations","spanKind":"server"}]}"#,
+            ),
+        ])
+        .await;
+        let running: BTreeSet<String> = ["prometheus".to_string()].into_iter().collect();
+        let probe = Probe::new(
+            std::slice::from_ref(&d),
+            &sources,
+            Via::Prometheus(Endpoint::new(&fake.url)),
+            Duration::from_secs(15),
+            &running,
+        )
+        .unwrap()
+        .with_truth(std::slice::from_ref(&d), &[]);
+        let jaeger = crate::observe::jaeger::api::Jaeger::detect(
+            Endpoint::new(&fake.url),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        probe.check_traces(&jaeger).await;
+        let r = probe.report();
+        let broken = &r.dashboards[0].panels[0].health.as_ref().unwrap().broken;
+        assert_eq!(
+            broken,
+            &vec![
+                "target A: Jaeger has no span from service \"backend-apii\" (it has backend-api, ml-engine); did you mean backend-api?".to_string(),
+                "target B: service \"backend-api\" has no operation \"GET /api/v1/recomendations\" in Jaeger; did you mean GET /api/v1/recommendations?".to_string(),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -84,6 +84,44 @@ impl Jaeger {
         }
     }
 
+    /// The operations (span names) Jaeger has for `service`.
+    pub async fn operations(&self, service: &str) -> Result<Vec<String>, String> {
+        let (req, what) = match self.api {
+            Api::V3 => (
+                self.ep
+                    .get(&self.http, "/api/v3/operations")
+                    .query(&[("service", service)]),
+                "/api/v3/operations",
+            ),
+            Api::V1 => (
+                self.ep.get(
+                    &self.http,
+                    &format!("/api/services/{}/operations", urlencoding(service)),
+                ),
+                "/api/services/{service}/operations",
+            ),
+        };
+        let (status, body) = endpoint::json(req, what).await?;
+        if !status.is_success() {
+            return Err(format!("{what}: HTTP {status}: {}", error_text(&body)));
+        }
+        let names = match self.api {
+            Api::V3 => body["operations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["name"].as_str().map(String::from))
+                .collect(),
+            Api::V1 => body["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o.as_str().map(String::from))
+                .collect(),
+        };
+        Ok(names)
+    }
+
     /// One trace: `Ok(None)` when Jaeger says it has no such trace.
     pub async fn trace(&self, id: &str) -> Result<Option<TraceInfo>, String> {
         let path = match self.api {
@@ -107,6 +145,18 @@ impl Jaeger {
         }
         .map_err(|e| format!("{what}: {e}"))
     }
+}
+
+/// A path segment, percent-encoded (service names may hold `/` or ` `).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn error_text(body: &Value) -> String {

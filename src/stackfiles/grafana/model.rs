@@ -72,6 +72,30 @@ pub struct Target {
     pub interval: Option<String>,
     /// The legend format (`legendFormat`), e.g. "{{tenant_id}}".
     pub legend: Option<String>,
+    /// A Jaeger search target's service and operation (`service`,
+    /// `operation`), where the target has them.
+    pub trace_search: Option<TraceSearch>,
+}
+
+/// What a Jaeger datasource's search target asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSearch {
+    pub service: String,
+    pub operation: Option<String>,
+}
+
+fn trace_search(t: &Value) -> Option<TraceSearch> {
+    let text = |k: &str| {
+        t.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    Some(TraceSearch {
+        service: text("service")?,
+        operation: text("operation"),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -320,6 +344,7 @@ fn panel(p: &Value, row: Option<String>, elements: Option<&Value>) -> Panel {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(String::from),
+            trace_search: trace_search(t),
         })
         .collect();
     Panel {
@@ -412,6 +437,7 @@ fn annotations(d: &Value) -> Vec<Panel> {
                     instant: false,
                     interval: None,
                     legend: Some(legend.trim().to_string()).filter(|l| !l.is_empty()),
+                    trace_search: None,
                 }],
                 ..Panel::dashboard_wide()
             })
