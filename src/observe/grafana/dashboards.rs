@@ -20,7 +20,9 @@ use crate::contract::{self, Source};
 use crate::stackfiles::grafana::model::{Dashboard, Panel, Variable};
 use crate::stackfiles::grafana::provisioning::Datasource;
 use crate::stackfiles::grafana::truth::TruthPanel;
-use crate::stackfiles::grafana::vars::{context, label_values_args, referenced, substitute};
+use crate::stackfiles::grafana::vars::{
+    context, label_values_args, prometheus_query, referenced, substitute,
+};
 use crate::stackfiles::lint::resolve;
 use crate::stackfiles::prometheus::promql::metric_names;
 
@@ -723,7 +725,7 @@ fn query_expr(query: &str) -> String {
 }
 
 /// How many values of a variable a panel is checked with.
-const EXPANDED_VALUES: usize = 3;
+const EXPANDED_VALUES: usize = 10;
 
 /// The settings of `v` a person would choose, with the dashboard's
 /// variables for each: each of its first [`EXPANDED_VALUES`] values
@@ -862,7 +864,7 @@ fn queries(
             continue;
         }
         out.push(Query {
-            expr: substitute(&t.expr, &ctx, vars),
+            expr: prometheus_query(&t.expr, &ctx, vars),
             legend: t.legend.clone(),
             instant: t.instant,
             step: ctx.interval,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::endpoint::Endpoint;
 use crate::stackfiles::grafana::model::Dashboard;
 use crate::stackfiles::grafana::truth::{Shows, TruthPanel, find};
-use crate::stackfiles::grafana::vars::{context, substitute};
+use crate::stackfiles::grafana::vars::{context, prometheus_query};
 
 /// One series of a panel's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -79,7 +79,7 @@ pub async fn observe(
             // `validate` warned; nothing to compare.
             continue;
         };
-        let expr = substitute(&target.expr, &context(d, p, Some(scrape)), &d.variables);
+        let expr = prometheus_query(&target.expr, &context(d, p, Some(scrape)), &d.variables);
         let window_s = crate::stackfiles::prometheus::promql::range_windows(&expr)
             .ok()
             .and_then(|w| w.into_iter().max())

@@ -167,6 +167,9 @@ pub struct Variable {
     pub query: String,
     /// For `query` variables: where the query runs.
     pub datasource: DsRef,
+    /// For `adhoc` variables: the filters Grafana adds to every query of
+    /// its datasource, as (label, operator, value).
+    pub filters: Vec<(String, String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -494,6 +497,16 @@ fn variable(v: &Value) -> Variable {
             .collect(),
         query,
         datasource: DsRef::from_json(v.get("datasource")),
+        filters: v
+            .get("filters")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                let text = |k: &str| f.get(k).and_then(Value::as_str).map(String::from);
+                Some((text("key")?, text("operator")?, text("value")?))
+            })
+            .collect(),
     }
 }
 

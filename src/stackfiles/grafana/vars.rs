@@ -204,6 +204,22 @@ pub fn variable_promql(query: &str) -> Option<String> {
     Some(format!("count by ({label}) ({expr})"))
 }
 
+/// A Prometheus query as Grafana sends it: variables substituted, then
+/// every ad hoc filter of the dashboard added to each selector. A query
+/// that does not parse is returned substituted only (the lint reports it).
+pub fn prometheus_query(expr: &str, ctx: &QueryContext, vars: &[Variable]) -> String {
+    let text = substitute(expr, ctx, vars);
+    let filters: Vec<(String, String, String)> = vars
+        .iter()
+        .filter(|v| v.kind == "adhoc")
+        .flat_map(|v| v.filters.iter().cloned())
+        .collect();
+    if filters.is_empty() {
+        return text;
+    }
+    crate::stackfiles::prometheus::promql::with_matchers(&text, &filters).unwrap_or(text)
+}
+
 /// `(selector, label)` of `label_values(selector, label)`.
 pub fn label_values_args(query: &str) -> Option<(String, String)> {
     let inner = query
@@ -332,6 +348,7 @@ mod tests {
                     options: vec![],
                     query: String::new(),
                     datasource: DsRef::Default,
+                    filters: Vec::new(),
                 },
                 Variable {
                     name: "job".into(),
@@ -341,6 +358,7 @@ mod tests {
                     options: vec![],
                     query: String::new(),
                     datasource: DsRef::Default,
+                    filters: Vec::new(),
                 },
             ],
             panels: vec![],
@@ -422,5 +440,33 @@ mod tests {
             Some((r#"up{job=~"a,b"}"#.to_string(), "instance".to_string()))
         );
         assert_eq!(label_values_args("label_values(instance)"), None);
+    }
+
+    #[test]
+    fn ad_hoc_filters_are_added_to_every_selector() {
+        let adhoc = Variable {
+            name: "Filters".into(),
+            kind: "adhoc".into(),
+            current: Vec::new(),
+            all_value: None,
+            options: Vec::new(),
+            query: String::new(),
+            datasource: DsRef::Default,
+            filters: vec![
+                ("tenant_id".into(), "=".into(), "tenant_001".into()),
+                ("status".into(), "=~".into(), "5..".into()),
+                ("latency".into(), ">".into(), "3".into()),
+            ],
+        };
+        let ctx = QueryContext {
+            range: Duration::from_secs(3600),
+            interval: Duration::from_secs(15),
+            rate_interval: Duration::from_secs(60),
+        };
+        let q = prometheus_query("sum(rate(a[5m])) / sum(b)", &ctx, &[adhoc]);
+        assert_eq!(
+            q,
+            r#"sum(rate(a{status=~"5..",tenant_id="tenant_001"}[5m])) / sum(b{status=~"5..",tenant_id="tenant_001"})"#
+        );
     }
 }

@@ -56,6 +56,55 @@ pub fn scale_expr(expr: &str, k: f64) -> Result<String, String> {
     Ok(ast.to_string())
 }
 
+/// `expr` with `matchers` (`label op "value"`, PromQL's four operators)
+/// added to every selector, as Grafana adds an ad hoc filter. A filter
+/// Prometheus cannot express (Grafana's `<`, `>`) is left out.
+pub fn with_matchers(expr: &str, matchers: &[(String, String, String)]) -> Result<String, String> {
+    let mut extra = Vec::new();
+    for (label, op, value) in matchers {
+        if !matches!(op.as_str(), "=" | "!=" | "=~" | "!~") {
+            continue;
+        }
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+        let sel = format!("{{{label}{op}\"{escaped}\"}}");
+        match parse(&sel)? {
+            Expr::VectorSelector(v) => extra.extend(v.matchers.matchers),
+            _ => return Err(format!("the filter {sel} is not a selector")),
+        }
+    }
+    let mut ast = parse(expr)?;
+    if !extra.is_empty() {
+        add_matchers(&mut ast, &extra);
+    }
+    Ok(ast.to_string())
+}
+
+fn add_matchers(e: &mut Expr, extra: &[promql_parser::label::Matcher]) {
+    match e {
+        Expr::Aggregate(a) => {
+            add_matchers(&mut a.expr, extra);
+            if let Some(p) = &mut a.param {
+                add_matchers(p, extra);
+            }
+        }
+        Expr::Unary(u) => add_matchers(&mut u.expr, extra),
+        Expr::Binary(b) => {
+            add_matchers(&mut b.lhs, extra);
+            add_matchers(&mut b.rhs, extra);
+        }
+        Expr::Paren(p) => add_matchers(&mut p.expr, extra),
+        Expr::Subquery(s) => add_matchers(&mut s.expr, extra),
+        Expr::VectorSelector(v) => v.matchers.matchers.extend(extra.iter().cloned()),
+        Expr::MatrixSelector(m) => m.vs.matchers.matchers.extend(extra.iter().cloned()),
+        Expr::Call(c) => {
+            for arg in c.args.args.iter_mut() {
+                add_matchers(arg, extra);
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
 /// Every range-vector window in `expr` (`rate(x[5m])` → 5m), for the static
 /// detection-time floor of a rule.
 pub fn range_windows(expr: &str) -> Result<Vec<Duration>, String> {
