@@ -411,7 +411,11 @@ pub async fn fault_command(
         }
     }
     let r: FaultRecord = http
-        .delete(format!("{}/faults/{}", state.control, urlencode(&name)))
+        .delete(format!(
+            "{}/faults/{}",
+            state.control,
+            crate::http::path_segment(&name)
+        ))
         .bearer_auth(&state.token)
         .send()
         .await?
@@ -426,16 +430,4 @@ pub async fn fault_command(
         r.reverted_by.unwrap_or_default()
     );
     Ok(())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -71,3 +71,17 @@ pub async fn serve_on(
     });
     Ok((format!("http://{addr}"), handle))
 }
+
+/// `s` as one URL path segment: every byte but ASCII letters, digits and
+/// `-_.` percent-encoded (names may hold `/`, spaces or `?`).
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -166,7 +166,6 @@ impl Observers {
         if let Some(p) = self.probe.as_ref().filter(|_| !cancel.is_cancelled()) {
             let start = started_at.timestamp_millis() as f64 / 1000.0;
             p.check_health(&session.stack.prometheus, start).await;
-            p.check_variables(&session.stack.prometheus, start).await;
             if let Some(ep) = &session.stack.jaeger {
                 match crate::observe::jaeger::api::Jaeger::detect(
                     ep.clone(),

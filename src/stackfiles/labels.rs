@@ -241,23 +241,15 @@ pub fn check_with(
 /// ` (did you mean tenant_id?)` for a label a letter or two from one the
 /// series have, or the labels they have.
 pub(super) fn did_you_mean(label: &str, on: &BTreeSet<String>) -> String {
-    let near = on
-        .iter()
-        .filter(|l| !l.starts_with("__"))
-        .map(|l| (super::producers::edit_distance(label, l), l))
-        .filter(|(d, _)| *d <= 2)
-        .min()
+    let near = super::producers::nearest(label, on.iter().filter(|l| !l.starts_with("__")))
         .or_else(|| {
             // `tenant` for `tenant_id`: one a prefix of the other.
-            on.iter()
-                .filter(|l| {
-                    label.len() >= 3 && (l.starts_with(label) || label.starts_with(l.as_str()))
-                })
-                .map(|l| (0, l))
-                .next()
+            on.iter().find(|l| {
+                label.len() >= 3 && (l.starts_with(label) || label.starts_with(l.as_str()))
+            })
         });
     match near {
-        Some((_, l)) => format!("; did you mean {l}?"),
+        Some(l) => format!("; did you mean {l}?"),
         None => {
             let shown: Vec<&str> = on
                 .iter()

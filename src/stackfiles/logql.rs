@@ -35,12 +35,25 @@ impl fmt::Display for LogqlError {
 
 /// Check one LogQL query (log or metric).
 pub fn check(query: &str) -> Result<(), LogqlError> {
+    parse(query).map(|_| ())
+}
+
+/// The label names of every stream selector (`{service="x", level=~"e"}`)
+/// of a query, in order, as the checker parses them; none when it does
+/// not parse (the checker's error says why).
+pub fn stream_labels(query: &str) -> Vec<String> {
+    parse(query).unwrap_or_default()
+}
+
+/// Parse one query; its stream selectors' label names.
+fn parse(query: &str) -> Result<Vec<String>, LogqlError> {
     if let Err(message) = crate::input::nesting::check(query) {
         return Err(LogqlError { offset: 0, message });
     }
     let mut p = Parser {
         s: query.chars().collect(),
         i: 0,
+        stream_labels: Vec::new(),
     };
     p.skip_ws();
     p.expr()?;
@@ -48,7 +61,7 @@ pub fn check(query: &str) -> Result<(), LogqlError> {
     if p.i < p.s.len() {
         return Err(p.err(format!("unexpected {:?} after the query", p.rest(12))));
     }
-    Ok(())
+    Ok(p.stream_labels)
 }
 
 const RANGE_AGGREGATIONS: &[&str] = &[
@@ -92,6 +105,8 @@ const PARSERS: &[&str] = &["json", "logfmt", "unpack", "decolorize"];
 struct Parser {
     s: Vec<char>,
     i: usize,
+    /// The label names of the stream selectors' matchers, in order.
+    stream_labels: Vec<String>,
 }
 
 impl Parser {
@@ -407,6 +422,7 @@ impl Parser {
             })?;
         let at = self.i;
         let value = self.string()?;
+        self.stream_labels.push(label);
         match op {
             "=" => Ok(!value.is_empty()),
             "=~" => Ok(!self.regex(&value, at)?.is_match("")),
@@ -654,102 +670,6 @@ impl Parser {
     }
 }
 
-/// The label names of every stream selector (`{service="x", level=~"e"}`)
-/// in a query that [`check`] accepts, in order; braces inside strings
-/// (`line_format "{{.x}}"`) are not selectors.
-pub fn stream_labels(query: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = query.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '"' | '`' => {
-                // Skip the string, honouring `\"` in double quotes.
-                let mut escaped = false;
-                for (_, d) in chars.by_ref() {
-                    if c == '"' && d == '\\' && !escaped {
-                        escaped = true;
-                        continue;
-                    }
-                    if d == c && !escaped {
-                        break;
-                    }
-                    escaped = false;
-                }
-            }
-            '{' => {
-                let body = &query[i + 1..];
-                let end = selector_end(body);
-                out.extend(selector_names(&body[..end]));
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Where a selector's `}` is, outside its quoted values.
-fn selector_end(body: &str) -> usize {
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in body.char_indices() {
-        match c {
-            '\\' if in_string && !escaped => {
-                escaped = true;
-                continue;
-            }
-            '"' if !escaped => in_string = !in_string,
-            '}' if !in_string => return i,
-            _ => {}
-        }
-        escaped = false;
-    }
-    body.len()
-}
-
-/// The names in `a="x", b=~"y"`: what precedes each operator at the
-/// start of a matcher.
-fn selector_names(body: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = body;
-    loop {
-        let name: String = rest
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if name.is_empty() {
-            break;
-        }
-        names.push(name);
-        // Past the value's closing quote, to the next comma.
-        let Some(open) = rest.find('"') else { break };
-        let value = &rest[open + 1..];
-        let close = selector_end_quote(value);
-        rest = &value[close..];
-        match rest.find(',') {
-            Some(c) => rest = &rest[c + 1..],
-            None => break,
-        }
-    }
-    names
-}
-
-fn selector_end_quote(value: &str) -> usize {
-    let mut escaped = false;
-    for (i, c) in value.char_indices() {
-        match c {
-            '\\' if !escaped => {
-                escaped = true;
-                continue;
-            }
-            '"' if !escaped => return i + 1,
-            _ => {}
-        }
-        escaped = false;
-    }
-    value.len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -763,7 +683,9 @@ mod tests {
             vec!["service", "level"]
         );
         assert_eq!(
-            stream_labels(r#"{tenant_id="t\"1", endpoint!="/x"} or {job="files"}"#),
+            stream_labels(
+                r#"count_over_time({tenant_id="t\"1", endpoint!="/x"}[5m]) or count_over_time({job="files"}[5m])"#
+            ),
             vec!["tenant_id", "endpoint", "job"]
         );
         assert!(stream_labels("").is_empty());

@@ -185,6 +185,19 @@ fn series_names(name: &str, kind: crate::contract::Kind) -> Vec<String> {
     }
 }
 
+/// The candidate one or two edits from `name` (the closest, then the
+/// first in order), for "did you mean".
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a String>,
+) -> Option<&'a String> {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| c)
+}
+
 /// Levenshtein distance, by bytes (metric names are ASCII).
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -242,7 +242,7 @@ impl Probe {
         })
     }
 
-    /// The dashboards whose variables [`Self::check_variables`] asks
+    /// The dashboards whose variables [`Self::check_health`] asks
     /// about, and the panels whose values [`Self::check_truth`] reads.
     pub fn with_truth(mut self, dashboards: &[Dashboard], truth: &[TruthPanel]) -> Probe {
         self.files.dashboards = dashboards.to_vec();
@@ -251,13 +251,16 @@ impl Probe {
     }
 
     /// Every Prometheus query variable of every dashboard, asked over
-    /// `[start, now]` as Grafana asks when the dashboard opens: one with no
+    /// `[start, end]` as Grafana asks when the dashboard opens: one with no
     /// value under load is broken (its drop-down is empty; panels filtered
-    /// by it draw nothing, or everything).
-    pub async fn check_variables(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
-        let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-        let mut live =
-            crate::observe::grafana::panel_health::Live::new(prometheus, &self.http, start, end);
+    /// by it draw nothing, or everything). `live` is the panel check's, so
+    /// that what it looked up is not asked again.
+    async fn check_variables(
+        &self,
+        live: &mut crate::observe::grafana::panel_health::Live<'_>,
+        prometheus: &crate::http::endpoint::Endpoint,
+        (start, end): (f64, f64),
+    ) {
         let f = &self.files;
         for d in &f.dashboards {
             let mut broken = Vec::new();
@@ -281,7 +284,7 @@ impl Probe {
                         v.name
                     )),
                     Ok(Some(values)) if label_values_args(&query).is_some() => {
-                        let found = self.expand(&mut live, d, v, &values).await;
+                        let found = self.expand(live, d, v, &values).await;
                         self.record_expanded(d, found);
                     }
                     Ok(Some(_)) => {}
@@ -598,7 +601,8 @@ impl Probe {
     }
 
     /// Every measured panel's selectors against the live series in
-    /// `prometheus` over `[start, now]` (Unix seconds), recorded per panel.
+    /// `prometheus` over `[start, now]` (Unix seconds), recorded per panel;
+    /// then every query variable's values, and the panels over them.
     pub async fn check_health(&self, prometheus: &crate::http::endpoint::Endpoint, start: f64) {
         use crate::observe::grafana::panel_health::{Live, Outcome, PanelHealth, Selector};
         let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
@@ -631,6 +635,8 @@ impl Probe {
             let mut r = self.report.lock().expect("dashboard report poisoned");
             r.dashboards[job.dashboard].panels[job.panel].health = Some(health);
         }
+        self.check_variables(&mut live, prometheus, (start, end))
+            .await;
     }
 
     /// Rounds every `every` until cancelled.
@@ -710,12 +716,8 @@ async fn trace_search_problem(
 
 /// `; did you mean X?` for a name one or two edits from one of `names`.
 fn near(name: &str, names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| (crate::stackfiles::producers::edit_distance(name, n), n))
-        .filter(|(d, _)| *d <= 2)
-        .min()
-        .map(|(_, n)| format!("; did you mean {n}?"))
+    crate::stackfiles::producers::nearest(name, names.iter())
+        .map(|n| format!("; did you mean {n}?"))
         .unwrap_or_default()
 }
 

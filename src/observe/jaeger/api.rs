@@ -96,7 +96,10 @@ impl Jaeger {
             Api::V1 => (
                 self.ep.get(
                     &self.http,
-                    &format!("/api/services/{}/operations", urlencoding(service)),
+                    &format!(
+                        "/api/services/{}/operations",
+                        crate::http::path_segment(service)
+                    ),
                 ),
                 "/api/services/{service}/operations",
             ),
@@ -145,18 +148,6 @@ impl Jaeger {
         }
         .map_err(|e| format!("{what}: {e}"))
     }
-}
-
-/// A path segment, percent-encoded (service names may hold `/` or ` `).
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn error_text(body: &Value) -> String {
