@@ -22,7 +22,12 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.file.display(), self.what)
+        let file = self.file.display().to_string();
+        if self.what.starts_with(&file) {
+            // Already located (`file:line:column: …`).
+            return f.write_str(&self.what);
+        }
+        write!(f, "{file}: {}", self.what)
     }
 }
 

@@ -277,6 +277,34 @@ mod tests {
     }
 
     #[test]
+    fn hostile_truth_files_are_refused_not_read_whole() {
+        let dir = std::env::temp_dir().join(format!("zeta-truth-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("grafana")).unwrap();
+        let file = dir.join(TRUTH_FILE);
+        for (body, why) in [
+            ("a".repeat(2 << 20), "larger than"),
+            ("[".repeat(5000), "recursion limit"),
+            ("a: &a [*a]".to_string(), "invalid YAML"),
+            (
+                "panels: [{dashboard: d, panel: p, shows: latency_quantile, quantile: .nan}]"
+                    .to_string(),
+                "quantile",
+            ),
+        ] {
+            std::fs::write(&file, body).unwrap();
+            let e = load(&dir).unwrap_err();
+            assert!(e.contains(why), "{e}");
+            // Located at its file, which the lint does not repeat.
+            let p = crate::stackfiles::lint::Problem {
+                file: file.clone(),
+                what: e.clone(),
+            };
+            assert_eq!(p.to_string(), e);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_missing_file_is_no_truth_checked_panel() {
         assert_eq!(load(Path::new("/nonexistent")).unwrap(), Vec::new());
     }
