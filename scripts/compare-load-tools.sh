@@ -2,10 +2,14 @@
 # zeta-bench's load engine side by side with wrk and oha, against the same
 # local target (examples/stall-server.rs), on a machine of any size:
 #
-#   1. maximum throughput: 64 connections, 10 s each, against a target that
-#      never stalls (zeta-bench is open-model: it is asked for far more
-#      than the target can take, with at most 64 requests in flight, and
-#      what it achieves is its maximum);
+#   1. maximum throughput: 64 connections, ROUNDS alternating rounds of
+#      SECONDS each (the order of the tools rotates every round, so none
+#      always runs on a warmer or cooler machine). zeta-bench is
+#      open-model: it is asked for far more than the target can take, with
+#      at most 64 requests in flight, and what it achieves is its maximum.
+#      Prints every round, then the median ratio zeta-bench / tool and its
+#      spread (min–max over the rounds' ratios): one round on a noisy
+#      machine says little, the median of seven says more;
 #   2. throughput over https:// beside http://: the same 64 connections
 #      against the same server speaking TLS (rustls, a CA it makes);
 #   3. correctness under stalls: 200 requests/s for 30 s against a target
@@ -16,11 +20,12 @@
 # The target runs on CPU 0 and the tool on CPU 1 (taskset), so they do not
 # fight for a core. Needs wrk (apt-get install wrk) and oha
 # (cargo install oha); a missing tool is skipped with the command that
-# installs it. Usage: scripts/compare-load-tools.sh [SECONDS]
+# installs it. Usage: scripts/compare-load-tools.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DUR=${1:-10}
+ROUNDS=${2:-7}
 STALL_DUR=30
 FAST_PORT=18081
 STALL_PORT=18082
@@ -54,30 +59,59 @@ OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 declare -A tput p95 p99
-echo "== maximum throughput: 64 connections, ${DUR}s, target never stalls"
-if have wrk; then
-  tput[wrk]=$("${pin_tool[@]}" wrk -t1 -c64 -d"${DUR}s" "$FAST" | awk '/Requests\/sec/ {print $2}')
-else
-  echo "wrk: not installed (apt-get install wrk); skipped"
-fi
-if have oha; then
-  tput[oha]=$("${pin_tool[@]}" "$OHA" -z "${DUR}s" -c 64 --no-tui --output-format json "$FAST" | json 'd["summary"]["requestsPerSec"]')
-else
-  echo "oha: not installed (cargo install oha); skipped"
-fi
-tput[zeta-bench]=$("${pin_tool[@]}" "$ZB" load --target "$FAST" --rate 400000/s --duration "${DUR}s" \
-  --max-in-flight 64 --json | json "d['total_sent'] / $DUR")
-printf '%-12s %14s %12s\n' tool 'requests/s' 'zb / tool'
-for t in wrk oha zeta-bench; do
-  [ -n "${tput[$t]:-}" ] || continue
-  printf '%-12s %14.0f %12.2f\n' "$t" "${tput[$t]}" "$(python3 -c "print(${tput[zeta-bench]} / ${tput[$t]})")"
+rounds_file=$(mktemp)
+run_tool() { # tool → requests/s over DUR seconds against $FAST
+  case "$1" in
+    wrk) "${pin_tool[@]}" wrk -t1 -c64 -d"${DUR}s" "$FAST" | awk '/Requests\/sec/ {print $2}' ;;
+    oha) "${pin_tool[@]}" "$OHA" -z "${DUR}s" -c 64 --no-tui --output-format json "$FAST" | json 'd["summary"]["requestsPerSec"]' ;;
+    zeta-bench) "${pin_tool[@]}" "$ZB" load --target "$FAST" --rate 200000/s --duration "${DUR}s" \
+      --max-in-flight 64 --json | json "d['total_sent'] / $DUR" ;;
+  esac
+}
+tools=()
+have wrk && tools+=(wrk) || echo "wrk: not installed (apt-get install wrk); skipped"
+have oha && tools+=(oha) || echo "oha: not installed (cargo install oha); skipped"
+tools+=(zeta-bench)
+echo "== maximum throughput: 64 connections, $ROUNDS rounds of ${DUR}s, target never stalls"
+printf '%-6s' round; for t in "${tools[@]}"; do printf '%14s' "$t"; done
+for t in "${tools[@]}"; do [ "$t" = zeta-bench ] || printf '%12s' "zb/$t"; done; echo
+for r in $(seq 1 "$ROUNDS"); do
+  declare -A got=()
+  n=${#tools[@]}
+  for i in $(seq 0 $((n - 1))); do # rotate the order every round
+    t=${tools[$(( (i + r) % n ))]}
+    got[$t]=$(run_tool "$t")
+  done
+  printf '%-6s' "$r"; for t in "${tools[@]}"; do printf '%14.0f' "${got[$t]}"; done
+  for t in "${tools[@]}"; do
+    [ "$t" = zeta-bench ] && continue
+    ratio=$(python3 -c "print(${got[zeta-bench]} / ${got[$t]})")
+    printf '%12.2f' "$ratio"
+    echo "$t $ratio ${got[$t]} ${got[zeta-bench]}" >> "$rounds_file"
+  done
+  echo
+  for t in "${tools[@]}"; do tput[$t]=${got[$t]}; done
 done
+python3 - "$rounds_file" <<'PY'
+import statistics, sys
+by = {}
+for line in open(sys.argv[1]):
+    tool, ratio, theirs, ours = line.split()
+    by.setdefault(tool, []).append((float(ratio), float(theirs), float(ours)))
+for tool, rows in by.items():
+    ratios = sorted(r for r, _, _ in rows)
+    print(f"zeta-bench / {tool}: median {statistics.median(ratios):.2f} over {len(ratios)} rounds, "
+          f"spread {ratios[0]:.2f}–{ratios[-1]:.2f}; "
+          f"{tool} median {statistics.median(t for _, t, _ in rows):,.0f} req/s, "
+          f"zeta-bench median {statistics.median(o for _, _, o in rows):,.0f} req/s")
+PY
+rm -f "$rounds_file"
 
 echo
 echo "== throughput over https:// beside http://: 64 connections, ${DUR}s"
 HTTPS="https://127.0.0.1:$TLS_PORT/"
 declare -A stput
-stput[zeta-bench]=$("${pin_tool[@]}" "$ZB" load --target "$HTTPS" --ca-cert "$TLS_DIR/ca.pem" --rate 400000/s \
+stput[zeta-bench]=$("${pin_tool[@]}" "$ZB" load --target "$HTTPS" --ca-cert "$TLS_DIR/ca.pem" --rate 200000/s \
   --duration "${DUR}s" --max-in-flight 64 --json | json "d['total_sent'] / $DUR")
 if have oha; then
   stput[oha]=$("${pin_tool[@]}" "$OHA" -z "${DUR}s" -c 64 --no-tui --insecure --output-format json "$HTTPS" | json 'd["summary"]["requestsPerSec"]')

@@ -29,6 +29,12 @@ pub struct MockConfig {
     /// Do not write request log lines to stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// When `--log-file` reaches this size (MiB), it is renamed to
+    /// `FILE.1` (replacing the previous one) and a new file is begun, as
+    /// logrotate's `copytruncate`-free rotation does: a long run keeps at
+    /// most twice this per service.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub log_file_max_mb: u64,
     /// ml-engine: how long a training job runs.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub train_duration: std::time::Duration,
@@ -73,6 +79,7 @@ impl MockConfig {
             otlp_endpoint: None,
             log_file: None,
             quiet: true,
+            log_file_max_mb: 256,
             train_duration: std::time::Duration::from_secs(30),
             train_failure_ratio: 0.0,
             memory_limit_mb: None,

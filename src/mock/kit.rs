@@ -239,7 +239,11 @@ impl Kit {
         cfg: &super::MockConfig,
         registry: Registry,
     ) -> anyhow::Result<Arc<Kit>> {
-        let log = LogSink::new(!cfg.quiet, cfg.log_file.as_deref())?;
+        let log = LogSink::new(
+            !cfg.quiet,
+            cfg.log_file.as_deref(),
+            cfg.log_file_max_mb << 20,
+        )?;
         // backend-api is the entry service: it decides for each trace.
         let sampler = super::sampling::from_env(service, service == "backend-api");
         let tracer = Tracer::with_sampler(service, cfg.otlp_endpoint.clone(), sampler);
@@ -359,12 +363,14 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
         span.error = status.is_server_error();
     }
     span.end = SystemTime::now();
-    let (trace_id, span_id) = (
-        span.context().trace_id().to_string(),
-        span.context().span_id().to_string(),
-    );
+    let ids = kit.log.enabled().then(|| {
+        (
+            hex(&span.context().trace_id().to_bytes()),
+            hex(&span.context().span_id().to_bytes()),
+        )
+    });
     kit.tracer.finish(span);
-    if kit.log.enabled() {
+    if let Some((trace_id, span_id)) = ids {
         let (level, message) = if status.is_server_error() {
             ("ERROR", "Request failed")
         } else if status.is_client_error() {
@@ -385,6 +391,19 @@ pub async fn observe(State(kit): State<Arc<Kit>>, mut req: Request, next: Next) 
         });
     }
     response
+}
+
+/// Lower-case hex of an id, as W3C trace context and OpenTelemetry's
+/// `Display` write it, without the formatting machinery (it is on every
+/// request's path).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
 }
 
 pub async fn metrics(State(kit): State<Arc<Kit>>) -> Response {
@@ -457,4 +476,19 @@ pub fn user_and_k(user: Option<String>, k: Option<&str>) -> Result<(String, usiz
         }
     };
     Ok((user, k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hex;
+    use opentelemetry::trace::{SpanId, TraceId};
+
+    #[test]
+    fn ids_are_written_as_opentelemetry_writes_them() {
+        let t = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+        let s = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+        assert_eq!(hex(&t.to_bytes()), t.to_string());
+        assert_eq!(hex(&s.to_bytes()), s.to_string());
+        assert_eq!(hex(&[0, 255, 16]), "00ff10");
+    }
 }

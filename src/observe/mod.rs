@@ -52,21 +52,23 @@ pub async fn repeat<F, Fut>(
 
 /// Call `poll` on every tick of `every` (a late tick delays the next, it
 /// does not bunch them up), until `cancel`; a poll in progress finishes.
+/// `poll` is told how late its tick came: a slow previous poll or a
+/// starved runtime shows there, before it coarsens a timeline.
 pub async fn tick_until<F, Fut>(
     every: std::time::Duration,
     cancel: tokio_util::sync::CancellationToken,
     mut poll: F,
 ) where
-    F: FnMut() -> Fut,
+    F: FnMut(std::time::Duration) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let due = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        poll().await;
+            due = tick.tick() => due,
+        };
+        poll(tokio::time::Instant::now().saturating_duration_since(due)).await;
     }
 }

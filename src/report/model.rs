@@ -66,6 +66,10 @@ pub struct RunResult {
     pub alerts: Vec<AlertTimeline>,
     /// Prometheus' alerts were polled this often (wall seconds).
     pub alert_poll_interval_s: f64,
+    /// How late those polls came, per wall minute of the run (absent in
+    /// results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_poll_lateness: Vec<crate::observe::prometheus::alerts::PollMinute>,
     pub notifications: Vec<Notification>,
     pub detections: Vec<Detection>,
     /// With several trials, each expected alert's MTTD and reset time over

@@ -70,6 +70,8 @@ pub(super) struct Collected {
     pub notes: Vec<String>,
     /// Prometheus' alerts were polled this often (wall time).
     pub poll_interval: Duration,
+    /// How late those polls came, minute by minute.
+    pub poll_lateness: Vec<crate::observe::prometheus::alerts::PollMinute>,
 }
 
 impl Observers {
@@ -184,7 +186,11 @@ impl Observers {
         let kills = kill_times(load, faults);
         let traces = traces(session, samples, &kills, cancel, &mut notes).await;
         let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);
-        let mut logs = crate::observe::loki::logs::check_files(&service_logs, samples);
+        let mut logs = crate::observe::loki::logs::check_files(
+            &service_logs,
+            samples,
+            load.and_then(|l| l.started_at),
+        );
         if let Some(s) = &self.log_search {
             if !cancel.is_cancelled() {
                 s.completeness(&service_logs, started_at, LOKI_FLUSH_WAIT)
@@ -193,6 +199,7 @@ impl Observers {
             logs.search = Some(s.report());
         }
         notes.extend(poll_notes("Prometheus' alerts", self.watch.poll_stats()));
+        notes.extend(late_polls(&self.watch.poll_lateness(), self.poll));
         let (am_polls, am_errors) = self.inhibits.poll_stats();
         // Inhibitions are known only if some poll succeeded.
         let held = (am_polls as usize > am_errors.len()).then(|| self.inhibits.held());
@@ -213,6 +220,7 @@ impl Observers {
             rule_errors,
             notes,
             poll_interval: self.poll,
+            poll_lateness: self.watch.poll_lateness(),
         }
     }
 }
@@ -296,6 +304,26 @@ fn poll_notes(what: &str, (polls, errors): (u64, Vec<String>)) -> Option<String>
             "{} of {polls} polls of {what} failed; first: {}",
             errors.len(),
             errors[0]
+        )
+    })
+}
+
+/// A note when some poll of Prometheus' alerts came more than one poll
+/// interval late: the first-seen times of that minute carry the delay.
+fn late_polls(
+    minutes: &[crate::observe::prometheus::alerts::PollMinute],
+    every: Duration,
+) -> Option<String> {
+    let worst = minutes
+        .iter()
+        .max_by(|a, b| a.max_late_ms.total_cmp(&b.max_late_ms))?;
+    (worst.max_late_ms > every.as_secs_f64() * 1000.0).then(|| {
+        format!(
+            "Prometheus' alerts were polled up to {:.1} s late (wall minute {}, every {:.1} s); \
+             alert times seen in that minute carry that much more delay",
+            worst.max_late_ms / 1000.0,
+            worst.minute,
+            every.as_secs_f64()
         )
     })
 }
@@ -424,4 +452,32 @@ fn dashboard_probe(inputs: &Inputs, stack: &Stack) -> anyhow::Result<Probe> {
     };
     let truth = inputs.files.grafana.truth.as_deref().unwrap_or_default();
     Ok(Probe::new(dashboards, sources, via, scrape, &running)?.with_truth(dashboards, truth))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::prometheus::alerts::PollMinute;
+
+    fn minute(minute: u32, max_late_ms: f64) -> PollMinute {
+        PollMinute {
+            minute,
+            polls: 60,
+            max_late_ms,
+            mean_late_ms: max_late_ms / 10.0,
+        }
+    }
+
+    #[test]
+    fn polls_later_than_one_interval_are_noted_with_the_worst_minute() {
+        let every = Duration::from_secs(1);
+        assert_eq!(late_polls(&[], every), None);
+        assert_eq!(late_polls(&[minute(0, 3.0), minute(1, 999.0)], every), None);
+        let note = late_polls(
+            &[minute(0, 3.0), minute(7, 2500.0), minute(9, 1200.0)],
+            every,
+        )
+        .expect("a poll 2.5 s late is noted");
+        assert!(note.contains("2.5 s late (wall minute 7"), "{note}");
+    }
 }

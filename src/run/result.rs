@@ -93,6 +93,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         faults: o.faults,
         alerts: c.alerts,
         alert_poll_interval_s: c.poll_interval.as_secs_f64(),
+        alert_poll_lateness: c.poll_lateness,
         notifications: c.notifications,
         detections: verdicts.detections,
         trials: verdicts.trials,

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -35,6 +36,11 @@ pub struct LogReport {
     /// its log.
     pub correlated: u64,
     pub correlatable: u64,
+    /// Sampled requests sent before the oldest line still kept (the log
+    /// was rotated: `FILE.1` is the only previous part kept). Not looked
+    /// up, so neither found nor missed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_retained: u64,
     /// Search latency and completeness, where Loki runs.
     #[serde(default)]
     pub search: Option<crate::observe::loki::logsearch::LogSearchReport>,
@@ -87,39 +93,83 @@ pub fn log_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-pub fn check_files(dir: &Path, samples: &[TraceSample]) -> LogReport {
+pub fn check_files(
+    dir: &Path,
+    samples: &[TraceSample],
+    load_started: Option<DateTime<Utc>>,
+) -> LogReport {
     let mut r = LogReport::default();
-    let mut backend_traces: HashSet<String> = HashSet::new();
-    let files = log_files(dir);
-    for f in files {
-        let backend = f.file_stem().is_some_and(|s| s == "backend-api");
-        r.files.push(f.display().to_string());
-        let Ok(file) = std::fs::File::open(&f) else {
-            continue;
-        };
-        for line in BufReader::new(file).lines().map_while(Result::ok) {
-            r.lines += 1;
-            if let Some(why) = check_line(&line) {
-                r.nonconforming += 1;
-                if r.examples.len() < 5 {
-                    r.examples.push(format!("{}: {why}", f.display()));
-                }
-            } else if backend {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if let Some(t) = v["trace_id"].as_str() {
-                        backend_traces.insert(t.to_string());
+    // Only the sampled requests' ids are kept, never every line's: a long
+    // run's log holds millions.
+    let wanted: HashSet<&str> = samples
+        .iter()
+        .filter(|s| s.outcome.ends_with("xx"))
+        .map(|s| s.trace_id.as_str())
+        .collect();
+    let mut found: HashSet<String> = HashSet::new();
+    let mut oldest_backend: Option<DateTime<Utc>> = None;
+    for current in log_files(dir) {
+        let backend = current.file_stem().is_some_and(|s| s == "backend-api");
+        let previous = crate::mock::log::rotated(&current);
+        let parts = [previous, current].into_iter().filter(|p| p.exists());
+        for (i, f) in parts.enumerate() {
+            r.files.push(f.display().to_string());
+            let Ok(file) = std::fs::File::open(&f) else {
+                continue;
+            };
+            for line in BufReader::new(file).lines().map_while(Result::ok) {
+                r.lines += 1;
+                if let Some(why) = check_line(&line) {
+                    r.nonconforming += 1;
+                    if r.examples.len() < 5 {
+                        r.examples.push(format!("{}: {why}", f.display()));
+                    }
+                } else if backend {
+                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                        continue;
+                    };
+                    if i == 0 && oldest_backend.is_none() {
+                        oldest_backend = v["timestamp"].as_str().and_then(|t| t.parse().ok());
+                    }
+                    if let Some(t) = v["trace_id"].as_str().filter(|t| wanted.contains(t)) {
+                        found.insert(t.to_string());
                     }
                 }
             }
         }
     }
+    let retained_from = rotated_at(dir, oldest_backend, load_started);
     for s in samples.iter().filter(|s| s.outcome.ends_with("xx")) {
+        if retained_from.is_some_and(|from| s.sent_s < from) {
+            r.not_retained += 1;
+            continue;
+        }
         r.correlatable += 1;
-        if backend_traces.contains(&s.trace_id) {
+        if found.contains(&s.trace_id) {
             r.correlated += 1;
         }
     }
     r
+}
+
+/// When backend-api's log was rotated, the second of the load from which
+/// its lines are all still kept (its oldest kept line, plus a second for
+/// a request sent just before and logged just after it).
+fn rotated_at(
+    dir: &Path,
+    oldest: Option<DateTime<Utc>>,
+    load_started: Option<DateTime<Utc>>,
+) -> Option<f64> {
+    let previous = crate::mock::log::rotated(&dir.join("backend-api.log"));
+    if !previous.exists() {
+        return None;
+    }
+    let (oldest, started) = (oldest?, load_started?);
+    Some((oldest - started).num_milliseconds() as f64 / 1000.0 + 1.0)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

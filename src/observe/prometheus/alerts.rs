@@ -3,7 +3,9 @@
 //! it was first seen firing, and when it disappeared (resolved).
 //!
 //! Polled, so "first seen firing" and "gone" carry up to one poll interval of
-//! delay; the poll interval is recorded with the result.
+//! delay; the poll interval is recorded with the result, and so is how late
+//! the polls came, minute by minute (a slowing watch would coarsen every
+//! timeline, and a long run is where it would show).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -77,6 +79,55 @@ fn parse(body: &str) -> Result<Vec<ApiAlert>, String> {
     Ok(r.data.map(|d| d.alerts).unwrap_or_default())
 }
 
+/// How late the alert watch's polls came in one minute of the run: the
+/// delay from each poll's due time to its start (a slow previous poll or a
+/// starved runtime).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct PollMinute {
+    /// Minutes since the watch's first poll (wall time).
+    pub minute: u32,
+    pub polls: u32,
+    pub max_late_ms: f64,
+    pub mean_late_ms: f64,
+}
+
+/// At most this many minutes are kept one by one (a week); later polls
+/// are added to the last minute, so the record stays bounded.
+const LATENESS_MINUTES: usize = 7 * 24 * 60;
+
+#[derive(Default)]
+struct Lateness {
+    first: Option<std::time::Instant>,
+    minutes: Vec<PollMinute>,
+}
+
+impl Lateness {
+    fn record(&mut self, at: std::time::Instant, late: Duration) {
+        let first = *self.first.get_or_insert(at);
+        let minute =
+            (at.saturating_duration_since(first).as_secs() / 60).min(u32::MAX as u64) as u32;
+        let ms = late.as_secs_f64() * 1000.0;
+        let full = self.minutes.len() >= LATENESS_MINUTES;
+        let open = self
+            .minutes
+            .last_mut()
+            .filter(|m| m.minute == minute || full);
+        match open {
+            Some(m) => {
+                m.mean_late_ms = (m.mean_late_ms * m.polls as f64 + ms) / (m.polls as f64 + 1.0);
+                m.polls += 1;
+                m.max_late_ms = m.max_late_ms.max(ms);
+            }
+            None => self.minutes.push(PollMinute {
+                minute,
+                polls: 1,
+                max_late_ms: ms,
+                mean_late_ms: ms,
+            }),
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct AlertWatch {
     inner: Arc<Mutex<WatchState>>,
@@ -87,6 +138,7 @@ struct WatchState {
     timelines: Vec<AlertTimeline>,
     polls: u64,
     errors: Vec<String>,
+    lateness: Lateness,
 }
 
 impl AlertWatch {
@@ -101,6 +153,17 @@ impl AlertWatch {
     pub fn poll_stats(&self) -> (u64, Vec<String>) {
         let s = self.inner.lock().expect("alert watch poisoned");
         (s.polls, s.errors.clone())
+    }
+
+    /// How late the polls came, minute by minute.
+    pub fn poll_lateness(&self) -> Vec<PollMinute> {
+        let s = self.inner.lock().expect("alert watch poisoned");
+        s.lateness.minutes.clone()
+    }
+
+    fn late(&self, late: Duration) {
+        let mut s = self.inner.lock().expect("alert watch poisoned");
+        s.lateness.record(std::time::Instant::now(), late);
     }
 
     fn apply(&self, alerts: Vec<ApiAlert>, now: DateTime<Utc>) {
@@ -154,30 +217,41 @@ impl AlertWatch {
         every: Duration,
         cancel: CancellationToken,
     ) {
-        crate::observe::tick_until(every, cancel, || async {
-            let result = match prometheus
-                .get(&http, "/api/v1/alerts")
-                .timeout(every.max(Duration::from_secs(1)))
-                .send()
-                .await
-            {
-                Ok(resp) => match resp.text().await {
-                    Ok(body) => parse(&body),
-                    Err(e) => Err(crate::http::http_error(&e)),
-                },
-                Err(e) => Err(crate::http::http_error(&e)),
-            };
-            match result {
-                Ok(alerts) => self.apply(alerts, Utc::now()),
-                Err(e) => {
-                    let mut s = self.inner.lock().expect("alert watch poisoned");
-                    if s.errors.len() < 20 {
-                        s.errors.push(e);
-                    }
-                }
-            }
+        crate::observe::tick_until(every, cancel, |late| {
+            self.late(late);
+            self.poll(&http, &prometheus, every)
         })
         .await
+    }
+
+    /// One poll of `/api/v1/alerts`, applied to the timelines.
+    async fn poll(
+        &self,
+        http: &reqwest::Client,
+        prometheus: &crate::http::endpoint::Endpoint,
+        every: Duration,
+    ) {
+        let result = match prometheus
+            .get(http, "/api/v1/alerts")
+            .timeout(every.max(Duration::from_secs(1)))
+            .send()
+            .await
+        {
+            Ok(resp) => match resp.text().await {
+                Ok(body) => parse(&body),
+                Err(e) => Err(crate::http::http_error(&e)),
+            },
+            Err(e) => Err(crate::http::http_error(&e)),
+        };
+        match result {
+            Ok(alerts) => self.apply(alerts, Utc::now()),
+            Err(e) => {
+                let mut s = self.inner.lock().expect("alert watch poisoned");
+                if s.errors.len() < 20 {
+                    s.errors.push(e);
+                }
+            }
+        }
     }
 }
 
@@ -190,6 +264,25 @@ mod tests {
     use super::*;
 
     const BODY: &str = include_str!("../../../tests/fixtures/prometheus/api_v1_alerts.json");
+
+    #[test]
+    fn poll_lateness_is_kept_per_minute_and_bounded() {
+        let mut l = Lateness::default();
+        let t0 = std::time::Instant::now();
+        let ms = Duration::from_millis;
+        l.record(t0, ms(0));
+        l.record(t0 + Duration::from_secs(30), ms(40));
+        l.record(t0 + Duration::from_secs(61), ms(5));
+        assert_eq!(l.minutes.len(), 2);
+        assert_eq!((l.minutes[0].polls, l.minutes[0].max_late_ms), (2, 40.0));
+        assert_eq!(l.minutes[0].mean_late_ms, 20.0);
+        assert_eq!((l.minutes[1].minute, l.minutes[1].polls), (1, 1));
+        for m in 2..LATENESS_MINUTES as u64 + 50 {
+            l.record(t0 + Duration::from_secs(60 * m), ms(1));
+        }
+        assert_eq!(l.minutes.len(), LATENESS_MINUTES);
+        assert_eq!(l.minutes.last().unwrap().polls, 51);
+    }
 
     #[test]
     fn parses_a_real_answer() {

@@ -67,7 +67,7 @@ impl UpWatch {
         cancel: CancellationToken,
     ) {
         let timeout = every.max(Duration::from_secs(2));
-        crate::observe::tick_until(every, cancel, || async {
+        crate::observe::tick_until(every, cancel, |_late| async {
             let answer = up(&http, &prometheus, timeout).await;
             self.apply(answer, Utc::now());
         })
