@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::mock::faults::{ErrorRate, Knobs, Latency};
+use crate::mock::receivers::ReceiverFault;
 use crate::scenario::FaultKind;
 use crate::scenario::plan::{Plan, PlannedFault};
 use crate::stack::Stack;
@@ -196,6 +197,7 @@ async fn revert_on_interrupt(
 /// process: done at once on an interrupt or a halt, not left to teardown.
 fn clears_in_place(f: &PlannedFault) -> bool {
     knobs(f).is_some()
+        || receiver_fault(f).is_some()
         || f.kind == FaultKind::Network
         || (f.kind == FaultKind::HighLatency && f.target == "postgresql")
 }
@@ -243,6 +245,40 @@ async fn verified_link_down(
     Ok(())
 }
 
+/// How the harness's receiver misbehaves under a receiver fault.
+pub fn receiver_fault(f: &PlannedFault) -> Option<ReceiverFault> {
+    match f.kind {
+        FaultKind::ReceiverFailing if f.params.freeze => Some(ReceiverFault::NoAnswer),
+        FaultKind::ReceiverFailing => Some(ReceiverFault::Error {
+            status: f.params.status.unwrap_or(500),
+        }),
+        FaultKind::ReceiverSlow => Some(ReceiverFault::Slow {
+            delay: f.params.latency.unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
+/// Set (or clear) a receiver fault and read the switch back: the read-back
+/// is the evidence, as Toxiproxy's is for a toxic.
+fn switch_receiver(stack: &Stack, f: &PlannedFault, on: bool) -> anyhow::Result<String> {
+    let want = if on { receiver_fault(f) } else { None };
+    stack
+        .receiver_switch
+        .set(&f.target, want)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    match stack.receiver_switch.get(&f.target) {
+        got if got == want => Ok(match got {
+            Some(how) => format!("the harness's {} receiver read back {how}", f.target),
+            None => format!(
+                "the harness's {} receiver read back answering normally",
+                f.target
+            ),
+        }),
+        got => anyhow::bail!("the {} receiver read back {got:?}, not {want:?}", f.target),
+    }
+}
+
 /// The mock knobs a knob-driven fault sets.
 pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
     let p = &f.params;
@@ -280,7 +316,9 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
         | FaultKind::DatabaseDown
         | FaultKind::DiskPressure
         | FaultKind::Exec
-        | FaultKind::Network => None,
+        | FaultKind::Network
+        | FaultKind::ReceiverFailing
+        | FaultKind::ReceiverSlow => None,
     }
 }
 
@@ -336,6 +374,9 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             })
         }
         (FaultKind::DatabaseDown, _) => stack.stop_service(&f.target).await,
+        (FaultKind::ReceiverFailing | FaultKind::ReceiverSlow, _) => {
+            switch_receiver(stack, f, true).map(|how| r.evidence = Some(how))
+        }
         (FaultKind::Exec, _) => Err(anyhow::anyhow!(
             "an exec fault runs only from a scenario, which gives its commands"
         )),
@@ -366,6 +407,9 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                         f.name,
                         f.target
                     )
+                }
+                FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
+                    tracing::info!("fault {}: the {} receiver misbehaves", f.name, f.target)
                 }
                 _ => tracing::info!("fault {}: {} knobs set", f.name, f.target),
             }
@@ -421,6 +465,9 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             None => Err(anyhow::anyhow!("a network fault without its toxic")),
         },
         FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
+        FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
+            switch_receiver(stack, f, false).map(|_| ())
+        }
         FaultKind::DiskPressure => stack.drain_disk().and_then(|level| {
             if level < 0.05 {
                 Ok(())
@@ -442,6 +489,9 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                     FaultKind::ServiceDown if f.params.freeze => "resumed (SIGCONT)",
                     FaultKind::HighLatency if f.target == "postgresql" => "toxic removed",
                     FaultKind::Network => "toxic removed",
+                    FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
+                        "receiver answering again"
+                    }
                     _ if knobs(f).is_some() => "knobs cleared",
                     _ => "restarted",
                 }

@@ -3,7 +3,8 @@
 //! metric names, types and labels of [`crate::contract`], the seed's JSON
 //! log lines, OTLP traces, and fault knobs. Each runs as its own process
 //! (`zeta-bench mock backend-api|ml-engine`), so that a `service_down`
-//! fault can really kill it.
+//! fault can really kill it. [`receivers`] is the switch that makes the
+//! harness's stand-ins for PagerDuty, Slack and webhooks fail.
 
 pub mod backend;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod kit;
 pub mod log;
 pub mod metrics;
 pub mod ml;
+pub mod receivers;
 pub mod sampling;
 pub mod store;
 pub mod trace;

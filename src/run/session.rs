@@ -82,6 +82,8 @@ impl Session {
             cancel,
         )
         .await?;
+        let mut stack = stack;
+        stack.receiver_switch = receivers.switch();
         Ok(Session {
             stack,
             receivers,

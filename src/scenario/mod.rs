@@ -303,13 +303,22 @@ pub enum FaultKind {
     /// A Toxiproxy toxic on backend-api's link to PostgreSQL or Redis. See
     /// [`Toxic`].
     Network,
+    /// The harness's PagerDuty, Slack or webhook receiver answers 5xx
+    /// (`status`, 500 by default) or, with `mode: no_answer`, never
+    /// answers: the monitoring pipeline's own failure.
+    ReceiverFailing,
+    /// The harness's receiver answers after `latency`.
+    ReceiverSlow,
 }
+
+/// The harness's notification receivers a receiver fault can target.
+pub const RECEIVER_TARGETS: &[&str] = &["pagerduty", "slack", "webhook"];
 
 const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 11] = [
         Self::ServiceDown,
         Self::HighLatency,
         Self::ErrorRate,
@@ -319,6 +328,8 @@ impl FaultKind {
         Self::MemoryPressure,
         Self::Exec,
         Self::Network,
+        Self::ReceiverFailing,
+        Self::ReceiverSlow,
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
@@ -341,6 +352,8 @@ impl FaultKind {
             Self::MemoryPressure => "memory_pressure",
             Self::Exec => "exec",
             Self::Network => "network",
+            Self::ReceiverFailing => "receiver_failing",
+            Self::ReceiverSlow => "receiver_slow",
         }
     }
 
@@ -353,7 +366,9 @@ impl FaultKind {
             | Self::DatabaseDown
             | Self::DiskPressure
             | Self::Exec
-            | Self::Network => false,
+            | Self::Network
+            | Self::ReceiverFailing
+            | Self::ReceiverSlow => false,
         }
     }
 
@@ -376,6 +391,7 @@ impl FaultKind {
             Self::Exec => crate::names::ComponentName::NAMES,
             // backend-api's dependency links, through Toxiproxy.
             Self::Network => &["postgresql", "redis", "ml-engine"],
+            Self::ReceiverFailing | Self::ReceiverSlow => RECEIVER_TARGETS,
             _ => MOCKS,
         }
     }
@@ -403,7 +419,8 @@ pub struct FaultParams {
     pub ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    /// service_down: freeze (SIGSTOP) instead of kill.
+    /// service_down: freeze (SIGSTOP) instead of kill; receiver_failing:
+    /// hold each request without answering instead of a 5xx.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub freeze: bool,
     /// disk_pressure / memory_pressure: the level to fill to, 0 to 1.

@@ -747,6 +747,7 @@ fn delivery_row(r: &RoutingRow) -> RowFindings {
 }
 
 mod detect;
+pub mod pipeline;
 mod quality;
 mod routing;
 mod signals;

@@ -213,6 +213,7 @@ pub async fn start(
         backend: None,
         admin_token: std::env::var("ZETA_ADMIN_TOKEN").ok(),
         links: toxiproxy_links(stack, env).await?,
+        receiver_switch: Default::default(),
     })
 }
 

@@ -167,6 +167,10 @@ pub struct Stack {
     /// links its network faults go through. The harness's own Toxiproxy
     /// is part of `backend`.
     links: Option<toxiproxy::Links>,
+    /// The switch the harness's notification receivers obey
+    /// (`receiver_failing`, `receiver_slow`); the session gives the stack
+    /// the receivers' own.
+    pub receiver_switch: crate::mock::receivers::ReceiverSwitch,
 }
 
 impl Stack {

@@ -8,6 +8,11 @@
 //! (the tap and Slack `callback_id` mechanism is explained there). A
 //! notification that cannot be attributed is kept and reported as
 //! unattributed, carrying no alert.
+//!
+//! Under a `receiver_failing` or `receiver_slow` fault a receiver answers
+//! 5xx, never answers, or answers late ([`crate::mock::receivers`]); each
+//! attempt it turned away or held is recorded as an [`Attempt`], the
+//! receiver-side evidence of Alertmanager's retries.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +26,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::mock::receivers::{ReceiverFault, ReceiverSwitch};
 use crate::observe::alertmanager::attribution::{self, Arrival, ArrivalKind};
 use crate::observe::alertmanager::destination::Destination;
 
@@ -193,6 +199,28 @@ pub fn still_firing(ns: &[Notification]) -> Vec<(&NotifiedAlert, &Destination)> 
         .collect()
 }
 
+/// A delivery attempt a receiver under a fault turned away (answered
+/// 5xx), held without answering, or answered late.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// `pagerduty`, `slack` or `webhook`.
+    pub service: String,
+    /// The Alertmanager receiver that sent it.
+    pub receiver: String,
+    /// `500`, `no answer`, or `answered after 2s` (then also recorded as
+    /// a notification).
+    pub answer: String,
+}
+
+/// At most this many attempts are kept (a fault that outlasts a long run
+/// must not grow the record without bound); later ones are counted.
+const MAX_ATTEMPTS: usize = 10_000;
+
+/// How long a receiver that does not answer holds a request: longer than
+/// any notification timeout Alertmanager uses, bounded all the same.
+const NO_ANSWER_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Receivers {
     inner: Arc<Inner>,
@@ -206,6 +234,8 @@ struct Inner {
     refused: std::sync::atomic::AtomicU64,
     log: Mutex<Vec<Arrival>>,
     arrived: Notify,
+    switch: ReceiverSwitch,
+    attempts: Mutex<(Vec<Attempt>, u64)>,
 }
 
 impl Default for Receivers {
@@ -222,6 +252,8 @@ impl Receivers {
                 refused: std::sync::atomic::AtomicU64::new(0),
                 log: Mutex::new(Vec::new()),
                 arrived: Notify::new(),
+                switch: ReceiverSwitch::default(),
+                attempts: Mutex::new((Vec::new(), 0)),
             }),
         }
     }
@@ -282,6 +314,72 @@ impl Receivers {
     pub fn notifications(&self) -> Vec<Notification> {
         let log = self.inner.log.lock().expect("receiver log poisoned");
         attribution::attribute(&log)
+    }
+
+    /// The switch that makes these receivers fail (shared: faults set it).
+    pub fn switch(&self) -> ReceiverSwitch {
+        self.inner.switch.clone()
+    }
+
+    /// The attempts turned away, held or delayed by a receiver fault, and
+    /// how many more there were beyond those kept.
+    pub fn attempts(&self) -> (Vec<Attempt>, u64) {
+        self.inner
+            .attempts
+            .lock()
+            .expect("receiver attempts poisoned")
+            .clone()
+    }
+
+    /// What `service`'s receiver does with this notification while a fault
+    /// is in force: `Some(response)` when it does not take it (answered
+    /// 5xx, or held and never answered); `None` to take it, after any delay.
+    async fn misbehave(&self, service: &str, receiver: &str) -> Option<axum::response::Response> {
+        let fault = self.inner.switch.get(service)?;
+        let answer = match fault {
+            ReceiverFault::Error { status } => status.to_string(),
+            ReceiverFault::NoAnswer => "no answer".to_string(),
+            ReceiverFault::Slow { delay } => {
+                format!(
+                    "answered after {}",
+                    crate::input::units::human_duration(delay)
+                )
+            }
+        };
+        self.attempt(service, receiver, answer);
+        match fault {
+            ReceiverFault::Error { status } => Some(
+                StatusCode::from_u16(status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                    .into_response(),
+            ),
+            ReceiverFault::NoAnswer => {
+                tokio::time::sleep(NO_ANSWER_HOLD).await;
+                Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+            }
+            ReceiverFault::Slow { delay } => {
+                tokio::time::sleep(delay).await;
+                None
+            }
+        }
+    }
+
+    fn attempt(&self, service: &str, receiver: &str, answer: String) {
+        let mut a = self
+            .inner
+            .attempts
+            .lock()
+            .expect("receiver attempts poisoned");
+        if a.0.len() < MAX_ATTEMPTS {
+            a.0.push(Attempt {
+                at: Utc::now(),
+                service: service.to_string(),
+                receiver: receiver.to_string(),
+                answer,
+            });
+        } else {
+            a.1 += 1;
+        }
     }
 
     /// Resolves when the next payload arrives.
@@ -347,7 +445,10 @@ async fn slack(
     State(r): State<Receivers>,
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
-) -> impl IntoResponse {
+) -> axum::response::Response {
+    if let Some(turned_away) = r.misbehave("slack", &receiver).await {
+        return turned_away;
+    }
     let mut texts = vec![str_at(&body, "text").to_string()];
     let mut title = String::new();
     let mut colors = Vec::new();
@@ -375,14 +476,17 @@ async fn slack(
         summary: shorten(if title.is_empty() { &all } else { &title }),
     };
     r.record(receiver, kind);
-    (StatusCode::OK, "ok")
+    (StatusCode::OK, "ok").into_response()
 }
 
 async fn pagerduty(
     State(r): State<Receivers>,
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
-) -> impl IntoResponse {
+) -> axum::response::Response {
+    if let Some(turned_away) = r.misbehave("pagerduty", &receiver).await {
+        return turned_away;
+    }
     let status = match str_at(&body, "event_action") {
         "trigger" => NotificationStatus::Firing,
         "resolve" => NotificationStatus::Resolved,
@@ -401,6 +505,7 @@ async fn pagerduty(
             serde_json::json!({"status": "success", "message": "Event processed", "dedup_key": dedup}),
         ),
     )
+        .into_response()
 }
 
 /// A webhook payload (a team webhook or the tap) recorded as `kind` of
@@ -425,6 +530,9 @@ async fn webhook(
     Path(receiver): Path<String>,
     Json(body): Json<Value>,
 ) -> axum::response::Response {
+    if let Some(turned_away) = r.misbehave("webhook", &receiver).await {
+        return turned_away;
+    }
     record_flush(&r, receiver, &body, |flush| ArrivalKind::Webhook { flush })
 }
 

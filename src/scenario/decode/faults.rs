@@ -190,6 +190,14 @@ fn decode_fault_params(
                 None => ok = false,
             }
         }
+        FaultKind::ReceiverFailing => ok &= decode_receiver_failing(dec, m, &mut p),
+        FaultKind::ReceiverSlow => {
+            p.latency = m
+                .required(dec, "latency")
+                .and_then(|n| dec.duration(n, &m.path("latency")))
+                .map(|d| d.value);
+            ok &= p.latency.is_some();
+        }
         FaultKind::Network => match super::network::decode_toxic(dec, m) {
             Some(t) => p.toxic = Some(t),
             None => ok = false,
@@ -279,4 +287,46 @@ pub(super) fn check_provider_can_inject(
             dec.error(f.target.pos, &f.target.field, why);
         }
     }
+}
+
+/// `receiver_failing`: `mode: error` (the default) answers `status` (a
+/// 5xx, 500 by default); `mode: no_answer` holds each request unanswered,
+/// so a `status` there is refused.
+fn decode_receiver_failing(
+    dec: &mut Decoder,
+    m: &mut crate::input::MapReader<'_>,
+    p: &mut FaultParams,
+) -> bool {
+    let mut ok = true;
+    if let Some(n) = m.get("mode") {
+        match dec.one_of(n, &m.path("mode"), &["error", "no_answer"]) {
+            Some(mode) => p.freeze = mode == "no_answer",
+            None => ok = false,
+        }
+    }
+    match m.get("status") {
+        Some(n) if p.freeze => {
+            dec.error(
+                n.pos,
+                &m.path("status"),
+                "a receiver that does not answer has no status; remove `status` or use `mode: error`",
+            );
+            ok = false;
+        }
+        Some(n) => match dec.u64(n, &m.path("status")) {
+            Some(s) if (500..=599).contains(&s) => p.status = Some(s as u16),
+            Some(s) => {
+                dec.error(
+                    n.pos,
+                    &m.path("status"),
+                    format!("expected a 5xx status, found {s}"),
+                );
+                ok = false;
+            }
+            None => ok = false,
+        },
+        None if !p.freeze => p.status = Some(500),
+        None => {}
+    }
+    ok
 }

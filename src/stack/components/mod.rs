@@ -227,8 +227,17 @@ mod tests {
         // The decoder (a layer below) says what each kind may target; the
         // catalogue says which component takes it. They must agree both ways.
         // `exec` faults are the scenario's own commands: no component
-        // carries them out, whatever they target.
-        for kind in FaultKind::ALL.into_iter().filter(|k| *k != FaultKind::Exec) {
+        // carries them out, whatever they target. Receiver faults act on
+        // the harness's own receivers, which are no stack component.
+        let by_harness = [
+            FaultKind::Exec,
+            FaultKind::ReceiverFailing,
+            FaultKind::ReceiverSlow,
+        ];
+        for kind in FaultKind::ALL
+            .into_iter()
+            .filter(|k| !by_harness.contains(k))
+        {
             for target in kind.targets() {
                 let c = fault_target(target).unwrap_or_else(|| panic!("{target}"));
                 assert!(c.faults.contains(&(kind, target)), "{kind:?} on {target}");

@@ -78,5 +78,6 @@ fn stack(decision: ProviderDecision, b: Build<'_>, admin_token: String) -> Stack
         backend: Some(Native { running: b.running }),
         admin_token: Some(admin_token),
         links: None,
+        receiver_switch: Default::default(),
     }
 }
