@@ -101,7 +101,9 @@ pub async fn run(
     let mut steps: Vec<(Duration, Step)> = Vec::new();
     for (i, f) in plan.faults.iter().enumerate() {
         steps.push((f.at, Step::Inject(i)));
-        steps.push((f.at + f.duration, Step::Revert(i)));
+        if !outlasts_the_run(f, plan) {
+            steps.push((f.at + f.duration, Step::Revert(i)));
+        }
     }
     steps.sort_by_key(|(t, s)| (*t, matches!(s, Step::Inject(_))));
 
@@ -135,8 +137,16 @@ pub async fn run(
             }
         }
     }
-    revert_on_interrupt(stack, plan, drill, &mut records).await;
+    revert_on_interrupt(stack, plan, drill, &mut records, cancel.is_cancelled()).await;
     records
+}
+
+/// A receiver fault that lasts to the end of the load stays in force
+/// through the drain, to the end of the run: the pipeline failure that
+/// outlasts the incident, which is how pages are lost for good. Nothing
+/// outside the harness needs restoring (the switch dies with the run).
+pub fn outlasts_the_run(f: &PlannedFault, plan: &Plan) -> bool {
+    receiver_fault(f).is_some() && f.at + f.duration >= plan.load_end
 }
 
 fn i_of(step: &Step) -> usize {
@@ -165,13 +175,16 @@ fn target_url<'a>(stack: &'a Stack, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Interrupted or halted: run `exec` faults' reverts and clear knobs now;
+/// At the end of the timeline, interrupted or not: run `exec` faults' reverts
+/// and clear knobs of faults still in force (a receiver fault that outlasts
+/// the run stays, unless interrupted);
 /// processes go with teardown.
 async fn revert_on_interrupt(
     stack: &mut Stack,
     plan: &Plan,
     drill: &commanded::Drill,
     records: &mut [FaultRecord],
+    interrupted: bool,
 ) {
     for (i, r) in records.iter_mut().enumerate() {
         let f = &plan.faults[i];
@@ -183,7 +196,11 @@ async fn revert_on_interrupt(
             continue;
         }
         if r.took_effect_at.is_some() && r.reverted_at.is_none() {
-            if clears_in_place(f) {
+            if outlasts_the_run(f, plan) && !interrupted {
+                // Left in force through the drain; the switch goes with
+                // the run.
+                r.reverted_by = Some("in force to the end of the run".into());
+            } else if clears_in_place(f) {
                 revert(stack, f, r).await;
                 r.reverted_by = Some("cleared on interrupt".into());
             } else {

@@ -171,7 +171,10 @@ impl Cache {
                 if map.len() >= MEMORY_CAP {
                     let now = Instant::now();
                     map.retain(|_, (exp, _)| *exp > now);
-                    if map.len() >= MEMORY_CAP {
+                    // A sweep must leave room for many inserts: entries
+                    // that expire one by one would otherwise make every
+                    // insert sweep all of them.
+                    if map.len() >= MEMORY_CAP - MEMORY_CAP / 10 {
                         map.clear();
                     }
                 }
@@ -190,5 +193,26 @@ impl Cache {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_memory_cache_is_swept_with_room_to_spare() {
+        let c = Cache::Memory(Mutex::new(HashMap::new()));
+        let ttl = Duration::from_secs(60);
+        for i in 0..MEMORY_CAP {
+            c.set(&format!("k{i}"), "v", ttl).await.unwrap();
+        }
+        c.set("one more", "v", ttl).await.unwrap();
+        let Cache::Memory(m) = &c else {
+            unreachable!("built as memory")
+        };
+        let len = m.lock().unwrap().len();
+        assert!(len <= MEMORY_CAP - MEMORY_CAP / 10, "{len}");
+        assert_eq!(c.get("one more").await.unwrap().as_deref(), Some("v"));
     }
 }

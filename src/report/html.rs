@@ -109,6 +109,7 @@ fn view(r: &RunResult) -> Value {
         "charts": {"rate": rate, "latency": latency, "mttd": mttd},
         "detections": detections, "trials": trials_view(r), "scorecard": scorecard_view(r),
         "routing": {"destinations": dests, "rows": rows},
+        "pipeline": r.pipeline.as_ref().map(crate::slo::check::pipeline::lines),
         "dashboards": dashboards, "traces": r.traces, "load": load,
         "components": r.components.iter().map(|c| json!({"name": c.name, "version": c.version.clone().unwrap_or_default(), "url": c.url})).collect::<Vec<_>>(),
         "stack": {"dir": r.stack.dir, "git_revision": r.stack.git_revision, "dropped": dropped.join(", ")},

@@ -82,6 +82,10 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scorecard: Vec<crate::slo::check::RuleScore>,
     pub routing: Vec<RoutingRow>,
+    /// What faults in the monitoring pipeline itself (a receiver failing
+    /// or slow) did to delivery, and whether anything told a human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<crate::slo::check::pipeline::PipelineReport>,
     pub load: Option<LoadReport>,
     #[serde(default)]
     pub dashboards: Option<crate::observe::grafana::dashboards::DashboardReport>,

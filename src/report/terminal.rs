@@ -8,8 +8,8 @@ use crate::slo::check::Status;
 pub fn render(r: &RunResult) -> String {
     let mut o = String::new();
     for section in [
-        header, faults, detections, trials, scorecard, routing, load, dashboards, traces, slos,
-        verdict,
+        header, faults, detections, trials, scorecard, routing, pipeline, load, dashboards, traces,
+        slos, verdict,
     ] {
         section(&mut o, r);
     }
@@ -76,6 +76,17 @@ fn faults(o: &mut String, r: &RunResult) {
                     .map(|e| format!(" — {e}"))
                     .unwrap_or_default()
             );
+        }
+    }
+}
+
+/// Pipeline health: what a fault in the monitoring pipeline did to
+/// delivery, and whether anyone was told.
+fn pipeline(o: &mut String, r: &RunResult) {
+    if let Some(p) = &r.pipeline {
+        let _ = writeln!(o, "\nPipeline health");
+        for line in crate::slo::check::pipeline::lines(p) {
+            let _ = writeln!(o, "  {line}");
         }
     }
 }

@@ -5,7 +5,6 @@
 //! gathers what they saw, the trace and log lookups that come after the
 //! load, and the poll failures as notes.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +47,7 @@ pub(super) struct Observers {
     log_search: Option<Arc<LogSearch>>,
     tasks: Vec<JoinHandle<()>>,
     /// Alertmanager's failure counter before the load.
-    am_failed_before: JoinHandle<Result<BTreeMap<String, f64>, String>>,
+    am_failed_before: JoinHandle<Result<failures::Counters, String>>,
 }
 
 /// What the observers saw, ready for the verdict.
@@ -64,6 +63,8 @@ pub(super) struct Collected {
     pub rule_errors: Vec<String>,
     /// Notifications Alertmanager itself reported failing.
     pub delivery_failures: Vec<String>,
+    /// Requests Alertmanager reported failing, retried or not.
+    pub request_failures: Vec<String>,
     /// Components that stopped answering mid-run with no fault to explain
     /// it: the run is incomplete.
     pub stack_failures: Vec<crate::observe::prometheus::liveness::StackFailure>,
@@ -72,6 +73,9 @@ pub(super) struct Collected {
     pub poll_interval: Duration,
     /// How late those polls came, minute by minute.
     pub poll_lateness: Vec<crate::observe::prometheus::alerts::PollMinute>,
+    /// Attempts the harness's receivers turned away, held or delayed under
+    /// a receiver fault.
+    pub receiver_attempts: Vec<crate::observe::alertmanager::receiver::Attempt>,
 }
 
 impl Observers {
@@ -200,16 +204,24 @@ impl Observers {
         }
         notes.extend(poll_notes("Prometheus' alerts", self.watch.poll_stats()));
         notes.extend(late_polls(&self.watch.poll_lateness(), self.poll));
+        let (attempts, beyond) = session.receivers.attempts();
+        if beyond > 0 {
+            notes.push(format!(
+                "{beyond} more delivery attempts were turned away at the harness's receivers than the {} kept",
+                attempts.len()
+            ));
+        }
         let (am_polls, am_errors) = self.inhibits.poll_stats();
         // Inhibitions are known only if some poll succeeded.
         let held = (am_polls as usize > am_errors.len()).then(|| self.inhibits.held());
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
-        let delivery_failures =
+        let (delivery_failures, request_failures) =
             delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
         let external = session.stack.provider.name == Provider::External;
         let stack_failures = liveness(&self.up, self.min_down, faults, external, &mut notes);
         Collected {
             delivery_failures,
+            request_failures,
             stack_failures,
             alerts: self.watch.timelines(),
             notifications: session.receivers.notifications(),
@@ -221,6 +233,7 @@ impl Observers {
             notes,
             poll_interval: self.poll,
             poll_lateness: self.watch.poll_lateness(),
+            receiver_attempts: attempts,
         }
     }
 }
@@ -265,12 +278,13 @@ fn liveness(
 }
 
 /// Alertmanager's failed notifications during the run: the counter's rise
-/// per integration, and the errors from its log where the harness has it.
+/// per integration, and the errors from its log where the harness has it;
+/// then its failed requests (retried or not), per integration.
 async fn delivery_failures(
     stack: &Stack,
-    before: JoinHandle<Result<BTreeMap<String, f64>, String>>,
+    before: JoinHandle<Result<failures::Counters, String>>,
     notes: &mut Vec<String>,
-) -> Vec<String> {
+) -> (Vec<String>, Vec<String>) {
     let am = crate::http::Endpoint::new(&stack.alertmanager_url);
     let (before, after) = match (before.await, failures::snapshot(&am).await) {
         (Ok(Ok(b)), Ok(a)) => (b, a),
@@ -278,13 +292,15 @@ async fn delivery_failures(
             notes.push(format!(
                 "Alertmanager's failed-notification counter could not be read, so its own delivery failures are not checked: {e}"
             ));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         (Err(e), _) => {
             notes.push(format!("reading Alertmanager's counters: {e}"));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
+    let requests = failures::request_rises(&before.1, &after.1);
+    let (before, after) = (before.0, after.0);
     let mut out = failures::rises(&before, &after);
     if !out.is_empty() {
         let log = stack
@@ -295,7 +311,7 @@ async fn delivery_failures(
             .unwrap_or_default();
         out.extend(failures::log_errors(&log, 5));
     }
-    out
+    (out, requests)
 }
 
 fn poll_notes(what: &str, (polls, errors): (u64, Vec<String>)) -> Option<String> {

@@ -60,7 +60,9 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         dashboard_problems: &checked.problems,
         rule_errors: &c.rule_errors,
         delivery_failures: &c.delivery_failures,
+        request_failures: &c.request_failures,
         held: c.held.as_deref(),
+        receiver_attempts: &c.receiver_attempts,
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);
     RunResult {
@@ -99,6 +101,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         trials: verdicts.trials,
         scorecard: verdicts.scorecard,
         routing: verdicts.routing,
+        pipeline: verdicts.pipeline,
         load: o.load,
         dashboards: c.dashboards,
         traces: c.traces,

@@ -86,8 +86,14 @@ pub struct Evidence<'a> {
     /// Notifications Alertmanager reported failing, per integration (its
     /// `alertmanager_notifications_failed_total` and its log).
     pub delivery_failures: &'a [String],
+    /// Requests Alertmanager reported failing, retried or not, per
+    /// integration (`alertmanager_notification_requests_failed_total`).
+    pub request_failures: &'a [String],
     /// Alertmanager's view (inhibitions), when it was watched.
     pub held: Option<&'a [crate::observe::alertmanager::inhibitions::HeldAlert]>,
+    /// Delivery attempts the harness's receivers turned away, held or
+    /// delayed under a receiver fault.
+    pub receiver_attempts: &'a [crate::observe::alertmanager::receiver::Attempt],
 }
 
 pub struct Verdicts {
@@ -99,6 +105,8 @@ pub struct Verdicts {
     /// recall.
     pub scorecard: Vec<RuleScore>,
     pub routing: Vec<RoutingRow>,
+    /// What pipeline faults did to delivery; `None` without one.
+    pub pipeline: Option<pipeline::PipelineReport>,
 }
 
 /// When the target was down on purpose (service_down, database_down, an
@@ -133,6 +141,17 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let trials = trials::alert_trials(ev, &detections);
     let scorecard = quality::scorecard(ev, &detections);
     let routing = routing::routing(ev);
+    let watchers = pipeline::self_monitoring(&ev.files.rules);
+    let pipeline = pipeline::judge(&pipeline::PipelineEvidence {
+        faults: ev.faults,
+        rows: &routing,
+        notifications: ev.notifications,
+        attempts: ev.receiver_attempts,
+        delivery_failures: ev.delivery_failures,
+        request_failures: ev.request_failures,
+        watchers: &watchers,
+        time_scale: ev.time_scale,
+    });
     let mut slos = vec![
         signals::load(&ev.slo.load, ev.load, &outages(ev)),
         rule_health(expectations(ev, &detections), ev.rule_errors),
@@ -150,7 +169,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         slos.push(r);
     }
     if let Some(d) = &ev.slo.alert_delivery {
-        let mut r = delivery(ev, d, &routing);
+        let mut r = delivery(ev, d, &routing, pipeline.as_ref());
         if let Some(why) = &unobserved {
             r.status = Status::NotMeasured;
             r.measured = None;
@@ -190,6 +209,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         trials,
         scorecard,
         routing,
+        pipeline,
     }
 }
 
@@ -578,7 +598,14 @@ fn group_interval_wait(ev: &Evidence<'_>, d: &Detection) -> Option<String> {
     })
 }
 
-fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]) -> SloResult {
+fn delivery(
+    ev: &Evidence<'_>,
+    d: &super::spec::DeliverySlo,
+    rows: &[RoutingRow],
+    pipeline: Option<&pipeline::PipelineReport>,
+) -> SloResult {
+    let (failures, pipeline_details) = pipeline::delivery_evidence(pipeline, ev.delivery_failures);
+    let failures = failures.as_slice();
     let mut details = Vec::new();
     let mut missed_critical = 0u64;
     let mut failed = false;
@@ -588,6 +615,7 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         failed |= row.failed;
         details.extend(row.details);
     }
+    details.extend(pipeline_details);
     details.extend(routing::duplicates(ev));
     details.extend(unattributed(ev));
     if missed_critical > d.missed_critical {
@@ -598,9 +626,7 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         .alerts
         .iter()
         .all(|e| !d.covers(&severity_of(ev, &e.name, None)));
-    if rows.is_empty()
-        || (!ev.expect.alerts.is_empty() && uncovered && ev.delivery_failures.is_empty())
-    {
+    if rows.is_empty() || (!ev.expect.alerts.is_empty() && uncovered && failures.is_empty()) {
         let why = if rows.is_empty() {
             "no alert fired, so no delivery could be checked".to_string()
         } else {
@@ -616,7 +642,7 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
             measured: None,
             details: vec![why],
         }
-        .failed_by("Alertmanager failed to notify", ev.delivery_failures);
+        .failed_by("Alertmanager failed to notify", failures);
     }
     SloResult {
         name: SloKind::AlertDelivery,
@@ -633,8 +659,8 @@ fn delivery(ev: &Evidence<'_>, d: &super::spec::DeliverySlo, rows: &[RoutingRow]
         details,
     }
     // A failing integration fails delivery even when another one of the
-    // same receiver got through.
-    .failed_by("Alertmanager failed to notify", ev.delivery_failures)
+    // same receiver got through (unless a pipeline fault made it fail).
+    .failed_by("Alertmanager failed to notify", failures)
 }
 
 /// Notifications that carried no attributable alert: they count for

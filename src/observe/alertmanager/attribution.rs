@@ -25,7 +25,10 @@
 //!   only when exactly one alert set was flushed there then;
 //! - a PagerDuty event's `dedup_key` is Alertmanager's SHA-256 of the group
 //!   key, so it names the tap flush of its group exactly; the nearest such
-//!   flush within [`FLUSH_WINDOW`] gives its alerts;
+//!   flush within [`FLUSH_WINDOW`] gives its alerts, else (a delivery
+//!   Alertmanager retried after PagerDuty failed arrives long after the
+//!   tap's copy of the same flush) the latest earlier flush of that group
+//!   in the event's own state;
 //! - a generic webhook carries everything itself.
 //!
 //! A payload that cannot be attributed this way is kept, marked
@@ -193,7 +196,7 @@ pub fn attribute(arrivals: &[Arrival]) -> Vec<Notification> {
                 status,
                 summary,
             } => {
-                let found = by_group_key(a, key, &taps);
+                let found = by_group_key(a, key, *status, &taps);
                 Some(notification(
                     a,
                     Destination::PagerDuty,
@@ -307,15 +310,23 @@ fn by_receiver_flush(
 fn by_group_key(
     a: &Arrival,
     key: &str,
+    status: NotificationStatus,
     taps: &[(&Arrival, &Flush)],
 ) -> Result<(Vec<NotifiedAlert>, Attribution), String> {
-    near(a, taps)
-        .into_iter()
-        .find(|(_, f)| dedup_key(&f.group_key) == key)
+    let same_group = |f: &Flush| dedup_key(&f.group_key) == key;
+    if let Some((_, f)) = near(a, taps).into_iter().find(|(_, f)| same_group(f)) {
+        return Ok((f.alerts.clone(), Attribution::GroupKey));
+    }
+    // A retried delivery: the latest earlier flush of the group, in the
+    // state the event carries (a trigger is a firing flush).
+    taps.iter()
+        .filter(|(t, f)| t.receiver == a.receiver && t.at <= a.at && same_group(f))
+        .filter(|(_, f)| status == NotificationStatus::Unknown || overall(&f.alerts) == status)
+        .max_by_key(|(t, _)| t.at)
         .map(|(_, f)| (f.alerts.clone(), Attribution::GroupKey))
         .ok_or_else(|| {
             format!(
-                "no tap flush of receiver {:?} with its dedup_key's group arrived within {}s of it",
+                "no tap flush of receiver {:?} with its dedup_key's group arrived within {}s of it, nor before it in its state",
                 a.receiver,
                 FLUSH_WINDOW.num_seconds()
             )
@@ -432,6 +443,25 @@ mod tests {
                 ("other".into(), NotificationStatus::Firing)
             ],
             "the first PagerDuty event is the first flush, not the nearest other one"
+        );
+    }
+
+    #[test]
+    fn a_pagerduty_event_retried_long_after_its_flush_is_that_flush() {
+        // PagerDuty answered 5xx; Alertmanager's retry got through 20 s
+        // after the tap's copy of the same flush.
+        let arrivals = [
+            tap(0, "tap-1.json"),
+            slack(1, "slack-1.json"),
+            pagerduty(20_000, "pagerduty-1.json"),
+        ];
+        let ns = attribute(&arrivals);
+        assert_eq!(ns[1].attribution, Attribution::GroupKey);
+        assert_eq!(job_status(&ns[1]), job_status(&ns[0]));
+        // Nothing earlier of its group: still unattributed, with the reason.
+        let ns = attribute(&[pagerduty(0, "pagerduty-1.json"), tap(20_000, "tap-1.json")]);
+        assert!(
+            matches!(&ns[0].attribution, Attribution::Unattributed(why) if why.contains("nor before it"))
         );
     }
 

@@ -14,16 +14,33 @@ use std::collections::BTreeMap;
 use crate::http::endpoint::Endpoint;
 
 const FAILED: &str = "alertmanager_notifications_failed_total";
+/// Every failed request, retried or not (a notification fails only when
+/// its retries run out): the receiver-side count of a flaky integration.
+const REQUESTS_FAILED: &str = "alertmanager_notification_requests_failed_total";
 
 /// `series → value` of the failure counter in an exposition text.
 pub fn parse_failed(text: &str) -> BTreeMap<String, f64> {
+    parse_counter(text, FAILED)
+}
+
+/// `series → value` of the failed-request counter.
+pub fn parse_requests_failed(text: &str) -> BTreeMap<String, f64> {
+    parse_counter(text, REQUESTS_FAILED)
+}
+
+fn parse_counter(text: &str, name: &str) -> BTreeMap<String, f64> {
     text.lines()
-        .filter(|l| l.starts_with(FAILED))
+        // The name ends at its labels or at the space before the value
+        // (0x7b is the opening brace), not inside a longer name.
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| matches!(r.as_bytes().first(), Some(b' ' | 0x7b)))
+        })
         .filter_map(|l| {
             let (series, value) = l.rsplit_once(' ')?;
             let value: f64 = value.trim().parse().ok()?;
             let labels = series
-                .strip_prefix(FAILED)?
+                .strip_prefix(name)?
                 .trim()
                 .trim_start_matches('{')
                 .trim_end_matches('}');
@@ -33,16 +50,32 @@ pub fn parse_failed(text: &str) -> BTreeMap<String, f64> {
 }
 
 /// The series whose count rose between the two snapshots, as
-/// `integration="slack",…: 2 failed`.
+/// `integration="slack",…: 2 failed notification(s)`.
 pub fn rises(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Vec<String> {
+    rises_of(before, after, "failed notification(s)")
+}
+
+/// The same for failed requests: `…: 5 failed request(s), retried`.
+pub fn request_rises(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> Vec<String> {
+    rises_of(before, after, "failed request(s), retried")
+}
+
+fn rises_of(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    what: &str,
+) -> Vec<String> {
     after
         .iter()
         .filter_map(|(series, v)| {
             let rise = v - before.get(series).copied().unwrap_or(0.0);
-            (rise > 0.0).then(|| format!("{series}: {rise} failed notification(s)"))
+            (rise > 0.0).then(|| format!("{series}: {rise} {what}"))
         })
         .collect()
 }
+
+/// Both counters at one moment: failed notifications, failed requests.
+pub type Counters = (BTreeMap<String, f64>, BTreeMap<String, f64>);
 
 /// The errors of failed notifications in Alertmanager's log, each once, at
 /// most `max`.
@@ -84,8 +117,8 @@ fn unquote(s: &str) -> String {
     out
 }
 
-/// The counter now; an error names what failed.
-pub async fn snapshot(am: &Endpoint) -> Result<BTreeMap<String, f64>, String> {
+/// The counters now; an error names what failed.
+pub async fn snapshot(am: &Endpoint) -> Result<Counters, String> {
     let http = crate::http::endpoint::client(std::time::Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     let resp = am
@@ -100,7 +133,7 @@ pub async fn snapshot(am: &Endpoint) -> Result<BTreeMap<String, f64>, String> {
         .text()
         .await
         .map_err(|e| format!("Alertmanager /metrics: {e}"))?;
-    Ok(parse_failed(&text))
+    Ok((parse_failed(&text), parse_requests_failed(&text)))
 }
 
 #[cfg(test)]
@@ -138,6 +171,15 @@ ts=2026-12-01T13:00:05.800Z caller=main.go:1 level=info msg="Completed loading o
             "alertmanager_notifications_failed_total{integration=\"slack\",reason=\"other\",receiver_name=\"critical\"} 1\n",
         );
         assert_eq!(rises(&BTreeMap::new(), &newer).len(), 1);
+        // Failed requests are another counter, whose name begins the same.
+        let text = "alertmanager_notification_requests_failed_total{integration=\"pagerduty\"} 5\nalertmanager_notification_requests_failed_totalx 9\n";
+        let requests = parse_requests_failed(text);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            request_rises(&BTreeMap::new(), &requests),
+            vec!["integration=\"pagerduty\": 5 failed request(s), retried".to_string()]
+        );
+        assert!(parse_failed(text).is_empty());
     }
 
     #[test]

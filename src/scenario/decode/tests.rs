@@ -130,3 +130,65 @@ fn yaml_syntax_errors_are_located() {
     assert!(err.starts_with("s.yml:"), "{err}");
     assert!(err.contains("invalid YAML"), "{err}");
 }
+
+#[test]
+fn receiver_faults_decode_with_their_settings_and_refuse_what_cannot_be() {
+    let with = |fault: &str| {
+        GOOD.replace(
+            "  - { kind: service_down, target: backend-api, at: 2m, duration: 3m }",
+            &format!("  - {{ kind: service_down, target: backend-api, at: 2m, duration: 3m }}\n  - {fault}"),
+        )
+    };
+    let s = parse_scenario(
+        Path::new("s.yml"),
+        &with("{ kind: receiver_failing, target: pagerduty, at: 2m, duration: 2m }"),
+    )
+    .unwrap();
+    assert_eq!(s.faults[1].kind, FaultKind::ReceiverFailing);
+    assert_eq!(
+        (s.faults[1].params.status, s.faults[1].params.freeze),
+        (Some(500), false)
+    );
+    let s = parse_scenario(
+        Path::new("s.yml"),
+        &with("{ kind: receiver_failing, target: slack, mode: no_answer, at: 2m, duration: 1m }"),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.faults[1].params.status, s.faults[1].params.freeze),
+        (None, true)
+    );
+    let s = parse_scenario(
+        Path::new("s.yml"),
+        &with("{ kind: receiver_slow, target: webhook, latency: 20s, at: 2m, duration: 1m }"),
+    )
+    .unwrap();
+    assert_eq!(s.faults[1].params.latency, Some(Duration::from_secs(20)));
+    for (bad, says) in [
+        (
+            "{ kind: receiver_failing, target: pagerduty, status: 404, at: 2m, duration: 1m }",
+            "s.yml:16:58: faults[1].status: expected a 5xx status, found 404",
+        ),
+        (
+            "{ kind: receiver_failing, target: pagerduty, mode: no_answer, status: 503, at: 2m, duration: 1m }",
+            "faults[1].status: a receiver that does not answer has no status",
+        ),
+        (
+            "{ kind: receiver_failing, target: opsgenie, at: 2m, duration: 1m }",
+            "faults[1].target: unknown fault target \"opsgenie\" for receiver_failing; expected one of \"pagerduty\", \"slack\", \"webhook\"",
+        ),
+        (
+            "{ kind: receiver_slow, target: slack, at: 2m, duration: 1m }",
+            "faults[1].latency",
+        ),
+        (
+            "{ kind: receiver_failing, target: slack, mode: sometimes, at: 2m, duration: 1m }",
+            "faults[1].mode",
+        ),
+    ] {
+        let err = parse_scenario(Path::new("s.yml"), &with(bad))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{bad}\n{err}");
+    }
+}

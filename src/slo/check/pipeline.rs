@@ -43,7 +43,7 @@ pub struct PipelineFault {
     pub from: Option<DateTime<Utc>>,
     /// When it was reverted; `None` when it lasted to the end of the run.
     pub to: Option<DateTime<Utc>>,
-    /// Delivery attempts the receiver turned away, held or delayed.
+    /// Delivery attempts the receiver turned away, held, or answered late.
     pub attempts_at_receiver: u64,
     /// Alertmanager's own failure counters for this integration.
     pub alertmanager_failures: Vec<String>,
@@ -114,6 +114,7 @@ pub struct PipelineEvidence<'a> {
     pub notifications: &'a [Notification],
     pub attempts: &'a [Attempt],
     pub delivery_failures: &'a [String],
+    pub request_failures: &'a [String],
     pub watchers: &'a [String],
     pub time_scale: f64,
 }
@@ -153,6 +154,7 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
     let alertmanager_failures = ev
         .delivery_failures
         .iter()
+        .chain(ev.request_failures)
         .filter(|s| s.contains(&integration))
         .cloned()
         .collect();
@@ -186,6 +188,119 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
         repeated: repeated(ev.notifications, &f.target, from, to),
         awareness: awareness(ev, from),
     }
+}
+
+/// What `alert_delivery` makes of a pipeline fault: Alertmanager's failure
+/// counters for an integration a receiver fault acted on are the fault's
+/// evidence, not a failure by themselves (a page that never arrived still
+/// fails, as a missed destination); the other failures stay. Returns the
+/// failures that still count and the details that name the fault.
+pub fn delivery_evidence(
+    report: Option<&PipelineReport>,
+    failures: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let Some(report) = report else {
+        return (failures.to_vec(), Vec::new());
+    };
+    let excused = |s: &String| {
+        report
+            .faults
+            .iter()
+            .any(|f| f.alertmanager_failures.contains(s))
+    };
+    let mut details = Vec::new();
+    for f in &report.faults {
+        let window = window(f);
+        for lost in &f.lost {
+            details.push(format!(
+                "{lost}: swallowed by fault {} ({}, {window})",
+                f.fault, f.what
+            ));
+        }
+        for late in &f.delivered_late {
+            let by = match late.beyond_healthy_real_s {
+                Some(s) => format!(
+                    "{} later than the healthy path ({} real time)",
+                    crate::input::units::human_seconds(late.beyond_healthy_s.unwrap_or(0.0)),
+                    crate::input::units::human_seconds(s)
+                ),
+                None => "with no healthy destination to compare".to_string(),
+            };
+            details.push(format!(
+                "{} reached {} through fault {}, {by}; {} attempt(s) turned away, held or answered late at the receiver",
+                late.alert, late.destination, f.fault, f.attempts_at_receiver
+            ));
+        }
+        for s in &f.alertmanager_failures {
+            details.push(format!(
+                "Alertmanager counted {s} during fault {}: the fault's evidence, not a failure by itself",
+                f.fault
+            ));
+        }
+    }
+    (
+        failures.iter().filter(|s| !excused(s)).cloned().collect(),
+        details,
+    )
+}
+
+/// `from HH:MM:SS to HH:MM:SS`, or `… to the end of the run`.
+fn window(f: &PipelineFault) -> String {
+    let t = |t: DateTime<Utc>| t.format("%H:%M:%S").to_string();
+    match (f.from, f.to) {
+        (Some(a), Some(b)) => format!("from {} to {}", t(a), t(b)),
+        (Some(a), None) => format!("from {} to the end of the run", t(a)),
+        _ => "never in force".to_string(),
+    }
+}
+
+/// The report's lines for the pipeline section: per fault what broke,
+/// what was late and by how much, what was lost, and awareness; then the
+/// blind spots.
+pub fn lines(report: &PipelineReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &report.faults {
+        out.push(format!("{} — {} ({})", f.fault, f.what, window(f)));
+        out.push(format!(
+            "  {} attempt(s) turned away, held or answered late at the {} receiver; Alertmanager counted: {}",
+            f.attempts_at_receiver,
+            f.target,
+            if f.alertmanager_failures.is_empty() {
+                "no failed notification or request".to_string()
+            } else {
+                f.alertmanager_failures.join("; ")
+            }
+        ));
+        for late in &f.delivered_late {
+            let by = late
+                .beyond_healthy_real_s
+                .map(|s| {
+                    format!(
+                        "{} real time beyond the healthy path",
+                        crate::input::units::human_seconds(s)
+                    )
+                })
+                .unwrap_or_else(|| "no healthy path to compare".into());
+            out.push(format!(
+                "  delivered late: {} at {} ({by})",
+                late.alert, late.destination
+            ));
+        }
+        for lost in &f.lost {
+            out.push(format!("  LOST: {lost}"));
+        }
+        if f.repeated > 0 {
+            out.push(format!(
+                "  {} repeated notification(s) at {}",
+                f.repeated, f.target
+            ));
+        }
+        out.push(format!("  awareness: {}", f.awareness));
+    }
+    for b in &report.blind_spots {
+        out.push(format!("blind spot: {b}"));
+    }
+    out
 }
 
 /// The first firing notification of row `r`'s instance at `d`, if it came

@@ -107,6 +107,7 @@ fn evidence<'a>(
         notifications: ns,
         attempts,
         delivery_failures: failures,
+        request_failures: &[],
         watchers,
         time_scale: 15.0,
     }

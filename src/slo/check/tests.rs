@@ -204,6 +204,8 @@ fn judge_all(
         traces: None,
         logs: None,
         held,
+        receiver_attempts: &[],
+        request_failures: &[],
     })
 }
 
@@ -413,6 +415,8 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         traces: None,
         logs: None,
         held: None,
+        receiver_attempts: &[],
+        request_failures: &[],
     });
     assert_eq!(slo_named(&v, "expected_alerts").status, Status::Pass);
     let m = slo_named(&v, "mttd");
@@ -442,6 +446,8 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         traces: None,
         logs: None,
         held: None,
+        receiver_attempts: &[],
+        request_failures: &[],
     });
     assert_eq!(
         crate::report::RunResult::judge(&v.slos, false),
@@ -520,6 +526,8 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             traces: None,
             logs: None,
             held,
+            receiver_attempts: &[],
+            request_failures: &[],
         })
     };
     let quiet = full_delivery(12);
