@@ -88,7 +88,10 @@ pub async fn run(
         .map(|p| (p.name.clone(), p.mean_rate(), p.duration))
         .collect();
     let tenants = (1..=opts.tenants.count).map(tenant_name).collect();
-    let recorder = Recorder::new(endpoints, phases, tenants, opts.trace_cap);
+    let mut recorder = Recorder::new(endpoints, phases, tenants, opts.trace_cap);
+    if !opts.keep_raw {
+        recorder.summaries_only();
+    }
     let job = Job {
         base_url: opts.base_url.clone(),
         timeout: opts.timeout,

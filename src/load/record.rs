@@ -389,6 +389,13 @@ impl Recorder {
         }
     }
 
+    /// The run writes no raw record (no shard merge to feed): sealed
+    /// seconds keep only their p95, so memory does not grow with the run's
+    /// length by the histograms' encodings.
+    pub fn summaries_only(&mut self) {
+        self.seconds.summaries_only();
+    }
+
     pub fn dropped(&mut self, endpoint: usize, phase: usize) {
         *self.dropped.entry((endpoint, phase)).or_default() += 1;
     }

@@ -19,7 +19,17 @@ pub(super) const LIVE: usize = 30;
 
 enum Hist {
     Live(Box<Histogram<u64>>),
-    Sealed { encoded: String, p95_ms: f64 },
+    Sealed {
+        encoded: String,
+        p95_ms: f64,
+    },
+    /// Sealed in a run that writes no raw record (no shard to merge): the
+    /// p95 alone, tens of bytes, so an hour-long soak does not grow by the
+    /// encodings. A request finishing later than [`LIVE`] seconds after
+    /// its second then counts in its requests and errors, not its p95.
+    Summary {
+        p95_ms: f64,
+    },
 }
 
 struct Second {
@@ -37,21 +47,29 @@ impl Second {
         }
     }
 
-    fn live(&mut self) -> Result<&mut Histogram<u64>, String> {
+    /// The second's live histogram, unsealed if need be; `None` for a
+    /// summary, which has none to add to.
+    fn live(&mut self) -> Result<Option<&mut Histogram<u64>>, String> {
         if let Hist::Sealed { encoded, .. } = &self.hist {
             self.hist = Hist::Live(Box::new(decode(encoded)?));
         }
         match &mut self.hist {
-            Hist::Live(h) => Ok(h),
+            Hist::Live(h) => Ok(Some(h)),
+            Hist::Summary { .. } => Ok(None),
             Hist::Sealed { .. } => unreachable!("unsealed above"),
         }
     }
 
-    fn seal(&mut self) {
+    fn seal(&mut self, keep_encoding: bool) {
         if let Hist::Live(h) = &self.hist {
-            self.hist = Hist::Sealed {
-                encoded: encode(h),
-                p95_ms: Quantiles::of(h).p95_ms,
+            let p95_ms = Quantiles::of(h).p95_ms;
+            self.hist = if keep_encoding {
+                Hist::Sealed {
+                    encoded: encode(h),
+                    p95_ms,
+                }
+            } else {
+                Hist::Summary { p95_ms }
             };
         }
     }
@@ -59,7 +77,7 @@ impl Second {
     fn p95_ms(&self) -> f64 {
         match &self.hist {
             Hist::Live(h) => Quantiles::of(h).p95_ms,
-            Hist::Sealed { p95_ms, .. } => *p95_ms,
+            Hist::Sealed { p95_ms, .. } | Hist::Summary { p95_ms } => *p95_ms,
         }
     }
 
@@ -67,18 +85,38 @@ impl Second {
         match &self.hist {
             Hist::Live(h) => encode(h),
             Hist::Sealed { encoded, .. } => encoded.clone(),
+            // Only a timeline that keeps its encodings is ever asked.
+            Hist::Summary { .. } => encode(&histogram()),
         }
     }
 }
 
-#[derive(Default)]
 pub(super) struct Timeline {
     seconds: Vec<Second>,
     /// Seconds before this one are sealed.
     sealed_below: usize,
+    /// Sealed seconds keep their histogram's encoding (for a raw record
+    /// that shards merge), or only their p95.
+    keep_encodings: bool,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline {
+            seconds: Vec::new(),
+            sealed_below: 0,
+            keep_encodings: true,
+        }
+    }
 }
 
 impl Timeline {
+    /// From now on, seal seconds to their p95 alone: the run writes no
+    /// raw record.
+    pub(super) fn summaries_only(&mut self) {
+        self.keep_encodings = false;
+    }
+
     /// One request intended in `second`.
     pub(super) fn record(&mut self, second: usize, error: bool, latency_us: u64) {
         while self.seconds.len() <= second {
@@ -88,16 +126,18 @@ impl Timeline {
         s.requests += 1;
         s.errors += u64::from(error);
         match s.live() {
-            Ok(h) => h.saturating_record(latency_us),
+            Ok(Some(h)) => h.saturating_record(latency_us),
+            Ok(None) => {}
             // Our own encoding does not fail to decode; if it ever did, the
             // count above still holds and the quantile misses one value.
             Err(e) => tracing::warn!("per-second histogram {second}: {e}"),
         }
+        let keep = self.keep_encodings;
         if second < self.sealed_below {
-            self.seconds[second].seal();
+            self.seconds[second].seal(keep);
         }
         while self.sealed_below + LIVE < second {
-            self.seconds[self.sealed_below].seal();
+            self.seconds[self.sealed_below].seal(keep);
             self.sealed_below += 1;
         }
     }
@@ -168,9 +208,14 @@ impl Timeline {
             let h = match theirs.hist {
                 Hist::Live(h) => *h,
                 Hist::Sealed { encoded, .. } => decode(&encoded)?,
+                Hist::Summary { .. } => {
+                    return Err("a timeline sealed to summaries cannot be merged exactly".into());
+                }
             };
-            mine.live()?.add(&h).map_err(|e| format!("{e:?}"))?;
-            mine.seal();
+            if let Some(live) = mine.live()? {
+                live.add(&h).map_err(|e| format!("{e:?}"))?;
+            }
+            mine.seal(true);
         }
         self.sealed_below = self.seconds.len();
         Ok(())
@@ -214,6 +259,36 @@ mod tests {
         assert_eq!(points[5].requests, 21);
         assert_eq!(points[5].errors, 2);
         assert_eq!(t.totals(), (1200 * 20 + 1, 1200 + 1));
+
+        // Sealed to summaries (a run with no raw record): the same points,
+        // the same bounded live count.
+        let mut s = Timeline::default();
+        s.summaries_only();
+        for second in 0..1200usize {
+            for i in 0..20u64 {
+                s.record(
+                    second,
+                    i == 0,
+                    1_000 + (second as u64 * 37 + i * 101) % 50_000,
+                );
+            }
+        }
+        assert!(s.live_count() <= LIVE + 2);
+        assert!(
+            s.seconds[..1100]
+                .iter()
+                .all(|x| matches!(x.hist, Hist::Summary { .. }))
+        );
+        for (a, b) in s.points().iter().zip(&points) {
+            if a.t != 5 {
+                assert_eq!(
+                    (a.requests, a.p95_ms),
+                    (b.requests, b.p95_ms),
+                    "second {}",
+                    a.t
+                );
+            }
+        }
 
         // Through raw and a merge with itself: counts double, quantiles
         // are those of the doubled histograms.
