@@ -193,7 +193,8 @@ fn the_readmes_map_of_docs_names_every_page_and_no_other() {
         .filter_map(|rest| rest.split(')').next())
         .filter(|target| target.starts_with("docs/"))
         .collect();
-    for page in entries("docs") {
+    // Pages, that is: a folder of figures the pages show is not one.
+    for page in entries("docs").into_iter().filter(|e| !e.ends_with('/')) {
         assert!(
             linked.contains(&format!("docs/{page}").as_str()),
             "the README does not link docs/{page}"
