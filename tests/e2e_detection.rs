@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Project, survivors};
+use common::Project;
 
 /// service-down-fast with a longer outage: PagerDuty's own route waits
 /// 4m30s, so its page comes long after Slack's, and the alert must still be
@@ -70,11 +70,7 @@ receivers:
 
 fn run(p: &Project, scenario: &str) -> (i32, String) {
     p.write("scenarios/case.yml", scenario);
-    let out = p.run(&["run", "scenarios/case.yml", "--out", "reports"]);
-    let text = common::text(&out);
-    let dir = p.run_dir();
-    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
-    (out.status.code().unwrap_or(-1), text)
+    p.run_scenario("scenarios/case.yml")
 }
 
 #[test]

@@ -6,26 +6,18 @@
 
 mod common;
 
-use common::{Project, survivors};
+use common::Project;
 use zeta_bench::names::SloKind;
 use zeta_bench::report::Verdict;
 use zeta_bench::slo::Destination;
 use zeta_bench::slo::check::Status;
-
-fn run(p: &Project, scenario: &str) -> (i32, String) {
-    let out = p.run(&["run", scenario, "--out", "reports"]);
-    let text = common::text(&out);
-    let dir = p.run_dir();
-    assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
-    (out.status.code().unwrap_or(-1), text)
-}
 
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_page_held_by_a_failing_pagerduty_arrives_after_it_recovers() {
     needs!(common::stack());
     let p = Project::new();
-    let (code, text) = run(&p, "scenarios/watchers/receiver-failing.yml");
+    let (code, text) = p.run_scenario("scenarios/watchers/receiver-failing.yml");
     let r = p.result();
     let delivery = r
         .slos
@@ -70,7 +62,7 @@ fn a_page_held_by_a_failing_pagerduty_arrives_after_it_recovers() {
 fn a_pagerduty_failing_to_the_end_loses_the_page_and_the_verdict_names_the_fault() {
     needs!(common::stack());
     let p = Project::new();
-    let (code, text) = run(&p, "scenarios/watchers/receiver-failing-to-the-end.yml");
+    let (code, text) = p.run_scenario("scenarios/watchers/receiver-failing-to-the-end.yml");
     let r = p.result();
     assert_eq!(r.verdict, Verdict::Fail, "{text}");
     assert_eq!(code, 1, "{text}");

@@ -203,7 +203,8 @@ impl Observers {
             logs.search = Some(s.report());
         }
         notes.extend(poll_notes("Prometheus' alerts", self.watch.poll_stats()));
-        notes.extend(late_polls(&self.watch.poll_lateness(), self.poll));
+        let poll_lateness = self.watch.poll_lateness();
+        notes.extend(late_polls(&poll_lateness, self.poll));
         let (attempts, beyond) = session.receivers.attempts();
         if beyond > 0 {
             notes.push(format!(
@@ -232,7 +233,7 @@ impl Observers {
             rule_errors,
             notes,
             poll_interval: self.poll,
-            poll_lateness: self.watch.poll_lateness(),
+            poll_lateness,
             receiver_attempts: attempts,
         }
     }

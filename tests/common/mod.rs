@@ -233,6 +233,17 @@ impl Project {
         );
     }
 
+    /// `zeta-bench run SCENARIO --out reports` in this project: its exit
+    /// code and output, after checking that no process it started
+    /// survived it.
+    pub fn run_scenario(&self, scenario: &str) -> (i32, String) {
+        let out = self.run(&["run", scenario, "--out", "reports"]);
+        let text = text(&out);
+        let dir = self.run_dir();
+        assert!(survivors(&dir).is_empty(), "{:?}", survivors(&dir));
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     /// The run's `result.json`, through the crate's own model.
     pub fn result(&self) -> zeta_bench::report::model::RunResult {
         let path = self.run_dir().join("result.json");

@@ -107,10 +107,12 @@ pub fn check_files(
         .map(|s| s.trace_id.as_str())
         .collect();
     let mut found: HashSet<String> = HashSet::new();
+    // backend-api's oldest kept line, when its log was rotated.
     let mut oldest_backend: Option<DateTime<Utc>> = None;
     for current in log_files(dir) {
         let backend = current.file_stem().is_some_and(|s| s == "backend-api");
         let previous = crate::mock::log::rotated(&current);
+        let was_rotated = previous.exists();
         let parts = [previous, current].into_iter().filter(|p| p.exists());
         for (i, f) in parts.enumerate() {
             r.files.push(f.display().to_string());
@@ -128,7 +130,7 @@ pub fn check_files(
                     let Ok(v) = serde_json::from_str::<Value>(&line) else {
                         continue;
                     };
-                    if i == 0 && oldest_backend.is_none() {
+                    if was_rotated && i == 0 && oldest_backend.is_none() {
                         oldest_backend = v["timestamp"].as_str().and_then(|t| t.parse().ok());
                     }
                     if let Some(t) = v["trace_id"].as_str().filter(|t| wanted.contains(t)) {
@@ -138,7 +140,7 @@ pub fn check_files(
             }
         }
     }
-    let retained_from = rotated_at(dir, oldest_backend, load_started);
+    let retained_from = retained_from(oldest_backend, load_started);
     for s in samples.iter().filter(|s| s.outcome.ends_with("xx")) {
         if retained_from.is_some_and(|from| s.sent_s < from) {
             r.not_retained += 1;
@@ -152,18 +154,13 @@ pub fn check_files(
     r
 }
 
-/// When backend-api's log was rotated, the second of the load from which
-/// its lines are all still kept (its oldest kept line, plus a second for
-/// a request sent just before and logged just after it).
-fn rotated_at(
-    dir: &Path,
+/// When backend-api's log was rotated (`oldest` is its oldest kept line),
+/// the second of the load from which its lines are all still kept, plus a
+/// second for a request sent just before and logged just after it.
+fn retained_from(
     oldest: Option<DateTime<Utc>>,
     load_started: Option<DateTime<Utc>>,
 ) -> Option<f64> {
-    let previous = crate::mock::log::rotated(&dir.join("backend-api.log"));
-    if !previous.exists() {
-        return None;
-    }
     let (oldest, started) = (oldest?, load_started?);
     Some((oldest - started).num_milliseconds() as f64 / 1000.0 + 1.0)
 }

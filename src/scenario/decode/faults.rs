@@ -172,18 +172,8 @@ fn decode_fault_params(
             ok &= p.ratio.is_some();
             p.status = Some(500);
             if let Some(n) = m.get("status") {
-                match dec.u64(n, &m.path("status")) {
-                    Some(s) if (500..=599).contains(&s) => p.status = Some(s as u16),
-                    Some(s) => {
-                        dec.error(
-                            n.pos,
-                            &m.path("status"),
-                            format!("expected a 5xx status, found {s}"),
-                        );
-                        ok = false;
-                    }
-                    None => ok = false,
-                }
+                p.status = server_error(dec, m, n);
+                ok &= p.status.is_some();
             }
             match endpoint(dec, m) {
                 Some(e) => p.endpoint = e,
@@ -313,20 +303,27 @@ fn decode_receiver_failing(
             );
             ok = false;
         }
-        Some(n) => match dec.u64(n, &m.path("status")) {
-            Some(s) if (500..=599).contains(&s) => p.status = Some(s as u16),
-            Some(s) => {
-                dec.error(
-                    n.pos,
-                    &m.path("status"),
-                    format!("expected a 5xx status, found {s}"),
-                );
-                ok = false;
-            }
-            None => ok = false,
-        },
+        Some(n) => {
+            p.status = server_error(dec, m, n);
+            ok &= p.status.is_some();
+        }
         None if !p.freeze => p.status = Some(500),
         None => {}
     }
     ok
+}
+
+/// A fault's `status`: a 5xx, else an error at its position.
+fn server_error(dec: &mut Decoder, m: &crate::input::MapReader<'_>, n: &Node) -> Option<u16> {
+    match dec.u64(n, &m.path("status"))? {
+        s if (500..=599).contains(&s) => Some(s as u16),
+        s => {
+            dec.error(
+                n.pos,
+                &m.path("status"),
+                format!("expected a 5xx status, found {s}"),
+            );
+            None
+        }
+    }
 }
