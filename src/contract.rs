@@ -226,6 +226,50 @@ pub const CONTRACT: &[MetricSpec] = &[
         External("prometheus"),
         "1 when the last scrape succeeded",
     ),
+    // Prometheus and Alertmanager watching themselves (the shipped
+    // self-monitoring rules read these)
+    m(
+        "prometheus_notifications_alertmanagers_discovered",
+        Gauge,
+        &[],
+        External("prometheus"),
+        "Alertmanagers Prometheus has discovered and is sending to",
+    ),
+    m(
+        "prometheus_notifications_sent_total",
+        Counter,
+        &["alertmanager"],
+        External("prometheus"),
+        "Alerts sent, per Alertmanager",
+    ),
+    m(
+        "prometheus_notifications_errors_total",
+        Counter,
+        &["alertmanager"],
+        External("prometheus"),
+        "Alerts that failed to reach an Alertmanager",
+    ),
+    m(
+        "prometheus_rule_evaluation_failures_total",
+        Counter,
+        &["rule_group"],
+        External("prometheus"),
+        "Rule evaluations that failed",
+    ),
+    m(
+        "alertmanager_notifications_total",
+        Counter,
+        &["integration"],
+        External("alertmanager"),
+        "Notifications attempted, per integration",
+    ),
+    m(
+        "alertmanager_notifications_failed_total",
+        Counter,
+        &["integration", "reason"],
+        External("alertmanager"),
+        "Notifications that failed after every retry (`reason` since Alertmanager 0.26)",
+    ),
     // node-exporter
     m(
         "node_cpu_seconds_total",

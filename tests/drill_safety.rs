@@ -49,7 +49,7 @@ fn a_well_formed_exec_fault_validates() {
     let text = common::text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("(1 phases, 1 faults, 10 alert rules"),
+        text.contains("(1 phases, 1 faults, 16 alert rules"),
         "{text}"
     );
 }

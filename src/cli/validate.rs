@@ -143,9 +143,17 @@ fn print_floors(i: &Inputs) -> Exit {
     println!(
         "detection floors (best = for rounded up to whole evaluations + group_wait; worst adds a scrape, its timeout, an evaluation, one more per level of recording rules read, and the longest range window):"
     );
-    for rf in crate::slo::floor::floors(&i.files, target) {
+    let floors = crate::slo::floor::floors(&i.files, target);
+    // As wide as the longest name, within reason.
+    let width = floors
+        .iter()
+        .map(|f| f.rule.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(24, 48);
+    for rf in floors {
         println!(
-            "  {:<24} {:<9} best {:>8}  worst {:>8}{}",
+            "  {:<width$} {:<9} best {:>8}  worst {:>8}{}",
             rf.rule.name,
             rf.rule.severity(),
             human_duration(rf.floor.best),

@@ -4,7 +4,7 @@
 //! its (scaled) `for` has elapsed. The wait is bounded and says what it was
 //! still waiting for when it gives up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -57,23 +57,35 @@ pub(super) async fn settle(
         let after = fires_after.get(&t.name)?;
         Some(t.active_at? + chrono::Duration::from_std(*after).ok()?)
     };
-    drain(receivers, watch, bound, fires_at, cancel).await
+    // A heartbeat never resolves; waiting for it would only wait out the
+    // bound.
+    let heartbeats: BTreeSet<String> = files
+        .rules
+        .iter()
+        .filter(|r| r.is_heartbeat())
+        .map(|r| r.name.clone())
+        .collect();
+    drain(receivers, watch, bound, (fires_at, &heartbeats), cancel).await
 }
 
 /// Wait until no alert is active in Prometheus and every destination that
-/// got a firing notification also got a resolved one, or until `bound`.
+/// got a firing notification also got a resolved one, or until `bound`;
+/// heartbeats aside.
 async fn drain(
     receivers: &Receivers,
     watch: &AlertWatch,
     bound: Duration,
-    fires_at: impl Fn(&AlertTimeline) -> Option<DateTime<Utc>>,
+    (fires_at, heartbeats): (
+        impl Fn(&AlertTimeline) -> Option<DateTime<Utc>>,
+        &BTreeSet<String>,
+    ),
     cancel: &CancellationToken,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + bound;
     let deadline_utc = Utc::now() + chrono::Duration::from_std(bound).unwrap_or_default();
     loop {
-        let open = still_open(watch, &fires_at, deadline_utc);
-        let unresolved = unresolved(receivers);
+        let open = still_open(watch, &fires_at, deadline_utc, heartbeats);
+        let unresolved = unresolved(receivers, heartbeats);
         if open.is_empty() && unresolved.is_empty() {
             return Ok(());
         }
@@ -101,12 +113,13 @@ fn still_open(
     watch: &AlertWatch,
     fires_at: &impl Fn(&AlertTimeline) -> Option<DateTime<Utc>>,
     deadline: DateTime<Utc>,
+    heartbeats: &BTreeSet<String>,
 ) -> Vec<String> {
     let now = Utc::now();
     watch
         .timelines()
         .into_iter()
-        .filter(|t| t.gone_at.is_none())
+        .filter(|t| t.gone_at.is_none() && !heartbeats.contains(&t.name))
         .filter(|t| {
             t.first_seen_firing.is_some()
                 || fires_at(t).is_some_and(|at| at <= deadline && now <= at + SLACK)
@@ -117,10 +130,11 @@ fn still_open(
 
 /// `alert at destination` for every firing notification not yet followed
 /// by a resolved one at the same destination.
-fn unresolved(receivers: &Receivers) -> Vec<String> {
+fn unresolved(receivers: &Receivers, heartbeats: &BTreeSet<String>) -> Vec<String> {
     let ns = receivers.notifications();
     still_firing(&ns)
         .into_iter()
+        .filter(|(a, _)| !heartbeats.contains(&a.name))
         .map(|(a, d)| format!("{} at {d}", a.display()))
         .collect()
 }

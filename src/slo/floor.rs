@@ -88,21 +88,22 @@ pub fn floor_with(rule: &AlertRule, files: &StackFiles, recorded_rules: &Recorde
     } else {
         eval * rule.for_.as_nanos().div_ceil(eval.as_nanos()) as u32
     };
-    let best = for_evals + files.min_group_wait();
+    let (min_wait, max_wait) = files.group_wait_range(rule);
+    let best = for_evals + min_wait;
     let recorded = files.evaluation_interval() * recording_levels(&rule.expr, recorded_rules);
     let (_, group_interval) = files.root_route_timers();
     let (wait, wait_term) = if files.alerts_share_groups() {
         (
-            files.max_group_wait().max(group_interval),
+            max_wait.max(group_interval),
             "group_interval (alerts of other rules share its group)",
         )
     } else {
-        (files.max_group_wait(), "group_wait")
+        (max_wait, "group_wait")
     };
     let scrape = files.scrape_interval();
     let timeout = files.scrape_timeout();
     let worst = scrape + timeout + eval + recorded + for_evals + wait + window;
-    let rejoin_wait = files.max_group_wait().max(group_interval);
+    let rejoin_wait = max_wait.max(group_interval);
     Floor {
         best,
         worst,
@@ -111,7 +112,7 @@ pub fn floor_with(rule: &AlertRule, files: &StackFiles, recorded_rules: &Recorde
         best_terms: format!(
             "for {} + group_wait {}",
             human_duration(for_evals),
-            human_duration(files.min_group_wait())
+            human_duration(min_wait)
         ),
         worst_terms: format!(
             "scrape {} + scrape timeout {} + evaluation {}{} + for {} + {wait_term} {} + window {}",

@@ -126,6 +126,17 @@ pub struct AlertRule {
 }
 
 impl AlertRule {
+    /// A heartbeat: an alert whose expression reads no series (Watchdog's
+    /// `vector(1)`), so it always fires, with `severity: none` (the
+    /// convention of the mixins' Watchdog: no human reads it). It tells a
+    /// dead man's switch the pipeline works; it is never an incident, a
+    /// false alarm or a repeat. A constant alert at a real severity is
+    /// noise, and judged as any other.
+    pub fn is_heartbeat(&self) -> bool {
+        self.severity() == "none"
+            && crate::stackfiles::labels::metrics_read(&self.expr).is_some_and(|m| m.is_empty())
+    }
+
     pub fn severity(&self) -> &str {
         self.labels
             .get("severity")
@@ -332,14 +343,11 @@ impl StackFiles {
         !by.iter().any(|l| *l == "alertname" || *l == "...")
     }
 
-    /// The shortest `group_wait` of any route in the tree.
-    pub fn min_group_wait(&self) -> Duration {
-        let mut all = Vec::new();
-        route_durations(self.alertmanager.get("route"), "group_wait", &mut all);
-        all.into_iter()
-            .min()
-            .unwrap_or(Duration::MAX)
-            .min(self.root_route_timers().0)
+    /// Whether `alert` names a heartbeat rule of the stack.
+    pub fn is_heartbeat(&self, alert: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.name == alert && r.is_heartbeat())
     }
 
     pub fn rule(&self, name: &str) -> Option<&AlertRule> {
@@ -350,6 +358,20 @@ impl StackFiles {
     /// group_interval), with Alertmanager's defaults.
     pub fn root_route_timers(&self) -> (Duration, Duration) {
         root_route_timers_of(&self.alertmanager)
+    }
+
+    /// The shortest and longest `group_wait` of the routes this rule's
+    /// alerts can take (see [`crate::stackfiles::routes`]).
+    pub fn group_wait_range(&self, rule: &AlertRule) -> (Duration, Duration) {
+        let known = crate::stackfiles::routes::known_labels(&rule.name, &rule.labels);
+        let waits = crate::stackfiles::routes::group_waits(
+            self.alertmanager.get("route"),
+            &known,
+            defaults::GROUP_WAIT,
+        );
+        let min = waits.iter().min().copied().unwrap_or(defaults::GROUP_WAIT);
+        let max = waits.iter().max().copied().unwrap_or(defaults::GROUP_WAIT);
+        (min, max)
     }
 
     /// The longest `group_wait` of any route in the tree: the longest an

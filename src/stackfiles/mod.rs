@@ -10,7 +10,8 @@
 //! - [`lint`]: the queries every rule and dashboard runs, checked against
 //!   what could produce their series ([`producers`]: the metric contract,
 //!   recording rules, declared scrape jobs); [`hazards`]: expressions
-//!   whose meaning the time scale changes;
+//!   whose meaning the time scale changes; [`routes`]: the Alertmanager
+//!   routes a rule's alerts can take, hence their `group_wait`;
 //! - [`render`]: what every renderer shares (addresses, scaling, copying),
 //!   and one renderer per component: [`prometheus`] (with its PromQL
 //!   helpers), [`alertmanager`], [`grafana`] (with its dashboard model and
@@ -29,6 +30,7 @@ pub mod loki;
 pub mod producers;
 pub mod prometheus;
 pub mod render;
+pub mod routes;
 pub mod shipper;
 
 pub use files::StackFiles;

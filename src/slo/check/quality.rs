@@ -53,6 +53,7 @@ pub(super) fn scorecard(ev: &Evidence<'_>, detections: &[Detection]) -> Vec<Rule
     ev.files
         .rules
         .iter()
+        .filter(|rule| !rule.is_heartbeat())
         .filter_map(|rule| score(ev, detections, rule))
         .collect()
 }

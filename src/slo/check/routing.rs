@@ -95,7 +95,15 @@ impl Instance {
 }
 
 /// Instances that reached firing in Prometheus or in a notification.
+/// Every instance that fired, heartbeats aside (their firing is the
+/// pipeline's pulse, judged in `pipeline`, not an incident).
 pub(super) fn fired_instances(ev: &Evidence<'_>) -> Vec<Instance> {
+    let mut out = every_fired_instance(ev);
+    out.retain(|i| !ev.files.is_heartbeat(&i.name));
+    out
+}
+
+fn every_fired_instance(ev: &Evidence<'_>) -> Vec<Instance> {
     let mut out: BTreeSet<Instance> = ev
         .alerts
         .iter()
@@ -215,7 +223,12 @@ pub(super) fn duplicates(ev: &Evidence<'_>) -> Vec<String> {
     order.sort_by_key(|n| n.at);
     let mut last: BTreeMap<(&Destination, &str), Vec<(&str, NotificationStatus)>> = BTreeMap::new();
     let mut repeats: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for n in order.into_iter().filter(|n| !n.alerts.is_empty()) {
+    // A heartbeat repeats on purpose.
+    let heartbeat = |n: &&Notification| n.alerts.iter().all(|a| ev.files.is_heartbeat(&a.name));
+    for n in order
+        .into_iter()
+        .filter(|n| !n.alerts.is_empty() && !heartbeat(n))
+    {
         let mut carried: Vec<(&str, NotificationStatus)> = n
             .alerts
             .iter()

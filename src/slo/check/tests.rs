@@ -36,7 +36,7 @@ fn files(for_: &str) -> StackFiles {
     .unwrap();
     std::fs::write(
         d.join("prometheus/r.yml"),
-        format!("groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n"),
+        format!("groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n  - alert: Watchdog\n    expr: vector(1)\n    labels: {{severity: none}}\n"),
     )
     .unwrap();
     std::fs::write(
@@ -366,6 +366,41 @@ fn unexpected_alerts_and_wrong_destinations_fail() {
         "{:?}",
         d.details
     );
+}
+
+/// Watchdog (constant, `severity: none`) fires all run long and reaches
+/// its dead man's switch every minute with nothing new: that is its job,
+/// so it is not an unexpected alert, a misroute, a repeat, or a rule with
+/// no precision. `Noise`, as constant but at `warning`, stays noise.
+#[test]
+fn a_heartbeat_is_not_an_incident_a_misroute_or_a_repeat() {
+    let f = files("1m");
+    assert!(f.is_heartbeat("Watchdog") && !f.is_heartbeat("Noise"));
+    let dms = Destination::Webhook("deadmans-switch".into());
+    let mut ns = full_delivery(12);
+    for at in [1, 61, 121] {
+        ns.push(note(
+            dms.clone(),
+            NotificationStatus::Firing,
+            "Watchdog",
+            at,
+        ));
+    }
+    let v = judge(
+        &f,
+        1.0,
+        &[
+            timeline("ServiceDown", "critical", 8),
+            timeline("Watchdog", "none", 1),
+        ],
+        &ns,
+    );
+    for name in ["expected_alerts", "alert_delivery"] {
+        let s = slo(&v, name);
+        assert_eq!(s.status, Status::Pass, "{name}: {:?}", s.details);
+    }
+    assert!(v.routing.iter().all(|r| r.alert != "Watchdog"));
+    assert!(v.scorecard.iter().all(|r| r.rule != "Watchdog"));
 }
 
 #[test]
