@@ -105,6 +105,9 @@ pub async fn up(
             // disk_pressure for `zeta-bench fault`, where this machine
             // allows it.
             disk: stack::native::can_fault("disk", false).is_ok(),
+            // prometheus_to_alertmanager_cut for `zeta-bench fault`, where
+            // Toxiproxy is built.
+            alerting_link: true,
             stack_ref: None,
             // The scenarios' default users per tenant.
             mock_users: crate::scenario::Tenants::default().users,

@@ -2,7 +2,11 @@
 //! Alertmanager: a receiver that fails for two real minutes while a page
 //! is due still gets it afterwards (late, with Alertmanager's retries
 //! counted), and one that fails to the end of the run loses it, and the
-//! verdict names the receiver and the fault.
+//! verdict names the receiver and the fault. Alertmanager killed during an
+//! outage still pages once back, and the dead man's switch its heartbeat
+//! feeds notices first; a restart mid-incident loses and repeats nothing;
+//! Prometheus cut from Alertmanager pages after the cut heals, with the
+//! shipped meta-alert, and the switch again notices first.
 
 mod common;
 
@@ -47,7 +51,8 @@ fn a_page_held_by_a_failing_pagerduty_arrives_after_it_recovers() {
         "{:?}",
         delivery.details
     );
-    // The shipped stack has no rule on its own pipeline.
+    // Alertmanager's retries succeed within the fault, so no notification
+    // counts as failed and none of the shipped pipeline alerts fires.
     assert!(
         f.awareness.starts_with("blind for the whole fault"),
         "{text}"
@@ -85,4 +90,95 @@ fn a_pagerduty_failing_to_the_end_loses_the_page_and_the_verdict_names_the_fault
     assert_eq!(f.to, None, "in force to the end: {text}");
     assert!(!f.lost.is_empty(), "{text}");
     assert!(f.attempts_at_receiver >= 1, "{text}");
+}
+
+fn slo(r: &zeta_bench::report::model::RunResult, kind: SloKind) -> Status {
+    r.slos.iter().find(|s| s.name == kind).unwrap().status
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn a_killed_alertmanager_pages_once_back_and_the_dead_mans_switch_notices() {
+    needs!(common::stack());
+    let p = Project::new();
+    let (code, text) = p.run_scenario("scenarios/watchers/alertmanager-down.yml");
+    let r = p.result();
+    // The page is late (five minutes of a dead Alertmanager) but not lost.
+    assert_eq!(slo(&r, SloKind::AlertDelivery), Status::Pass, "{text}");
+    assert_eq!(slo(&r, SloKind::Mttd), Status::Fail, "{text}");
+    assert_eq!(code, 1, "{text}");
+    let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
+    assert_eq!(f.fault, "alertmanager-killed");
+    assert!(f.lost.is_empty(), "{text}");
+    let page = f
+        .delivered_late
+        .iter()
+        .find(|l| l.destination == Destination::PagerDuty)
+        .unwrap_or_else(|| panic!("the page reached PagerDuty after the restart: {text}"));
+    assert!(page.after_recovery_s.is_some_and(|s| s > 0.0), "{text}");
+    let switch = f.dead_mans_switch.as_ref().expect("the heartbeat's switch");
+    let pages = switch.pages_after_s.expect("the switch would have paged");
+    assert!(pages > 0.0 && switch.stopped_at.is_some(), "{text}");
+    // The MTTD detail names the fault, not the grouping.
+    let mttd = r.slos.iter().find(|s| s.name == SloKind::Mttd).unwrap();
+    assert!(
+        mttd.details
+            .iter()
+            .any(|d| d.contains("held by pipeline fault alertmanager-killed")),
+        "{:?}",
+        mttd.details
+    );
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn an_alertmanager_restart_mid_incident_loses_and_repeats_nothing() {
+    needs!(common::stack());
+    let p = Project::new();
+    let (code, text) = p.run_scenario("scenarios/watchers/alertmanager-restart.yml");
+    let r = p.result();
+    assert_eq!(r.verdict, Verdict::Pass, "{text}");
+    assert_eq!(code, 0, "{text}");
+    let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
+    assert!(f.to.is_some(), "{text}");
+    assert_eq!(f.repeated, 0, "{text}");
+    assert!(f.lost.is_empty(), "{text}");
+    // The resolution, due after the restart, still arrived everywhere.
+    let row = r
+        .routing
+        .iter()
+        .find(|row| row.alert == "ServiceDown")
+        .unwrap();
+    assert_eq!(row.resolved, row.expected, "{text}");
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn prometheus_cut_from_alertmanager_pages_after_the_cut_heals_and_is_noticed() {
+    needs!(common::stack());
+    let p = Project::new();
+    let (code, text) = p.run_scenario("scenarios/watchers/prometheus-cut.yml");
+    let r = p.result();
+    assert_eq!(slo(&r, SloKind::AlertDelivery), Status::Pass, "{text}");
+    // The shipped meta-alert fired (an expected alert of the scenario).
+    assert_eq!(slo(&r, SloKind::ExpectedAlerts), Status::Pass, "{text}");
+    assert_eq!(code, 1, "mttd fails: the page waited for the link: {text}");
+    let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
+    assert_eq!(f.fault, "prometheus-cut");
+    assert!(
+        f.awareness.contains(
+            "PrometheusErrorSendingAlertsToAnyAlertmanager reached slack:#engineering-alerts"
+        ),
+        "{text}"
+    );
+    assert!(
+        f.delivered_late
+            .iter()
+            .any(|l| l.destination == Destination::PagerDuty && l.after_recovery_s.is_some()),
+        "{text}"
+    );
+    // Prometheus stopped renewing Watchdog, so Alertmanager let it expire
+    // and the heartbeat stopped during the cut.
+    let switch = f.dead_mans_switch.as_ref().expect("the heartbeat's switch");
+    assert!(switch.pages_after_s.is_some(), "{text}");
 }

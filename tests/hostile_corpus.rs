@@ -278,6 +278,27 @@ const CASES: &[(&str, &[&str])] = &[
         "unknown fault kind",
         &["validate", "{p}/scenarios/scenario-unknown-fault.yml"],
     ),
+    (
+        "receiver fault answering status 1e400",
+        &[
+            "validate",
+            "{p}/scenarios/scenario-receiver-status-huge.yml",
+        ],
+    ),
+    (
+        "receiver fault with a latency of 10^23 hours",
+        &[
+            "validate",
+            "{p}/scenarios/scenario-receiver-slow-latency-huge.yml",
+        ],
+    ),
+    (
+        "Alertmanager fault aimed at a path",
+        &[
+            "validate",
+            "{p}/scenarios/scenario-pipeline-fault-bad-target.yml",
+        ],
+    ),
     ("scenario of 2 MB", &["validate", "{t}/big.yml"]),
     ("scenario that is /dev/zero", &["validate", "/dev/zero"]),
     (

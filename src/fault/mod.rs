@@ -215,7 +215,10 @@ async fn revert_on_interrupt(
 fn clears_in_place(f: &PlannedFault) -> bool {
     knobs(f).is_some()
         || receiver_fault(f).is_some()
-        || f.kind == FaultKind::Network
+        || matches!(
+            f.kind,
+            FaultKind::Network | FaultKind::PrometheusToAlertmanagerCut
+        )
         || (f.kind == FaultKind::HighLatency && f.target == "postgresql")
 }
 
@@ -335,7 +338,19 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
         | FaultKind::Exec
         | FaultKind::Network
         | FaultKind::ReceiverFailing
-        | FaultKind::ReceiverSlow => None,
+        | FaultKind::ReceiverSlow
+        | FaultKind::AlertmanagerDown
+        | FaultKind::AlertmanagerRestart
+        | FaultKind::PrometheusToAlertmanagerCut => None,
+    }
+}
+
+/// The toxic that cuts Prometheus from Alertmanager: their Toxiproxy
+/// link refuses connections.
+pub fn alerting_cut() -> crate::scenario::Toxic {
+    crate::scenario::Toxic {
+        kind: crate::scenario::ToxicKind::Down,
+        ..Default::default()
     }
 }
 
@@ -390,7 +405,13 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                 }
             })
         }
-        (FaultKind::DatabaseDown, _) => stack.stop_service(&f.target).await,
+        (FaultKind::DatabaseDown | FaultKind::AlertmanagerRestart, _) => {
+            stack.stop_service(&f.target).await
+        }
+        (FaultKind::AlertmanagerDown, _) => stack.kill_service(&f.target).await,
+        (FaultKind::PrometheusToAlertmanagerCut, _) => {
+            stack.network(&f.target, &alerting_cut(), true).await
+        }
         (FaultKind::ReceiverFailing | FaultKind::ReceiverSlow, _) => {
             switch_receiver(stack, f, true).map(|how| r.evidence = Some(how))
         }
@@ -404,10 +425,15 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         r.evidence = r.evidence.take().or_else(|| link_evidence(stack, f));
     }
     let result = match (result, f.kind) {
-        (Ok(()), FaultKind::ServiceDown | FaultKind::DatabaseDown) => {
-            verified_down(stack, f, r).await
-        }
+        (
+            Ok(()),
+            FaultKind::ServiceDown
+            | FaultKind::DatabaseDown
+            | FaultKind::AlertmanagerDown
+            | FaultKind::AlertmanagerRestart,
+        ) => verified_down(stack, f, r).await,
         (Ok(()), FaultKind::Network) if is_link_down(f) => verified_link_down(stack, f, r).await,
+        (Ok(()), FaultKind::PrometheusToAlertmanagerCut) => verified_link_down(stack, f, r).await,
         (other, _) => other,
     };
     match result {
@@ -415,8 +441,14 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             r.took_effect_at.get_or_insert_with(Utc::now);
             tracing::info!("fault {} took effect", f.name);
             match f.kind {
-                FaultKind::ServiceDown | FaultKind::DatabaseDown => {
+                FaultKind::ServiceDown
+                | FaultKind::DatabaseDown
+                | FaultKind::AlertmanagerDown
+                | FaultKind::AlertmanagerRestart => {
                     tracing::info!("fault {}: {} is down", f.name, f.target)
+                }
+                FaultKind::PrometheusToAlertmanagerCut => {
+                    tracing::info!("fault {}: Prometheus cannot reach {}", f.name, f.target)
                 }
                 FaultKind::Network => {
                     tracing::info!(
@@ -481,7 +513,13 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             Some(t) => stack.network(&f.target, t, false).await,
             None => Err(anyhow::anyhow!("a network fault without its toxic")),
         },
-        FaultKind::ServiceDown | FaultKind::DatabaseDown => stack.restart_service(&f.target).await,
+        FaultKind::ServiceDown
+        | FaultKind::DatabaseDown
+        | FaultKind::AlertmanagerDown
+        | FaultKind::AlertmanagerRestart => stack.restart_service(&f.target).await,
+        FaultKind::PrometheusToAlertmanagerCut => {
+            stack.network(&f.target, &alerting_cut(), false).await
+        }
         FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
             switch_receiver(stack, f, false).map(|_| ())
         }
@@ -506,6 +544,7 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                     FaultKind::ServiceDown if f.params.freeze => "resumed (SIGCONT)",
                     FaultKind::HighLatency if f.target == "postgresql" => "toxic removed",
                     FaultKind::Network => "toxic removed",
+                    FaultKind::PrometheusToAlertmanagerCut => "link restored",
                     FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
                         "receiver answering again"
                     }

@@ -159,6 +159,10 @@ impl Observers {
         dir: &Path,
         cancel: &CancellationToken,
     ) -> Collected {
+        // Alertmanager's failure counters and log as they stand while the
+        // receivers still listen: what it fails to deliver once they stop
+        // (the heartbeat goes on) is the harness's doing, not the stack's.
+        let am_after = am_state(&session.stack).await;
         session.stop_listening().await;
         for t in self.tasks {
             let _ = t.await;
@@ -217,7 +221,7 @@ impl Observers {
         let held = (am_polls as usize > am_errors.len()).then(|| self.inhibits.held());
         notes.extend(poll_notes("Alertmanager's alerts", (am_polls, am_errors)));
         let (delivery_failures, request_failures) =
-            delivery_failures(&session.stack, self.am_failed_before, &mut notes).await;
+            delivery_failures(self.am_failed_before, am_after, &mut notes).await;
         let external = session.stack.provider.name == Provider::External;
         let stack_failures = liveness(&self.up, self.min_down, faults, external, &mut notes);
         Collected {
@@ -278,16 +282,35 @@ fn liveness(
     )
 }
 
+/// Alertmanager's failure counters and the log it had written, at the end
+/// of what is judged.
+struct AmState {
+    counters: Result<failures::Counters, String>,
+    log: String,
+}
+
+async fn am_state(stack: &Stack) -> AmState {
+    let am = crate::http::Endpoint::new(&stack.alertmanager_url);
+    let counters = failures::snapshot(&am).await;
+    let log = stack
+        .components
+        .iter()
+        .find(|c| c.name == "alertmanager" && !c.log.is_empty())
+        .and_then(|c| std::fs::read_to_string(&c.log).ok())
+        .unwrap_or_default();
+    AmState { counters, log }
+}
+
 /// Alertmanager's failed notifications during the run: the counter's rise
 /// per integration, and the errors from its log where the harness has it;
 /// then its failed requests (retried or not), per integration.
 async fn delivery_failures(
-    stack: &Stack,
     before: JoinHandle<Result<failures::Counters, String>>,
+    after: AmState,
     notes: &mut Vec<String>,
 ) -> (Vec<String>, Vec<String>) {
-    let am = crate::http::Endpoint::new(&stack.alertmanager_url);
-    let (before, after) = match (before.await, failures::snapshot(&am).await) {
+    let log = after.log;
+    let (before, after) = match (before.await, after.counters) {
         (Ok(Ok(b)), Ok(a)) => (b, a),
         (Ok(Err(e)), _) | (_, Err(e)) => {
             notes.push(format!(
@@ -304,12 +327,6 @@ async fn delivery_failures(
     let (before, after) = (before.0, after.0);
     let mut out = failures::rises(&before, &after);
     if !out.is_empty() {
-        let log = stack
-            .components
-            .iter()
-            .find(|c| c.name == "alertmanager" && !c.log.is_empty())
-            .and_then(|c| std::fs::read_to_string(&c.log).ok())
-            .unwrap_or_default();
         out.extend(failures::log_errors(&log, 5));
     }
     (out, requests)

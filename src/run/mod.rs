@@ -471,6 +471,11 @@ async fn start_session(
                 .faults
                 .iter()
                 .any(|f| f.kind == FaultKind::DiskPressure),
+            alerting_link: inputs
+                .plan
+                .faults
+                .iter()
+                .any(|f| f.kind == FaultKind::PrometheusToAlertmanagerCut),
             stack_ref: Some(inputs.scenario.stack.clone()),
             mock_users: inputs.scenario.tenants.users,
             binaries: chosen_binaries(opts, inputs)?,

@@ -48,8 +48,10 @@ pub(super) fn check(scenario: &Scenario, provider: Provider) -> Result<(), Diagn
 /// beside native processes or host-network containers alike), or on an
 /// external stack the team's, named in `stack.toxiproxy`.
 fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<String> {
-    let on_link = f.kind == FaultKind::Network
-        || (f.kind == FaultKind::HighLatency && f.target.value == "postgresql");
+    let on_link = matches!(
+        f.kind,
+        FaultKind::Network | FaultKind::PrometheusToAlertmanagerCut
+    ) || (f.kind == FaultKind::HighLatency && f.target.value == "postgresql");
     if !on_link || provider == Provider::External {
         // external_refusal has judged it against `stack.toxiproxy`.
         return None;
@@ -62,9 +64,14 @@ fn network_refusal(f: &crate::scenario::Fault, provider: Provider) -> Option<Str
     .is_some();
     (!built).then(|| {
         format!(
-            "{} on {:?} cannot run here: it is a toxic on backend-api's Toxiproxy link, and toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
+            "{} on {:?} cannot run here: it is a toxic on {}'s Toxiproxy link, and toxiproxy-server is not built (scripts/go-tools.sh builds it into {})",
             f.kind.name(),
             f.target.value,
+            if f.kind == FaultKind::PrometheusToAlertmanagerCut {
+                "Prometheus"
+            } else {
+                "backend-api"
+            },
             crate::stack::binaries::tools_dir().join("bin").display()
         )
     })

@@ -32,6 +32,9 @@ pub struct SessionOptions {
     pub serve_receivers: bool,
     /// Mount the size-limited filesystem for `disk_pressure`.
     pub disk: bool,
+    /// Send Prometheus' alerts through a Toxiproxy link, for
+    /// `prometheus_to_alertmanager_cut`.
+    pub alerting_link: bool,
     /// The scenario's `stack:` (URLs for the external provider).
     pub stack_ref: Option<StackRef>,
     /// Users per tenant of the load (see [`StackOptions::mock_users`]).
@@ -75,6 +78,7 @@ impl Session {
                 receiver_base,
                 otlp_endpoint: Some(otlp_endpoint),
                 disk: o.disk,
+                alerting_link: o.alerting_link,
                 stack_ref: o.stack_ref,
                 mock_users: o.mock_users,
                 binaries: o.binaries,

@@ -309,6 +309,16 @@ pub enum FaultKind {
     ReceiverFailing,
     /// The harness's receiver answers after `latency`.
     ReceiverSlow,
+    /// Kill Alertmanager (SIGKILL: nothing flushed); restart it after,
+    /// with the same storage.
+    AlertmanagerDown,
+    /// Restart Alertmanager (its stop signal, so it saves its state; a
+    /// start with the same storage after `duration`): the quick restart
+    /// of a deploy, mid-group.
+    AlertmanagerRestart,
+    /// Cut Prometheus from Alertmanager: their link, through Toxiproxy,
+    /// refuses connections.
+    PrometheusToAlertmanagerCut,
 }
 
 /// The harness's notification receivers a receiver fault can target.
@@ -318,7 +328,7 @@ const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 14] = [
         Self::ServiceDown,
         Self::HighLatency,
         Self::ErrorRate,
@@ -330,6 +340,9 @@ impl FaultKind {
         Self::Network,
         Self::ReceiverFailing,
         Self::ReceiverSlow,
+        Self::AlertmanagerDown,
+        Self::AlertmanagerRestart,
+        Self::PrometheusToAlertmanagerCut,
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
@@ -354,6 +367,9 @@ impl FaultKind {
             Self::Network => "network",
             Self::ReceiverFailing => "receiver_failing",
             Self::ReceiverSlow => "receiver_slow",
+            Self::AlertmanagerDown => "alertmanager_down",
+            Self::AlertmanagerRestart => "alertmanager_restart",
+            Self::PrometheusToAlertmanagerCut => "prometheus_to_alertmanager_cut",
         }
     }
 
@@ -368,7 +384,10 @@ impl FaultKind {
             | Self::Exec
             | Self::Network
             | Self::ReceiverFailing
-            | Self::ReceiverSlow => false,
+            | Self::ReceiverSlow
+            | Self::AlertmanagerDown
+            | Self::AlertmanagerRestart
+            | Self::PrometheusToAlertmanagerCut => false,
         }
     }
 
@@ -392,6 +411,10 @@ impl FaultKind {
             // backend-api's dependency links, through Toxiproxy.
             Self::Network => &["postgresql", "redis", "ml-engine"],
             Self::ReceiverFailing | Self::ReceiverSlow => RECEIVER_TARGETS,
+            // The harness's own Alertmanager; Prometheus' link to it.
+            Self::AlertmanagerDown
+            | Self::AlertmanagerRestart
+            | Self::PrometheusToAlertmanagerCut => &["alertmanager"],
             _ => MOCKS,
         }
     }
@@ -592,7 +615,10 @@ impl Fault {
     /// `None` when it can (a mock service's knob). The decoder and the
     /// run's preflight give the same message.
     pub fn external_refusal(&self, toxiproxy: Option<&ToxiproxyRef>) -> Option<String> {
-        if self.kind == FaultKind::Network {
+        if matches!(
+            self.kind,
+            FaultKind::Network | FaultKind::PrometheusToAlertmanagerCut
+        ) {
             return match toxiproxy.and_then(|t| t.proxy(&self.target.value)) {
                 Some(_) => None,
                 None => Some(format!(

@@ -94,6 +94,8 @@ pub struct Evidence<'a> {
     /// Delivery attempts the harness's receivers turned away, held or
     /// delayed under a receiver fault.
     pub receiver_attempts: &'a [crate::observe::alertmanager::receiver::Attempt],
+    /// When the evidence was gathered: the end of what the run saw.
+    pub observed_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub struct Verdicts {
@@ -142,6 +144,13 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let scorecard = quality::scorecard(ev, &detections);
     let routing = routing::routing(ev);
     let watchers = pipeline::self_monitoring(&ev.files.rules);
+    let heartbeats: Vec<String> = ev
+        .files
+        .rules
+        .iter()
+        .filter(|r| r.is_heartbeat())
+        .map(|r| r.name.clone())
+        .collect();
     let pipeline = pipeline::judge(&pipeline::PipelineEvidence {
         faults: ev.faults,
         rows: &routing,
@@ -150,6 +159,8 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
         delivery_failures: ev.delivery_failures,
         request_failures: ev.request_failures,
         watchers: &watchers,
+        heartbeats: &heartbeats,
+        until: ev.observed_until,
         time_scale: ev.time_scale,
     });
     let mut slos = vec![
@@ -587,15 +598,33 @@ fn group_interval_wait(ev: &Evidence<'_>, d: &Detection) -> Option<String> {
     let waited = (notified - firing).num_milliseconds() as f64 / 1000.0;
     let expected = group_wait.as_secs_f64() / k;
     let slack = ev.files.evaluation_interval().as_secs_f64() / k + 1.0;
-    (waited > expected + slack).then(|| {
-        format!(
-            "{}: waited {} between firing and its first notification, longer than group_wait ({}); it probably joined an Alertmanager group that was already open and waited for its group_interval ({})",
+    if waited <= expected + slack {
+        return None;
+    }
+    // A pipeline fault in force while it waited is the reason, not the
+    // grouping.
+    let held_by = ev.faults.iter().find(|f| {
+        pipeline::is_pipeline(f.kind)
+            && f.took_effect_at.is_some_and(|a| a < notified)
+            && f.reverted_at.is_none_or(|b| b > firing)
+    });
+    if let Some(f) = held_by {
+        return Some(format!(
+            "{}: waited {} between firing and its first notification, held by pipeline fault {} ({} on {})",
             d.alert,
             real(ev, waited),
-            human_duration(group_wait),
-            human_duration(group_interval)
-        )
-    })
+            f.name,
+            f.kind.name(),
+            f.target
+        ));
+    }
+    Some(format!(
+        "{}: waited {} between firing and its first notification, longer than group_wait ({}); it probably joined an Alertmanager group that was already open and waited for its group_interval ({})",
+        d.alert,
+        real(ev, waited),
+        human_duration(group_wait),
+        human_duration(group_interval)
+    ))
 }
 
 fn delivery(

@@ -54,6 +54,9 @@ pub struct StackOptions {
     /// Mount a size-limited filesystem for `disk_pressure` and watch it
     /// with node-exporter.
     pub disk: bool,
+    /// Send Prometheus' alerts to Alertmanager through a Toxiproxy link
+    /// (for `prometheus_to_alertmanager_cut`); otherwise directly.
+    pub alerting_link: bool,
     /// The scenario's `stack:` (URLs for the external provider).
     pub stack_ref: Option<crate::scenario::StackRef>,
     /// Users per tenant the load draws from; ml-engine precomputes their

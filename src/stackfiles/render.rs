@@ -32,6 +32,11 @@ use crate::scenario::plan::scale;
 /// address the component really listens on in this run.
 pub type AddressMap = BTreeMap<String, String>;
 
+/// The address map's key for where Prometheus' `alerting` section sends,
+/// when that is not where Alertmanager listens (a Toxiproxy link a fault
+/// can cut). Absent, alerts go to `alertmanager:9093`'s address.
+pub const ALERTING_ADDRESS: &str = "alertmanager:9093#alerting";
+
 pub struct RenderInput<'a> {
     pub files: &'a super::files::StackFiles,
     pub time_scale: f64,

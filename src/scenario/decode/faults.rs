@@ -124,7 +124,10 @@ fn decode_fault_params(
         }
     };
     match kind {
-        FaultKind::DatabaseDown => {}
+        FaultKind::DatabaseDown
+        | FaultKind::AlertmanagerDown
+        | FaultKind::AlertmanagerRestart
+        | FaultKind::PrometheusToAlertmanagerCut => {}
         FaultKind::ServiceDown => {
             if let Some(n) = m.get("mode") {
                 match dec.one_of(n, &m.path("mode"), &["kill", "freeze"]) {

@@ -1,6 +1,10 @@
 //! Pipeline health: what happened to the pages while part of the
 //! monitoring pipeline itself was sick (a receiver answering 5xx, not
-//! answering, or answering late), and whether anything told a human.
+//! answering, or answering late; Alertmanager down or restarting;
+//! Prometheus cut from Alertmanager), and whether anything told a human:
+//! an alert on the pipeline's own metrics, or the dead man's switch the
+//! heartbeat (Watchdog) feeds, which is the only thing that can page when
+//! Alertmanager itself is gone.
 //!
 //! Judged from evidence alone, by pure functions: the faults' records,
 //! the routing rows (which alert instance reached which destination), the
@@ -58,6 +62,28 @@ pub struct PipelineFault {
     pub repeated: u64,
     /// When a human was told the pipeline was impaired, or that nobody was.
     pub awareness: String,
+    /// What a dead man's switch fed by the stack's heartbeat saw: when the
+    /// heartbeat stopped and when a switch with the stated timeout would
+    /// have paged; `None` when the stack has no heartbeat rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_mans_switch: Option<DeadMansSwitch>,
+}
+
+/// What a dead man's switch fed by the heartbeat saw around one fault.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct DeadMansSwitch {
+    /// The heartbeat's period (the median gap over the run), wall seconds;
+    /// `None` with fewer than two heartbeats, or none before the fault.
+    pub period_s: Option<f64>,
+    /// The stated timeout: [`SWITCH_PERIODS`] periods.
+    pub timeout_s: Option<f64>,
+    /// The last heartbeat before the silence that made the switch page.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Wall seconds from the fault taking effect to the switch paging;
+    /// `None` when it would not have paged within the run.
+    pub pages_after_s: Option<f64>,
+    /// In words, with real-time equivalents.
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -69,6 +95,13 @@ pub struct LateDelivery {
     pub beyond_healthy_s: Option<f64>,
     /// The real-time equivalent (× K), for reports.
     pub beyond_healthy_real_s: Option<f64>,
+    /// Wall seconds after the fault was reverted; `None` when it arrived
+    /// during the fault or the fault lasted to the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_recovery_s: Option<f64>,
+    /// Its real-time equivalent (× K).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_recovery_real_s: Option<f64>,
 }
 
 #[derive(
@@ -89,8 +122,20 @@ pub fn receiver_of(d: &Destination) -> &'static str {
     }
 }
 
-/// Whether a fault acts on the monitoring pipeline (a receiver).
+/// Whether a fault acts on the monitoring pipeline (a receiver,
+/// Alertmanager, or Prometheus' link to it).
 pub fn is_pipeline(kind: FaultKind) -> bool {
+    is_receiver(kind)
+        || matches!(
+            kind,
+            FaultKind::AlertmanagerDown
+                | FaultKind::AlertmanagerRestart
+                | FaultKind::PrometheusToAlertmanagerCut
+        )
+}
+
+/// A fault on one receiver; the others stay the healthy path.
+fn is_receiver(kind: FaultKind) -> bool {
     matches!(kind, FaultKind::ReceiverFailing | FaultKind::ReceiverSlow)
 }
 
@@ -116,6 +161,12 @@ pub struct PipelineEvidence<'a> {
     pub delivery_failures: &'a [String],
     pub request_failures: &'a [String],
     pub watchers: &'a [String],
+    /// The stack's heartbeat rules (Watchdog), which feed a dead man's
+    /// switch.
+    pub heartbeats: &'a [String],
+    /// The end of what was observed (the verdict's time); `None`: the last
+    /// notification.
+    pub until: Option<DateTime<Utc>>,
     pub time_scale: f64,
 }
 
@@ -129,9 +180,16 @@ pub fn judge(ev: &PipelineEvidence<'_>) -> Option<PipelineReport> {
     if faults.is_empty() {
         return None;
     }
+    // Blind: no pipeline alert told anyone, and no dead man's switch would
+    // have paged either.
     let blind_spots = faults
         .iter()
         .filter(|f| f.awareness.starts_with("blind"))
+        .filter(|f| {
+            f.dead_mans_switch
+                .as_ref()
+                .is_none_or(|s| s.pages_after_s.is_none())
+        })
         .map(|f| format!("{} ({}): {}", f.fault, f.what, f.awareness))
         .collect();
     Some(PipelineReport {
@@ -144,7 +202,9 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
     let from = f.took_effect_at;
     let to = f.reverted_at;
     let within = |t: DateTime<Utc>| from.is_some_and(|a| t >= a) && to.is_none_or(|b| t <= b);
-    let at_receiver = |d: &Destination| receiver_of(d) == f.target;
+    // Alertmanager, or the link to it, carries every page: no destination
+    // is the healthy path then.
+    let at_receiver = |d: &Destination| !is_receiver(f.kind) || receiver_of(d) == f.target;
     let attempts_at_receiver = ev
         .attempts
         .iter()
@@ -166,7 +226,7 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
                 lost.push(format!("{} never reached {d}", r.instance()));
                 continue;
             }
-            if let Some(late) = late_delivery(ev, r, d, from) {
+            if let Some(late) = late_delivery(ev, r, d, (from, to), is_receiver(f.kind)) {
                 delivered_late.push(late);
             }
         }
@@ -185,8 +245,9 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
         alertmanager_failures,
         delivered_late,
         lost,
-        repeated: repeated(ev.notifications, &f.target, from, to),
+        repeated: repeated(ev, &at_receiver, from, to),
         awareness: awareness(ev, from),
+        dead_mans_switch: dead_mans_switch(ev, from),
     }
 }
 
@@ -218,17 +279,29 @@ pub fn delivery_evidence(
             ));
         }
         for late in &f.delivered_late {
-            let by = match late.beyond_healthy_real_s {
-                Some(s) => format!(
+            let by = match (late.beyond_healthy_real_s, late.after_recovery_real_s) {
+                (Some(s), _) => format!(
                     "{} later than the healthy path ({} real time)",
                     crate::input::units::human_seconds(late.beyond_healthy_s.unwrap_or(0.0)),
                     crate::input::units::human_seconds(s)
                 ),
-                None => "with no healthy destination to compare".to_string(),
+                (None, Some(s)) => format!(
+                    "{} real time after the fault ended (every destination went through it)",
+                    crate::input::units::human_seconds(s)
+                ),
+                (None, None) => "with no healthy destination to compare".to_string(),
+            };
+            let attempts = if is_receiver(f.kind) {
+                format!(
+                    "; {} attempt(s) turned away, held or answered late at the receiver",
+                    f.attempts_at_receiver
+                )
+            } else {
+                String::new()
             };
             details.push(format!(
-                "{} reached {} through fault {}, {by}; {} attempt(s) turned away, held or answered late at the receiver",
-                late.alert, late.destination, f.fault, f.attempts_at_receiver
+                "{} reached {} through fault {}, {by}{attempts}",
+                late.alert, late.destination, f.fault
             ));
         }
         for s in &f.alertmanager_failures {
@@ -261,7 +334,8 @@ pub fn lines(report: &PipelineReport) -> Vec<String> {
     let mut out = Vec::new();
     for f in &report.faults {
         out.push(format!("{} — {} ({})", f.fault, f.what, window(f)));
-        out.push(format!(
+        if is_receiver(f.kind) {
+            out.push(format!(
             "  {} attempt(s) turned away, held or answered late at the {} receiver; Alertmanager counted: {}",
             f.attempts_at_receiver,
             f.target,
@@ -270,19 +344,30 @@ pub fn lines(report: &PipelineReport) -> Vec<String> {
             } else {
                 f.alertmanager_failures.join("; ")
             }
-        ));
+            ));
+        }
         for late in &f.delivered_late {
-            let by = late
-                .beyond_healthy_real_s
+            let by = match late.beyond_healthy_real_s {
+                Some(s) => format!(
+                    "{} real time beyond the healthy path",
+                    crate::input::units::human_seconds(s)
+                ),
+                None if late.after_recovery_real_s.is_some() => {
+                    "every destination went through the fault".into()
+                }
+                None => "no healthy path to compare".into(),
+            };
+            let recovery = late
+                .after_recovery_real_s
                 .map(|s| {
                     format!(
-                        "{} real time beyond the healthy path",
+                        ", {} real time after the fault ended",
                         crate::input::units::human_seconds(s)
                     )
                 })
-                .unwrap_or_else(|| "no healthy path to compare".into());
+                .unwrap_or_default();
             out.push(format!(
-                "  delivered late: {} at {} ({by})",
+                "  delivered late: {} at {} ({by}{recovery})",
                 late.alert, late.destination
             ));
         }
@@ -296,6 +381,9 @@ pub fn lines(report: &PipelineReport) -> Vec<String> {
             ));
         }
         out.push(format!("  awareness: {}", f.awareness));
+        if let Some(s) = &f.dead_mans_switch {
+            out.push(format!("  dead man's switch: {}", s.summary));
+        }
     }
     for b in &report.blind_spots {
         out.push(format!("blind spot: {b}"));
@@ -310,7 +398,8 @@ fn late_delivery(
     ev: &PipelineEvidence<'_>,
     r: &RoutingRow,
     d: &Destination,
-    from: Option<DateTime<Utc>>,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    healthy_path: bool,
 ) -> Option<LateDelivery> {
     let firing = |n: &&Notification| n.carries(&r.alert, &r.labels, NotificationStatus::Firing);
     let first_at = |want: &dyn Fn(&Destination) -> bool| {
@@ -325,13 +414,19 @@ fn late_delivery(
     if from.is_none_or(|a| arrived < a) {
         return None;
     }
-    let healthy = first_at(&|x: &Destination| receiver_of(x) != receiver_of(d));
-    let beyond = healthy.map(|h| ((arrived - h).num_milliseconds() as f64 / 1000.0).max(0.0));
+    let secs = |a: DateTime<Utc>, b: DateTime<Utc>| (a - b).num_milliseconds() as f64 / 1000.0;
+    let healthy = healthy_path
+        .then(|| first_at(&|x: &Destination| receiver_of(x) != receiver_of(d)))
+        .flatten();
+    let beyond = healthy.map(|h| secs(arrived, h).max(0.0));
+    let after = to.filter(|t| arrived > *t).map(|t| secs(arrived, t));
     Some(LateDelivery {
         alert: r.instance(),
         destination: d.clone(),
         beyond_healthy_s: beyond,
         beyond_healthy_real_s: beyond.map(|s| s * ev.time_scale),
+        after_recovery_s: after,
+        after_recovery_real_s: after.map(|s| s * ev.time_scale),
     })
 }
 
@@ -339,8 +434,8 @@ fn late_delivery(
 /// state it had already carried there, from the fault's start to a minute
 /// after its end.
 fn repeated(
-    ns: &[Notification],
-    target: &str,
+    ev: &PipelineEvidence<'_>,
+    at_receiver: &dyn Fn(&Destination) -> bool,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> u64 {
@@ -349,9 +444,12 @@ fn repeated(
     };
     let until = to.map(|t| t + chrono::Duration::minutes(1));
     let mut seen = std::collections::BTreeSet::new();
-    let mut order: Vec<&Notification> = ns
+    // A heartbeat repeats on purpose.
+    let heartbeat = |n: &&Notification| n.alerts.iter().all(|a| ev.heartbeats.contains(&a.name));
+    let mut order: Vec<&Notification> = ev
+        .notifications
         .iter()
-        .filter(|n| receiver_of(&n.destination) == target)
+        .filter(|n| at_receiver(&n.destination) && !heartbeat(n))
         .collect();
     order.sort_by_key(|n| n.at);
     let mut count = 0;
@@ -365,6 +463,117 @@ fn repeated(
         }
     }
     count
+}
+
+/// A dead man's switch pages once this many heartbeat periods pass
+/// without one: the timeout the report states.
+const SWITCH_PERIODS: u32 = 3;
+
+/// What a dead man's switch fed by the heartbeat would have seen around a
+/// fault: its period (the median gap between heartbeats before the fault),
+/// when the heartbeat stopped, and whether and when a switch paging after
+/// [`SWITCH_PERIODS`] periods of silence would have paged.
+fn dead_mans_switch(
+    ev: &PipelineEvidence<'_>,
+    from: Option<DateTime<Utc>>,
+) -> Option<DeadMansSwitch> {
+    if ev.heartbeats.is_empty() {
+        return None;
+    }
+    let from = from?;
+    let beats = heartbeats(ev);
+    let before: Vec<DateTime<Utc>> = beats.iter().copied().filter(|b| *b <= from).collect();
+    // The period from every gap of the run: the silence is one gap among
+    // many, and the median is not moved by it.
+    let (Some(period), Some(&last)) = (median_gap(&beats), before.last()) else {
+        return Some(DeadMansSwitch {
+            period_s: None,
+            timeout_s: None,
+            stopped_at: None,
+            pages_after_s: None,
+            summary: format!(
+                "not measured: no heartbeat ({}) reached a receiver before the fault, or fewer than two in the run",
+                ev.heartbeats.join(", ")
+            ),
+        });
+    };
+    let timeout = period * (SWITCH_PERIODS as i32);
+    let until = ev
+        .until
+        .or_else(|| ev.notifications.iter().map(|n| n.at).max())
+        .unwrap_or(from)
+        .max(last);
+    let secs = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
+    let human = |d: chrono::Duration| {
+        format!(
+            "{} ({} real time)",
+            crate::input::units::human_seconds(secs(d)),
+            crate::input::units::human_seconds(secs(d) * ev.time_scale)
+        )
+    };
+    let stated = format!(
+        "a switch expecting a heartbeat every {} and paging after {SWITCH_PERIODS} missed ({})",
+        human(period),
+        human(timeout)
+    );
+    let mut out = DeadMansSwitch {
+        period_s: Some(secs(period)),
+        timeout_s: Some(secs(timeout)),
+        stopped_at: None,
+        pages_after_s: None,
+        summary: format!(
+            "heartbeat never silent for longer than the timeout: {stated} would not have paged"
+        ),
+    };
+    // The first silence longer than the timeout, from the last heartbeat
+    // before the fault on (the end of the run closes the last one).
+    let mut prev = last;
+    for b in beats.iter().copied().filter(|b| *b > last).chain([until]) {
+        if b - prev > timeout {
+            let pages = prev + timeout;
+            out.stopped_at = Some(prev);
+            out.summary = if pages <= until {
+                out.pages_after_s = Some(secs(pages - from));
+                format!(
+                    "heartbeat stopped at {}; {stated} would have paged {} after the fault took effect",
+                    prev.format("%H:%M:%S"),
+                    human(pages - from)
+                )
+            } else {
+                format!(
+                    "heartbeat stopped at {}; the run ended before {stated} would have paged",
+                    prev.format("%H:%M:%S")
+                )
+            };
+            break;
+        }
+        prev = b;
+    }
+    Some(out)
+}
+
+/// When a heartbeat reached a receiver, in order.
+fn heartbeats(ev: &PipelineEvidence<'_>) -> Vec<DateTime<Utc>> {
+    let mut beats: Vec<DateTime<Utc>> = ev
+        .notifications
+        .iter()
+        .filter(|n| {
+            n.alerts
+                .iter()
+                .any(|a| a.status == NotificationStatus::Firing && ev.heartbeats.contains(&a.name))
+        })
+        .map(|n| n.at)
+        .collect();
+    beats.sort();
+    beats.dedup();
+    beats
+}
+
+/// The median gap between consecutive times, if there are two.
+fn median_gap(times: &[DateTime<Utc>]) -> Option<chrono::Duration> {
+    let mut gaps: Vec<chrono::Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    gaps.get(gaps.len().checked_sub(1)? / 2).copied()
 }
 
 /// The first notification of a rule that watches the pipeline, after the

@@ -109,6 +109,8 @@ fn evidence<'a>(
         delivery_failures: failures,
         request_failures: &[],
         watchers,
+        heartbeats: &[],
+        until: None,
         time_scale: 15.0,
     }
 }
@@ -250,4 +252,113 @@ fn runs_without_a_pipeline_fault_have_no_section_and_watchers_are_found_by_metri
             "PrometheusNotConnectedToAlertmanagers".to_string()
         ]
     );
+}
+
+fn alertmanager_down(from: i64, to: i64) -> FaultRecord {
+    FaultRecord {
+        kind: FaultKind::AlertmanagerDown,
+        target: "alertmanager".into(),
+        name: "am-killed".into(),
+        evidence: Some("connection refused at 127.0.0.1:9093".into()),
+        ..fault(from, Some(to))
+    }
+}
+
+fn beat(s: i64) -> Notification {
+    note(
+        Destination::Webhook("deadmans-switch".into()),
+        "Watchdog",
+        NotificationStatus::Firing,
+        s,
+    )
+}
+
+/// Alertmanager killed at 100 s and back at 160 s: the heartbeat (every
+/// 4 s) stops at 100 s, so a switch paging after three missed (12 s)
+/// pages 12 s in; the page held by the outage arrives after recovery, on
+/// every destination (no healthy path), and is reported against the
+/// fault's end. Without a heartbeat rule there is no switch, and with
+/// no pipeline alert either the fault is a blind spot.
+#[test]
+fn a_dead_alertmanager_is_noticed_by_the_dead_mans_switch() {
+    use NotificationStatus::Firing;
+    let faults = [alertmanager_down(100, 160)];
+    let rows = [row(vec![])];
+    let mut ns: Vec<Notification> = (0..=25).map(|i| beat(i * 4)).collect();
+    ns.extend((41..=50).map(|i| beat(i * 4)));
+    ns.push(note(Destination::PagerDuty, "ServiceDown", Firing, 165));
+    ns.push(note(slack(), "ServiceDown", Firing, 165));
+    let heartbeats = ["Watchdog".to_string()];
+    let ev = PipelineEvidence {
+        heartbeats: &heartbeats,
+        until: Some(at(200)),
+        ..evidence(&faults, &rows, &ns, &[], &[], &[])
+    };
+    let r = judge(&ev).unwrap();
+    let f = &r.faults[0];
+    let s = f.dead_mans_switch.as_ref().unwrap();
+    assert_eq!(s.period_s, Some(4.0));
+    assert_eq!(s.timeout_s, Some(12.0));
+    assert_eq!(s.stopped_at, Some(at(100)));
+    assert_eq!(s.pages_after_s, Some(12.0));
+    assert!(
+        s.summary
+            .contains("would have paged 12.0s (3m00s real time)"),
+        "{}",
+        s.summary
+    );
+    assert_eq!(f.delivered_late.len(), 2);
+    assert!(f.delivered_late.iter().all(|l| l.beyond_healthy_s.is_none()
+        && l.after_recovery_s == Some(5.0)
+        && l.after_recovery_real_s == Some(75.0)));
+    // Heartbeats repeat on purpose: not repeats.
+    assert_eq!(f.repeated, 0);
+    // Told by the switch, so not blind, though no pipeline alert came.
+    assert!(f.awareness.starts_with("blind"));
+    assert!(r.blind_spots.is_empty());
+    let lines = lines(&r).join("\n");
+    assert!(
+        lines.contains("dead man's switch: heartbeat stopped at 12:01:40"),
+        "{lines}"
+    );
+
+    // A switch that never saw the silence: heartbeats on through the fault.
+    let steady: Vec<Notification> = (0..=50).map(|i| beat(i * 4)).collect();
+    let ev = PipelineEvidence {
+        heartbeats: &heartbeats,
+        until: Some(at(200)),
+        ..evidence(&faults, &rows, &steady, &[], &[], &[])
+    };
+    let s = judge(&ev).unwrap().faults[0]
+        .dead_mans_switch
+        .clone()
+        .unwrap();
+    assert_eq!(s.pages_after_s, None);
+    assert!(s.summary.contains("would not have paged"), "{}", s.summary);
+
+    // No heartbeat rule: no switch, and a blind spot.
+    let r = judge(&evidence(&faults, &rows, &ns, &[], &[], &[])).unwrap();
+    assert_eq!(r.faults[0].dead_mans_switch, None);
+    assert_eq!(r.blind_spots.len(), 1);
+}
+
+/// A heartbeat that never resumes before the run ends still pages, at
+/// the last heartbeat plus the timeout, if the run lasted that long.
+#[test]
+fn a_heartbeat_that_never_resumes_pages_if_the_run_lasts_the_timeout() {
+    let faults = [alertmanager_down(100, 160)];
+    let ns: Vec<Notification> = (0..=25).map(|i| beat(i * 4)).collect();
+    let heartbeats = ["Watchdog".to_string()];
+    for (until, pages) in [(200, Some(12.0)), (105, None)] {
+        let ev = PipelineEvidence {
+            heartbeats: &heartbeats,
+            until: Some(at(until)),
+            ..evidence(&faults, &[], &ns, &[], &[], &[])
+        };
+        let s = judge(&ev).unwrap().faults[0]
+            .dead_mans_switch
+            .clone()
+            .unwrap();
+        assert_eq!(s.pages_after_s, pages, "{}", s.summary);
+    }
 }

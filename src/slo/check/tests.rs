@@ -205,6 +205,7 @@ fn judge_all(
         logs: None,
         held,
         receiver_attempts: &[],
+        observed_until: None,
         request_failures: &[],
     })
 }
@@ -451,6 +452,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         logs: None,
         held: None,
         receiver_attempts: &[],
+        observed_until: None,
         request_failures: &[],
     });
     assert_eq!(slo_named(&v, "expected_alerts").status, Status::Pass);
@@ -482,6 +484,7 @@ fn a_quiet_scenario_passes_with_nothing_to_detect() {
         logs: None,
         held: None,
         receiver_attempts: &[],
+        observed_until: None,
         request_failures: &[],
     });
     assert_eq!(
@@ -562,6 +565,7 @@ fn an_inhibited_alert_must_stay_silent_and_is_not_missed() {
             logs: None,
             held,
             receiver_attempts: &[],
+            observed_until: None,
             request_failures: &[],
         })
     };

@@ -8,6 +8,7 @@
 
 use super::{Build, Component, Probe};
 use crate::names::ComponentName;
+use crate::scenario::FaultKind;
 use crate::stack::process::Ready;
 use crate::stackfiles::alertmanager as render;
 
@@ -20,6 +21,14 @@ pub const COMPONENT: Component = Component::new(ComponentName::Alertmanager, "Al
         ready: "/-/ready",
         version: Some(("/api/v2/status", |v| v["versionInfo"]["version"].as_str())),
     })
+    .faults(
+        &[
+            (FaultKind::AlertmanagerDown, "alertmanager"),
+            (FaultKind::AlertmanagerRestart, "alertmanager"),
+            (FaultKind::PrometheusToAlertmanagerCut, "alertmanager"),
+        ],
+        None,
+    )
     .start_reserving(reserve, |b| Box::pin(start(b)));
 
 /// Its program, and its address now: Prometheus' config names it.
@@ -59,5 +68,23 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
     b.start(spec).await?;
     b.record("alertmanager", &program, format!("http://{addr}"))
         .await;
+    if b.opts.alerting_link {
+        // Prometheus (started last) sends its alerts here; scrapes still go
+        // direct, as a cut between two servers leaves others' paths alone.
+        if let Some(listen) = b
+            .link_as("alertmanager", ALERTING_PROXY, "prometheus", &addr)
+            .await?
+        {
+            b.addresses.insert(ALERTING_ADDRESS.into(), listen);
+        }
+    }
     Ok(())
 }
+
+/// The Toxiproxy proxy Prometheus' alerts go through, when a scenario
+/// cuts it.
+pub const ALERTING_PROXY: &str = "prometheus-to-alertmanager";
+
+/// Where Prometheus' `alerting` section sends, when it differs from where
+/// Alertmanager is scraped: the address map's key for it.
+pub use crate::stackfiles::render::ALERTING_ADDRESS;

@@ -182,10 +182,23 @@ impl<'a> Build<'a> {
     /// before a run). The first link starts `toxiproxy-server`, a local
     /// process on both providers (containers share the host's network).
     pub async fn link(&mut self, name: &str, upstream: &str) -> anyhow::Result<Option<String>> {
+        self.link_as(name, name, "backend-api", upstream).await
+    }
+
+    /// [`Build::link`] for `client`'s link to `target`, through a proxy
+    /// named `proxy` (faults on `target` find it under that name).
+    pub async fn link_as(
+        &mut self,
+        target: &str,
+        proxy: &str,
+        client: &str,
+        upstream: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let name = proxy;
         if self.running.links.is_none() {
             let Some(program) = self.launcher.program("toxiproxy", toxiproxy::PROGRAMS) else {
                 tracing::info!(
-                    "toxiproxy-server is not built (scripts/go-tools.sh): backend-api reaches {name} directly"
+                    "toxiproxy-server is not built (scripts/go-tools.sh): {client} reaches {target} directly"
                 );
                 return Ok(None);
             };
@@ -203,9 +216,9 @@ impl<'a> Build<'a> {
             .api
             .create(name, upstream)
             .await
-            .with_context(|| format!("linking backend-api to {name} through Toxiproxy"))?;
+            .with_context(|| format!("linking {client} to {target} through Toxiproxy"))?;
         links.proxies.insert(
-            name.to_string(),
+            target.to_string(),
             Proxy {
                 name: name.to_string(),
                 listen: listen.clone(),

@@ -51,7 +51,7 @@ pub fn render(input: &RenderInput<'_>, out: &mut Rendered) -> anyhow::Result<()>
         .and_then(Value::as_sequence_mut)
     {
         for am in ams.iter_mut() {
-            rewrite_static_targets(am, input, "alertmanager", out);
+            rewrite_static_targets(am, input, ("alertmanager", true), out);
         }
     }
     out.prometheus_config = dir.join("prometheus.yml");
@@ -97,15 +97,28 @@ fn render_job(job: &mut Value, input: &RenderInput<'_>, out: &mut Rendered) -> b
             });
         }
     }
-    rewrite_static_targets(job, input, &name, out)
+    rewrite_static_targets(job, input, (&name, false), out)
+}
+
+/// Where alerts for the Alertmanager at `addr` go when they take a path of
+/// their own (see [`crate::stackfiles::render::ALERTING_ADDRESS`]).
+fn alerting_address<'a>(input: &'a RenderInput<'_>, addr: &str) -> Option<&'a String> {
+    (addr == "alertmanager:9093")
+        .then(|| {
+            input
+                .addresses
+                .get(crate::stackfiles::render::ALERTING_ADDRESS)
+        })
+        .flatten()
 }
 
 /// Map `static_configs[].targets` through the address map, dropping targets
-/// that do not run here. Returns whether any target is left.
+/// that do not run here, for a scrape job or (`alerting`) the Alertmanagers
+/// alerts go to. Returns whether any target is left.
 fn rewrite_static_targets(
     v: &mut Value,
     input: &RenderInput<'_>,
-    job: &str,
+    (job, alerting): (&str, bool),
     out: &mut Rendered,
 ) -> bool {
     let mut kept = 0;
@@ -116,7 +129,8 @@ fn rewrite_static_targets(
                     let Some(addr) = t.as_str().map(String::from) else {
                         return false;
                     };
-                    match input.addresses.get(&addr) {
+                    let own_path = alerting.then(|| alerting_address(input, &addr)).flatten();
+                    match own_path.or_else(|| input.addresses.get(&addr)) {
                         Some(real) => {
                             *t = Value::String(real.clone());
                             if job != "alertmanager" {
@@ -174,4 +188,67 @@ pub fn scale_rules(file: &mut Value, k: f64) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stackfiles::render::{ALERTING_ADDRESS, AddressMap};
+
+    fn rendered(addresses: &AddressMap) -> Value {
+        let stack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        let files = crate::stackfiles::StackFiles::load(&stack).unwrap();
+        let out_dir = tempfile::tempdir().unwrap();
+        let input = RenderInput {
+            files: &files,
+            time_scale: 1.0,
+            addresses,
+            receiver_base: "http://127.0.0.1:1",
+            out_dir: out_dir.path(),
+        };
+        let mut out = Rendered::default();
+        render(&input, &mut out).unwrap();
+        serde_yaml::from_str(&std::fs::read_to_string(&out.prometheus_config).unwrap()).unwrap()
+    }
+
+    fn targets(section: &Value) -> Vec<&str> {
+        section["static_configs"][0]["targets"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
+    /// With a link of their own, alerts take it; Alertmanager is still
+    /// scraped directly (a cut between Prometheus and Alertmanager is of
+    /// the alerts' path only). Without one, both go direct.
+    #[test]
+    fn alerts_take_their_own_path_only_when_there_is_one() {
+        let mut addresses = AddressMap::from([
+            (
+                "alertmanager:9093".to_string(),
+                "127.0.0.1:9001".to_string(),
+            ),
+            ("localhost:9090".to_string(), "127.0.0.1:9002".to_string()),
+        ]);
+        let direct = rendered(&addresses);
+        assert_eq!(
+            targets(&direct["alerting"]["alertmanagers"][0]),
+            ["127.0.0.1:9001"]
+        );
+        addresses.insert(ALERTING_ADDRESS.into(), "127.0.0.1:9003".into());
+        let linked = rendered(&addresses);
+        assert_eq!(
+            targets(&linked["alerting"]["alertmanagers"][0]),
+            ["127.0.0.1:9003"]
+        );
+        let scrape = linked["scrape_configs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "alertmanager")
+            .unwrap();
+        assert_eq!(targets(scrape), ["127.0.0.1:9001"]);
+    }
 }
