@@ -6,7 +6,9 @@
 //! outage still pages once back, and the dead man's switch its heartbeat
 //! feeds notices first; a restart mid-incident loses and repeats nothing;
 //! Prometheus cut from Alertmanager pages after the cut heals, with the
-//! shipped meta-alert, and the switch again notices first.
+//! shipped meta-alert, and the switch again notices first; a rule that
+//! fails to evaluate is told by the shipped PrometheusRuleFailures; a dead
+//! Jaeger leaves the services serving, and TargetDown tells.
 
 mod common;
 
@@ -181,4 +183,73 @@ fn prometheus_cut_from_alertmanager_pages_after_the_cut_heals_and_is_noticed() {
     // and the heartbeat stopped during the cut.
     let switch = f.dead_mans_switch.as_ref().expect("the heartbeat's switch");
     assert!(switch.pages_after_s.is_some(), "{text}");
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn a_rule_failing_to_evaluate_is_told_by_the_shipped_meta_alert() {
+    needs!(common::stack());
+    let p = Project::new();
+    let (code, text) = p.run_scenario("scenarios/watchers/rule-evaluation-failing.yml");
+    let r = p.result();
+    assert_eq!(r.verdict, Verdict::Pass, "{text}");
+    assert_eq!(code, 0, "{text}");
+    let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
+    assert!(
+        f.what.contains("failing: found duplicate series"),
+        "the rules API is the evidence: {text}"
+    );
+    assert!(
+        f.awareness
+            .contains("PrometheusRuleFailures reached slack:#engineering-alerts"),
+        "{text}"
+    );
+    // The failing rule was taken away: the run's own rule check is clean.
+    let rules = r
+        .slos
+        .iter()
+        .find(|s| s.name == SloKind::ExpectedAlerts)
+        .unwrap();
+    assert!(
+        !rules.details.iter().any(|d| d.contains("zeta-bench-fault")),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
+fn a_dead_tracing_backend_leaves_the_services_serving_and_is_told() {
+    needs!(common::stack());
+    let p = Project::new();
+    let (code, text) = p.run_scenario("scenarios/watchers/tracing-backend-down.yml");
+    let r = p.result();
+    assert_eq!(r.verdict, Verdict::Pass, "{text}");
+    assert_eq!(code, 0, "{text}");
+    // The services kept serving: no request failed while Jaeger was dead.
+    let load = r.load.as_ref().expect("a load report");
+    assert_eq!(load.total_errors, 0, "{text}");
+    // Spans lost to the fault are counted, and coverage after it holds.
+    let traces = r.traces.as_ref().expect("a trace report");
+    assert!(
+        traces
+            .endpoints
+            .iter()
+            .map(|e| e.lost_to_faults)
+            .sum::<u64>()
+            > 0,
+        "{text}"
+    );
+    assert!(
+        traces
+            .endpoints
+            .iter()
+            .all(|e| e.found == e.sent && e.sent > 0),
+        "{text}"
+    );
+    let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
+    assert!(
+        f.awareness
+            .contains("TargetDown reached slack:#engineering-alerts"),
+        "{text}"
+    );
 }

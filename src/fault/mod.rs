@@ -217,7 +217,9 @@ fn clears_in_place(f: &PlannedFault) -> bool {
         || receiver_fault(f).is_some()
         || matches!(
             f.kind,
-            FaultKind::Network | FaultKind::PrometheusToAlertmanagerCut
+            FaultKind::Network
+                | FaultKind::PrometheusToAlertmanagerCut
+                | FaultKind::RuleEvaluationFailing
         )
         || (f.kind == FaultKind::HighLatency && f.target == "postgresql")
 }
@@ -341,7 +343,9 @@ pub fn knobs(f: &PlannedFault) -> Option<Knobs> {
         | FaultKind::ReceiverSlow
         | FaultKind::AlertmanagerDown
         | FaultKind::AlertmanagerRestart
-        | FaultKind::PrometheusToAlertmanagerCut => None,
+        | FaultKind::PrometheusToAlertmanagerCut
+        | FaultKind::RuleEvaluationFailing
+        | FaultKind::TracingBackendDown => None,
     }
 }
 
@@ -408,7 +412,13 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         (FaultKind::DatabaseDown | FaultKind::AlertmanagerRestart, _) => {
             stack.stop_service(&f.target).await
         }
-        (FaultKind::AlertmanagerDown, _) => stack.kill_service(&f.target).await,
+        (FaultKind::AlertmanagerDown | FaultKind::TracingBackendDown, _) => {
+            stack.kill_service(&f.target).await
+        }
+        (FaultKind::RuleEvaluationFailing, _) => stack
+            .rule_failing(true)
+            .await
+            .map(|how| r.evidence = Some(how)),
         (FaultKind::PrometheusToAlertmanagerCut, _) => {
             stack.network(&f.target, &alerting_cut(), true).await
         }
@@ -430,7 +440,8 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
             FaultKind::ServiceDown
             | FaultKind::DatabaseDown
             | FaultKind::AlertmanagerDown
-            | FaultKind::AlertmanagerRestart,
+            | FaultKind::AlertmanagerRestart
+            | FaultKind::TracingBackendDown,
         ) => verified_down(stack, f, r).await,
         (Ok(()), FaultKind::Network) if is_link_down(f) => verified_link_down(stack, f, r).await,
         (Ok(()), FaultKind::PrometheusToAlertmanagerCut) => verified_link_down(stack, f, r).await,
@@ -444,11 +455,15 @@ pub async fn inject(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                 FaultKind::ServiceDown
                 | FaultKind::DatabaseDown
                 | FaultKind::AlertmanagerDown
-                | FaultKind::AlertmanagerRestart => {
+                | FaultKind::AlertmanagerRestart
+                | FaultKind::TracingBackendDown => {
                     tracing::info!("fault {}: {} is down", f.name, f.target)
                 }
                 FaultKind::PrometheusToAlertmanagerCut => {
                     tracing::info!("fault {}: Prometheus cannot reach {}", f.name, f.target)
+                }
+                FaultKind::RuleEvaluationFailing => {
+                    tracing::info!("fault {}: a rule of {} fails to evaluate", f.name, f.target)
                 }
                 FaultKind::Network => {
                     tracing::info!(
@@ -516,10 +531,12 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
         FaultKind::ServiceDown
         | FaultKind::DatabaseDown
         | FaultKind::AlertmanagerDown
-        | FaultKind::AlertmanagerRestart => stack.restart_service(&f.target).await,
+        | FaultKind::AlertmanagerRestart
+        | FaultKind::TracingBackendDown => stack.restart_service(&f.target).await,
         FaultKind::PrometheusToAlertmanagerCut => {
             stack.network(&f.target, &alerting_cut(), false).await
         }
+        FaultKind::RuleEvaluationFailing => stack.rule_failing(false).await.map(|_| ()),
         FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
             switch_receiver(stack, f, false).map(|_| ())
         }
@@ -545,6 +562,7 @@ pub async fn revert(stack: &mut Stack, f: &PlannedFault, r: &mut FaultRecord) {
                     FaultKind::HighLatency if f.target == "postgresql" => "toxic removed",
                     FaultKind::Network => "toxic removed",
                     FaultKind::PrometheusToAlertmanagerCut => "link restored",
+                    FaultKind::RuleEvaluationFailing => "failing rule removed",
                     FaultKind::ReceiverFailing | FaultKind::ReceiverSlow => {
                         "receiver answering again"
                     }

@@ -19,7 +19,7 @@ use crate::observe::alertmanager::failures;
 use crate::observe::alertmanager::inhibitions::{HeldAlert, InhibitWatch};
 use crate::observe::alertmanager::receiver::Notification;
 use crate::observe::grafana::dashboards::{DashboardReport, Probe, Via};
-use crate::observe::jaeger::traces::TraceReport;
+use crate::observe::jaeger::traces::{KILL_WINDOW_S, LossWindow, TraceReport, kill_window};
 use crate::observe::loki::logs::LogReport;
 use crate::observe::loki::logsearch::LogSearch;
 use crate::observe::prometheus::alerts::{AlertTimeline, AlertWatch};
@@ -52,6 +52,9 @@ pub(super) struct Observers {
 
 /// What the observers saw, ready for the verdict.
 pub(super) struct Collected {
+    /// When the receivers stopped listening: the end of what the run saw
+    /// arrive.
+    pub observed_until: DateTime<Utc>,
     pub alerts: Vec<AlertTimeline>,
     pub notifications: Vec<Notification>,
     /// Alertmanager's inhibitions, when some poll of it succeeded.
@@ -149,7 +152,8 @@ impl Observers {
     }
 
     /// Stop observing and gather the evidence. `samples` are the load's
-    /// trace samples; `load_started` anchors the kills for trace coverage.
+    /// trace samples; `load_started` anchors the faults' loss windows for
+    /// trace coverage.
     pub(super) async fn finish(
         self,
         session: &mut Session,
@@ -163,6 +167,7 @@ impl Observers {
         // receivers still listen: what it fails to deliver once they stop
         // (the heartbeat goes on) is the harness's doing, not the stack's.
         let am_after = am_state(&session.stack).await;
+        let observed_until = Utc::now();
         session.stop_listening().await;
         for t in self.tasks {
             let _ = t.await;
@@ -191,8 +196,8 @@ impl Observers {
             p.check_truth(&session.stack.prometheus, now).await;
         }
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
-        let kills = kill_times(load, faults);
-        let traces = traces(session, samples, &kills, cancel, &mut notes).await;
+        let losses = loss_windows(load, faults);
+        let traces = traces(session, samples, &losses, cancel, &mut notes).await;
         let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);
         let mut logs = crate::observe::loki::logs::check_files(
             &service_logs,
@@ -225,6 +230,7 @@ impl Observers {
         let external = session.stack.provider.name == Provider::External;
         let stack_failures = liveness(&self.up, self.min_down, faults, external, &mut notes);
         Collected {
+            observed_until,
             delivery_failures,
             request_failures,
             stack_failures,
@@ -364,15 +370,29 @@ fn late_polls(
 
 /// Seconds after the load started at which a service was killed (by
 /// `service_down`, or by an exec fault seen as an outage).
-fn kill_times(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<f64> {
+fn loss_windows(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<LossWindow> {
     let Some(start) = load.and_then(|l| l.started_at) else {
         return Vec::new();
     };
+    let s = |t: DateTime<Utc>| (t - start).num_milliseconds() as f64 / 1000.0;
     faults
         .iter()
-        .filter(|f| f.kind == FaultKind::ServiceDown || (f.kind == FaultKind::Exec && f.outage))
-        .filter_map(|f| f.took_effect_at)
-        .map(|t| (t - start).num_milliseconds() as f64 / 1000.0)
+        .filter_map(|f| {
+            let at = s(f.took_effect_at?);
+            match f.kind {
+                FaultKind::ServiceDown => Some(kill_window(at)),
+                FaultKind::Exec if f.outage => Some(kill_window(at)),
+                // Jaeger keeps traces in memory: its restart loses every
+                // span it had, and spans sent while it was down are lost.
+                FaultKind::TracingBackendDown => Some((
+                    f64::NEG_INFINITY,
+                    f.reverted_at
+                        .map(|t| s(t) + KILL_WINDOW_S)
+                        .unwrap_or(f64::INFINITY),
+                )),
+                _ => None,
+            }
+        })
         .collect()
 }
 
@@ -381,7 +401,7 @@ fn kill_times(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<f64> {
 async fn traces(
     session: &Session,
     samples: &[crate::load::record::TraceSample],
-    kills: &[f64],
+    losses: &[LossWindow],
     cancel: &CancellationToken,
     notes: &mut Vec<String>,
 ) -> Option<TraceReport> {
@@ -395,7 +415,7 @@ async fn traces(
                     crate::observe::jaeger::traces::look_up_in_jaeger(
                         &j,
                         samples,
-                        kills,
+                        losses,
                         JAEGER_FLUSH_WAIT,
                     )
                     .await,
@@ -413,7 +433,7 @@ async fn traces(
         }
         Some(_) => None,
         None if stack.provider.name == Provider::External => None,
-        None => Some(session.trace_sink.coverage(samples, kills)),
+        None => Some(session.trace_sink.coverage(samples, losses)),
     }
 }
 

@@ -63,7 +63,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         request_failures: &c.request_failures,
         held: c.held.as_deref(),
         receiver_attempts: &c.receiver_attempts,
-        observed_until: Some(Utc::now()),
+        observed_until: Some(c.observed_until),
     });
     let verdict = RunResult::judge(&verdicts.slos, o.interrupted);
     RunResult {

@@ -319,6 +319,13 @@ pub enum FaultKind {
     /// Cut Prometheus from Alertmanager: their link, through Toxiproxy,
     /// refuses connections.
     PrometheusToAlertmanagerCut,
+    /// Prometheus fails to evaluate a rule: the harness adds one whose
+    /// query errors at run time and reloads it; the revert takes it away.
+    RuleEvaluationFailing,
+    /// Kill Jaeger (SIGKILL); restart it after. Spans sent meanwhile are
+    /// lost, and so is everything its in-memory store held; the services
+    /// must keep serving.
+    TracingBackendDown,
 }
 
 /// The harness's notification receivers a receiver fault can target.
@@ -328,7 +335,7 @@ const MOCKS: &[&str] = &["backend-api", "ml-engine"];
 
 impl FaultKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 16] = [
         Self::ServiceDown,
         Self::HighLatency,
         Self::ErrorRate,
@@ -343,6 +350,8 @@ impl FaultKind {
         Self::AlertmanagerDown,
         Self::AlertmanagerRestart,
         Self::PrometheusToAlertmanagerCut,
+        Self::RuleEvaluationFailing,
+        Self::TracingBackendDown,
     ];
 
     /// The names a scenario writes, from [`FaultKind::name`].
@@ -370,6 +379,8 @@ impl FaultKind {
             Self::AlertmanagerDown => "alertmanager_down",
             Self::AlertmanagerRestart => "alertmanager_restart",
             Self::PrometheusToAlertmanagerCut => "prometheus_to_alertmanager_cut",
+            Self::RuleEvaluationFailing => "rule_evaluation_failing",
+            Self::TracingBackendDown => "tracing_backend_down",
         }
     }
 
@@ -387,7 +398,9 @@ impl FaultKind {
             | Self::ReceiverSlow
             | Self::AlertmanagerDown
             | Self::AlertmanagerRestart
-            | Self::PrometheusToAlertmanagerCut => false,
+            | Self::PrometheusToAlertmanagerCut
+            | Self::RuleEvaluationFailing
+            | Self::TracingBackendDown => false,
         }
     }
 
@@ -415,6 +428,8 @@ impl FaultKind {
             Self::AlertmanagerDown
             | Self::AlertmanagerRestart
             | Self::PrometheusToAlertmanagerCut => &["alertmanager"],
+            Self::RuleEvaluationFailing => &["prometheus"],
+            Self::TracingBackendDown => &["jaeger"],
             _ => MOCKS,
         }
     }

@@ -21,6 +21,7 @@ pub mod external;
 pub mod launch;
 pub mod native;
 pub mod process;
+pub mod rule_fault;
 pub mod tools;
 pub mod toxiproxy;
 
@@ -41,6 +42,10 @@ pub struct ComponentInfo {
 }
 
 /// What a provider needs to bring the stack up.
+/// How long a reloaded Prometheus may take to show the failing rule (or its
+/// absence): a reload and one evaluation, at any time scale.
+const RULE_FAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct StackOptions {
     pub files: StackFiles,
     pub time_scale: f64,
@@ -328,6 +333,16 @@ impl Stack {
     }
 
     /// Start a stopped service again and return once it answers.
+    /// `rule_evaluation_failing`: add (or take away) a rule whose
+    /// evaluation fails, reload Prometheus, and wait until its rules API
+    /// shows it failing (or gone); returns what was seen.
+    pub async fn rule_failing(&mut self, on: bool) -> anyhow::Result<String> {
+        let config = self.rendered.prometheus_config.clone();
+        rule_fault::write(&config, on)?;
+        self.native("reload Prometheus")?.reload("prometheus")?;
+        rule_fault::wait_for(&self.prometheus, on, RULE_FAULT_WAIT).await
+    }
+
     pub async fn restart_service(&mut self, name: &str) -> anyhow::Result<()> {
         self.native("restart a service")?.restart(name).await
     }

@@ -274,6 +274,15 @@ impl Supervised {
         true
     }
 
+    /// SIGHUP: reload the configuration (Prometheus, Alertmanager).
+    pub fn reload(&mut self) -> bool {
+        if !self.is_running() {
+            return false;
+        }
+        self.signal(Signal::SIGHUP);
+        true
+    }
+
     /// SIGCONT a frozen process group.
     pub fn thaw(&mut self) {
         self.signal(Signal::SIGCONT);
@@ -558,6 +567,14 @@ impl Unit {
         match self {
             Unit::Process(p) => p.thaw(),
             Unit::Container(c) => c.thaw().await,
+        }
+    }
+
+    /// Reload its configuration (SIGHUP); a container is not reloaded.
+    pub fn reload(&mut self) -> bool {
+        match self {
+            Unit::Process(p) => p.reload(),
+            Unit::Container(_) => false,
         }
     }
 }

@@ -21,7 +21,16 @@ use crate::load::record::TraceSample;
 /// A request sent or answered this long before its service was killed may
 /// have lost its span in the export buffer (batches go out every 500 ms;
 /// a busy machine runs the flush late).
-const KILL_WINDOW_S: f64 = 2.0;
+pub const KILL_WINDOW_S: f64 = 2.0;
+
+/// When spans were lost to a fault, in seconds from load start: a request
+/// sent or answered inside one is "lost to faults", not missing.
+pub type LossWindow = (f64, f64);
+
+/// The window before a service's SIGKILL at `k` s.
+pub fn kill_window(k: f64) -> LossWindow {
+    (k - KILL_WINDOW_S, k)
+}
 
 /// Traces kept at most (a run's sample is far smaller).
 const MAX_TRACES: usize = 1_000_000;
@@ -86,16 +95,17 @@ impl TraceSink {
         }
     }
 
-    /// Coverage of the load engine's sampled requests. `kills`: when a
-    /// service was SIGKILLed (fault took effect), as seconds from load
-    /// start; spans still in its export buffer (flushed every 500 ms) died
-    /// with it, so requests answered in the second before are counted as
-    /// lost to the fault, not as missing instrumentation.
-    pub fn coverage(&self, samples: &[TraceSample], kills: &[f64]) -> TraceReport {
+    /// Coverage of the load engine's sampled requests. `losses`: when
+    /// spans were lost to a fault, as seconds from load start: before a
+    /// service was SIGKILLed (spans still in its export buffer, flushed
+    /// every 500 ms, died with it; see [`kill_window`]), or while the
+    /// tracing backend was down. Requests in them are counted as lost to
+    /// the fault, not as missing instrumentation.
+    pub fn coverage(&self, samples: &[TraceSample], losses: &[LossWindow]) -> TraceReport {
         let traces = self.traces.lock().expect("trace sink poisoned");
         TraceReport {
             store: "the harness's OTLP/HTTP receiver (Jaeger is not running)".into(),
-            endpoints: coverage_of(&traces, samples, kills),
+            endpoints: coverage_of(&traces, samples, losses),
             traces_received: traces.len() as u64,
             stand_in: true,
             ..Default::default()
@@ -104,11 +114,11 @@ impl TraceSink {
 }
 
 /// Coverage per endpoint of `samples` in `traces` (trace id → spans).
-/// `kills`: see [`TraceSink::coverage`].
+/// `losses`: see [`TraceSink::coverage`].
 pub fn coverage_of(
     traces: &HashMap<String, TraceInfo>,
     samples: &[TraceSample],
-    kills: &[f64],
+    losses: &[LossWindow],
 ) -> Vec<EndpointCoverage> {
     {
         let mut by_endpoint: Vec<EndpointCoverage> = Vec::new();
@@ -135,10 +145,10 @@ pub fn coverage_of(
             // exports its spans in batches after answering, so a request
             // it answered just before dying (late, on a busy machine) lost
             // its spans as surely as one it never answered.
-            let near = |t: f64, k: f64| t <= k && t >= k - KILL_WINDOW_S;
-            let in_kill_window = kills
+            let near = |t: f64, (a, b): LossWindow| t >= a && t <= b;
+            let in_kill_window = losses
                 .iter()
-                .any(|k| near(s.sent_s, *k) || s.answered_s.is_some_and(|a| near(a, *k)));
+                .any(|w| near(s.sent_s, *w) || s.answered_s.is_some_and(|a| near(a, *w)));
             let Some(t) = traces.get(&s.trace_id) else {
                 if in_kill_window {
                     e.lost_to_faults += 1;
@@ -253,7 +263,7 @@ const JAEGER_CONCURRENCY: usize = 8;
 pub async fn look_up_in_jaeger(
     jaeger: &crate::observe::jaeger::api::Jaeger,
     samples: &[TraceSample],
-    kills: &[f64],
+    losses: &[LossWindow],
     flush_wait: std::time::Duration,
 ) -> TraceReport {
     use futures::StreamExt;
@@ -322,7 +332,7 @@ pub async fn look_up_in_jaeger(
             jaeger.api,
             flush_wait
         ),
-        endpoints: coverage_of(&found, &counted, kills),
+        endpoints: coverage_of(&found, &counted, losses),
         traces_received: found.len() as u64,
         services: services.ok(),
         lookup_errors: errors.len() as u64 + u64::from(services_failed),
@@ -396,10 +406,10 @@ mod tests {
             trace_id: id.into(),
             ..sample(id, "2xx")
         };
-        let c = coverage_of(&traces, std::slice::from_ref(&late), &[10.0]);
+        let c = coverage_of(&traces, std::slice::from_ref(&late), &[kill_window(10.0)]);
         assert_eq!((c[0].lost_to_faults, c[0].chain_checked), (1, 0));
         // Far from any kill, the same half trace is broken linkage.
-        let c = coverage_of(&traces, &[late], &[60.0]);
+        let c = coverage_of(&traces, &[late], &[kill_window(60.0)]);
         assert_eq!((c[0].chain_checked, c[0].linked), (1, 0));
         assert_eq!(c[0].broken_examples, [id.to_string()]);
     }

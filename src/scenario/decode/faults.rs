@@ -127,7 +127,9 @@ fn decode_fault_params(
         FaultKind::DatabaseDown
         | FaultKind::AlertmanagerDown
         | FaultKind::AlertmanagerRestart
-        | FaultKind::PrometheusToAlertmanagerCut => {}
+        | FaultKind::PrometheusToAlertmanagerCut
+        | FaultKind::RuleEvaluationFailing
+        | FaultKind::TracingBackendDown => {}
         FaultKind::ServiceDown => {
             if let Some(n) = m.get("mode") {
                 match dec.one_of(n, &m.path("mode"), &["kill", "freeze"]) {

@@ -131,6 +131,8 @@ pub fn is_pipeline(kind: FaultKind) -> bool {
             FaultKind::AlertmanagerDown
                 | FaultKind::AlertmanagerRestart
                 | FaultKind::PrometheusToAlertmanagerCut
+                | FaultKind::RuleEvaluationFailing
+                | FaultKind::TracingBackendDown
         )
 }
 
@@ -139,11 +141,29 @@ fn is_receiver(kind: FaultKind) -> bool {
     matches!(kind, FaultKind::ReceiverFailing | FaultKind::ReceiverSlow)
 }
 
-/// The stack's alert rules that watch the pipeline itself.
+/// The scrape jobs of the monitoring stack's own components: a rule on
+/// their `up` watches the watchers (kube-prometheus' TargetDown, scoped).
+const STACK_JOBS: &[&str] = &[
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "loki",
+    "promtail",
+    "alloy",
+    "jaeger",
+];
+
+/// The stack's alert rules that watch the pipeline itself: they read one
+/// of its own metrics, or `up` of one of its own components.
 pub fn self_monitoring(rules: &[AlertRule]) -> Vec<String> {
+    let on_own_targets = |r: &AlertRule| {
+        crate::stackfiles::labels::metrics_read(&r.expr)
+            .is_some_and(|m| m.iter().any(|m| m == "up"))
+            && STACK_JOBS.iter().any(|j| r.expr.contains(j))
+    };
     let mut names: Vec<String> = rules
         .iter()
-        .filter(|r| PIPELINE_METRICS.iter().any(|m| r.expr.contains(m)))
+        .filter(|r| PIPELINE_METRICS.iter().any(|m| r.expr.contains(m)) || on_own_targets(r))
         .map(|r| r.name.clone())
         .collect();
     names.sort();
@@ -203,8 +223,12 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
     let to = f.reverted_at;
     let within = |t: DateTime<Utc>| from.is_some_and(|a| t >= a) && to.is_none_or(|b| t <= b);
     // Alertmanager, or the link to it, carries every page: no destination
-    // is the healthy path then.
-    let at_receiver = |d: &Destination| !is_receiver(f.kind) || receiver_of(d) == f.target;
+    // is the healthy path then. A failing rule carries none.
+    let at_receiver = |d: &Destination| match f.kind {
+        FaultKind::RuleEvaluationFailing | FaultKind::TracingBackendDown => false,
+        k if is_receiver(k) => receiver_of(d) == f.target,
+        _ => true,
+    };
     let attempts_at_receiver = ev
         .attempts
         .iter()
@@ -247,7 +271,7 @@ fn one(ev: &PipelineEvidence<'_>, f: &FaultRecord) -> PipelineFault {
         lost,
         repeated: repeated(ev, &at_receiver, from, to),
         awareness: awareness(ev, from),
-        dead_mans_switch: dead_mans_switch(ev, from),
+        dead_mans_switch: dead_mans_switch(ev, (from, to)),
     }
 }
 
@@ -475,7 +499,7 @@ const SWITCH_PERIODS: u32 = 3;
 /// [`SWITCH_PERIODS`] periods of silence would have paged.
 fn dead_mans_switch(
     ev: &PipelineEvidence<'_>,
-    from: Option<DateTime<Utc>>,
+    (from, to): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 ) -> Option<DeadMansSwitch> {
     if ev.heartbeats.is_empty() {
         return None;
@@ -526,9 +550,15 @@ fn dead_mans_switch(
         ),
     };
     // The first silence longer than the timeout, from the last heartbeat
-    // before the fault on (the end of the run closes the last one).
+    // before the fault on (the end of the run closes the last one); one
+    // that began after the fault had ended and a period had passed is
+    // not this fault's.
+    let ended = to.map(|t| t + period);
     let mut prev = last;
     for b in beats.iter().copied().filter(|b| *b > last).chain([until]) {
+        if ended.is_some_and(|e| prev > e) {
+            break;
+        }
         if b - prev > timeout {
             let pages = prev + timeout;
             out.stopped_at = Some(prev);

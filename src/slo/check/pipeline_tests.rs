@@ -362,3 +362,22 @@ fn a_heartbeat_that_never_resumes_pages_if_the_run_lasts_the_timeout() {
         assert_eq!(s.pages_after_s, pages, "{}", s.summary);
     }
 }
+
+/// A silence that begins after the fault ended (the run winding down,
+/// the receivers gone) is not the fault's: the switch did not page for it.
+#[test]
+fn a_silence_after_the_fault_ended_is_not_its_awareness() {
+    let faults = [alertmanager_down(100, 160)];
+    let ns: Vec<Notification> = (0..=50).map(|i| beat(i * 4)).collect();
+    let heartbeats = ["Watchdog".to_string()];
+    let ev = PipelineEvidence {
+        heartbeats: &heartbeats,
+        until: Some(at(400)),
+        ..evidence(&faults, &[], &ns, &[], &[], &[])
+    };
+    let s = judge(&ev).unwrap().faults[0]
+        .dead_mans_switch
+        .clone()
+        .unwrap();
+    assert_eq!(s.pages_after_s, None, "{}", s.summary);
+}

@@ -359,7 +359,7 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
         }
         if e.lost_to_faults > 0 {
             line.push_str(&format!(
-                "; {} answered in the second before the service was killed lost their spans with it (not counted)",
+                "; {} lost to a fault (answered in the second before their service was killed, or while the tracing backend was down or before its restart emptied its in-memory store; not counted)",
                 e.lost_to_faults
             ));
         }

@@ -17,6 +17,7 @@ use anyhow::Context;
 use super::{Build, Component, Need, Probe};
 use crate::http::endpoint::Endpoint;
 use crate::names::{ComponentName, SloKind};
+use crate::scenario::FaultKind;
 use crate::stack::process::{Ready, Spec, free_port, which};
 use crate::stackfiles::jaeger as render;
 
@@ -36,7 +37,30 @@ pub const COMPONENT: Component = Component::new(ComponentName::Jaeger, "Distribu
         not_done: "its services export traces elsewhere, so no trace was looked up",
         stand_in_when_started: true,
     }])
+    .faults(
+        &[(FaultKind::TracingBackendDown, "jaeger")],
+        Some(can_fault),
+    )
     .start(|b| Box::pin(start(b)));
+
+/// Killing Jaeger needs a Jaeger the harness starts: built by
+/// scripts/go-tools.sh for the native provider.
+fn can_fault(docker: bool) -> Result<(), String> {
+    let built = crate::stack::binaries::find(
+        &crate::stack::binaries::Binaries::new(Default::default()),
+        "jaeger",
+        PROGRAMS,
+    )
+    .is_some();
+    if docker || built {
+        Ok(())
+    } else {
+        Err(format!(
+            "Jaeger is not built (scripts/go-tools.sh builds it into {}), so the harness runs no tracing backend to take down",
+            crate::stack::binaries::tools_dir().join("bin").display()
+        ))
+    }
+}
 
 /// A started Jaeger: its spec and where the harness reaches its parts.
 struct Planned {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Build, Component, Probe};
 use crate::names::ComponentName;
+use crate::scenario::FaultKind;
 use crate::scenario::plan::scale;
 use crate::stack::process::Ready;
 use crate::stackfiles::prometheus::render;
@@ -27,7 +28,22 @@ pub const COMPONENT: Component =
                 v["data"]["version"].as_str()
             })),
         })
+        .faults(
+            &[(FaultKind::RuleEvaluationFailing, "prometheus")],
+            Some(can_fault),
+        )
         .start_reserving(reserve, |b| Box::pin(start(b)));
+
+/// A rule fault reloads Prometheus by SIGHUP, which only the native
+/// provider's processes take.
+fn can_fault(docker: bool) -> Result<(), String> {
+    if docker {
+        return Err(
+            "it reloads Prometheus by SIGHUP, which the docker provider's container does not take; use provider: native".into(),
+        );
+    }
+    Ok(())
+}
 
 /// Its program (a stack without Prometheus is no stack), and its address
 /// now: Grafana's datasource points at it before it starts.

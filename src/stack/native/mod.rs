@@ -133,6 +133,14 @@ impl Native {
         Ok(())
     }
 
+    /// Reload a component's configuration (SIGHUP to its process).
+    pub fn reload(&mut self, name: &str) -> anyhow::Result<()> {
+        if !self.get(name)?.reload() {
+            bail!("{name} is not running as a process here, so it cannot be reloaded by SIGHUP");
+        }
+        Ok(())
+    }
+
     /// Stop gracefully (its stop signal) and return once it is gone.
     pub async fn stop(&mut self, name: &str) -> anyhow::Result<()> {
         let p = self.get(name)?;
