@@ -974,12 +974,24 @@ fn judge_trials_every(every: i64, slo_text: &str, pages: [(i64, i64, bool); 3]) 
     let faults: Vec<FaultRecord> = (0..3)
         .map(|i| trial_fault(i + 1, i as i64 * every))
         .collect();
-    let alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * every)).collect();
-    let ns: Vec<Notification> = pages
+    let mut alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * every)).collect();
+    let mut ns: Vec<Notification> = pages
         .iter()
         .enumerate()
         .flat_map(|(i, (pd, sl, res))| trial_pages(i as i64 * every, *pd, *sl, *res))
         .collect();
+    // The heartbeat fires all run long and beats every minute: it never
+    // resolves, and no trial is excluded for it.
+    alerts.push(AlertTimeline {
+        gone_at: None,
+        ..timeline("Watchdog", "none", 0)
+    });
+    let dms = Destination::Webhook("deadmans-switch".into());
+    ns.extend(
+        (0..3 * every / 60)
+            .map(|m| note(dms.clone(), NotificationStatus::Firing, "Watchdog", m * 60)),
+    );
+    ns.sort_by_key(|n| n.at);
     judge_all(&slo, &f, 10.0, &faults, (&alerts, &ns), None, &[])
 }
 

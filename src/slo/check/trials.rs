@@ -454,11 +454,12 @@ fn group_not_swept(ev: &Evidence<'_>, prev: u32, start: DateTime<Utc>) -> Option
 }
 
 /// What was still firing at `at`: Prometheus' alerts, and pages without
-/// their resolved notification.
+/// their resolved notification; heartbeats aside (they never resolve).
 fn still_open_at(ev: &Evidence<'_>, at: DateTime<Utc>) -> Vec<String> {
     let mut open: Vec<String> = ev
         .alerts
         .iter()
+        .filter(|t| !ev.files.is_heartbeat(&t.name))
         .filter(|t| t.first_seen_firing.is_some_and(|f| f < at))
         .filter(|t| t.gone_at.is_none_or(|g| g > at))
         .map(|t| format!("{} still firing in Prometheus", t.name))
@@ -472,6 +473,7 @@ fn still_open_at(ev: &Evidence<'_>, at: DateTime<Utc>) -> Vec<String> {
     open.extend(
         still_firing(&before)
             .into_iter()
+            .filter(|(a, _)| !ev.files.is_heartbeat(&a.name))
             .map(|(a, d)| format!("{} not yet resolved at {d}", a.display())),
     );
     open.sort();
