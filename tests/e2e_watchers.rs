@@ -94,10 +94,6 @@ fn a_pagerduty_failing_to_the_end_loses_the_page_and_the_verdict_names_the_fault
     assert!(f.attempts_at_receiver >= 1, "{text}");
 }
 
-fn slo(r: &zeta_bench::report::model::RunResult, kind: SloKind) -> Status {
-    r.slos.iter().find(|s| s.name == kind).unwrap().status
-}
-
 #[test]
 #[ignore = "end to end: needs the real stack; scripts/test.sh runs it (cargo test -- --ignored)"]
 fn a_killed_alertmanager_pages_once_back_and_the_dead_mans_switch_notices() {
@@ -106,8 +102,8 @@ fn a_killed_alertmanager_pages_once_back_and_the_dead_mans_switch_notices() {
     let (code, text) = p.run_scenario("scenarios/watchers/alertmanager-down.yml");
     let r = p.result();
     // The page is late (five minutes of a dead Alertmanager) but not lost.
-    assert_eq!(slo(&r, SloKind::AlertDelivery), Status::Pass, "{text}");
-    assert_eq!(slo(&r, SloKind::Mttd), Status::Fail, "{text}");
+    assert_eq!(p.status(SloKind::AlertDelivery), Status::Pass, "{text}");
+    assert_eq!(p.status(SloKind::Mttd), Status::Fail, "{text}");
     assert_eq!(code, 1, "{text}");
     let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
     assert_eq!(f.fault, "alertmanager-killed");
@@ -161,9 +157,9 @@ fn prometheus_cut_from_alertmanager_pages_after_the_cut_heals_and_is_noticed() {
     let p = Project::new();
     let (code, text) = p.run_scenario("scenarios/watchers/prometheus-cut.yml");
     let r = p.result();
-    assert_eq!(slo(&r, SloKind::AlertDelivery), Status::Pass, "{text}");
+    assert_eq!(p.status(SloKind::AlertDelivery), Status::Pass, "{text}");
     // The shipped meta-alert fired (an expected alert of the scenario).
-    assert_eq!(slo(&r, SloKind::ExpectedAlerts), Status::Pass, "{text}");
+    assert_eq!(p.status(SloKind::ExpectedAlerts), Status::Pass, "{text}");
     assert_eq!(code, 1, "mttd fails: the page waited for the link: {text}");
     let f = &r.pipeline.as_ref().expect("a pipeline section").faults[0];
     assert_eq!(f.fault, "prometheus-cut");

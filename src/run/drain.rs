@@ -59,12 +59,7 @@ pub(super) async fn settle(
     };
     // A heartbeat never resolves; waiting for it would only wait out the
     // bound.
-    let heartbeats: BTreeSet<String> = files
-        .rules
-        .iter()
-        .filter(|r| r.is_heartbeat())
-        .map(|r| r.name.clone())
-        .collect();
+    let heartbeats: BTreeSet<String> = files.heartbeats().into_iter().collect();
     drain(receivers, watch, bound, (fires_at, &heartbeats), cancel).await
 }
 

@@ -144,13 +144,7 @@ pub fn evaluate(ev: &Evidence<'_>) -> Verdicts {
     let scorecard = quality::scorecard(ev, &detections);
     let routing = routing::routing(ev);
     let watchers = pipeline::self_monitoring(&ev.files.rules);
-    let heartbeats: Vec<String> = ev
-        .files
-        .rules
-        .iter()
-        .filter(|r| r.is_heartbeat())
-        .map(|r| r.name.clone())
-        .collect();
+    let heartbeats = ev.files.heartbeats();
     let pipeline = pipeline::judge(&pipeline::PipelineEvidence {
         faults: ev.faults,
         rows: &routing,

@@ -343,6 +343,15 @@ impl StackFiles {
         !by.iter().any(|l| *l == "alertname" || *l == "...")
     }
 
+    /// The names of the stack's heartbeat rules.
+    pub fn heartbeats(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.is_heartbeat())
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Whether `alert` names a heartbeat rule of the stack.
     pub fn is_heartbeat(&self, alert: &str) -> bool {
         self.rules

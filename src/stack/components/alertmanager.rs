@@ -11,6 +11,7 @@ use crate::names::ComponentName;
 use crate::scenario::FaultKind;
 use crate::stack::process::Ready;
 use crate::stackfiles::alertmanager as render;
+use crate::stackfiles::render::ALERTING_ADDRESS;
 
 /// Debian's program name, then upstream's.
 pub const PROGRAMS: &[&str] = &["prometheus-alertmanager", "alertmanager"];
@@ -84,7 +85,3 @@ async fn start(b: &mut Build<'_>) -> anyhow::Result<()> {
 /// The Toxiproxy proxy Prometheus' alerts go through, when a scenario
 /// cuts it.
 pub const ALERTING_PROXY: &str = "prometheus-to-alertmanager";
-
-/// Where Prometheus' `alerting` section sends, when it differs from where
-/// Alertmanager is scraped: the address map's key for it.
-pub use crate::stackfiles::render::ALERTING_ADDRESS;
