@@ -289,3 +289,35 @@ faults:
         );
     }
 }
+
+#[test]
+fn trials_spaced_closer_than_their_recovery_are_refused_at_every() {
+    let p = Project::new();
+    let text = BROKEN
+        .replace(", colour: blue", "")
+        .replace("duration: five minutes", "duration: 5m")
+        .replace("target: payments, at: 30s", "target: ml-engine, at: 30s")
+        .replace("expect:", "trials: { count: 3, every: 2m }\nexpect:");
+    p.write("scenarios/tight.yml", &text);
+    let out = p.run(&["validate", "scenarios/tight.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("scenarios/tight.yml:13:28: trials.every: expected at least "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.ends_with("at time scale 10), found 2m"), "{line}");
+    // A spacing that leaves room is taken, and the plan shows it.
+    p.write(
+        "scenarios/spaced.yml",
+        &text.replace("every: 2m", "every: 30m"),
+    );
+    let out = p.run(&["run", "--dry-run", "scenarios/spaced.yml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    // 30 real-time minutes at 10x.
+    assert!(
+        text.contains("3 trial(s), starting 3m00s of wall time apart"),
+        "{text}"
+    );
+}

@@ -42,12 +42,20 @@ fn render(inputs: &Inputs, provider: ProviderChoice, out: Option<&PathBuf>) -> S
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "DRY RUN: {} ({}): nothing is started.\n  provider {}, time scale {}×, {} trial(s), run directory under {}",
+        "DRY RUN: {} ({}): nothing is started.\n  provider {}, time scale {}×, {} trial(s){}, run directory under {}",
         s.name,
         s.file.display(),
         provider.name(),
         crate::input::units::show_number(p.time_scale),
         p.trials,
+        if p.trials > 1 {
+            format!(
+                ", starting {} of wall time apart",
+                human_duration(p.trial_period)
+            )
+        } else {
+            String::new()
+        },
         out.map_or_else(|| "reports/".into(), |d| d.display().to_string())
     );
     let _ = writeln!(

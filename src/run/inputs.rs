@@ -78,19 +78,11 @@ pub fn load_inputs_with(
         .map_err(|d| diags.extend(d))
         .ok()
         .zip(files.as_ref())
-        .map(|(p, files)| {
-            let timing = plan::TrialTiming {
-                cycle: plan::scale(
-                    files.scrape_interval() + files.evaluation_interval(),
-                    p.time_scale,
-                ),
-                // Then Alertmanager's sweep, so the next trial opens a
-                // fresh group (wall time: the sweep is not scaled).
-                recovery: super::drain::recovery_bound(files, p.time_scale)
-                    + crate::stackfiles::files::defaults::GROUP_SWEEP,
-            };
+        .and_then(|(p, files)| {
+            let timing = trial_timing(&scenario, &p, files);
+            check_trial_spacing(&scenario, &p, &timing, &mut diags)?;
             let t = &scenario.trials;
-            plan::with_trials(p, t.count.value, t.seed, timing)
+            Some(plan::with_trials(p, t.count.value, t.seed, timing))
         });
     match (slo, files, plan) {
         (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
@@ -102,6 +94,57 @@ pub fn load_inputs_with(
         }),
         _ => Err(diags.sorted()),
     }
+}
+
+/// How trials are spaced at the plan's K.
+fn trial_timing(scenario: &Scenario, p: &plan::Plan, files: &StackFiles) -> plan::TrialTiming {
+    plan::TrialTiming {
+        cycle: plan::scale(
+            files.scrape_interval() + files.evaluation_interval(),
+            p.time_scale,
+        ),
+        // Then Alertmanager's sweep, so the next trial opens a fresh group
+        // (wall time: the sweep is not scaled).
+        recovery: super::drain::recovery_bound(files, p.time_scale)
+            + crate::stackfiles::files::defaults::GROUP_SWEEP,
+        every: (scenario.trials.every.as_ref()).map(|e| plan::scale(e.value, p.time_scale)),
+    }
+}
+
+/// `trials.every` must leave each trial time to recover before the next
+/// begins; a shorter spacing is refused where it was written, with the
+/// shortest one this stack and K allow (in real time).
+fn check_trial_spacing(
+    scenario: &Scenario,
+    p: &plan::Plan,
+    timing: &plan::TrialTiming,
+    diags: &mut Diagnostics,
+) -> Option<()> {
+    let (Some(every), Some(scaled)) = (&scenario.trials.every, timing.every) else {
+        return Some(());
+    };
+    let min = plan::min_trial_period(p, timing);
+    if p.faults.is_empty() || scaled >= min || scenario.trials.count.value <= 1 {
+        return Some(());
+    }
+    // In real time, rounded up to the second: a spacing it suggests works.
+    let real = |d: std::time::Duration| {
+        let secs = d.mul_f64(p.time_scale).as_secs_f64().ceil();
+        crate::input::units::format_duration(std::time::Duration::from_secs_f64(secs))
+    };
+    diags.push(
+        &scenario.file,
+        every.pos,
+        &every.field,
+        format!(
+            "expected at least {} between trial starts (the faults' span, the recovery this stack's \
+             configuration allows and a scrape and evaluation cycle, at time scale {}), found {}",
+            real(min),
+            p.time_scale,
+            crate::input::units::format_duration(every.value)
+        ),
+    );
+    None
 }
 
 /// Trials repeat faults: a count within range, and faults to repeat.

@@ -58,7 +58,7 @@ pub enum Halt {
 /// The most trials one run takes: each is a full fault and recovery.
 pub const MAX_TRIALS: u32 = 100;
 
-/// `trials: N` or `trials: { count: N, seed: S }`: inject the scenario's
+/// `trials: N` or `trials: { count: N, seed: S, every: D }`: inject the scenario's
 /// faults N times in one stack, each after the previous one has recovered,
 /// at seeded random offsets within the scrape and evaluation cycle, so that
 /// MTTD is a distribution over phases rather than a single draw.
@@ -67,6 +67,11 @@ pub struct Trials {
     pub count: Located<u32>,
     /// Seeds the offsets; the same seed gives the same schedule.
     pub seed: u64,
+    /// `trials.every`: the real-time spacing of the trials' starts, as
+    /// written (divided by K like every duration). Without it the trials
+    /// follow each other as soon as the last one has recovered. Holding it
+    /// equal across K is what compares time scales fairly.
+    pub every: Option<Located<Duration>>,
 }
 
 impl Default for Trials {
@@ -74,6 +79,7 @@ impl Default for Trials {
         Trials {
             count: Located::new(1, crate::input::Pos::default(), "trials"),
             seed: 1,
+            every: None,
         }
     }
 }

@@ -227,19 +227,14 @@ pub struct TrialTiming {
     /// harness's drain bound), then Alertmanager's sweep of the emptied
     /// group.
     pub recovery: Duration,
+    /// `trials.every`, divided by K: the spacing of the trials' starts.
+    /// `None` spaces them by the shortest period (`min_trial_period`).
+    pub every: Option<Duration>,
 }
 
-/// Repeat the plan's faults for trials 2..=`count`: trial k's faults keep
-/// their spacing and start `(k-1) × period + offset_k` after trial 1's,
-/// where the period covers the faults, the recovery and a whole cycle, and
-/// the offset is drawn (seeded) from `[0, cycle)`. Trial 1 is the plan as
-/// written. The load holds its last phase's rate for as long as the extra
-/// trials take, so every trial runs under load and the tail after the last
-/// one is the scenario's own.
-pub fn with_trials(mut plan: Plan, count: u32, seed: u64, timing: TrialTiming) -> Plan {
-    if count <= 1 || plan.faults.is_empty() {
-        return plan;
-    }
+/// The shortest spacing of trials that lets each one recover before the
+/// next begins: the faults' span, the recovery and a whole cycle.
+pub fn min_trial_period(plan: &Plan, timing: &TrialTiming) -> Duration {
     let first = plan.faults.iter().map(|f| f.at).min().unwrap_or_default();
     let end = plan
         .faults
@@ -247,7 +242,23 @@ pub fn with_trials(mut plan: Plan, count: u32, seed: u64, timing: TrialTiming) -
         .map(|f| f.at + f.duration)
         .max()
         .unwrap_or_default();
-    let period = (end - first) + timing.recovery + timing.cycle;
+    (end - first) + timing.recovery + timing.cycle
+}
+
+/// Repeat the plan's faults for trials 2..=`count`: trial k's faults keep
+/// their spacing and start `(k-1) × period + offset_k` after trial 1's,
+/// where the period is `timing.every`, or else covers the faults, the
+/// recovery and a whole cycle (never less than that: the caller refuses a
+/// shorter `every`), and the offset is drawn (seeded) from `[0, cycle)`.
+/// Trial 1 is the plan as
+/// written. The load holds its last phase's rate for as long as the extra
+/// trials take, so every trial runs under load and the tail after the last
+/// one is the scenario's own.
+pub fn with_trials(mut plan: Plan, count: u32, seed: u64, timing: TrialTiming) -> Plan {
+    if count <= 1 || plan.faults.is_empty() {
+        return plan;
+    }
+    let period = min_trial_period(&plan, &timing).max(timing.every.unwrap_or_default());
     let mut offsets = trial_offsets(seed, count, timing.cycle);
     offsets[0] = Duration::ZERO;
     let written = plan.faults.clone();
@@ -322,6 +333,7 @@ mod tests {
         TrialTiming {
             cycle: Duration::from_secs(3),
             recovery: Duration::from_secs(20),
+            every: None,
         }
     }
 
@@ -366,6 +378,28 @@ mod tests {
         let same = with_trials(one.clone(), 1, 7, timing());
         assert_eq!(ats(&same), ats(&one));
         assert_eq!(same.load_end, one.load_end);
+    }
+
+    #[test]
+    fn trials_every_spaces_the_starts_and_never_below_the_recovery() {
+        let s = scenario();
+        let one = plan(&s, s.stack.time_scale.clone(), None).unwrap();
+        let spaced = |every: u64| TrialTiming {
+            every: Some(Duration::from_secs(every)),
+            ..timing()
+        };
+        assert_eq!(min_trial_period(&one, &timing()), Duration::from_secs(29));
+        let p = with_trials(one.clone(), 3, 7, spaced(80));
+        assert_eq!(p.trial_period, Duration::from_secs(80));
+        assert_eq!(p.load_end, one.load_end + Duration::from_secs(160));
+        for (k, f) in p.faults.iter().enumerate().skip(1) {
+            let base = one.faults[0].at + Duration::from_secs(80) * k as u32;
+            assert!(f.at >= base && f.at < base + Duration::from_secs(3));
+        }
+        // A spacing shorter than the recovery (refused by the inputs'
+        // check) never packs trials closer than the recovery allows.
+        let p = with_trials(one, 3, 7, spaced(5));
+        assert_eq!(p.trial_period, Duration::from_secs(29));
     }
 
     #[test]

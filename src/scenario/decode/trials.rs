@@ -1,5 +1,6 @@
 //! `trials:`: a count (`trials: 10`) or a count with the seed of the
-//! offsets (`trials: { count: 10, seed: 7 }`), range-checked.
+//! offsets and the trials' real-time spacing (`trials: { count: 10, seed:
+//! 7, every: 20m }`), range-checked.
 
 use super::*;
 use crate::input::yaml::NodeKind;
@@ -20,10 +21,15 @@ pub(super) fn decode_trials(dec: &mut Decoder, node: &Node) -> Option<Trials> {
         Some(n) => dec.u64(n, "trials.seed"),
         None => Some(Trials::default().seed),
     };
+    let every = match m.get("every") {
+        Some(n) => dec.duration(n, "trials.every").map(Some),
+        None => Some(None),
+    };
     m.finish(dec);
     Some(Trials {
         count: count?,
         seed: seed?,
+        every: every?,
     })
 }
 
@@ -58,6 +64,14 @@ mod tests {
         assert_eq!((s.trials.count.value, s.trials.seed), (10, 1));
         let s = with("trials: { count: 4, seed: 99 }\n").unwrap();
         assert_eq!((s.trials.count.value, s.trials.seed), (4, 99));
+        assert!(s.trials.every.is_none());
+        let s = with("trials: { count: 5, every: 20m }\n").unwrap();
+        let every = s.trials.every.unwrap();
+        assert_eq!(every.value, std::time::Duration::from_secs(1200));
+        assert_eq!((every.field.as_str(), every.pos.line), ("trials.every", 7));
+        let e = with("trials: { count: 5, every: soon }\n").unwrap_err();
+        assert!(e.contains("s.yml:7:"), "{e}");
+        assert!(e.contains("trials.every"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Time fidelity (issue 30, part 4): is an accelerated run's MTTD the MTTD
+# of the real-time world it stands for? ServiceDown and DatabaseDown
+# (scenarios/fidelity/) run with --trials T at each K, their trials 20
+# real-time minutes apart at every K (`trials.every`), so that K=1 and K=15
+# sample the same real-time world. Then, per rule, K and destination: the
+# trials counted, how many rejoined an open group, min / p50 / p95 / max
+# MTTD in real seconds, p50's difference from K=1, and whether the K=1
+# values lie inside that K's [min, max]. Goal: every p50 within 5 real
+# seconds of K=1, and K=1 inside each K's range.
+#
+# Usage: scripts/time-fidelity.sh [OUT_DIR]
+#   K="1 5 10 15" (the time scales), TRIALS=5, K1_TRIALS (trials at K=1;
+#   default TRIALS), RULES="service database" (which of scenarios/fidelity/).
+#   Results are kept in OUT_DIR (default target/time-fidelity), one run
+#   directory per rule and K, and a run already there is not repeated, so
+#   parts can run side by side (different K or RULES) into one OUT_DIR
+#   and the last call prints the whole table. TABLE_ONLY=1 only prints it.
+# Wall time: T × 20 / K minutes per rule and K plus about a minute:
+# 200 minutes for both rules at K=1 with 5 trials.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/time-fidelity}
+ks=${K:-1 5 10 15}
+trials=${TRIALS:-5}
+k1_trials=${K1_TRIALS:-$trials}
+rules=${RULES:-service database}
+mkdir -p "$out"
+
+if [ -z "${TABLE_ONLY:-}" ]; then
+  cargo build --release --quiet || exit 3
+  bin=$PWD/target/release/zeta-bench
+  for rule in $rules; do
+    for k in $ks; do
+      dir="$out/$rule-k$k"
+      if ls "$dir"/*/result.json >/dev/null 2>&1; then
+        echo "time-fidelity: $dir has a result already; not run again" >&2
+        continue
+      fi
+      t=$trials; [ "$k" = 1 ] && t=$k1_trials
+      start=$SECONDS
+      echo "time-fidelity: $rule-down at K=$k, $t trials ..." >&2
+      "$bin" run "scenarios/fidelity/$rule-down.yml" --time-scale "$k" --trials "$t" \
+        --out "$dir" >"$out/$rule-k$k.log" 2>&1
+      echo "time-fidelity: $rule-down at K=$k: exit $?, $((SECONDS - start)) s wall" >&2
+    done
+  done
+fi
+
+python3 - "$out" <<'PY'
+import glob, json, os, re, statistics, sys
+
+out = sys.argv[1]
+runs = {}
+for path in glob.glob(os.path.join(out, "*-k*", "*", "result.json")):
+    m = re.search(r"(\w+)-k([\d.]+)/", path)
+    r = json.load(open(path))
+    runs[(m.group(1), float(m.group(2)))] = r
+
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))]
+
+def dest(d):
+    if d is None:
+        return "last page"
+    return d if isinstance(d, str) else "slack:" + d.get("slack", json.dumps(d))
+
+rows = {}
+for (rule, k), r in sorted(runs.items()):
+    for a in r.get("trials") or []:
+        for s in a["series"]:
+            vals = [v for v in s["mttd_real_s"] if v is not None]
+            if not vals:
+                continue
+            rows.setdefault((a["alert"], dest(s["destination"])), {})[k] = {
+                "vals": vals, "counted": len(a["counted"]), "trials": a["trials"],
+                "rejoining": len(a.get("rejoining") or []),
+                "excluded": len(a.get("excluded") or []),
+            }
+
+if not rows:
+    print(f"time-fidelity: no results in {out}"); sys.exit(3)
+print(f"MTTD per time scale, real-time seconds (trials 20 real minutes apart; results in {out})")
+print(f"{'alert':<13} {'destination':<26} {'K':>3} {'n':>5} {'rejoin':>6} {'min':>6} {'p50':>6} {'p95':>6} {'max':>6} {'Δp50':>6}  K=1 in [min,max]")
+bad = 0
+for (alert, d), per_k in sorted(rows.items()):
+    base = per_k.get(1.0)
+    for k, x in sorted(per_k.items()):
+        v = x["vals"]
+        p50 = statistics.median(v)
+        delta, inside = "", ""
+        if base and k != 1.0:
+            dp = p50 - statistics.median(base["vals"])
+            delta = f"{dp:+.1f}"
+            ok_in = min(v) <= min(base["vals"]) and max(base["vals"]) <= max(v)
+            inside = "yes" if ok_in else "NO"
+            if abs(dp) > 5 or not ok_in:
+                bad += 1
+                inside += "  ← distorts" if abs(dp) > 5 else ""
+        n = f"{x['counted']}/{x['trials']}"
+        print(f"{alert:<13} {d[:26]:<26} {k:>3g} {n:>5} {x['rejoining']:>6} {min(v):>6.1f} {p50:>6.1f} "
+              f"{pct(v, .95):>6.1f} {max(v):>6.1f} {delta:>6}  {inside}")
+print(f"time-fidelity: {bad} row(s) outside the goal (p50 within 5 s of K=1, K=1 inside [min, max])")
+PY
