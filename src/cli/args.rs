@@ -125,6 +125,12 @@ pub struct RunArgs {
     /// is none.
     #[arg(long)]
     pub yes: bool,
+    /// Run even at a time scale that measures another world than the
+    /// scenario's real-time one (trials `trials.every` apart that would
+    /// rejoin an open Alertmanager group at this K but not at K=1); for
+    /// measuring that distortion, as `scripts/time-fidelity.sh` does.
+    #[arg(long)]
+    pub accept_distortion: bool,
 }
 
 /// `zeta-bench report`.

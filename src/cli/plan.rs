@@ -20,6 +20,10 @@ pub(super) fn dry_run(a: &RunArgs) -> Exit {
     let mut worst = Exit::Pass;
     for path in &a.scenarios {
         match crate::run::load_inputs_with(path, a.time_scale, a.trials) {
+            Ok(inputs) if !a.accept_distortion && !inputs.distortions.is_empty() => {
+                eprintln!("{}", inputs.distortions);
+                worst = worst.max(Exit::Input);
+            }
             Ok(inputs) => {
                 let provider = a
                     .provider

@@ -47,6 +47,7 @@ pub(super) async fn run(a: RunArgs) -> Exit {
         binaries: crate::stack::binaries::Binaries::new(a.bins.into_iter().collect()),
         jobs: usize::from(a.jobs).min(a.scenarios.len()).max(1),
         yes: a.yes,
+        accept_distortion: a.accept_distortion,
     };
     let outcomes = run_all(&a.scenarios, &opts, &cancel).await;
     let mut worst = Exit::Pass;

@@ -71,7 +71,11 @@ fn print_hazards(i: &Inputs) -> usize {
     for w in &i.checked.warnings {
         eprintln!("warning: {w}");
     }
-    hazards.len() + i.checked.warnings.len()
+    if !i.distortions.is_empty() {
+        // `run` refuses these unless --accept-distortion.
+        eprintln!("warning: {}", i.distortions);
+    }
+    hazards.len() + i.checked.warnings.len() + i.distortions.len()
 }
 
 /// Plain load (`target:`): the schedule is all there is to check. `None`

@@ -20,6 +20,11 @@ pub struct Inputs {
     /// The stack files' lint and time-scale hazards, checked once here for
     /// both `validate` and `run`.
     pub checked: Checked,
+    /// Where this K measures another world than the real-time one the
+    /// scenario describes (`trials.every` spacing trials apart at K=1 but
+    /// not at this K): a warning for `validate`, a refusal for `run`
+    /// unless `--accept-distortion`.
+    pub distortions: Diagnostics,
 }
 
 /// Read and cross-check a scenario with its SLO and stack files.
@@ -86,6 +91,7 @@ pub fn load_inputs_with(
         });
     match (slo, files, plan) {
         (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
+            distortions: trial_distortion(&scenario, &plan),
             checked: crate::stackfiles::lint::check(&files, plan.time_scale),
             scenario,
             slo,
@@ -145,6 +151,63 @@ fn check_trial_spacing(
         ),
     );
     None
+}
+
+/// `trials.every` describes a real-time world: trials that far apart.
+/// Prometheus keeps a resolved alert 15 minutes and Alertmanager sweeps an
+/// emptied group 30 s later, both in wall time, whatever K. A trial that
+/// begins within that span of the previous one's revert may join its
+/// still-open group and page at a `group_interval` tick instead of after a
+/// `group_wait`. When that holds at this K but not at K=1 (the same
+/// spacing, K times longer in wall time), the run would measure another
+/// world than the one the scenario describes.
+fn trial_distortion(scenario: &Scenario, p: &plan::Plan) -> Diagnostics {
+    use crate::stackfiles::files::defaults::{GROUP_SWEEP, PROMETHEUS_RESOLVED_RETENTION};
+    let mut d = Diagnostics::default();
+    let Some(every) = &scenario.trials.every else {
+        return d;
+    };
+    let k = p.time_scale;
+    let trial_1 = || p.faults.iter().filter(|f| f.trial <= 1);
+    let first = trial_1().map(|f| f.at).min();
+    let end = trial_1().map(|f| f.at + f.duration).max();
+    let (Some(first), Some(end)) = (first, end) else {
+        return d;
+    };
+    if p.trials <= 1 || k <= 1.0 {
+        return d;
+    }
+    // From trial 1's last revert to trial 2's first fault, in real time.
+    let span = (end - first).mul_f64(k);
+    let Some(gap) = every.value.checked_sub(span) else {
+        return d;
+    };
+    let reopens = PROMETHEUS_RESOLVED_RETENTION + GROUP_SWEEP;
+    if gap <= reopens || gap.div_f64(k) > reopens {
+        return d;
+    }
+    let fmt = crate::input::units::human_duration;
+    let most = (gap.as_secs_f64() / reopens.as_secs_f64() * 100.0).floor() / 100.0;
+    d.push(
+        &scenario.file,
+        every.pos,
+        &every.field,
+        format!(
+            "at time scale {} trials {} apart begin {} of wall time after the previous trial's \
+             faults end, within Prometheus' retention of resolved alerts and Alertmanager's \
+             sweep ({}, not time-scaled): their alert may join the previous trial's open group \
+             and page at a group_interval tick instead of after group_wait, which at real time \
+             ({} after) it cannot. This K measures another MTTD than the real-time one; a time \
+             scale of at most {} keeps the trials apart (run --accept-distortion runs it anyway)",
+            crate::input::units::show_number(k),
+            fmt(every.value),
+            fmt(gap.div_f64(k)),
+            fmt(reopens),
+            fmt(gap),
+            crate::input::units::show_number(most.max(1.0)),
+        ),
+    );
+    d
 }
 
 /// Trials repeat faults: a count within range, and faults to repeat.

@@ -69,6 +69,9 @@ pub struct RunOptions {
     pub jobs: usize,
     /// `--yes`: inject faults into an external stack without asking.
     pub yes: bool,
+    /// `--accept-distortion`: run a time scale that measures another world
+    /// than the scenario's real-time one (see `Inputs::distortions`).
+    pub accept_distortion: bool,
 }
 
 pub async fn run(
@@ -78,6 +81,9 @@ pub async fn run(
 ) -> Result<RunResult, RunError> {
     let inputs =
         inputs::load_inputs_with(path, opts.time_scale, opts.trials).map_err(RunError::Input)?;
+    if !opts.accept_distortion && !inputs.distortions.is_empty() {
+        return Err(RunError::Input(inputs.distortions));
+    }
     let choice = opts
         .provider
         .unwrap_or(inputs.scenario.stack.provider.value);
@@ -268,6 +274,12 @@ async fn stack_notes(inputs: &Inputs, session: &Session) -> anyhow::Result<Vec<S
             .map(|h| format!("time-scale hazard at {k}×: {h}")),
     );
     notes.extend(inputs.checked.warnings.iter().cloned());
+    if !inputs.distortions.is_empty() {
+        notes.push(format!(
+            "run with --accept-distortion: {}",
+            inputs.distortions
+        ));
+    }
     if stack.provider.name == Provider::External {
         notes.extend(external_time_scale(inputs, session).await?);
     }

@@ -38,6 +38,7 @@ pub(super) fn build(o: Outcome<'_>) -> RunResult {
         files,
         plan,
         checked,
+        distortions: _,
     } = o.inputs;
     let c = o.collected;
     let unmeasured = unmeasured_reasons(o.stack);
