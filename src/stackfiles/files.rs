@@ -343,6 +343,12 @@ impl StackFiles {
         !by.iter().any(|l| *l == "alertname" || *l == "...")
     }
 
+    /// Whether an inhibit rule of `alertmanager.yml` can take an alert
+    /// named `alert` as its source (and so mute others while it fires).
+    pub fn may_inhibit(&self, alert: &str) -> bool {
+        super::inhibit::may_be_source(&self.alertmanager, alert)
+    }
+
     /// The names of the stack's heartbeat rules.
     pub fn heartbeats(&self) -> Vec<String> {
         self.rules

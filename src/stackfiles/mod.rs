@@ -12,6 +12,7 @@
 //!   recording rules, declared scrape jobs); [`hazards`]: expressions
 //!   whose meaning the time scale changes; [`routes`]: the Alertmanager
 //!   routes a rule's alerts can take, hence their `group_wait`;
+//!   [`inhibit`]: which alerts an inhibit rule can take as its source;
 //! - [`render`]: what every renderer shares (addresses, scaling, copying),
 //!   and one renderer per component: [`prometheus`] (with its PromQL
 //!   helpers), [`alertmanager`], [`grafana`] (with its dashboard model and
@@ -22,6 +23,7 @@ pub mod alertmanager;
 pub mod files;
 pub mod grafana;
 pub mod hazards;
+pub mod inhibit;
 pub mod jaeger;
 pub mod labels;
 pub mod lint;

@@ -25,6 +25,14 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn files(for_: &str) -> StackFiles {
+    files_with(
+        for_,
+        "route: {receiver: x, group_wait: 30s, group_by: [alertname]}\nreceivers: [{name: x}]\n",
+    )
+}
+
+/// [`files`] with this `alertmanager.yml`.
+fn files_with(for_: &str, alertmanager: &str) -> StackFiles {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("prometheus")).unwrap();
@@ -39,11 +47,7 @@ fn files(for_: &str) -> StackFiles {
         format!("groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n  - alert: Watchdog\n    expr: vector(1)\n    labels: {{severity: none}}\n"),
     )
     .unwrap();
-    std::fs::write(
-        d.join("alertmanager/alertmanager.yml"),
-        "route: {receiver: x, group_wait: 30s, group_by: [alertname]}\nreceivers: [{name: x}]\n",
-    )
-    .unwrap();
+    std::fs::write(d.join("alertmanager/alertmanager.yml"), alertmanager).unwrap();
     let f = StackFiles::load(d).unwrap();
     drop(dir);
     f
@@ -969,12 +973,24 @@ fn judge_trials(slo_text: &str, pages: [(i64, i64, bool); 3]) -> Verdicts {
 
 /// Three trials `every` seconds apart at 10×.
 fn judge_trials_every(every: i64, slo_text: &str, pages: [(i64, i64, bool); 3]) -> Verdicts {
-    let f = files("1m");
+    judge_trials_in(&files("1m"), every, slo_text, pages, Vec::new())
+}
+
+/// [`judge_trials_every`] on these stack files, with `extra` alerts
+/// beside the trials'.
+fn judge_trials_in(
+    f: &StackFiles,
+    every: i64,
+    slo_text: &str,
+    pages: [(i64, i64, bool); 3],
+    extra: Vec<AlertTimeline>,
+) -> Verdicts {
     let slo = parse_slo(Path::new("slo.yml"), slo_text).unwrap();
     let faults: Vec<FaultRecord> = (0..3)
         .map(|i| trial_fault(i + 1, i as i64 * every))
         .collect();
     let mut alerts: Vec<AlertTimeline> = (0..3).map(|i| trial_timeline(i * every)).collect();
+    alerts.extend(extra);
     let mut ns: Vec<Notification> = pages
         .iter()
         .enumerate()
@@ -992,7 +1008,7 @@ fn judge_trials_every(every: i64, slo_text: &str, pages: [(i64, i64, bool); 3]) 
             .map(|m| note(dms.clone(), NotificationStatus::Firing, "Watchdog", m * 60)),
     );
     ns.sort_by_key(|n| n.at);
-    judge_all(&slo, &f, 10.0, &faults, (&alerts, &ns), None, &[])
+    judge_all(&slo, f, 10.0, &faults, (&alerts, &ns), None, &[])
 }
 
 #[test]
@@ -1120,6 +1136,34 @@ fn the_percentile_gate_judges_the_chosen_trial_and_a_miss_counts_as_late() {
         "{:?}",
         m.details
     );
+}
+
+#[test]
+fn another_rules_alert_open_across_the_trials_voids_them_only_if_it_can_touch_them() {
+    // Noise (another rule's warning) fires from 5 s on and never ends, as a
+    // cache gone cold does over a long run.
+    let noise = || {
+        vec![AlertTimeline {
+            gone_at: None,
+            ..timeline("Noise", "warning", 5)
+        }]
+    };
+    let pages = [(10, 11, true), (12, 12, true), (9, 14, true)];
+    let v = judge_trials_in(&files("1m"), 100, SLO, pages, noise());
+    assert_eq!(v.trials[0].counted, [1, 2, 3], "{:?}", v.trials[0].excluded);
+    // It can mute ServiceDown: an inhibit rule takes it as its source.
+    let inhibits = "route: {receiver: x, group_wait: 30s, group_by: [alertname]}\nreceivers: [{name: x}]\ninhibit_rules:\n  - source_matchers: ['alertname=\"Noise\"']\n    target_matchers: ['severity=\"critical\"']\n";
+    let v = judge_trials_in(&files_with("1m", inhibits), 100, SLO, pages, noise());
+    assert_eq!(v.trials[0].counted, [1]);
+    assert!(
+        v.trials[0].excluded[0]
+            .reason
+            .contains("Noise still firing in Prometheus")
+    );
+    // It can share ServiceDown's groups: they are not by alertname.
+    let shared = "route: {receiver: x, group_wait: 30s, group_by: [job]}\nreceivers: [{name: x}]\n";
+    let v = judge_trials_in(&files_with("1m", shared), 100, SLO, pages, noise());
+    assert_eq!(v.trials[0].counted, [1]);
 }
 
 #[test]
