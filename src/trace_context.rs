@@ -46,17 +46,29 @@ impl TraceParent {
         })
     }
 
+    /// `00-<trace id>-<span id>-<flags>`, written digit by digit: the load
+    /// engine makes one per request, and `format!`'s machinery was 8 % of
+    /// its instructions (callgrind).
     pub fn header(&self) -> String {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            u8::from(self.sampled)
-        )
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, self.trace_id, 32);
+        out.push('-');
+        push_hex(&mut out, u128::from(self.span_id), 16);
+        out.push_str(if self.sampled { "-01" } else { "-00" });
+        out
     }
 
     pub fn trace_id_hex(&self) -> String {
         format!("{:032x}", self.trace_id)
+    }
+}
+
+/// The low `digits` hex digits of `v`, zero-padded, lower case.
+fn push_hex(out: &mut String, v: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((v >> (4 * i)) & 0xf) as usize]));
     }
 }
 
@@ -79,5 +91,37 @@ mod tests {
         assert!(
             TraceParent::parse("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_none()
         );
+    }
+
+    #[test]
+    fn the_header_is_the_formatted_one_digit_for_digit() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for sampled in [true, false] {
+            for t in [
+                TraceParent {
+                    trace_id: 1,
+                    span_id: 1,
+                    sampled,
+                },
+                TraceParent {
+                    trace_id: u128::MAX,
+                    span_id: u64::MAX,
+                    sampled,
+                },
+                TraceParent {
+                    sampled,
+                    ..TraceParent::random(&mut rng)
+                },
+            ] {
+                let want = format!(
+                    "00-{:032x}-{:016x}-{:02x}",
+                    t.trace_id,
+                    t.span_id,
+                    u8::from(t.sampled)
+                );
+                assert_eq!(t.header(), want);
+            }
+        }
     }
 }

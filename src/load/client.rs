@@ -28,14 +28,21 @@ pub struct Req {
     pub path: String,
     pub tenant: String,
     pub traceparent: String,
-    pub body: Option<String>,
+    /// Shared, not copied, when a lost keep-alive connection makes the
+    /// request go again.
+    pub body: Option<Bytes>,
 }
+
+/// Header names made once, not parsed per request.
+static TENANT: hyper::header::HeaderName = hyper::header::HeaderName::from_static("x-tenant-id");
+static TRACEPARENT: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("traceparent");
 
 /// Where requests go and how; shared by the workers.
 pub enum Client {
     Http1 {
         addr: SocketAddr,
-        host_header: String,
+        host_header: hyper::header::HeaderValue,
         prefix: String,
         timeout: Duration,
     },
@@ -67,6 +74,9 @@ impl Client {
                 Some(p) => format!("{host}:{p}"),
                 None => host,
             };
+            let host_header = hyper::header::HeaderValue::from_str(&host_header).map_err(|_| {
+                anyhow::anyhow!("target {base:?}: {host_header:?} is not a Host header")
+            })?;
             return Ok(Client::Http1 {
                 addr,
                 host_header,
@@ -198,21 +208,26 @@ async fn connect(addr: SocketAddr) -> Result<Http1, Failure> {
         .map_err(|_| Failure::Connect)
 }
 
-fn build(host: &str, r: &Req) -> Result<hyper::Request<Full<Bytes>>, Failure> {
-    let mut b = hyper::Request::builder()
-        .method(r.method.clone())
-        .uri(r.path.as_str())
-        .header(hyper::header::HOST, host)
-        .header("x-tenant-id", r.tenant.as_str())
-        .header("traceparent", r.traceparent.as_str());
-    let body = match &r.body {
-        Some(text) => {
-            b = b.header(hyper::header::CONTENT_TYPE, "application/json");
-            Full::new(Bytes::copy_from_slice(text.as_bytes()))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    b.body(body).map_err(|_| Failure::Other)
+/// The request, put together part by part: `Request::builder` parsed each
+/// header name and copied the body, per request.
+fn build(
+    host: &hyper::header::HeaderValue,
+    r: &Req,
+) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+    use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+    let value = |s: &str| HeaderValue::from_str(s).map_err(|_| Failure::Other);
+    let mut req = hyper::Request::new(Full::new(r.body.clone().unwrap_or_default()));
+    *req.method_mut() = r.method.clone();
+    *req.uri_mut() = r.path.parse().map_err(|_| Failure::Other)?;
+    let h = req.headers_mut();
+    h.reserve(4);
+    h.insert(HOST, host.clone());
+    h.insert(TENANT.clone(), value(&r.tenant)?);
+    h.insert(TRACEPARENT.clone(), value(&r.traceparent)?);
+    if r.body.is_some() {
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    Ok(req)
 }
 
 /// How one round trip on a connection ended.
@@ -266,7 +281,7 @@ async fn round(open: &mut Option<Http1>, req: hyper::Request<Full<Bytes>>) -> Ro
 async fn exchange(
     open: &mut Option<Http1>,
     addr: SocketAddr,
-    host: &str,
+    host: &hyper::header::HeaderValue,
     r: Req,
 ) -> Result<u16, Failure> {
     let mut reused = true;

@@ -376,7 +376,10 @@ impl Dispatch {
             url.clear();
             url.push_str(&prefix);
             template.target.expand_into(&mut url, values);
-            let body = template.body.as_ref().map(|b| b.expand(values));
+            let body = template
+                .body
+                .as_ref()
+                .map(|b| bytes::Bytes::from(b.expand(values)));
             workers.in_flight.set(workers.in_flight.get() + 1);
             workers.phase.set(phase);
             workers.queue.borrow_mut().push_back(Arrival {
