@@ -275,6 +275,14 @@ const CASES: &[(&str, &[&str])] = &[
         &["validate", "{p}/scenarios/scenario-trials-absurd.yml"],
     ),
     (
+        "100 trials every 0s",
+        &["run", "--dry-run", "{p}/scenarios/scenario-trials-every-zero.yml"],
+    ),
+    (
+        "trials every 1e400s",
+        &["validate", "{p}/scenarios/scenario-trials-every-huge.yml"],
+    ),
+    (
         "unknown fault kind",
         &["validate", "{p}/scenarios/scenario-unknown-fault.yml"],
     ),
