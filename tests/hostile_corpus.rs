@@ -276,7 +276,11 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "100 trials every 0s",
-        &["run", "--dry-run", "{p}/scenarios/scenario-trials-every-zero.yml"],
+        &[
+            "run",
+            "--dry-run",
+            "{p}/scenarios/scenario-trials-every-zero.yml",
+        ],
     ),
     (
         "trials every 1e400s",
