@@ -374,20 +374,26 @@ fn traces(o: &mut String, r: &RunResult) {
     if let Some(t) = &r.traces {
         let _ = writeln!(o, "\nTraces ({})", t.store);
         for e in &t.endpoints {
+            let mut aside = String::new();
+            if e.chain_checked > 0 {
+                aside.push_str(&format!(
+                    ", {}/{} calls linked to ml-engine",
+                    e.linked, e.chain_checked
+                ));
+            }
+            if e.lost_to_faults > 0 {
+                aside.push_str(&format!(", {} lost to faults", e.lost_to_faults));
+            }
+            if e.beyond_retention > 0 {
+                aside.push_str(&format!(
+                    ", {} older than the store keeps",
+                    e.beyond_retention
+                ));
+            }
             let _ = writeln!(
                 o,
-                "  {:<34} {}/{} traced{}",
-                e.endpoint,
-                e.found,
-                e.sent,
-                if e.chain_checked > 0 {
-                    format!(
-                        ", {}/{} calls linked to ml-engine",
-                        e.linked, e.chain_checked
-                    )
-                } else {
-                    String::new()
-                }
+                "  {:<34} {}/{} traced{aside}",
+                e.endpoint, e.found, e.sent
             );
         }
     }

@@ -19,7 +19,9 @@ use crate::observe::alertmanager::failures;
 use crate::observe::alertmanager::inhibitions::{HeldAlert, InhibitWatch};
 use crate::observe::alertmanager::receiver::Notification;
 use crate::observe::grafana::dashboards::{DashboardReport, Probe, Via};
-use crate::observe::jaeger::traces::{KILL_WINDOW_S, LossWindow, TraceReport, kill_window};
+use crate::observe::jaeger::traces::{
+    KILL_WINDOW_S, LossWindow, Losses, TraceReport, kept_from, kill_window,
+};
 use crate::observe::loki::logs::LogReport;
 use crate::observe::loki::logsearch::LogSearch;
 use crate::observe::prometheus::alerts::{AlertTimeline, AlertWatch};
@@ -48,6 +50,9 @@ pub(super) struct Observers {
     tasks: Vec<JoinHandle<()>>,
     /// Alertmanager's failure counter before the load.
     am_failed_before: JoinHandle<Result<failures::Counters, String>>,
+    /// The most traces the stack's Jaeger keeps, where the harness
+    /// configured it (not on an external stack).
+    trace_capacity: Option<u64>,
 }
 
 /// What the observers saw, ready for the verdict.
@@ -148,6 +153,8 @@ impl Observers {
             log_search,
             tasks,
             am_failed_before,
+            trace_capacity: (stack.jaeger.is_some() && stack.provider.name != Provider::External)
+                .then(|| crate::stackfiles::jaeger::memory_max_traces(&files.dir)),
         })
     }
 
@@ -196,7 +203,14 @@ impl Observers {
             p.check_truth(&session.stack.prometheus, now).await;
         }
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
-        let losses = loss_windows(load, faults);
+        let losses = Losses {
+            windows: loss_windows(load, faults),
+            kept_from_s: self.trace_capacity.zip(load).and_then(|(kept, l)| {
+                let per_second: Vec<(u64, u64)> =
+                    l.timeline.iter().map(|p| (p.t, p.requests)).collect();
+                kept_from(&per_second, kept)
+            }),
+        };
         let traces = traces(session, samples, &losses, cancel, &mut notes).await;
         let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);
         let mut logs = crate::observe::loki::logs::check_files(
@@ -401,7 +415,7 @@ fn loss_windows(load: Option<&LoadReport>, faults: &[FaultRecord]) -> Vec<LossWi
 async fn traces(
     session: &Session,
     samples: &[crate::load::record::TraceSample],
-    losses: &[LossWindow],
+    losses: &Losses,
     cancel: &CancellationToken,
     notes: &mut Vec<String>,
 ) -> Option<TraceReport> {

@@ -15,6 +15,31 @@ use crate::stackfiles::render::write_yaml;
 
 pub const JAEGER_CONFIG: &str = "jaeger/jaeger-config.yml";
 
+/// The in-memory trace store's size the harness gives a Jaeger v1
+/// (`--memory.max-traces`), as the shipped v2 configuration does.
+pub const V1_MAX_TRACES: u64 = 100_000;
+
+/// The most traces the stack's Jaeger keeps in memory: the `max_traces`
+/// of a memory backend in `jaeger/jaeger-config.yml` (Jaeger v2), else
+/// [`V1_MAX_TRACES`]. Older traces are evicted, so a long run's early
+/// requests can no longer be found, traced or not.
+pub fn memory_max_traces(stack_dir: &Path) -> u64 {
+    let cfg = crate::stackfiles::render::read_yaml_mapping(&stack_dir.join(JAEGER_CONFIG)).ok();
+    cfg.as_ref()
+        .and_then(|c| {
+            c.get("extensions")?
+                .get("jaeger_storage")?
+                .get("backends")?
+                .as_mapping()
+        })
+        .and_then(|b| {
+            b.values()
+                .find_map(|v| v.get("memory")?.get("max_traces")?.as_u64())
+        })
+        .filter(|n| *n > 0)
+        .unwrap_or(V1_MAX_TRACES)
+}
+
 /// The rendered file and where the parts the harness uses listen.
 #[derive(Debug, Clone)]
 pub struct RenderedJaeger {
@@ -238,6 +263,18 @@ fn move_endpoints(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_size_is_the_memory_backends_max_traces() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(memory_max_traces(dir.path()), V1_MAX_TRACES);
+        std::fs::create_dir_all(dir.path().join("jaeger")).unwrap();
+        let cfg = "extensions:\n  jaeger_storage:\n    backends:\n      some_store:\n        memory:\n          max_traces: 5000\n";
+        std::fs::write(dir.path().join(JAEGER_CONFIG), cfg).unwrap();
+        assert_eq!(memory_max_traces(dir.path()), 5000);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("stack");
+        assert_eq!(memory_max_traces(&shipped), 100_000);
+    }
 
     #[test]
     fn the_default_probability_of_a_strategies_file() {

@@ -27,6 +27,34 @@ pub const KILL_WINDOW_S: f64 = 2.0;
 /// sent or answered inside one is "lost to faults", not missing.
 pub type LossWindow = (f64, f64);
 
+/// What a run lost that the coverage check must not count as untraced:
+/// the fault windows, and the requests older than the trace store keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Losses {
+    pub windows: Vec<LossWindow>,
+    /// A store that keeps its last N traces (Jaeger's in-memory
+    /// `max_traces`) has evicted those of requests sent before this
+    /// second of the load, if any: a sampled request sent earlier and not
+    /// found is beyond the store's retention, not untraced.
+    pub kept_from_s: Option<f64>,
+}
+
+/// The second from which the last `kept` requests were sent, given the
+/// requests sent per second from load start, keeping a tenth of the store
+/// for traces the load did not start (training jobs, health checks). None
+/// when the whole run fits.
+pub fn kept_from(requests_per_second: &[(u64, u64)], kept: u64) -> Option<f64> {
+    let budget = kept - kept / 10;
+    let mut newer = 0u64;
+    for &(t, n) in requests_per_second.iter().rev() {
+        newer = newer.saturating_add(n);
+        if newer > budget {
+            return Some(t as f64 + 1.0);
+        }
+    }
+    None
+}
+
 /// The window before a service's SIGKILL at `k` s.
 pub fn kill_window(k: f64) -> LossWindow {
     (k - KILL_WINDOW_S, k)
@@ -101,7 +129,7 @@ impl TraceSink {
     /// every 500 ms, died with it; see [`kill_window`]), or while the
     /// tracing backend was down. Requests in them are counted as lost to
     /// the fault, not as missing instrumentation.
-    pub fn coverage(&self, samples: &[TraceSample], losses: &[LossWindow]) -> TraceReport {
+    pub fn coverage(&self, samples: &[TraceSample], losses: &Losses) -> TraceReport {
         let traces = self.traces.lock().expect("trace sink poisoned");
         TraceReport {
             store: "the harness's OTLP/HTTP receiver (Jaeger is not running)".into(),
@@ -118,7 +146,7 @@ impl TraceSink {
 pub fn coverage_of(
     traces: &HashMap<String, TraceInfo>,
     samples: &[TraceSample],
-    losses: &[LossWindow],
+    losses: &Losses,
 ) -> Vec<EndpointCoverage> {
     {
         let mut by_endpoint: Vec<EndpointCoverage> = Vec::new();
@@ -147,11 +175,16 @@ pub fn coverage_of(
             // its spans as surely as one it never answered.
             let near = |t: f64, (a, b): LossWindow| t >= a && t <= b;
             let in_kill_window = losses
+                .windows
                 .iter()
                 .any(|w| near(s.sent_s, *w) || s.answered_s.is_some_and(|a| near(a, *w)));
             let Some(t) = traces.get(&s.trace_id) else {
                 if in_kill_window {
                     e.lost_to_faults += 1;
+                    continue;
+                }
+                if losses.kept_from_s.is_some_and(|from| s.sent_s < from) {
+                    e.beyond_retention += 1;
                     continue;
                 }
                 e.sent += 1;
@@ -212,6 +245,10 @@ pub struct EndpointCoverage {
     /// spans died with it.
     #[serde(default)]
     pub lost_to_faults: u64,
+    /// Sampled requests sent before the last `max_traces` the store keeps,
+    /// and not found: evicted by its retention, not untraced; not counted.
+    #[serde(default)]
+    pub beyond_retention: u64,
     /// backend-api → ml-engine calls checked for linkage.
     pub chain_checked: u64,
     pub linked: u64,
@@ -263,7 +300,7 @@ const JAEGER_CONCURRENCY: usize = 8;
 pub async fn look_up_in_jaeger(
     jaeger: &crate::observe::jaeger::api::Jaeger,
     samples: &[TraceSample],
-    losses: &[LossWindow],
+    losses: &Losses,
     flush_wait: std::time::Duration,
 ) -> TraceReport {
     use futures::StreamExt;
@@ -406,12 +443,57 @@ mod tests {
             trace_id: id.into(),
             ..sample(id, "2xx")
         };
-        let c = coverage_of(&traces, std::slice::from_ref(&late), &[kill_window(10.0)]);
+        let at = |k: f64| Losses {
+            windows: vec![kill_window(k)],
+            kept_from_s: None,
+        };
+        let c = coverage_of(&traces, std::slice::from_ref(&late), &at(10.0));
         assert_eq!((c[0].lost_to_faults, c[0].chain_checked), (1, 0));
         // Far from any kill, the same half trace is broken linkage.
-        let c = coverage_of(&traces, &[late], &[kill_window(60.0)]);
+        let c = coverage_of(&traces, &[late], &at(60.0));
         assert_eq!((c[0].chain_checked, c[0].linked), (1, 0));
         assert_eq!(c[0].broken_examples, [id.to_string()]);
+    }
+
+    #[test]
+    fn requests_older_than_the_store_keeps_are_not_counted_missing() {
+        // 10 requests a second for 100 s into a store of 500 traces: it
+        // keeps (less a tenth for other traces) those of the last 45 s.
+        let per_second: Vec<(u64, u64)> = (0..100).map(|t| (t, 10)).collect();
+        assert_eq!(kept_from(&per_second, 500), Some(55.0));
+        assert_eq!(kept_from(&per_second, 1_200), None);
+        let found = "0af7651916cd43dd8448eb211c80319c";
+        let traces = HashMap::from([(
+            found.to_string(),
+            TraceInfo {
+                spans: vec![SpanRef {
+                    trace_id: found.into(),
+                    service: "backend-api".into(),
+                    span_id: "a1".into(),
+                    parent_id: String::new(),
+                    kind: 2,
+                }],
+            },
+        )]);
+        let at = |id: &str, t: f64| TraceSample {
+            sent_s: t,
+            answered_s: Some(t),
+            ..sample(id, "2xx")
+        };
+        let samples = [
+            at(found, 10.0),
+            at("1af7651916cd43dd8448eb211c80319c", 10.0),
+            at("2af7651916cd43dd8448eb211c80319c", 60.0),
+        ];
+        let losses = Losses {
+            windows: Vec::new(),
+            kept_from_s: Some(55.0),
+        };
+        let c = coverage_of(&traces, &samples, &losses);
+        // Found before the cut-off still counts; missing before it is the
+        // store's eviction; missing after it is missing.
+        assert_eq!((c[0].sent, c[0].found, c[0].beyond_retention), (2, 1, 1));
+        assert_eq!(c[0].missing_examples, ["2af7651916cd43dd8448eb211c80319c"]);
     }
 
     #[tokio::test]
@@ -459,7 +541,13 @@ mod tests {
             // Never reached a server: not looked up.
             sample("4af7651916cd43dd8448eb211c80319c", "timeout"),
         ];
-        let r = look_up_in_jaeger(&j, &samples, &[], Duration::from_millis(1500)).await;
+        let r = look_up_in_jaeger(
+            &j,
+            &samples,
+            &Losses::default(),
+            Duration::from_millis(1500),
+        )
+        .await;
         let e = &r.endpoints[0];
         assert_eq!((e.sent, e.found), (3, 2), "{r:?}");
         assert_eq!((e.chain_checked, e.linked), (2, 1));
@@ -496,7 +584,10 @@ mod tests {
         ))
         .unwrap();
         sink.add(&body["result"]);
-        let r = sink.coverage(&[sample("0af7651916cd43dd8448eb211c80319c", "2xx")], &[]);
+        let r = sink.coverage(
+            &[sample("0af7651916cd43dd8448eb211c80319c", "2xx")],
+            &Losses::default(),
+        );
         assert_eq!(r.traces_received, 1);
         assert_eq!((r.endpoints[0].found, r.endpoints[0].linked), (1, 1));
     }

@@ -363,6 +363,12 @@ pub(super) fn traces(t: &TraceSlo, report: Option<&TraceReport>, no_store: Strin
                 e.lost_to_faults
             ));
         }
+        if e.beyond_retention > 0 {
+            line.push_str(&format!(
+                "; {} sent before the last traces the store keeps (its in-memory max_traces) and not found: evicted, not untraced; not counted",
+                e.beyond_retention
+            ));
+        }
         details.push(line);
     }
     let result = SloResult {

@@ -206,7 +206,10 @@ fn v1_args(
         format!("--processor.jaeger-binary.server-host-port={}", addr()?),
         format!("--processor.zipkin-compact.server-host-port={}", addr()?),
         format!("--http-server.host-port={}", addr()?),
-        "--memory.max-traces=100000".into(),
+        format!(
+            "--memory.max-traces={}",
+            crate::stackfiles::jaeger::V1_MAX_TRACES
+        ),
     ];
     args.push(format!("--sampling.strategies-file={}", sampling.display()));
     Ok((args, query, otlp, admin))
