@@ -205,11 +205,10 @@ impl Observers {
         let samples = load.map(|l| l.trace_samples.as_slice()).unwrap_or(&[]);
         let losses = Losses {
             windows: loss_windows(load, faults),
-            kept_from_s: self.trace_capacity.zip(load).and_then(|(kept, l)| {
-                let per_second: Vec<(u64, u64)> =
-                    l.timeline.iter().map(|p| (p.t, p.requests)).collect();
-                kept_from(&per_second, kept)
-            }),
+            kept_from_s: self
+                .trace_capacity
+                .zip(load)
+                .and_then(|(kept, l)| kept_from(&l.timeline, kept)),
         };
         let traces = traces(session, samples, &losses, cancel, &mut notes).await;
         let service_logs = dir.join(crate::stack::components::mocks::SERVICE_LOGS);

@@ -168,17 +168,11 @@ fn trial_distortion(scenario: &Scenario, p: &plan::Plan) -> Diagnostics {
         return d;
     };
     let k = p.time_scale;
-    let trial_1 = || p.faults.iter().filter(|f| f.trial <= 1);
-    let first = trial_1().map(|f| f.at).min();
-    let end = trial_1().map(|f| f.at + f.duration).max();
-    let (Some(first), Some(end)) = (first, end) else {
-        return d;
-    };
-    if p.trials <= 1 || k <= 1.0 {
+    if p.trials <= 1 || p.faults.is_empty() || k <= 1.0 {
         return d;
     }
     // From trial 1's last revert to trial 2's first fault, in real time.
-    let span = (end - first).mul_f64(k);
+    let span = plan::fault_span(p).mul_f64(k);
     let Some(gap) = every.value.checked_sub(span) else {
         return d;
     };

@@ -232,17 +232,22 @@ pub struct TrialTiming {
     pub every: Option<Duration>,
 }
 
-/// The shortest spacing of trials that lets each one recover before the
-/// next begins: the faults' span, the recovery and a whole cycle.
-pub fn min_trial_period(plan: &Plan, timing: &TrialTiming) -> Duration {
-    let first = plan.faults.iter().map(|f| f.at).min().unwrap_or_default();
-    let end = plan
-        .faults
-        .iter()
+/// From trial 1's first fault to the end of its last one (zero without
+/// faults), wall time.
+pub fn fault_span(plan: &Plan) -> Duration {
+    let trial_1 = || plan.faults.iter().filter(|f| f.trial <= 1);
+    let first = trial_1().map(|f| f.at).min().unwrap_or_default();
+    let end = trial_1()
         .map(|f| f.at + f.duration)
         .max()
         .unwrap_or_default();
-    (end - first) + timing.recovery + timing.cycle
+    end.saturating_sub(first)
+}
+
+/// The shortest spacing of trials that lets each one recover before the
+/// next begins: the faults' span, the recovery and a whole cycle.
+pub fn min_trial_period(plan: &Plan, timing: &TrialTiming) -> Duration {
+    fault_span(plan) + timing.recovery + timing.cycle
 }
 
 /// Repeat the plan's faults for trials 2..=`count`: trial k's faults keep

@@ -16,7 +16,7 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::load::record::TraceSample;
+use crate::load::record::{SecondPoint, TraceSample};
 
 /// A request sent or answered this long before its service was killed may
 /// have lost its span in the export buffer (batches go out every 500 ms;
@@ -40,16 +40,16 @@ pub struct Losses {
 }
 
 /// The second from which the last `kept` requests were sent, given the
-/// requests sent per second from load start, keeping a tenth of the store
-/// for traces the load did not start (training jobs, health checks). None
-/// when the whole run fits.
-pub fn kept_from(requests_per_second: &[(u64, u64)], kept: u64) -> Option<f64> {
+/// load's per-second series, keeping a tenth of the store for traces the
+/// load did not start (training jobs, health checks). None when the whole
+/// run fits.
+pub fn kept_from(timeline: &[SecondPoint], kept: u64) -> Option<f64> {
     let budget = kept - kept / 10;
     let mut newer = 0u64;
-    for &(t, n) in requests_per_second.iter().rev() {
-        newer = newer.saturating_add(n);
+    for p in timeline.iter().rev() {
+        newer = newer.saturating_add(p.requests);
         if newer > budget {
-            return Some(t as f64 + 1.0);
+            return Some(p.t as f64 + 1.0);
         }
     }
     None
@@ -459,7 +459,14 @@ mod tests {
     fn requests_older_than_the_store_keeps_are_not_counted_missing() {
         // 10 requests a second for 100 s into a store of 500 traces: it
         // keeps (less a tenth for other traces) those of the last 45 s.
-        let per_second: Vec<(u64, u64)> = (0..100).map(|t| (t, 10)).collect();
+        let per_second: Vec<SecondPoint> = (0..100)
+            .map(|t| SecondPoint {
+                t,
+                requests: 10,
+                errors: 0,
+                p95_ms: 1.0,
+            })
+            .collect();
         assert_eq!(kept_from(&per_second, 500), Some(55.0));
         assert_eq!(kept_from(&per_second, 1_200), None);
         let found = "0af7651916cd43dd8448eb211c80319c";
