@@ -1,24 +1,19 @@
 //! How the engine sends one request.
 //!
 //! Each of the engine's workers owns a [`Conn`]. For `http://` targets that
-//! is one HTTP/1.1 keep-alive connection on hyper, driven by the worker
-//! itself (hyper's connection future is polled beside the request rather
-//! than spawned as a task of its own, so a request costs no task wake-ups
-//! between the two), with no per-request URL parsing or redirect
-//! machinery: that is what lets one core send as much as wrk and oha
-//! (`scripts/compare-load-tools.sh`). `https://` targets go through reqwest
-//! (TLS and proxies are its business).
+//! is one HTTP/1.1 keep-alive connection of the engine's own ([`super::http1`]),
+//! driven by the worker itself: no task per connection, no request object,
+//! no header map, no per-request URL parsing. That is what lets one core
+//! send as much as wrk (`scripts/compare-load-tools.sh`). `https://`
+//! targets go through reqwest (TLS and proxies are its business).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
+use super::http1::{self, Http1Conn, Round};
 use super::record::Outcome;
 
 /// One request, ready to send.
@@ -33,16 +28,12 @@ pub struct Req {
     pub body: Option<Bytes>,
 }
 
-/// Header names made once, not parsed per request.
-static TENANT: hyper::header::HeaderName = hyper::header::HeaderName::from_static("x-tenant-id");
-static TRACEPARENT: hyper::header::HeaderName =
-    hyper::header::HeaderName::from_static("traceparent");
-
 /// Where requests go and how; shared by the workers.
 pub enum Client {
     Http1 {
         addr: SocketAddr,
-        host_header: hyper::header::HeaderValue,
+        /// The Host header's value.
+        host_header: String,
         prefix: String,
         timeout: Duration,
     },
@@ -54,7 +45,7 @@ pub enum Client {
 
 impl Client {
     /// A client for `base` (scheme, host, port and an optional path
-    /// prefix): hyper connections for http, reqwest for https.
+    /// prefix): the engine's own connections for http, reqwest for https.
     pub async fn new(
         base: &str,
         max_in_flight: usize,
@@ -74,9 +65,6 @@ impl Client {
                 Some(p) => format!("{host}:{p}"),
                 None => host,
             };
-            let host_header = hyper::header::HeaderValue::from_str(&host_header).map_err(|_| {
-                anyhow::anyhow!("target {base:?}: {host_header:?} is not a Host header")
-            })?;
             return Ok(Client::Http1 {
                 addr,
                 host_header,
@@ -116,17 +104,10 @@ impl Client {
     }
 }
 
-type Http1 = (
-    SendRequest<Full<Bytes>>,
-    Connection<TokioIo<TcpStream>, Full<Bytes>>,
-);
-
 /// One worker's way to the target.
-// One per worker: the size of the idle variant does not matter.
-#[allow(clippy::large_enum_variant)]
 pub enum Conn {
     Http1 {
-        open: Option<Http1>,
+        open: Option<Http1Conn>,
         /// Reset for each request: one timer entry per worker, not one
         /// per request.
         deadline: Pin<Box<tokio::time::Sleep>>,
@@ -138,7 +119,6 @@ enum Failure {
     Connect,
     Other,
 }
-
 impl Conn {
     pub async fn send(&mut self, client: &Client, r: Req) -> Outcome {
         match (self, client) {
@@ -198,100 +178,42 @@ impl Conn {
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<Http1, Failure> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| Failure::Connect)?;
-    let _ = stream.set_nodelay(true);
-    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| Failure::Connect)
-}
-
-/// The request, put together part by part: `Request::builder` parsed each
-/// header name and copied the body, per request.
-fn build(
-    host: &hyper::header::HeaderValue,
-    r: &Req,
-) -> Result<hyper::Request<Full<Bytes>>, Failure> {
-    use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-    let value = |s: &str| HeaderValue::from_str(s).map_err(|_| Failure::Other);
-    let mut req = hyper::Request::new(Full::new(r.body.clone().unwrap_or_default()));
-    *req.method_mut() = r.method.clone();
-    *req.uri_mut() = r.path.parse().map_err(|_| Failure::Other)?;
-    let h = req.headers_mut();
-    h.reserve(4);
-    h.insert(HOST, host.clone());
-    h.insert(TENANT.clone(), value(&r.tenant)?);
-    h.insert(TRACEPARENT.clone(), value(&r.traceparent)?);
-    if r.body.is_some() {
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    Ok(req)
-}
-
-/// How one round trip on a connection ended.
-enum Round {
-    Answer(u16),
-    /// The connection ended before any answer: the server may never have
-    /// seen the request (a kept connection it had closed).
-    Lost,
-    Failed,
-}
-
-/// One round trip on the open connection; a connection that ends with it
-/// is closed (`open` left empty).
-async fn round(open: &mut Option<Http1>, req: hyper::Request<Full<Bytes>>) -> Round {
-    let Some((sender, conn)) = open.as_mut() else {
-        return Round::Lost;
-    };
-    let pending = sender.send_request(req);
-    let trip = async move {
-        let resp = match pending.await {
-            Ok(resp) => resp,
-            Err(e) if e.is_canceled() || e.is_closed() || e.is_incomplete_message() => {
-                return Round::Lost;
-            }
-            Err(_) => return Round::Failed,
-        };
-        let status = resp.status().as_u16();
-        // Read the body to the end so the connection can carry the next.
-        match resp.into_body().collect().await {
-            Ok(_) => Round::Answer(status),
-            Err(_) => Round::Failed,
-        }
-    };
-    let mut trip = std::pin::pin!(trip);
-    tokio::select! {
-        biased;
-        r = &mut trip => return r,
-        _ = conn => {}
-    }
-    // The connection ended: a server that answers and closes gets here
-    // before the answer is taken, one that had closed a kept connection
-    // before the request was taken. Dropping the connection ends the
-    // request either way: with what it delivered, or as lost.
-    *open = None;
-    trip.await
-}
-
 /// One request and its whole response on the worker's connection, opened
 /// as needed; a request lost on a kept connection is sent once more on a
 /// new one.
 async fn exchange(
-    open: &mut Option<Http1>,
+    open: &mut Option<Http1Conn>,
     addr: SocketAddr,
-    host: &hyper::header::HeaderValue,
+    host: &str,
     r: Req,
 ) -> Result<u16, Failure> {
+    let head = http1::Head {
+        method: r.method.as_str(),
+        path: &r.path,
+        host,
+        tenant: &r.tenant,
+        traceparent: &r.traceparent,
+    };
+    let head_request = r.method == reqwest::Method::HEAD;
     let mut reused = true;
     loop {
-        if open.is_none() {
-            reused = false;
-            *open = Some(connect(addr).await?);
-        }
-        match round(open, build(host, &r)?).await {
-            Round::Answer(status) => return Ok(status),
+        let conn = match open {
+            Some(c) => c,
+            None => {
+                reused = false;
+                let c = Http1Conn::open(addr).await.map_err(|_| Failure::Connect)?;
+                open.insert(c)
+            }
+        };
+        conn.out.clear();
+        http1::encode(&mut conn.out, &head, r.body.as_deref()).map_err(|_| Failure::Other)?;
+        match conn.round(head_request).await {
+            Round::Answer { status, keep } => {
+                if !keep {
+                    *open = None;
+                }
+                return Ok(status);
+            }
             Round::Lost if reused => *open = None,
             Round::Lost | Round::Failed => {
                 *open = None;

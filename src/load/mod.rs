@@ -14,6 +14,7 @@
 pub mod cli;
 pub mod client;
 pub mod engine;
+pub mod http1;
 pub mod record;
 pub mod schedule;
 mod timeline;
