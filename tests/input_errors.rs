@@ -370,3 +370,62 @@ fn a_time_scale_that_makes_spaced_trials_rejoin_is_refused_unless_accepted() {
     let out = p.run(&["run", "--dry-run", "scenarios/packed.yml"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// postgres_exporter waits 1 s of wall time before it answers a scrape
+/// while PostgreSQL is down; at 15x the scrape timeout is 0.67 s, so every
+/// scrape fails and `pg_up` has no sample. A DatabaseDown on `pg_up == 0`
+/// alone cannot fire there (it does at 1x): `run` refuses it at the time
+/// scale, `validate` warns; the shipped rule, which reads `up` of the
+/// exporter's job too, only carries the lag as a warning.
+#[test]
+fn a_time_scale_at_which_the_exporter_times_out_is_refused_for_a_rule_on_its_series_alone() {
+    let p = Project::new();
+    let out = p.run(&["validate", "scenarios/database-down.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: time scale 15: prometheus/alert-rules.yml: alert DatabaseDown: reads pg_up of postgres-exporter")
+            && err.contains("sees the outage through up, about 9.0s later"),
+        "{err}"
+    );
+    let out = p.run(&["run", "--dry-run", "scenarios/database-down.yml"]);
+    assert_eq!(out.status.code(), Some(0));
+
+    p.edit(
+        "stack/prometheus/alert-rules.yml",
+        "expr: pg_up == 0 or up{job=\"postgres-exporter\"} == 0",
+        "expr: pg_up == 0",
+    );
+    let at = "scenarios/database-down.yml:9:53: stack.time_scale: at time scale 15 the scrape \
+              timeout of postgres-exporter is 666ms of wall time";
+    let out = p.run(&["run", "--dry-run", "scenarios/database-down.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(at) && err.contains("at most 9 keeps"), "{err}");
+    let out = p.run(&["validate", "scenarios/database-down.yml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("warning: {at}")), "{err}");
+    assert!(err.contains("cannot fire at this K"), "{err}");
+    for ok in [
+        &[
+            "run",
+            "--dry-run",
+            "--accept-distortion",
+            "scenarios/database-down.yml",
+        ][..],
+        &[
+            "run",
+            "--dry-run",
+            "--time-scale",
+            "9",
+            "scenarios/database-down.yml",
+        ],
+    ] {
+        let out = p.run(ok);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{ok:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

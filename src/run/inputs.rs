@@ -22,8 +22,10 @@ pub struct Inputs {
     pub checked: Checked,
     /// Where this K measures another world than the real-time one the
     /// scenario describes (`trials.every` spacing trials apart at K=1 but
-    /// not at this K): a warning for `validate`, a refusal for `run`
-    /// unless `--accept-distortion`.
+    /// not at this K; an expected alert that reads only an exporter's own
+    /// series, whose scrapes all time out at this K during the fault): a
+    /// warning for `validate`, a refusal for `run` unless
+    /// `--accept-distortion`.
     pub distortions: Diagnostics,
 }
 
@@ -91,7 +93,16 @@ pub fn load_inputs_with(
         });
     match (slo, files, plan) {
         (Some(slo), Some(files), Some(plan)) if diags.is_empty() => Ok(Inputs {
-            distortions: trial_distortion(&scenario, &plan),
+            distortions: {
+                let mut d = trial_distortion(&scenario, &plan);
+                d.extend(exporter_distortion(
+                    &scenario,
+                    &plan,
+                    &files,
+                    time_scale.is_some(),
+                ));
+                d
+            },
             checked: crate::stackfiles::lint::check(&files, plan.time_scale),
             scenario,
             slo,
@@ -201,6 +212,66 @@ fn trial_distortion(scenario: &Scenario, p: &plan::Plan) -> Diagnostics {
             crate::input::units::show_number(most.max(1.0)),
         ),
     );
+    d
+}
+
+/// An expected alert that cannot see its fault at this K: it reads only an
+/// exporter's own series, and every scrape of that exporter times out while
+/// it waits (in wall time) for what the fault took down
+/// ([`crate::stackfiles::wall_waits`]). At 1× the same rule fires.
+fn exporter_distortion(
+    scenario: &Scenario,
+    p: &plan::Plan,
+    files: &StackFiles,
+    k_from_flag: bool,
+) -> Diagnostics {
+    use crate::scenario::FaultKind;
+    use crate::stackfiles::wall_waits;
+    let mut d = Diagnostics::default();
+    let k = p.time_scale;
+    let fmt = crate::input::units::human_duration;
+    for e in &scenario.expect.alerts {
+        let Some((w, timeout)) = files
+            .rule(&e.name)
+            .and_then(|rule| wall_waits::blind(files, rule, k))
+        else {
+            continue;
+        };
+        let takes_it_down = p.faults.iter().any(|f| {
+            matches!(f.kind, FaultKind::DatabaseDown | FaultKind::ServiceDown)
+                && f.target == w.watches
+        });
+        if !takes_it_down {
+            continue;
+        }
+        let ts = &scenario.stack.time_scale;
+        let (file, pos, field) = if k_from_flag {
+            (Path::new("--time-scale"), Pos::default(), "--time-scale")
+        } else {
+            (scenario.file.as_path(), ts.pos, ts.field.as_str())
+        };
+        d.push(
+            file,
+            pos,
+            field,
+            format!(
+                "at time scale {} the scrape timeout of {} is {} of wall time, no longer than the \
+                 {} the exporter waits before it answers while {} is down: every scrape fails \
+                 during the fault, the series alert {} reads have no sample, and it cannot fire, \
+                 where at 1× it does. A time scale of at most {} keeps the scrape within its \
+                 timeout, or the rule can read up{{job=\"{}\"}} too (run --accept-distortion runs \
+                 it anyway)",
+                crate::input::units::show_number(k),
+                w.job,
+                fmt(timeout.div_f64(k)),
+                fmt(w.wait),
+                w.watches,
+                e.name,
+                crate::input::units::show_number(wall_waits::largest_k(w, timeout)),
+                w.job,
+            ),
+        );
+    }
     d
 }
 

@@ -381,6 +381,10 @@ pub fn check(files: &StackFiles, k: f64) -> Checked {
     Checked {
         problems,
         warnings,
-        hazards: super::hazards::scan(files, k),
+        hazards: [
+            super::hazards::scan(files, k),
+            super::wall_waits::scan(files, k),
+        ]
+        .concat(),
     }
 }

@@ -10,7 +10,8 @@
 //! - [`lint`]: the queries every rule and dashboard runs, checked against
 //!   what could produce their series ([`producers`]: the metric contract,
 //!   recording rules, declared scrape jobs); [`hazards`]: expressions
-//!   whose meaning the time scale changes; [`routes`]: the Alertmanager
+//!   whose meaning the time scale changes, and [`wall_waits`]: exporters
+//!   whose own unscaled waits it shifts; [`routes`]: the Alertmanager
 //!   routes a rule's alerts can take, hence their `group_wait`;
 //!   [`inhibit`]: which alerts an inhibit rule can take as its source;
 //! - [`render`]: what every renderer shares (addresses, scaling, copying),
@@ -34,5 +35,6 @@ pub mod prometheus;
 pub mod render;
 pub mod routes;
 pub mod shipper;
+pub mod wall_waits;
 
 pub use files::StackFiles;

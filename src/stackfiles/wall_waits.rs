@@ -1,0 +1,300 @@
+//! Exporters that wait in wall-clock time: a time-scale hazard of the
+//! stack's producers rather than of its expressions ([`super::hazards`]).
+//!
+//! The harness divides every scrape timeout by K, but an exporter's own
+//! waits are not scaled. postgres_exporter, asked for metrics while
+//! PostgreSQL is unreachable, pings it, fails, sleeps one second (the retry
+//! in its `GetServer`), and only then answers with `pg_up 0`. Prometheus
+//! stores a scrape's samples when the scrape ends, so the outage reaches
+//! the rules `min(wait, timeout ÷ K)` of wall time late: at K = 10 that is
+//! 10 s of real time where at K = 1 it is 1 s. Measured
+//! (`docs/time-scale.md`): DatabaseDown paged 9 to 13 s later at K = 5, 10
+//! and 15 than at K = 1. And once `timeout ÷ K` is no longer than the wait,
+//! every scrape of the exporter times out while the database is down: its
+//! `pg_*` series have no sample at all and its `up` is 0, which at K = 1
+//! never happens. A rule on `pg_up == 0` alone then cannot fire.
+//!
+//! [`scan`] lists, for `validate` and the run's notes, every alert rule
+//! that reads such an exporter, with what this K does to it;
+//! [`blind`] says whether a rule cannot see the outage at all, which `run`
+//! refuses (`run::inputs`).
+
+use std::time::Duration;
+
+use super::StackFiles;
+use super::files::AlertRule;
+use super::prometheus::promql::{selected_name, vector_selectors};
+
+/// An exporter that waits a fixed wall-clock time before it answers a
+/// scrape while what it watches is down.
+pub struct WallWait {
+    /// The scrape job that runs it (the seed's name).
+    pub job: &'static str,
+    /// The component whose outage makes it wait.
+    pub watches: &'static str,
+    /// Its own metric families.
+    pub prefixes: &'static [&'static str],
+    pub wait: Duration,
+    pub what: &'static str,
+}
+
+pub const WALL_WAITS: &[WallWait] = &[WallWait {
+    job: "postgres-exporter",
+    watches: "postgresql",
+    prefixes: &["pg_"],
+    wait: Duration::from_secs(1),
+    what: "while PostgreSQL is unreachable postgres_exporter waits 1s of wall time, which is \
+           not time-scaled, before it answers a scrape (the retry in its GetServer)",
+}];
+
+/// How an expression reads an exporter's scrape job.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Its own series (`pg_up`): absent when its scrape fails.
+    pub family: Vec<String>,
+    /// `up` of its job: 0 when its scrape fails.
+    pub up: bool,
+}
+
+impl Reads {
+    fn any(&self) -> bool {
+        !self.family.is_empty() || self.up
+    }
+}
+
+/// Whether a `job` matcher (or none) selects `job` (the parser anchors
+/// a regex matcher, as Prometheus does).
+fn selects_job(vs: &promql_parser::parser::VectorSelector, job: &str) -> bool {
+    vs.matchers
+        .matchers
+        .iter()
+        .filter(|m| m.name == "job")
+        .all(|m| m.is_match(job))
+}
+
+/// What of `w`'s job `expr` reads.
+pub fn reads(expr: &str, w: &WallWait) -> Reads {
+    let mut out = Reads::default();
+    for vs in vector_selectors(expr).unwrap_or_default() {
+        let Some(name) = selected_name(&vs) else {
+            continue;
+        };
+        if w.prefixes.iter().any(|p| name.starts_with(p)) {
+            out.family.push(name);
+        } else if name == "up" && selects_job(&vs, w.job) {
+            out.up = true;
+        }
+    }
+    out.family.sort();
+    out.family.dedup();
+    out
+}
+
+/// The scrape timeout of `job` as configured (unscaled): its own, or the
+/// global one, never over its scrape interval. None: no such job.
+pub fn job_timeout(files: &StackFiles, job: &str) -> Option<Duration> {
+    let c = files
+        .prometheus
+        .get("scrape_configs")?
+        .as_sequence()?
+        .iter()
+        .find(|c| c.get("job_name").and_then(|n| n.as_str()) == Some(job))?;
+    let own = |key: &str| {
+        c.get(key)
+            .and_then(|v| v.as_str())
+            .and_then(crate::input::units::parse_duration)
+    };
+    let interval = own("scrape_interval").unwrap_or_else(|| files.scrape_interval());
+    let timeout = own("scrape_timeout").unwrap_or_else(|| files.scrape_timeout());
+    Some(timeout.min(interval))
+}
+
+/// Whether at `k` every scrape of the exporter times out while it waits.
+pub fn times_out(w: &WallWait, timeout: Duration, k: f64) -> bool {
+    timeout.div_f64(k) <= w.wait
+}
+
+/// How much later, in real time, the outage reaches the rules at `k` than
+/// at 1×: `min(wait, timeout ÷ K) × K − min(wait, timeout)`.
+pub fn lag(w: &WallWait, timeout: Duration, k: f64) -> Duration {
+    let at = |k: f64| w.wait.min(timeout.div_f64(k)).mul_f64(k);
+    at(k).saturating_sub(at(1.0))
+}
+
+/// The largest time scale at which the exporter still answers within its
+/// scrape timeout (with 5 % to spare): `timeout ÷ (wait × 1.05)`, floored.
+pub fn largest_k(w: &WallWait, timeout: Duration) -> f64 {
+    (timeout.as_secs_f64() / (w.wait.as_secs_f64() * 1.05))
+        .floor()
+        .max(1.0)
+}
+
+/// The exporter a rule cannot see its target's outage through at `k`:
+/// it reads only the exporter's own series, and they have no sample.
+pub fn blind(
+    files: &StackFiles,
+    rule: &AlertRule,
+    k: f64,
+) -> Option<(&'static WallWait, Duration)> {
+    WALL_WAITS.iter().find_map(|w| {
+        let timeout = job_timeout(files, w.job)?;
+        let r = reads(&rule.expr, w);
+        (k > 1.0 && !r.family.is_empty() && !r.up && times_out(w, timeout, k))
+            .then_some((w, timeout))
+    })
+}
+
+/// Every alert rule that reads an exporter that waits, with what `k`
+/// does to it, as `file: alert X: why`. Empty at K ≤ 1.
+pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    if k <= 1.0 {
+        return out;
+    }
+    let fmt = crate::input::units::human_duration;
+    for w in WALL_WAITS {
+        let Some(timeout) = job_timeout(files, w.job) else {
+            continue;
+        };
+        for rule in &files.rules {
+            let r = reads(&rule.expr, w);
+            if !r.any() {
+                continue;
+            }
+            let file = format!("prometheus/{}", rule.file);
+            let through = match (r.family.first(), r.up) {
+                (Some(m), _) => m.clone(),
+                (None, _) => format!("up{{job=\"{}\"}}", w.job),
+            };
+            let effect = if !times_out(w, timeout, k) {
+                format!(
+                    "so the outage reaches the rule about {} later in real time than at 1× \
+                     (its MTTD is that much pessimistic)",
+                    fmt(lag(w, timeout, k))
+                )
+            } else if r.up {
+                format!(
+                    "and at this K the scrape timeout ({} of wall time) is no longer than that \
+                     wait: every scrape of {} fails during the outage, its own series have no \
+                     sample and up is 0; the rule sees the outage through up, about {} later in \
+                     real time than at 1×",
+                    fmt(timeout.div_f64(k)),
+                    w.job,
+                    fmt(lag(w, timeout, k))
+                )
+            } else {
+                format!(
+                    "and at this K the scrape timeout ({} of wall time) is no longer than that \
+                     wait: every scrape of {} fails during the outage and {} has no sample, so \
+                     the rule cannot fire at this K although it does at 1×; a time scale of at \
+                     most {} keeps the scrape within its timeout",
+                    fmt(timeout.div_f64(k)),
+                    w.job,
+                    through,
+                    crate::input::units::show_number(largest_k(w, timeout))
+                )
+            };
+            out.push(format!(
+                "{file}: alert {}: reads {} of {}: {}, {effect}",
+                rule.name, through, w.job, w.what
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PG: &WallWait = &WALL_WAITS[0];
+
+    #[test]
+    fn a_rule_reads_the_exporter_through_its_series_or_its_jobs_up() {
+        let r = reads("pg_up == 0 or up{job=\"postgres-exporter\"} == 0", PG);
+        assert_eq!((r.family, r.up), (vec!["pg_up".to_string()], true));
+        assert!(reads("up{job=~\"postgres-.*\"} == 0", PG).up);
+        assert!(reads("up == 0", PG).up, "every job's up includes it");
+        assert!(!reads("up{job=~\"backend-api|ml-engine\"} == 0", PG).up);
+        assert!(!reads("up{job!=\"postgres-exporter\"} == 0", PG).up);
+        assert!(!reads("rate(api_requests_total[5m]) > 1", PG).any());
+        let r = reads("rate(pg_stat_database_xact_commit[5m]) < 1", PG);
+        assert_eq!(r.family, ["pg_stat_database_xact_commit"]);
+    }
+
+    #[test]
+    fn the_lag_grows_with_k_until_the_timeout_caps_it() {
+        let t = Duration::from_secs(10);
+        let secs = |k| lag(PG, t, k).as_secs_f64();
+        // 1 s at 1×; 5 s at 5×; the timeout (1 s of wall time) at 10×
+        // and 15×: 10 s of real time.
+        assert_eq!(secs(1.0), 0.0);
+        assert!((secs(5.0) - 4.0).abs() < 1e-6);
+        assert!((secs(10.0) - 9.0).abs() < 1e-6);
+        assert!((secs(15.0) - 9.0).abs() < 1e-6);
+        assert!(!times_out(PG, t, 9.0));
+        assert!(
+            times_out(PG, t, 10.0),
+            "1 s timeout, 1 s wait plus the ping"
+        );
+        assert_eq!(largest_k(PG, t), 9.0);
+    }
+
+    /// A stack with a postgres-exporter job (scrape timeout 10 s) and one
+    /// rule.
+    fn files_with(rule_expr: &str) -> StackFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("prometheus")).unwrap();
+        std::fs::create_dir_all(p.join("alertmanager")).unwrap();
+        std::fs::write(
+            p.join("prometheus/prometheus.yml"),
+            "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: postgres-exporter\n    static_configs: [{targets: ['x:9187']}]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("prometheus/rules.yml"),
+            format!("groups:\n  - name: g\n    rules:\n      - {{alert: DatabaseDown, expr: '{rule_expr}', for: 1m}}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("alertmanager/alertmanager.yml"),
+            "route: {receiver: r}\nreceivers: [{name: r}]\n",
+        )
+        .unwrap();
+        StackFiles::load(p).unwrap()
+    }
+
+    #[test]
+    fn the_shipped_database_rule_is_flagged_above_one_and_a_pg_up_only_rule_is_blind_from_ten() {
+        let shipped =
+            StackFiles::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack"))
+                .unwrap();
+        assert!(scan(&shipped, 1.0).is_empty());
+        let at5 = scan(&shipped, 5.0);
+        assert_eq!(at5.len(), 1, "{at5:?}");
+        assert!(
+            at5[0].starts_with(
+                "prometheus/alert-rules.yml: alert DatabaseDown: reads pg_up of postgres-exporter"
+            ),
+            "{at5:?}"
+        );
+        assert!(at5[0].contains("about 4.0s later in real time"), "{at5:?}");
+        let at15 = scan(&shipped, 15.0);
+        assert!(
+            at15[0].contains("sees the outage through up, about 9.0s later"),
+            "{at15:?}"
+        );
+        let rule = shipped.rule("DatabaseDown").unwrap();
+        assert!(blind(&shipped, rule, 15.0).is_none(), "it reads up too");
+
+        let only = files_with("pg_up == 0");
+        let rule = only.rule("DatabaseDown").unwrap();
+        assert!(blind(&only, rule, 9.0).is_none());
+        assert!(blind(&only, rule, 10.0).is_some());
+        let at15 = scan(&only, 15.0);
+        assert!(at15[0].contains("cannot fire at this K"), "{at15:?}");
+        assert!(at15[0].contains("at most 9 keeps"), "{at15:?}");
+    }
+}
