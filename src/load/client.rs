@@ -205,7 +205,6 @@ async fn exchange(
                 open.insert(c)
             }
         };
-        conn.out.clear();
         http1::encode(&mut conn.out, &head, r.body.as_deref()).map_err(|_| Failure::Other)?;
         match conn.round(head_request).await {
             Round::Answer { status, keep } => {

@@ -316,7 +316,8 @@ pub struct Http1Conn {
     /// Response bytes read and not yet consumed, from `at`.
     buf: Vec<u8>,
     at: usize,
-    /// The request being sent.
+    /// The next request, encoded into it; [`Http1Conn::round`] sends and
+    /// empties it.
     pub out: Vec<u8>,
 }
 
@@ -634,6 +635,13 @@ mod tests {
         assert_eq!(c.round(false).await, Round::Lost);
     }
 
+    /// One GET on a new connection to a server that gives `answer`.
+    async fn get_once(answer: &'static [u8]) -> Round {
+        let mut c = Http1Conn::open(serve(vec![answer]).await).await.unwrap();
+        encode(&mut c.out, &head("GET", "/"), None).unwrap();
+        c.round(false).await
+    }
+
     #[tokio::test]
     async fn a_body_cut_short_or_a_garbled_head_fails_the_round() {
         for answer in [
@@ -642,17 +650,11 @@ mod tests {
             b"not http at all\r\n\r\n",
             b"HTTP/1.1 200 O",
         ] {
-            let addr = serve(vec![answer]).await;
-            let mut c = Http1Conn::open(addr).await.unwrap();
-            encode(&mut c.out, &head("GET", "/"), None).unwrap();
-            assert_eq!(c.round(false).await, Round::Failed, "{answer:?}");
+            assert_eq!(get_once(answer).await, Round::Failed, "{answer:?}");
         }
         // Read until the server closes: an answer, not to be kept.
-        let addr = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nto the end"]).await;
-        let mut c = Http1Conn::open(addr).await.unwrap();
-        encode(&mut c.out, &head("GET", "/"), None).unwrap();
         assert_eq!(
-            c.round(false).await,
+            get_once(b"HTTP/1.1 200 OK\r\n\r\nto the end").await,
             Round::Answer {
                 status: 200,
                 keep: false

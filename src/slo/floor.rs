@@ -219,14 +219,7 @@ mod tests {
     }
 
     fn files_with(prometheus: &str, alertmanager: &str, rules: &str) -> StackFiles {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::create_dir_all(p.join("prometheus")).unwrap();
-        std::fs::create_dir_all(p.join("alertmanager")).unwrap();
-        std::fs::write(p.join("prometheus/prometheus.yml"), prometheus).unwrap();
-        std::fs::write(p.join("prometheus/rules.yml"), rules).unwrap();
-        std::fs::write(p.join("alertmanager/alertmanager.yml"), alertmanager).unwrap();
-        StackFiles::load(p).unwrap()
+        StackFiles::from_texts(prometheus, rules, alertmanager)
     }
 
     #[test]

@@ -322,6 +322,39 @@ impl StackFiles {
             .min(self.scrape_interval())
     }
 
+    /// The scrape config whose `job_name` is `job`.
+    fn scrape_config(&self, job: &str) -> Option<&Value> {
+        self.prometheus
+            .get("scrape_configs")?
+            .as_sequence()?
+            .iter()
+            .find(|c| c.get("job_name").and_then(Value::as_str) == Some(job))
+    }
+
+    /// `job`'s scrape timeout as configured (unscaled): its own, or the
+    /// global one, never over its scrape interval. None: no such job.
+    pub fn scrape_timeout_of(&self, job: &str) -> Option<Duration> {
+        let c = self.scrape_config(job)?;
+        let own = |key: &str| c.get(key).and_then(Value::as_str).and_then(parse_duration);
+        let interval = own("scrape_interval").unwrap_or_else(|| self.scrape_interval());
+        let timeout = own("scrape_timeout").unwrap_or_else(|| self.scrape_timeout());
+        Some(timeout.min(interval))
+    }
+
+    /// A stack of these three files, for tests: `prometheus.yml`,
+    /// `prometheus/rules.yml` and `alertmanager.yml`.
+    #[cfg(test)]
+    pub fn from_texts(prometheus: &str, rules: &str, alertmanager: &str) -> StackFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("prometheus")).unwrap();
+        std::fs::create_dir_all(p.join("alertmanager")).unwrap();
+        std::fs::write(p.join("prometheus/prometheus.yml"), prometheus).unwrap();
+        std::fs::write(p.join("prometheus/rules.yml"), rules).unwrap();
+        std::fs::write(p.join("alertmanager/alertmanager.yml"), alertmanager).unwrap();
+        StackFiles::load(p).unwrap()
+    }
+
     /// How often `rule`'s group is evaluated.
     pub fn evaluation_interval_of(&self, rule: &AlertRule) -> Duration {
         rule.group_interval

@@ -90,25 +90,6 @@ pub fn reads(expr: &str, w: &WallWait) -> Reads {
     out
 }
 
-/// The scrape timeout of `job` as configured (unscaled): its own, or the
-/// global one, never over its scrape interval. None: no such job.
-pub fn job_timeout(files: &StackFiles, job: &str) -> Option<Duration> {
-    let c = files
-        .prometheus
-        .get("scrape_configs")?
-        .as_sequence()?
-        .iter()
-        .find(|c| c.get("job_name").and_then(|n| n.as_str()) == Some(job))?;
-    let own = |key: &str| {
-        c.get(key)
-            .and_then(|v| v.as_str())
-            .and_then(crate::input::units::parse_duration)
-    };
-    let interval = own("scrape_interval").unwrap_or_else(|| files.scrape_interval());
-    let timeout = own("scrape_timeout").unwrap_or_else(|| files.scrape_timeout());
-    Some(timeout.min(interval))
-}
-
 /// Whether at `k` every scrape of the exporter times out while it waits.
 pub fn times_out(w: &WallWait, timeout: Duration, k: f64) -> bool {
     timeout.div_f64(k) <= w.wait
@@ -137,7 +118,7 @@ pub fn blind(
     k: f64,
 ) -> Option<(&'static WallWait, Duration)> {
     WALL_WAITS.iter().find_map(|w| {
-        let timeout = job_timeout(files, w.job)?;
+        let timeout = files.scrape_timeout_of(w.job)?;
         let r = reads(&rule.expr, w);
         (k > 1.0 && !r.family.is_empty() && !r.up && times_out(w, timeout, k))
             .then_some((w, timeout))
@@ -153,7 +134,7 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
     }
     let fmt = crate::input::units::human_duration;
     for w in WALL_WAITS {
-        let Some(timeout) = job_timeout(files, w.job) else {
+        let Some(timeout) = files.scrape_timeout_of(w.job) else {
             continue;
         };
         for rule in &files.rules {
@@ -162,10 +143,8 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
                 continue;
             }
             let file = format!("prometheus/{}", rule.file);
-            let through = match (r.family.first(), r.up) {
-                (Some(m), _) => m.clone(),
-                (None, _) => format!("up{{job=\"{}\"}}", w.job),
-            };
+            let through =
+                (r.family.first().cloned()).unwrap_or_else(|| format!("up{{job=\"{}\"}}", w.job));
             let effect = if !times_out(w, timeout, k) {
                 format!(
                     "so the outage reaches the rule about {} later in real time than at 1× \
@@ -243,27 +222,14 @@ mod tests {
     /// A stack with a postgres-exporter job (scrape timeout 10 s) and one
     /// rule.
     fn files_with(rule_expr: &str) -> StackFiles {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::create_dir_all(p.join("prometheus")).unwrap();
-        std::fs::create_dir_all(p.join("alertmanager")).unwrap();
-        std::fs::write(
-            p.join("prometheus/prometheus.yml"),
+        StackFiles::from_texts(
             "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [rules.yml]\n\
              scrape_configs:\n  - job_name: postgres-exporter\n    static_configs: [{targets: ['x:9187']}]\n",
-        )
-        .unwrap();
-        std::fs::write(
-            p.join("prometheus/rules.yml"),
-            format!("groups:\n  - name: g\n    rules:\n      - {{alert: DatabaseDown, expr: '{rule_expr}', for: 1m}}\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            p.join("alertmanager/alertmanager.yml"),
+            &format!(
+                "groups:\n  - name: g\n    rules:\n      - {{alert: DatabaseDown, expr: '{rule_expr}', for: 1m}}\n"
+            ),
             "route: {receiver: r}\nreceivers: [{name: r}]\n",
         )
-        .unwrap();
-        StackFiles::load(p).unwrap()
     }
 
     #[test]

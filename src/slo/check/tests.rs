@@ -33,24 +33,13 @@ fn files(for_: &str) -> StackFiles {
 
 /// [`files`] with this `alertmanager.yml`.
 fn files_with(for_: &str, alertmanager: &str) -> StackFiles {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    std::fs::create_dir_all(d.join("prometheus")).unwrap();
-    std::fs::create_dir_all(d.join("alertmanager")).unwrap();
-    std::fs::write(
-        d.join("prometheus/prometheus.yml"),
-        "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [r.yml]\n",
+    StackFiles::from_texts(
+        "global: {scrape_interval: 15s, evaluation_interval: 15s}\nrule_files: [rules.yml]\n",
+        &format!(
+            "groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n  - alert: Watchdog\n    expr: vector(1)\n    labels: {{severity: none}}\n"
+        ),
+        alertmanager,
     )
-    .unwrap();
-    std::fs::write(
-        d.join("prometheus/r.yml"),
-        format!("groups:\n- name: g\n  rules:\n  - alert: ServiceDown\n    expr: up == 0\n    for: {for_}\n    labels: {{severity: critical}}\n  - alert: Noise\n    expr: vector(1)\n    labels: {{severity: warning}}\n  - alert: Watchdog\n    expr: vector(1)\n    labels: {{severity: none}}\n"),
-    )
-    .unwrap();
-    std::fs::write(d.join("alertmanager/alertmanager.yml"), alertmanager).unwrap();
-    let f = StackFiles::load(d).unwrap();
-    drop(dir);
-    f
 }
 
 fn fault() -> FaultRecord {
