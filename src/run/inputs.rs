@@ -10,6 +10,7 @@ use crate::scenario::{self, Scenario};
 use crate::slo::{self, SloSpec};
 use crate::stackfiles::StackFiles;
 use crate::stackfiles::lint::Checked;
+use crate::stackfiles::wall_waits;
 
 /// Everything a run needs that comes from files, validated.
 pub struct Inputs {
@@ -215,10 +216,11 @@ fn trial_distortion(scenario: &Scenario, p: &plan::Plan) -> Diagnostics {
     d
 }
 
-/// An expected alert that cannot see its fault at this K: it reads only an
-/// exporter's own series, and every scrape of that exporter times out while
-/// it waits (in wall time) for what the fault took down
-/// ([`crate::stackfiles::wall_waits`]). At 1× the same rule fires.
+/// An expected alert whose MTTD at this K no longer stands for 1×, through
+/// an exporter that waits in wall time for what the scenario's fault took
+/// down ([`crate::stackfiles::wall_waits`]): it reads only the exporter's
+/// own series and every scrape times out, so it cannot fire; or it sees
+/// the outage more than [`wall_waits::FIDELITY`] later than at 1×.
 fn exporter_distortion(
     scenario: &Scenario,
     p: &plan::Plan,
@@ -226,17 +228,16 @@ fn exporter_distortion(
     k_from_flag: bool,
 ) -> Diagnostics {
     use crate::scenario::FaultKind;
-    use crate::stackfiles::wall_waits;
     let mut d = Diagnostics::default();
     let k = p.time_scale;
-    let fmt = crate::input::units::human_duration;
     for e in &scenario.expect.alerts {
-        let Some((w, timeout)) = files
+        let Some(dist) = files
             .rule(&e.name)
-            .and_then(|rule| wall_waits::blind(files, rule, k))
+            .and_then(|rule| wall_waits::distortion(files, rule, k))
         else {
             continue;
         };
+        let w = dist.wait;
         let takes_it_down = p.faults.iter().any(|f| {
             matches!(f.kind, FaultKind::DatabaseDown | FaultKind::ServiceDown)
                 && f.target == w.watches
@@ -255,24 +256,42 @@ fn exporter_distortion(
             pos,
             field,
             format!(
-                "at time scale {} the scrape timeout of {} is {} of wall time, no longer than the \
-                 {} the exporter waits before it answers while {} is down: every scrape fails \
-                 during the fault, the series alert {} reads have no sample, and it cannot fire, \
-                 where at 1× it does. A time scale of at most {} keeps the scrape within its \
-                 timeout, or the rule can read up{{job=\"{}\"}} too (run --accept-distortion runs \
-                 it anyway)",
-                crate::input::units::show_number(k),
-                w.job,
-                fmt(timeout.div_f64(k)),
-                fmt(w.wait),
-                w.watches,
-                e.name,
-                crate::input::units::show_number(wall_waits::largest_k(w, timeout)),
-                w.job,
+                "{}; {} (run --accept-distortion runs it anyway)",
+                distortion_effect(&e.name, &dist, k),
+                dist.remedy()
             ),
         );
     }
     d
+}
+
+/// What the time scale does to alert `name`, for the refusal.
+fn distortion_effect(name: &str, dist: &wall_waits::Distorted, k: f64) -> String {
+    let fmt = crate::input::units::human_duration;
+    let (w, scale) = (dist.wait, crate::input::units::show_number(k));
+    match dist.how {
+        wall_waits::Distortion::Blind => format!(
+            "at time scale {scale} the scrape timeout of {} is {} of wall time, no longer than \
+             the {} the exporter waits before it answers while {} is down: every scrape fails \
+             during the fault, the series alert {name} reads have no sample, and it cannot \
+             fire, where at 1× it does",
+            w.job,
+            fmt(dist.timeout.div_f64(k)),
+            fmt(w.wait),
+            w.watches,
+        ),
+        wall_waits::Distortion::Late(lag) => format!(
+            "at time scale {scale} alert {name} sees {}'s outage about {} later in real time \
+             than at 1×: {}, and the scrape timeout of {} ({}) lets each scrape wait up to {} \
+             of real time",
+            w.watches,
+            fmt(lag),
+            w.what,
+            w.job,
+            crate::input::units::format_duration(dist.timeout),
+            fmt(w.wait.mul_f64(k).min(dist.timeout)),
+        ),
+    }
 }
 
 /// Trials repeat faults: a count within range, and faults to repeat.

@@ -16,8 +16,11 @@
 //!
 //! [`scan`] lists, for `validate` and the run's notes, every alert rule
 //! that reads such an exporter, with what this K does to it;
-//! [`blind`] says whether a rule cannot see the outage at all, which `run`
-//! refuses (`run::inputs`).
+//! [`distortion`] says whether a rule cannot see the outage at all, or sees
+//! it more than [`FIDELITY`] later than at 1×, which `run` refuses
+//! (`run::inputs`). A scrape timeout of at most the wait plus
+//! [`FIDELITY`] bounds the lag at any K: the shipped stack gives
+//! postgres-exporter 5 s.
 
 use std::time::Duration;
 
@@ -27,6 +30,7 @@ use super::prometheus::promql::{selected_name, vector_selectors};
 
 /// An exporter that waits a fixed wall-clock time before it answers a
 /// scrape while what it watches is down.
+#[derive(Debug)]
 pub struct WallWait {
     /// The scrape job that runs it (the seed's name).
     pub job: &'static str,
@@ -99,7 +103,10 @@ pub fn times_out(w: &WallWait, timeout: Duration, k: f64) -> bool {
 /// at 1×: `min(wait, timeout ÷ K) × K − min(wait, timeout)`.
 pub fn lag(w: &WallWait, timeout: Duration, k: f64) -> Duration {
     let at = |k: f64| w.wait.min(timeout.div_f64(k)).mul_f64(k);
-    at(k).saturating_sub(at(1.0))
+    // To the millisecond: K × (timeout ÷ K) is the timeout again, not a
+    // nanosecond past it.
+    let ms = at(k).saturating_sub(at(1.0)).as_secs_f64() * 1e3;
+    Duration::from_millis(ms.round() as u64)
 }
 
 /// The largest time scale at which the exporter still answers within its
@@ -110,18 +117,115 @@ pub fn largest_k(w: &WallWait, timeout: Duration) -> f64 {
         .max(1.0)
 }
 
-/// The exporter a rule cannot see its target's outage through at `k`:
-/// it reads only the exporter's own series, and they have no sample.
-pub fn blind(
-    files: &StackFiles,
-    rule: &AlertRule,
-    k: f64,
-) -> Option<(&'static WallWait, Duration)> {
+/// How far a time-scaled MTTD may sit from its 1× value and still stand
+/// for it: the time-fidelity goal that `scripts/time-fidelity.sh` measures
+/// against (`docs/time-scale.md`).
+pub const FIDELITY: Duration = Duration::from_secs(5);
+
+/// The largest time scale at which the [`lag`] stays within [`FIDELITY`]:
+/// `(FIDELITY + min(wait, timeout)) ÷ wait`, floored; `None` when no K
+/// takes it past (a timeout of at most `wait + FIDELITY` caps the lag).
+pub fn largest_k_within(w: &WallWait, timeout: Duration) -> Option<f64> {
+    let at_one = w.wait.min(timeout);
+    if timeout.saturating_sub(at_one) <= FIDELITY {
+        return None;
+    }
+    Some(
+        ((FIDELITY + at_one).as_secs_f64() / w.wait.as_secs_f64())
+            .floor()
+            .max(1.0),
+    )
+}
+
+/// The largest time scale at which a rule that reads `r` of the exporter
+/// neither goes blind nor sees the outage more than [`FIDELITY`] late.
+pub fn largest_faithful_k(w: &WallWait, timeout: Duration, r: &Reads) -> f64 {
+    let late = largest_k_within(w, timeout).unwrap_or(f64::INFINITY);
+    let blind = if r.up {
+        f64::INFINITY
+    } else {
+        largest_k(w, timeout)
+    };
+    late.min(blind).max(1.0)
+}
+
+/// What a time scale does to a rule that reads an exporter that waits,
+/// when its MTTD no longer stands for 1×.
+#[derive(Debug, PartialEq)]
+pub enum Distortion {
+    /// It reads only the exporter's own series, and they have no sample
+    /// while every scrape times out: it cannot fire.
+    Blind,
+    /// It sees the outage this much later in real time than at 1×: more
+    /// than [`FIDELITY`].
+    Late(Duration),
+}
+
+/// A rule's [`Distortion`] at a time scale, with the exporter behind it.
+#[derive(Debug)]
+pub struct Distorted {
+    pub wait: &'static WallWait,
+    pub timeout: Duration,
+    pub reads: Reads,
+    pub how: Distortion,
+}
+
+impl Distorted {
+    /// The largest time scale that keeps this rule faithful.
+    pub fn largest_k(&self) -> f64 {
+        largest_faithful_k(self.wait, self.timeout, &self.reads)
+    }
+
+    /// What keeps the rule faithful, in words: a smaller K, and for a lag
+    /// a shorter scrape timeout, for a blind rule reading `up` too.
+    pub fn remedy(&self) -> String {
+        let k = crate::input::units::show_number(self.largest_k());
+        let job = self.wait.job;
+        match self.how {
+            Distortion::Late(_) => format!(
+                "that is more than the {} by which a time-scaled MTTD may differ from 1×: a time \
+                 scale of at most {k}, or a scrape timeout of at most {} for job {job}, keeps it \
+                 within",
+                crate::input::units::format_duration(FIDELITY),
+                crate::input::units::format_duration(self.wait.wait + FIDELITY),
+            ),
+            Distortion::Blind => format!(
+                "a time scale of at most {k} keeps the scrape within its timeout and the lag \
+                 within {}, or the rule can read up{{job=\"{job}\"}} too",
+                crate::input::units::format_duration(FIDELITY),
+            ),
+        }
+    }
+}
+
+/// Whether `k` distorts what `rule` measures through an exporter that
+/// waits: it goes blind, or the outage reaches it more than [`FIDELITY`]
+/// later than at 1×. `None` at K ≤ 1 and for a rule that reads none.
+pub fn distortion(files: &StackFiles, rule: &AlertRule, k: f64) -> Option<Distorted> {
+    if k <= 1.0 {
+        return None;
+    }
     WALL_WAITS.iter().find_map(|w| {
         let timeout = files.scrape_timeout_of(w.job)?;
-        let r = reads(&rule.expr, w);
-        (k > 1.0 && !r.family.is_empty() && !r.up && times_out(w, timeout, k))
-            .then_some((w, timeout))
+        let reads = reads(&rule.expr, w);
+        if !reads.any() {
+            return None;
+        }
+        let how = if !reads.up && times_out(w, timeout, k) {
+            Distortion::Blind
+        } else {
+            let late = lag(w, timeout, k);
+            if late <= FIDELITY {
+                return None;
+            }
+            Distortion::Late(late)
+        };
+        Some(Distorted {
+            wait: w,
+            timeout,
+            reads,
+            how,
+        })
     })
 }
 
@@ -165,16 +269,17 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
                 format!(
                     "and at this K the scrape timeout ({} of wall time) is no longer than that \
                      wait: every scrape of {} fails during the outage and {} has no sample, so \
-                     the rule cannot fire at this K although it does at 1×; a time scale of at \
-                     most {} keeps the scrape within its timeout",
+                     the rule cannot fire at this K although it does at 1×",
                     fmt(timeout.div_f64(k)),
                     w.job,
                     through,
-                    crate::input::units::show_number(largest_k(w, timeout))
                 )
             };
+            let refused = distortion(files, rule, k)
+                .map(|d| format!("; {}", d.remedy()))
+                .unwrap_or_default();
             out.push(format!(
-                "{file}: alert {}: reads {} of {}: {}, {effect}",
+                "{file}: alert {}: reads {} of {}: {}, {effect}{refused}",
                 rule.name, through, w.job, w.what
             ));
         }
@@ -233,34 +338,81 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_database_rule_is_flagged_above_one_and_a_pg_up_only_rule_is_blind_from_ten() {
+    fn a_lag_past_the_fidelity_goal_is_a_distortion_and_a_short_timeout_caps_it() {
+        let ten = Duration::from_secs(10);
+        // lag(6) = 6 × 1 s − 1 s = 5 s: within; lag(7) = 6 s: not.
+        assert_eq!(largest_k_within(PG, ten), Some(6.0));
+        assert!(lag(PG, ten, 6.0) <= FIDELITY && lag(PG, ten, 7.0) > FIDELITY);
+        // A timeout of at most wait + FIDELITY caps the lag at any K.
+        assert_eq!(largest_k_within(PG, Duration::from_secs(6)), None);
+        assert_eq!(lag(PG, Duration::from_secs(5), 15.0).as_secs_f64(), 4.0);
+        let up = Reads {
+            family: vec![],
+            up: true,
+        };
+        let family = Reads {
+            family: vec!["pg_up".into()],
+            up: false,
+        };
+        assert_eq!(largest_faithful_k(PG, ten, &up), 6.0);
+        assert_eq!(largest_faithful_k(PG, ten, &family), 6.0);
+        // With a 5 s timeout nothing is late, but pg_up alone goes blind
+        // from K = 5 (the scrape times out at 1 s of wall time).
+        let five = Duration::from_secs(5);
+        assert_eq!(largest_faithful_k(PG, five, &up), f64::INFINITY);
+        assert_eq!(largest_faithful_k(PG, five, &family), 4.0);
+    }
+
+    #[test]
+    fn the_shipped_database_rule_stays_faithful_and_others_are_refused_where_they_distort() {
         let shipped =
             StackFiles::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("stack"))
                 .unwrap();
-        assert!(scan(&shipped, 1.0).is_empty());
-        let at5 = scan(&shipped, 5.0);
-        assert_eq!(at5.len(), 1, "{at5:?}");
-        assert!(
-            at5[0].starts_with(
-                "prometheus/alert-rules.yml: alert DatabaseDown: reads pg_up of postgres-exporter"
-            ),
-            "{at5:?}"
+        assert_eq!(
+            shipped.scrape_timeout_of("postgres-exporter"),
+            Some(Duration::from_secs(5))
         );
-        assert!(at5[0].contains("about 4.0s later in real time"), "{at5:?}");
+        assert!(scan(&shipped, 1.0).is_empty());
+        let rule = shipped.rule("DatabaseDown").unwrap();
+        for k in [2.0, 5.0, 10.0, 15.0] {
+            assert!(distortion(&shipped, rule, k).is_none(), "at {k}");
+        }
         let at15 = scan(&shipped, 15.0);
+        assert_eq!(at15.len(), 1, "{at15:?}");
         assert!(
-            at15[0].contains("sees the outage through up, about 9.0s later"),
+            at15[0].starts_with(
+                "prometheus/alert-rules.yml: alert DatabaseDown: reads pg_up of postgres-exporter"
+            ) && at15[0].contains("sees the outage through up, about 4.0s later")
+                && !at15[0].contains("keeps it within"),
             "{at15:?}"
         );
-        let rule = shipped.rule("DatabaseDown").unwrap();
-        assert!(blind(&shipped, rule, 15.0).is_none(), "it reads up too");
 
+        // Both series, a 10 s timeout: late from 7×.
+        let both = files_with("pg_up == 0 or up{job=\"postgres-exporter\"} == 0");
+        let rule = both.rule("DatabaseDown").unwrap();
+        assert!(distortion(&both, rule, 6.0).is_none());
+        let d = distortion(&both, rule, 15.0).unwrap();
+        assert_eq!(d.how, Distortion::Late(Duration::from_secs(9)));
+        assert!(
+            d.remedy()
+                .contains("at most 6, or a scrape timeout of at most 6s for job postgres-exporter"),
+            "{}",
+            d.remedy()
+        );
+        assert!(scan(&both, 15.0)[0].contains("more than the 5s"));
+
+        // pg_up alone: late from 7×, blind from 10×.
         let only = files_with("pg_up == 0");
         let rule = only.rule("DatabaseDown").unwrap();
-        assert!(blind(&only, rule, 9.0).is_none());
-        assert!(blind(&only, rule, 10.0).is_some());
+        assert!(distortion(&only, rule, 6.0).is_none());
+        assert!(matches!(
+            distortion(&only, rule, 8.0).unwrap().how,
+            Distortion::Late(_)
+        ));
+        let d = distortion(&only, rule, 10.0).unwrap();
+        assert_eq!(d.how, Distortion::Blind);
+        assert!(d.remedy().contains("at most 6 keeps"), "{}", d.remedy());
         let at15 = scan(&only, 15.0);
         assert!(at15[0].contains("cannot fire at this K"), "{at15:?}");
-        assert!(at15[0].contains("at most 9 keeps"), "{at15:?}");
     }
 }
