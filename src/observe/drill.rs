@@ -66,8 +66,7 @@ impl Drill {
                 }
             ));
         }
-        let timelines = self.watch.timelines();
-        let open: Vec<_> = timelines.iter().filter(|t| t.gone_at.is_none()).collect();
+        let open = self.watch.open();
         let pending: Vec<&str> = open
             .iter()
             .filter(|t| t.first_seen_firing.is_none())

@@ -112,9 +112,9 @@ fn still_open(
 ) -> Vec<String> {
     let now = Utc::now();
     watch
-        .timelines()
+        .open()
         .into_iter()
-        .filter(|t| t.gone_at.is_none() && !heartbeats.contains(&t.name))
+        .filter(|t| !heartbeats.contains(&t.name))
         .filter(|t| {
             t.first_seen_firing.is_some()
                 || fires_at(t).is_some_and(|at| at <= deadline && now <= at + SLACK)

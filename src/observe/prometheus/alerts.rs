@@ -7,7 +7,7 @@
 //! the polls came, minute by minute (a slowing watch would coarsen every
 //! timeline, and a long run is where it would show).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -135,19 +135,67 @@ pub struct AlertWatch {
 
 #[derive(Default)]
 struct WatchState {
-    timelines: Vec<AlertTimeline>,
+    /// Every alert instance seen, in the order they appeared.
+    kept: Vec<Kept>,
+    /// The instances listed at the last poll: label text → index in `kept`.
+    open: HashMap<Box<str>, usize>,
     polls: u64,
     errors: Vec<String>,
     lateness: Lateness,
 }
 
+/// One alert instance as the watch keeps it. A long run keeps one per
+/// instance (a rule on a per-job series goes pending once per job: 53 a
+/// minute in the soak), so this is what the harness's memory grows by: the
+/// label set is kept as its JSON text, one allocation of about 150 bytes,
+/// where a map of strings takes about a kilobyte.
+struct Kept {
+    labels: Box<str>,
+    active_at: Option<DateTime<Utc>>,
+    first_seen_pending: Option<DateTime<Utc>>,
+    first_seen_firing: Option<DateTime<Utc>>,
+    gone_at: Option<DateTime<Utc>>,
+}
+
+impl Kept {
+    fn timeline(&self) -> AlertTimeline {
+        // Our own serialisation of a string map reads back.
+        let labels: BTreeMap<String, String> =
+            serde_json::from_str(&self.labels).unwrap_or_default();
+        AlertTimeline {
+            name: labels.get("alertname").cloned().unwrap_or_default(),
+            labels,
+            active_at: self.active_at,
+            first_seen_pending: self.first_seen_pending,
+            first_seen_firing: self.first_seen_firing,
+            gone_at: self.gone_at,
+        }
+    }
+}
+
+/// A label set as the text it is kept and looked up by (a `BTreeMap`
+/// serialises in key order, so equal sets give equal text).
+fn label_text(labels: &BTreeMap<String, String>) -> Box<str> {
+    serde_json::to_string(labels)
+        .unwrap_or_default()
+        .into_boxed_str()
+}
+
 impl AlertWatch {
+    /// Every alert instance seen, in the order they appeared.
     pub fn timelines(&self) -> Vec<AlertTimeline> {
-        self.inner
-            .lock()
-            .expect("alert watch poisoned")
-            .timelines
-            .clone()
+        let s = self.inner.lock().expect("alert watch poisoned");
+        s.kept.iter().map(Kept::timeline).collect()
+    }
+
+    /// The instances Prometheus listed at the last poll (pending or
+    /// firing), in the order they appeared: what a live view needs,
+    /// without the run's whole history.
+    pub fn open(&self) -> Vec<AlertTimeline> {
+        let s = self.inner.lock().expect("alert watch poisoned");
+        let mut at: Vec<usize> = s.open.values().copied().collect();
+        at.sort_unstable();
+        at.into_iter().map(|i| s.kept[i].timeline()).collect()
     }
 
     pub fn poll_stats(&self) -> (u64, Vec<String>) {
@@ -167,45 +215,42 @@ impl AlertWatch {
     }
 
     fn apply(&self, alerts: Vec<ApiAlert>, now: DateTime<Utc>) {
-        let mut s = self.inner.lock().expect("alert watch poisoned");
+        let mut guard = self.inner.lock().expect("alert watch poisoned");
+        let s = &mut *guard;
         s.polls += 1;
-        // Close timelines whose alert is no longer listed.
-        for t in s.timelines.iter_mut().filter(|t| t.gone_at.is_none()) {
-            let listed = alerts.iter().any(|a| a.labels == full_labels(t));
-            if !listed {
-                t.gone_at = Some(now);
-            }
-        }
+        let mut listed: HashMap<Box<str>, usize> = HashMap::with_capacity(alerts.len());
         for a in alerts {
-            let name = a.labels.get("alertname").cloned().unwrap_or_default();
-            let open = s
-                .timelines
-                .iter_mut()
-                .find(|t| t.gone_at.is_none() && full_labels(t) == a.labels);
-            let t = match open {
-                Some(t) => t,
+            let text = label_text(&a.labels);
+            let i = match s.open.remove(&text).or_else(|| listed.get(&text).copied()) {
+                Some(i) => i,
                 None => {
-                    s.timelines.push(AlertTimeline {
-                        name,
-                        labels: a.labels.clone(),
+                    s.kept.push(Kept {
+                        labels: text.clone(),
                         active_at: a.active_at,
                         first_seen_pending: None,
                         first_seen_firing: None,
                         gone_at: None,
                     });
-                    s.timelines.last_mut().expect("just pushed")
+                    s.kept.len() - 1
                 }
             };
+            let k = &mut s.kept[i];
             match a.state.as_str() {
                 "pending" => {
-                    t.first_seen_pending.get_or_insert(now);
+                    k.first_seen_pending.get_or_insert(now);
                 }
                 "firing" => {
-                    t.first_seen_firing.get_or_insert(now);
+                    k.first_seen_firing.get_or_insert(now);
                 }
                 _ => {}
             }
+            listed.insert(text, i);
         }
+        // Instances no longer listed have resolved (or stopped pending).
+        for (_, i) in s.open.drain() {
+            s.kept[i].gone_at = Some(now);
+        }
+        s.open = listed;
     }
 
     /// Poll until cancelled. Errors are recorded (and reported), not fatal:
@@ -253,10 +298,6 @@ impl AlertWatch {
             }
         }
     }
-}
-
-fn full_labels(t: &AlertTimeline) -> BTreeMap<String, String> {
-    t.labels.clone()
 }
 
 #[cfg(test)]
@@ -328,5 +369,47 @@ mod tests {
         // Firing again later opens a new timeline.
         w.apply(vec![mk("firing")], t0 + chrono::Duration::seconds(30));
         assert_eq!(w.timelines().len(), 2);
+    }
+
+    /// A rule on a per-job series goes pending once per job: each job is
+    /// an instance of its own, kept after it is gone, and the live view
+    /// lists only those still listed.
+    #[test]
+    fn churning_instances_are_all_kept_and_only_the_listed_ones_are_open() {
+        let w = AlertWatch::default();
+        let job = |i: u32| ApiAlert {
+            labels: [
+                (
+                    "alertname".to_string(),
+                    "TrainingJobRunningLong".to_string(),
+                ),
+                ("job_id".into(), format!("job_{i}")),
+                ("tenant_id".into(), "tenant \"7\"\n".into()),
+            ]
+            .into(),
+            state: "pending".into(),
+            active_at: None,
+        };
+        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        for i in 1..=500u32 {
+            let at = t0 + chrono::Duration::seconds(i64::from(i));
+            w.apply(vec![job(i - 1), job(i)], at);
+        }
+        let all = w.timelines();
+        assert_eq!(all.len(), 501);
+        assert_eq!(all[7].labels["job_id"], "job_7");
+        assert_eq!(all[7].labels["tenant_id"], "tenant \"7\"\n");
+        assert_eq!(all[7].name, "TrainingJobRunningLong");
+        let (pending, gone) = (all[7].first_seen_pending.unwrap(), all[7].gone_at.unwrap());
+        assert_eq!((gone - pending).num_seconds(), 2, "listed in two polls");
+        let open = w.open();
+        assert_eq!(
+            open.iter()
+                .map(|t| t.labels["job_id"].as_str())
+                .collect::<Vec<_>>(),
+            ["job_499", "job_500"]
+        );
+        assert!(open.iter().all(|t| t.gone_at.is_none()));
+        assert_eq!(all.iter().filter(|t| t.gone_at.is_none()).count(), 2);
     }
 }
