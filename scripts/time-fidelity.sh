@@ -9,6 +9,10 @@
 # p50's difference from K=1, and whether the K=1 values lie inside that
 # K's [min, max]; then the trials a verdict left out, and why. Goal: every
 # p50 within 5 real seconds of K=1, and K=1 inside each K's range.
+# Then, where promtool is installed, each trial's fault-to-pending time
+# split from the run's own TSDB: the wait for the next scrape, the
+# scrape's length (an exporter's wall-clock wait) and the wait to the
+# next evaluation, which is one value per run (see docs/time-scale.md).
 #
 # Usage: scripts/time-fidelity.sh [OUT_DIR]
 #   K="1 5 10 15" (the time scales), TRIALS=5, K1_TRIALS (trials at K=1;
@@ -116,3 +120,58 @@ for n in notes:
     print(n)
 print(f"time-fidelity: {bad} row(s) outside the goal (p50 within 5 s of K=1, K=1 inside [min, max])")
 PY
+rc=$?
+
+# Where each trial's time from the fault to the rule's pending went, from
+# each run's own TSDB (needs promtool): the wait for the next scrape of the
+# job that shows the fault (random per trial), that scrape's own length
+# (where an exporter's wall-clock wait shows; the only part K changes),
+# and the wait from the scrape's end to the next rule evaluation. Scrapes
+# and evaluations tick at the same interval, so that last wait is one
+# value for a whole run: its trials sample it once, not once each.
+command -v promtool >/dev/null 2>&1 && python3 - "$out" <<'PY'
+import glob, json, os, re, subprocess, sys
+from datetime import datetime, timezone
+
+JOB = {"postgresql": "postgres-exporter"}
+
+def ms(s):
+    day, _, frac = s.rstrip("Z").partition(".")
+    t = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp()
+    return (t + float("0." + (frac or "0"))) * 1000
+
+def dump(data, match):
+    out = subprocess.run(["promtool", "tsdb", "dump", f"--match={match}", data],
+                         capture_output=True, text=True, timeout=300).stdout
+    for line in out.splitlines():
+        m = re.match(r'\{__name__="(\w+)".*\} (\S+) (\d+)$', line.strip())
+        if m:
+            yield m.group(1), float(m.group(2)), int(m.group(3))
+
+print("\nFault to pending, real seconds, per trial: next scrape + scrape length + scrape end to evaluation")
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*-k*", "*", "result.json"))):
+    r = json.load(open(path))
+    data = os.path.join(os.path.dirname(path), "data", "prometheus")
+    k = r.get("time_scale") or 1
+    faults = {(f.get("trial") or 1): f for f in r.get("faults") or []}
+    for d in r.get("detections") or []:
+        f = faults.get(d.get("trial") or 1)
+        if not (f and d.get("pending_at") and d.get("fault_took_effect_at") and os.path.isdir(data)):
+            continue
+        job = JOB.get(f["target"], f["target"])
+        series = list(dump(data, f'{{job="{job}",__name__=~"up|scrape_duration_seconds"}}'))
+        down = sorted(t for n, v, t in series if n == "up" and v == 0)
+        length = {t: v for n, v, t in series if n == "scrape_duration_seconds"}
+        at, pending = ms(d["fault_took_effect_at"]), ms(d["pending_at"])
+        first = next((t for t in down if t >= at - 1000), None)
+        if first is None or first not in length:
+            continue
+        end = first + length[first] * 1000
+        evals = sorted(t for _, _, t in dump(data, f'ALERTS{{alertname="{d["alert"]}",alertstate="pending"}}')
+                       if t >= at)
+        ev = evals[0] if evals else pending
+        parts = [(first - at) / 1000 * k, length[first] * k, (ev - end) / 1000 * k]
+        print(f"  {d['alert']:<13} K={k:<3g} trial {d.get('trial') or 1}: "
+              f"{parts[0]:5.1f} + {parts[1]:4.1f} + {parts[2]:5.1f} = {sum(parts):5.1f}")
+PY
+exit $rc
