@@ -207,25 +207,29 @@ pub fn distortion(files: &StackFiles, rule: &AlertRule, k: f64) -> Option<Distor
     }
     WALL_WAITS.iter().find_map(|w| {
         let timeout = files.scrape_timeout_of(w.job)?;
-        let reads = reads(&rule.expr, w);
-        if !reads.any() {
+        distorted(w, timeout, reads(&rule.expr, w), k)
+    })
+}
+
+/// What `k` does to a rule that reads `r` of `w`'s job, if it distorts.
+fn distorted(w: &'static WallWait, timeout: Duration, r: Reads, k: f64) -> Option<Distorted> {
+    if k <= 1.0 || !r.any() {
+        return None;
+    }
+    let how = if !r.up && times_out(w, timeout, k) {
+        Distortion::Blind
+    } else {
+        let late = lag(w, timeout, k);
+        if late <= FIDELITY {
             return None;
         }
-        let how = if !reads.up && times_out(w, timeout, k) {
-            Distortion::Blind
-        } else {
-            let late = lag(w, timeout, k);
-            if late <= FIDELITY {
-                return None;
-            }
-            Distortion::Late(late)
-        };
-        Some(Distorted {
-            wait: w,
-            timeout,
-            reads,
-            how,
-        })
+        Distortion::Late(late)
+    };
+    Some(Distorted {
+        wait: w,
+        timeout,
+        reads: r,
+        how,
     })
 }
 
@@ -275,7 +279,7 @@ pub fn scan(files: &StackFiles, k: f64) -> Vec<String> {
                     through,
                 )
             };
-            let refused = distortion(files, rule, k)
+            let refused = distorted(w, timeout, r, k)
                 .map(|d| format!("; {}", d.remedy()))
                 .unwrap_or_default();
             out.push(format!(
