@@ -232,7 +232,9 @@ impl Job {
 #[derive(Default)]
 struct Workers {
     queue: RefCell<std::collections::VecDeque<Arrival>>,
-    /// Wakes an idle worker (one per queued arrival).
+    /// Wakes an idle worker (one per queued arrival), the one idle for the
+    /// shortest time: the others stay idle and retire, so that a burst's
+    /// extra workers and their connections do not outlive it.
     ready: tokio::sync::Notify,
     /// Workers waiting on `ready` that nobody has woken yet.
     idle: Cell<usize>,
@@ -243,6 +245,48 @@ struct Workers {
     phase: Cell<usize>,
     /// The dispatcher is done: idle workers end.
     closed: Cell<bool>,
+}
+
+/// A worker idle this long ends and closes its connection: a burst's
+/// workers must not stay open (and keep a file each) for the rest of a run.
+const RETIRE_AFTER: Duration = Duration::from_secs(5);
+
+/// What an idle worker's wait ended with.
+#[derive(Debug, PartialEq)]
+enum Woken {
+    /// The dispatcher queued an arrival for it, or the run is closing.
+    Work,
+    /// Idle for [`RETIRE_AFTER`]: it has left the idle and worker counts.
+    Retired,
+}
+
+impl Workers {
+    /// Waits idle until woken, or retires after `retire_after`. Biased to
+    /// the wake-up: a worker that was handed an arrival takes it, even if
+    /// its idle time ran out in the same instant.
+    async fn wait_idle(&self, retire_after: Duration) -> Woken {
+        self.idle.set(self.idle.get() + 1);
+        tokio::select! {
+            biased;
+            () = self.ready.notified() => Woken::Work,
+            () = tokio::time::sleep(retire_after) => {
+                self.idle.set(self.idle.get() - 1);
+                self.count.set(self.count.get() - 1);
+                Woken::Retired
+            }
+        }
+    }
+
+    /// Hands a queued arrival to the idle worker idle for the shortest
+    /// time. False if none is idle.
+    fn wake_one(&self) -> bool {
+        if self.idle.get() == 0 {
+            return false;
+        }
+        self.idle.set(self.idle.get() - 1);
+        self.ready.notify_last();
+        true
+    }
 }
 
 async fn worker(
@@ -258,8 +302,9 @@ async fn worker(
             if workers.closed.get() {
                 break;
             }
-            workers.idle.set(workers.idle.get() + 1);
-            workers.ready.notified().await;
+            if workers.wait_idle(RETIRE_AFTER).await == Woken::Retired {
+                break;
+            }
             continue;
         };
         let sent = start.elapsed();
@@ -398,10 +443,7 @@ impl Dispatch {
             });
             // An idle worker takes it, or a new one (never more than
             // max-in-flight of them: in-flight counts queued arrivals).
-            if workers.idle.get() > 0 {
-                workers.idle.set(workers.idle.get() - 1);
-                workers.ready.notify_one();
-            } else if workers.count.get() < self.max {
+            if !workers.wake_one() && workers.count.get() < self.max {
                 workers.count.set(workers.count.get() + 1);
                 tokio::task::spawn_local(worker(
                     workers.clone(),
@@ -412,5 +454,74 @@ impl Dispatch {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` on a single-threaded runtime, as the engine does.
+    fn local<F: std::future::Future<Output = ()>>(f: F) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f);
+    }
+
+    /// Spawns an idle worker that records its name and how it woke.
+    fn idle_worker(
+        w: &Rc<Workers>,
+        name: &'static str,
+        retire_after: Duration,
+        log: &Rc<RefCell<Vec<(&'static str, Woken)>>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (w, log) = (w.clone(), log.clone());
+        w.count.set(w.count.get() + 1);
+        tokio::task::spawn_local(async move {
+            let how = w.wait_idle(retire_after).await;
+            log.borrow_mut().push((name, how));
+        })
+    }
+
+    #[test]
+    fn the_worker_idle_for_the_shortest_time_is_woken_and_the_others_retire() {
+        local(async {
+            let w = Rc::new(Workers::default());
+            let log = Rc::default();
+            let old = idle_worker(&w, "old", Duration::from_millis(200), &log);
+            tokio::task::yield_now().await;
+            let new = idle_worker(&w, "new", Duration::from_secs(60), &log);
+            tokio::task::yield_now().await;
+            assert_eq!((w.idle.get(), w.count.get()), (2, 2));
+
+            assert!(w.wake_one());
+            new.await.unwrap();
+            assert_eq!(*log.borrow(), [("new", Woken::Work)]);
+            assert_eq!(w.idle.get(), 1);
+
+            old.await.unwrap();
+            assert_eq!(log.borrow()[1], ("old", Woken::Retired));
+            assert_eq!((w.idle.get(), w.count.get()), (0, 1));
+            assert!(!w.wake_one(), "no idle worker is left to wake");
+        });
+    }
+
+    #[test]
+    fn a_worker_handed_an_arrival_as_its_idle_time_runs_out_takes_it() {
+        local(async {
+            let w = Rc::new(Workers::default());
+            let log = Rc::default();
+            let h = idle_worker(&w, "worker", Duration::from_millis(10), &log);
+            tokio::task::yield_now().await;
+            // Block the thread past the idle time, then hand it an arrival
+            // before it runs again: both are ready, the arrival wins.
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(w.wake_one());
+            h.await.unwrap();
+            assert_eq!(*log.borrow(), [("worker", Woken::Work)]);
+            assert_eq!((w.idle.get(), w.count.get()), (0, 1));
+        });
     }
 }
