@@ -25,7 +25,8 @@
 //!   only when exactly one alert set was flushed there then;
 //! - a PagerDuty event's `dedup_key` is Alertmanager's SHA-256 of the group
 //!   key, so it names the tap flush of its group exactly; the nearest such
-//!   flush within [`FLUSH_WINDOW`] gives its alerts, else (a delivery
+//!   flush within [`FLUSH_WINDOW`] in the event's own state (a trigger is
+//!   a firing flush, a resolve a resolved one) gives its alerts, else (a delivery
 //!   Alertmanager retried after PagerDuty failed arrives long after the
 //!   tap's copy of the same flush) the latest earlier flush of that group
 //!   in the event's own state;
@@ -314,14 +315,21 @@ fn by_group_key(
     taps: &[(&Arrival, &Flush)],
 ) -> Result<(Vec<NotifiedAlert>, Attribution), String> {
     let same_group = |f: &Flush| dedup_key(&f.group_key) == key;
-    if let Some((_, f)) = near(a, taps).into_iter().find(|(_, f)| same_group(f)) {
+    // A trigger is a firing flush and a resolve a resolved one: a retried
+    // trigger that lands beside the group's resolving flush is not it.
+    let same_state =
+        |f: &Flush| status == NotificationStatus::Unknown || overall(&f.alerts) == status;
+    if let Some((_, f)) = near(a, taps)
+        .into_iter()
+        .find(|(_, f)| same_group(f) && same_state(f))
+    {
         return Ok((f.alerts.clone(), Attribution::GroupKey));
     }
     // A retried delivery: the latest earlier flush of the group, in the
-    // state the event carries (a trigger is a firing flush).
+    // state the event carries.
     taps.iter()
         .filter(|(t, f)| t.receiver == a.receiver && t.at <= a.at && same_group(f))
-        .filter(|(_, f)| status == NotificationStatus::Unknown || overall(&f.alerts) == status)
+        .filter(|(_, f)| same_state(f))
         .max_by_key(|(t, _)| t.at)
         .map(|(_, f)| (f.alerts.clone(), Attribution::GroupKey))
         .ok_or_else(|| {
@@ -463,6 +471,36 @@ mod tests {
         assert!(
             matches!(&ns[0].attribution, Attribution::Unattributed(why) if why.contains("nor before it"))
         );
+    }
+
+    #[test]
+    fn a_retried_trigger_landing_beside_the_groups_resolving_flush_is_the_firing_flush() {
+        // PagerDuty recovered just as the alert resolved: the retried
+        // trigger arrives a second after the tap's copy of the resolving
+        // flush. It is the page, not the resolution.
+        let mut resolved = fixture("tap-1.json");
+        resolved["status"] = "resolved".into();
+        for a in resolved["alerts"].as_array_mut().unwrap() {
+            a["status"] = "resolved".into();
+        }
+        let resolving = Arrival {
+            at: at(20_000),
+            receiver: "critical".into(),
+            kind: ArrivalKind::Tap {
+                flush: parse_flush(&resolved).unwrap(),
+            },
+        };
+        let arrivals = [
+            tap(0, "tap-1.json"),
+            slack(1, "slack-1.json"),
+            resolving,
+            pagerduty(21_000, "pagerduty-1.json"),
+        ];
+        let ns = attribute(&arrivals);
+        let page = &ns[1];
+        assert_eq!(page.destination, Destination::PagerDuty);
+        assert_eq!(page.status, NotificationStatus::Firing);
+        assert_eq!(job_status(page), job_status(&ns[0]));
     }
 
     #[test]
