@@ -11,7 +11,11 @@
 //! - *workers*, each owning a connection, take queued arrivals, send them
 //!   and record the outcome directly: no task per request, no channel and
 //!   no lock between threads. That is what lets one core send about as
-//!   much as wrk and oha (`scripts/compare-load-tools.sh`).
+//!   much as wrk and oha (`scripts/compare-load-tools.sh`). A burst opens
+//!   workers; afterwards the one idle for the shortest time is woken
+//!   first, so the rest stay idle and retire after [`RETIRE_AFTER`],
+//!   closing their connections: a long run's open files follow its load,
+//!   not its worst second.
 //!
 //! Nothing waits for responses to send the next request: a slow server
 //! cannot slow the arrival rate (open model).
