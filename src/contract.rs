@@ -2,7 +2,7 @@
 //! dashboards query, with its type, labels, and who exposes it.
 //!
 //! One table, checked from both sides: a test fails when a rule or a
-//! dashboard names a metric that is not here (tests/stack_files.rs), and
+//! dashboard names a metric that is not here (tests/features/stack_files.rs), and
 //! when a mock service exposes one of its metrics with another type or
 //! other labels than listed here (the mock tests). A rename on either side
 //! fails the build.

@@ -4,7 +4,7 @@
 //! `--yes`, and the revert journal: `zeta-bench revert` replays what a
 //! killed run left open, and `run` and `up` refuse to start until it has.
 
-mod common;
+use crate::common;
 
 use common::Project;
 

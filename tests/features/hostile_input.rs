@@ -3,7 +3,7 @@
 //! impossible durations and rates, a load that sends nothing, a bad
 //! `--time-scale`, and files a scenario names that are not there.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

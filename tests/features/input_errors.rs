@@ -1,7 +1,7 @@
 //! Invalid input exits 2 before anything starts, naming file:line:column,
 //! the field, and what was expected, for every problem in the file.
 
-mod common;
+use crate::common;
 
 use common::Project;
 

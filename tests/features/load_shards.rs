@@ -3,7 +3,7 @@
 //! and `zeta-bench report` merges their reports into the whole schedule.
 //! Also `zeta-bench load scenario.yml` with the scenario's `target:`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};

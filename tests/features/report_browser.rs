@@ -2,7 +2,7 @@
 //! did not draw itself, has every section, and loads in a real browser
 //! (headless Chromium) without errors; JUnit and Markdown say the same.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,7 +3,7 @@
 //! amtool (config, and the route of every alert), dashboards against
 //! provisioning, and the metric contract.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! failed: an untrusted certificate, or one for another name. The server is
 //! a small HTTP/1.1-over-rustls responder with a CA this test generates.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::Arc;
