@@ -9,7 +9,7 @@ use std::time::Duration;
 use promql_parser::parser::{self, Expr, Offset, VectorSelector};
 
 /// promql-parser, with its panics (a huge bare-number range overflows a
-/// `Duration` inside it, found by `tests/features/fuzz.rs`) turned into errors:
+/// `Duration` inside it, found by `tests/fuzz.rs`) turned into errors:
 /// expressions come from the user's files.
 pub fn parse(expr: &str) -> Result<Expr, String> {
     // The lint, the label checks, the hazards and the floors each read
@@ -299,7 +299,7 @@ mod tests {
 
 #[cfg(test)]
 mod fuzz_findings {
-    /// Found by tests/features/fuzz.rs: promql-parser overflows a Duration (and
+    /// Found by tests/fuzz.rs: promql-parser overflows a Duration (and
     /// panics) on a huge bare-number range. It is an error here.
     #[test]
     fn a_range_too_large_for_the_parser_is_an_error_not_a_panic() {

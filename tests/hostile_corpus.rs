@@ -7,7 +7,7 @@
 //! printed back, no run directory made, in bounded memory. With
 //! `ZETA_SHOW=1` the test prints each refusal's first line.
 
-use crate::common;
+mod common;
 
 use std::path::Path;
 use std::process::Command;
