@@ -7,7 +7,7 @@
 //! and a halt
 //! condition that reverts everything within 2 s and ends INCOMPLETE.
 
-use crate::common;
+mod common;
 
 use std::time::Duration;
 

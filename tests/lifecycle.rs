@@ -2,7 +2,7 @@
 //! start, after SIGINT in the middle of the load, after SIGTERM during
 //! start-up.
 
-use crate::common;
+mod common;
 
 use std::time::Duration;
 

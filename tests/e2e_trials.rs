@@ -3,7 +3,7 @@
 //! its own fault, the spread inside the band the configuration allows, and
 //! the inputs that cannot make trials refused before anything starts.
 
-use crate::common;
+mod common;
 
 use common::{FAST_SCENARIO, Project, survivors};
 

@@ -3,7 +3,7 @@
 //! the scenario expects, and Alertmanager's own failed notifications fail
 //! delivery even when another integration got through.
 
-use crate::common;
+mod common;
 
 use common::Project;
 

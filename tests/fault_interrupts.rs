@@ -2,7 +2,7 @@
 //! broken: no process the harness started is running (frozen ones
 //! included), no port it took is listening, nothing it mounted is mounted.
 
-use crate::common;
+mod common;
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //! them on PATH the same SLOs are reported as not measured (tested by the
 //! other end-to-end tests).
 
-use crate::common;
+mod common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! produces the errors (and cache misses) that DatabaseDown and
 //! CacheHitRateLow exist for.
 
-use crate::common;
+mod common;
 
 use std::time::Duration;
 
