@@ -314,22 +314,20 @@ fn by_group_key(
     status: NotificationStatus,
     taps: &[(&Arrival, &Flush)],
 ) -> Result<(Vec<NotifiedAlert>, Attribution), String> {
-    let same_group = |f: &Flush| dedup_key(&f.group_key) == key;
-    // A trigger is a firing flush and a resolve a resolved one: a retried
-    // trigger that lands beside the group's resolving flush is not it.
-    let same_state =
-        |f: &Flush| status == NotificationStatus::Unknown || overall(&f.alerts) == status;
-    if let Some((_, f)) = near(a, taps)
-        .into_iter()
-        .find(|(_, f)| same_group(f) && same_state(f))
-    {
+    // Its group, in its state: a trigger is a firing flush and a resolve a
+    // resolved one, so a retried trigger that lands beside the group's
+    // resolving flush is not it.
+    let its_flush = |f: &Flush| {
+        dedup_key(&f.group_key) == key
+            && (status == NotificationStatus::Unknown || overall(&f.alerts) == status)
+    };
+    if let Some((_, f)) = near(a, taps).into_iter().find(|(_, f)| its_flush(f)) {
         return Ok((f.alerts.clone(), Attribution::GroupKey));
     }
     // A retried delivery: the latest earlier flush of the group, in the
     // state the event carries.
     taps.iter()
-        .filter(|(t, f)| t.receiver == a.receiver && t.at <= a.at && same_group(f))
-        .filter(|(_, f)| same_state(f))
+        .filter(|(t, f)| t.receiver == a.receiver && t.at <= a.at && its_flush(f))
         .max_by_key(|(t, _)| t.at)
         .map(|(_, f)| (f.alerts.clone(), Attribution::GroupKey))
         .ok_or_else(|| {
