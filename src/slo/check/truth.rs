@@ -393,15 +393,18 @@ fn find_key<'e>(
     s: &TruthSeries,
     expected: &'e BTreeMap<Key, Expected>,
 ) -> Option<(&'e Key, &'e Expected)> {
-    expected.iter().find(|(k, _)| {
-        p.by.iter().zip(k.iter()).all(|(l, v)| {
-            let got = s.labels.get(l).map(String::as_str).unwrap_or("");
-            if l == "endpoint" {
-                route_matches(got, v)
-            } else {
-                got == v
-            }
-        })
+    expected.iter().find(|(k, _)| of_group(&p.by, s, k))
+}
+
+/// Whether series `s` is the group `key` (values of `by`, in order).
+fn of_group(by: &[String], s: &TruthSeries, key: &Key) -> bool {
+    by.iter().zip(key.iter()).all(|(l, v)| {
+        let got = s.labels.get(l).map(String::as_str).unwrap_or("");
+        if l == "endpoint" {
+            route_matches(got, v)
+        } else {
+            got == v
+        }
     })
 }
 
