@@ -47,6 +47,13 @@ pub struct PanelTruth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_s: Option<f64>,
     pub series: Vec<TruthSeries>,
+    /// Per group (the `by` labels), what the counter a count panel reads
+    /// had already counted at the first sample of each of its series born
+    /// inside the window: `rate` and `increase` cannot see those requests.
+    /// Mostly one per series; more where a service answers a backlog
+    /// before its first scrape (after a freeze). Empty when not asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_first_scrape: Vec<TruthSeries>,
     /// The finite `le` bounds of the histogram a latency panel reads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<f64>,
@@ -95,12 +102,21 @@ pub async fn observe(
             at,
             window_s,
             series: Vec::new(),
+            before_first_scrape: Vec::new(),
             buckets: Vec::new(),
             error: None,
         };
         match instant(prometheus, http, &expr, at).await {
             Ok(series) => r.series = series,
             Err(e) => r.error = Some(e),
+        }
+        let counts = matches!(t.shows, Shows::RequestRate | Shows::RequestCount);
+        if let Some(q) = window_s.and_then(|w| first_scrape_query(&expr, &t.by, w))
+            && counts
+            && r.error.is_none()
+        {
+            // Not known is the judge's fallback (one per series), not an error.
+            r.before_first_scrape = instant(prometheus, http, &q, at).await.unwrap_or_default();
         }
         if t.shows == Shows::LatencyQuantile && r.error.is_none() {
             match buckets(prometheus, http, &expr, at).await {
@@ -111,6 +127,22 @@ pub async fn observe(
         out.push(r);
     }
     out
+}
+
+/// For a count panel over a `w`-second window: per group of `by`, the
+/// first sample in the window of each series of its counter that has no
+/// sample in the hour (or window, if longer) before (it was born inside;
+/// an hour, so that a service frozen for the window before does not pass
+/// for new). A counter never decreases but at a reset, so its least value
+/// in the window is its first, or less.
+pub fn first_scrape_query(expr: &str, by: &[String], w: f64) -> Option<String> {
+    let vs = crate::stackfiles::prometheus::promql::counted_selector(expr)?;
+    let ms = |s: f64| format!("{}ms", (s * 1000.0).round() as u64);
+    let (before, w) = (ms(w.max(3600.0)), ms(w));
+    Some(format!(
+        "sum by ({}) (min_over_time({vs}[{w}]) unless last_over_time({vs}[{before}] offset {w}))",
+        by.join(", ")
+    ))
 }
 
 /// `expr` at `at`: its series, or Prometheus' error.
@@ -206,6 +238,23 @@ async fn buckets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_panels_first_samples_are_asked_of_its_counter_alone() {
+        let q = first_scrape_query(
+            r#"sum by (tenant_id) (increase(api_requests_total{tenant_id=~".*"}[5m]))"#,
+            &["tenant_id".into()],
+            300.0,
+        );
+        assert_eq!(
+            q.as_deref(),
+            Some(
+                r#"sum by (tenant_id) (min_over_time(api_requests_total{tenant_id=~".*"}[300000ms]) unless last_over_time(api_requests_total{tenant_id=~".*"}[3600000ms] offset 300000ms))"#
+            )
+        );
+        let ratio = "sum(rate(a_total[5m])) / sum(rate(b_total[5m]))";
+        assert_eq!(first_scrape_query(ratio, &[], 300.0), None);
+    }
 
     #[test]
     fn vectors_and_scalars_read_as_series() {

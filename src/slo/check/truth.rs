@@ -31,8 +31,12 @@
 //! A service creates a labelled series at its first request, so the
 //! increments before that series' first scrape are invisible to `rate`
 //! and `increase` (the series was not there to start from 0). The low end
-//! allows one lost request per underlying series the group can have (one
-//! per tenant and status of it that the load sent).
+//! allows the larger of one lost request per underlying series the group
+//! can have (one per endpoint, tenant and status of it that the load sent)
+//! and what Prometheus says the group's series held at their first sample
+//! in the window. The second is more after a freeze: the service answers
+//! its backlog before the first scrape, and a series born in that burst
+//! starts at several requests.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -296,10 +300,22 @@ fn count_expectations(
                     format!(", / {}", human_secs(per))
                 }
             );
+            // The larger of: one per series the group can have, and what
+            // Prometheus says its series had counted when first scraped.
+            let first = before_first_scrape(p, &k);
+            let unseen = (cells as f64).max(first);
+            let burst = if first > cells as f64 {
+                format!(
+                    "; {} counted before their series' first scrape",
+                    show(first)
+                )
+            } else {
+                String::new()
+            };
             let e = Expected {
-                lo: ((lo * (1.0 - slo.tolerance) - slack - cells as f64) / per).max(0.0),
+                lo: ((lo * (1.0 - slo.tolerance) - slack - unseen) / per).max(0.0),
                 hi: (hi * (1.0 + slo.tolerance) + slack) / per,
-                how: format!("{} {unit}: {how}", show(hi / per)),
+                how: format!("{} {unit}: {how}{burst}", show(hi / per)),
             };
             (k, e)
         })
@@ -406,6 +422,16 @@ fn of_group(by: &[String], s: &TruthSeries, key: &Key) -> bool {
             got == v
         }
     })
+}
+
+/// What the group's counter series had counted at their first scrape in
+/// the window, as Prometheus said (`PanelTruth::before_first_scrape`).
+fn before_first_scrape(p: &PanelTruth, key: &Key) -> f64 {
+    p.before_first_scrape
+        .iter()
+        .filter(|s| of_group(&p.by, s, key))
+        .map(|s| s.value)
+        .sum()
 }
 
 fn show_key(by: &[String], key: &Key) -> String {

@@ -77,6 +77,7 @@ fn panel(shows: &str, by: &[&str], window: Option<f64>, series: Vec<TruthSeries>
         at: (START + 70) as f64,
         window_s: window,
         series,
+        before_first_scrape: Vec::new(),
         buckets: Vec::new(),
         error: None,
     }
@@ -197,6 +198,34 @@ fn a_missing_group_fails() {
         "{:?}",
         r.details
     );
+}
+
+#[test]
+fn requests_counted_before_their_series_first_scrape_lower_that_groups_low_end_only() {
+    let l = load();
+    // tenant_002's series were born in a burst (a service answering its
+    // backlog after a freeze) holding 100 requests at their first scrape.
+    let calls = |t2: f64| {
+        vec![
+            series(&[("tenant_id", "tenant_001")], 300.0),
+            series(&[("tenant_id", "tenant_002")], t2),
+            series(&[("tenant_id", "tenant_003")], 300.0),
+            series(&[("tenant_id", "tenant_004")], 200.0),
+        ]
+    };
+    let judged = |first: &[(&str, f64)]| {
+        let mut p = panel("request_count", &["tenant_id"], Some(3600.0), calls(200.0));
+        p.before_first_scrape = first
+            .iter()
+            .map(|(t, v)| series(&[("tenant_id", t)], *v))
+            .collect();
+        judge(&slo(), &[p], &ground(&l))
+    };
+    assert_eq!(judged(&[("tenant_002", 100.0)]).status, Status::Pass);
+    let r = judged(&[("tenant_003", 100.0)]);
+    assert_eq!(r.status, Status::Fail, "another group's burst: {r:?}");
+    assert!(r.details[0].contains("tenant_id=\"tenant_002\""), "{r:?}");
+    assert_eq!(judged(&[]).status, Status::Fail, "one per series only");
 }
 
 #[test]

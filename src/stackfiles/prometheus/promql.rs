@@ -253,6 +253,32 @@ fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// The one counter a request-rate or request-count panel counts: the
+/// selector of `expr` (`x_total{a="b"}`) when it is the only one and it is
+/// the range of a `rate` or `increase`, without `offset` or `@`. None for
+/// anything else (ratios, recorded rates, instant selectors), where what a
+/// counter's first sample hides cannot be told.
+pub fn counted_selector(expr: &str) -> Option<String> {
+    fn counted(e: &Expr, out: &mut Vec<VectorSelector>) {
+        if let Expr::Call(c) = e
+            && matches!(c.func.name, "rate" | "increase")
+            && let Some(Expr::MatrixSelector(m)) = c.args.args.first().map(|a| a.as_ref())
+        {
+            out.push(m.vs.clone());
+            return;
+        }
+        children(e).into_iter().for_each(|c| counted(c, out));
+    }
+    let ast = parse(expr).ok()?;
+    let (mut all, mut ranged) = (Vec::new(), Vec::new());
+    collect_selectors(&ast, &mut all);
+    counted(&ast, &mut ranged);
+    match (all.as_slice(), ranged.as_slice()) {
+        ([_], [vs]) if vs.offset.is_none() && vs.at.is_none() => Some(vs.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +302,22 @@ mod tests {
     fn sub_second_windows_keep_millisecond_precision() {
         let out = scale_expr("rate(x[15s])", 10.0).unwrap();
         assert!(out.contains("[1s500ms]"), "{out}");
+    }
+
+    #[test]
+    fn the_counter_a_rate_panel_counts_is_its_one_ranged_selector() {
+        let c = |e: &str| counted_selector(e);
+        assert_eq!(
+            c(r#"sum by (tenant_id) (increase(api_requests_total{tenant_id=~"t.*"}[1h]))"#)
+                .as_deref(),
+            Some(r#"api_requests_total{tenant_id=~"t.*"}"#)
+        );
+        assert_eq!(c("sum(rate(x_total[5m]))").as_deref(), Some("x_total"));
+        assert_eq!(c("sum(rate(x_total[5m] offset 1m))"), None);
+        assert_eq!(c("sum(rate(x_total[5m])) / sum(rate(y_total[5m]))"), None);
+        assert_eq!(c("sum(job:x:rate5m)"), None);
+        assert_eq!(c("sum(avg_over_time(job:x:rate5m[5m]))"), None);
+        assert_eq!(c("sum(rate("), None);
     }
 
     #[test]
