@@ -557,6 +557,9 @@ fn check_latency(
                 .unwrap_or_default()
         ));
     }
+    if let Some(why) = unsteady(p, load, w) {
+        return Err(why);
+    }
     if p.by.iter().any(|l| l != "endpoint") {
         return Err("latency is known per endpoint only".into());
     }
@@ -600,6 +603,38 @@ fn check_latency(
         );
     }
     Ok(check_groups(p, &expected))
+}
+
+/// Why the whole run's latencies are not the reference for a panel whose
+/// window holds only part of the load, when they are not: the load's
+/// slowest second (its per-second p95) inside the window and outside it
+/// are more than half again plus 5 ms apart. The load keeps its latency
+/// histograms for the whole run, so a stall outside the window (or only
+/// inside it) would move the expected quantile away from what the panel
+/// rightly shows. Steady long runs stay checked.
+fn unsteady(p: &PanelTruth, load: &LoadReport, w: &Window) -> Option<String> {
+    let length = w.length.filter(|_| !w.whole)?;
+    let start = load.started_at?.timestamp_millis() as f64 / 1000.0;
+    let from = (p.at - length - start).floor();
+    let (mut inside, mut outside) = (0.0_f64, 0.0_f64);
+    for s in load.timeline.iter().filter(|s| s.requests > 0) {
+        let slowest = if s.t as f64 >= from {
+            &mut inside
+        } else {
+            &mut outside
+        };
+        *slowest = slowest.max(s.p95_ms);
+    }
+    let apart = |a: f64, b: f64| a > b * 1.5 + 5.0;
+    (apart(inside, outside) || apart(outside, inside)).then(|| {
+        format!(
+            "not steady: the panel's {} window holds {:.0} % of the load, whose slowest second had a p95 of {} ms inside the window and {} ms outside it; the load's latencies are kept for the whole run only, so they are not the reference for the window",
+            human_secs(length),
+            w.share * 100.0,
+            show(inside),
+            show(outside)
+        )
+    })
 }
 
 fn show_secs(v: f64) -> String {

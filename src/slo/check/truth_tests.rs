@@ -377,3 +377,37 @@ fn latency_panels_of_a_run_with_faults_are_listed_not_judged() {
         "{r:?}"
     );
 }
+
+/// `latency_load` over 600 s, its slowest second's p95 `stall` ms at
+/// t = 100 and 1 ms elsewhere, with a p95 panel over the last 300 s.
+fn long_latency_run(stall: f64, value: f64) -> (LoadReport, PanelTruth) {
+    let mut l = latency_load();
+    l.timeline = (0..600)
+        .map(|t| SecondPoint {
+            t,
+            requests: 20,
+            errors: 0,
+            p95_ms: if t == 100 { stall } else { 1.0 },
+        })
+        .collect();
+    let mut p = latency_panel(0.95, value);
+    p.at = (START + 605) as f64;
+    (l, p)
+}
+
+#[test]
+fn a_latency_panel_over_part_of_an_unsteady_run_is_listed_not_judged() {
+    // A stall before the window: the run's quantiles are not the window's.
+    let (l, p) = long_latency_run(500.0, 0.0025);
+    let r = judge(&slo(), &[p], &ground(&l));
+    assert_eq!(r.status, Status::NotMeasured, "{r:?}");
+    assert!(
+        r.details[0].contains("not steady") && r.details[0].contains("500 ms outside"),
+        "{r:?}"
+    );
+    // A steady long run is still judged: the wrong quantile fails.
+    let (l, p) = long_latency_run(1.0, 0.0025);
+    assert_eq!(judge(&slo(), &[p], &ground(&l)).status, Status::Fail);
+    let (l, p) = long_latency_run(1.0, 0.00475);
+    assert_eq!(judge(&slo(), &[p], &ground(&l)).status, Status::Pass);
+}
