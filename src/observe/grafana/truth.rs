@@ -111,9 +111,9 @@ pub async fn observe(
             Err(e) => r.error = Some(e),
         }
         let counts = matches!(t.shows, Shows::RequestRate | Shows::RequestCount);
-        if let Some(q) = window_s.and_then(|w| first_scrape_query(&expr, &t.by, w))
-            && counts
+        if counts
             && r.error.is_none()
+            && let Some(q) = window_s.and_then(|w| first_scrape_query(&expr, &t.by, w))
         {
             // Not known is the judge's fallback (one per series), not an error.
             r.before_first_scrape = instant(prometheus, http, &q, at).await.unwrap_or_default();
@@ -136,9 +136,10 @@ pub async fn observe(
 /// for new). A counter never decreases but at a reset, so its least value
 /// in the window is its first, or less.
 pub fn first_scrape_query(expr: &str, by: &[String], w: f64) -> Option<String> {
+    use crate::input::units::{format_duration, saturating_secs};
     let vs = crate::stackfiles::prometheus::promql::counted_selector(expr)?;
-    let ms = |s: f64| format!("{}ms", (s * 1000.0).round() as u64);
-    let (before, w) = (ms(w.max(3600.0)), ms(w));
+    let d = |s: f64| format_duration(saturating_secs(s));
+    let (before, w) = (d(w.max(3600.0)), d(w));
     Some(format!(
         "sum by ({}) (min_over_time({vs}[{w}]) unless last_over_time({vs}[{before}] offset {w}))",
         by.join(", ")
@@ -249,7 +250,7 @@ mod tests {
         assert_eq!(
             q.as_deref(),
             Some(
-                r#"sum by (tenant_id) (min_over_time(api_requests_total{tenant_id=~".*"}[300000ms]) unless last_over_time(api_requests_total{tenant_id=~".*"}[3600000ms] offset 300000ms))"#
+                r#"sum by (tenant_id) (min_over_time(api_requests_total{tenant_id=~".*"}[5m]) unless last_over_time(api_requests_total{tenant_id=~".*"}[1h] offset 5m))"#
             )
         );
         let ratio = "sum(rate(a_total[5m])) / sum(rate(b_total[5m]))";

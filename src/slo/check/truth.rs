@@ -178,6 +178,8 @@ fn check_panel(
 struct Window {
     /// Its length in seconds (none: an instant selector).
     length: Option<f64>,
+    /// Where it starts, in seconds since the load started (0 for none).
+    from: f64,
     /// Share of the load's requests inside it.
     share: f64,
     /// Whether it holds the whole load.
@@ -198,6 +200,7 @@ impl Window {
         let Some(w) = p.window_s else {
             return Ok(Window {
                 length: None,
+                from: 0.0,
                 share: 1.0,
                 whole: true,
                 load_s: last,
@@ -212,6 +215,7 @@ impl Window {
             .sum();
         Ok(Window {
             length: Some(w),
+            from,
             share: if total == 0 {
                 0.0
             } else {
@@ -557,7 +561,7 @@ fn check_latency(
                 .unwrap_or_default()
         ));
     }
-    if let Some(why) = unsteady(p, load, w) {
+    if let Some(why) = unsteady(load, w) {
         return Err(why);
     }
     if p.by.iter().any(|l| l != "endpoint") {
@@ -612,13 +616,11 @@ fn check_latency(
 /// histograms for the whole run, so a stall outside the window (or only
 /// inside it) would move the expected quantile away from what the panel
 /// rightly shows. Steady long runs stay checked.
-fn unsteady(p: &PanelTruth, load: &LoadReport, w: &Window) -> Option<String> {
+fn unsteady(load: &LoadReport, w: &Window) -> Option<String> {
     let length = w.length.filter(|_| !w.whole)?;
-    let start = load.started_at?.timestamp_millis() as f64 / 1000.0;
-    let from = (p.at - length - start).floor();
     let (mut inside, mut outside) = (0.0_f64, 0.0_f64);
     for s in load.timeline.iter().filter(|s| s.requests > 0) {
-        let slowest = if s.t as f64 >= from {
+        let slowest = if s.t as f64 >= w.from.floor() {
             &mut inside
         } else {
             &mut outside

@@ -167,29 +167,13 @@ fn scale(e: &mut Expr, k: f64) {
 
 fn collect_windows(e: &Expr, out: &mut Vec<Duration>) {
     match e {
-        Expr::Aggregate(a) => {
-            collect_windows(&a.expr, out);
-            if let Some(p) = &a.param {
-                collect_windows(p, out);
-            }
-        }
-        Expr::Unary(u) => collect_windows(&u.expr, out),
-        Expr::Binary(b) => {
-            collect_windows(&b.lhs, out);
-            collect_windows(&b.rhs, out);
-        }
-        Expr::Paren(p) => collect_windows(&p.expr, out),
-        Expr::Subquery(s) => {
-            out.push(s.range);
-            collect_windows(&s.expr, out);
-        }
+        Expr::Subquery(s) => out.push(s.range),
         Expr::MatrixSelector(m) => out.push(m.range),
-        Expr::Call(c) => c.args.args.iter().for_each(|a| collect_windows(a, out)),
-        Expr::VectorSelector(_)
-        | Expr::NumberLiteral(_)
-        | Expr::StringLiteral(_)
-        | Expr::Extension(_) => {}
+        _ => {}
     }
+    children(e)
+        .into_iter()
+        .for_each(|c| collect_windows(c, out));
 }
 
 /// Every metric name selected in `expr` (`rate(x_total[5m]) / y` → x_total,
@@ -269,10 +253,9 @@ pub fn counted_selector(expr: &str) -> Option<String> {
         }
         children(e).into_iter().for_each(|c| counted(c, out));
     }
-    let ast = parse(expr).ok()?;
-    let (mut all, mut ranged) = (Vec::new(), Vec::new());
-    collect_selectors(&ast, &mut all);
-    counted(&ast, &mut ranged);
+    let all = vector_selectors(expr).ok()?;
+    let mut ranged = Vec::new();
+    counted(&parse(expr).ok()?, &mut ranged);
     match (all.as_slice(), ranged.as_slice()) {
         ([_], [vs]) if vs.offset.is_none() && vs.at.is_none() => Some(vs.to_string()),
         _ => None,
