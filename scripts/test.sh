@@ -46,7 +46,7 @@ tools="${ZETA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/zeta-bench/tools}/bin"
 if [ -x "$tools/prometheus" ] && [ -x "$tools/alertmanager" ]; then
   echo "test.sh: version matrix: the end-to-end detection tests on $("$tools/prometheus" --version 2>&1 | head -1) and $("$tools/alertmanager" --version 2>&1 | head -1)"
   ZETA_BIN="prometheus=$tools/prometheus,promtool=$tools/promtool,alertmanager=$tools/alertmanager,amtool=$tools/amtool" \
-    cargo test --locked --test e2e_service_down --test e2e_detection --test e2e_attribution -- --ignored --test-threads=1
+    cargo test --locked --test e2e -- --ignored --test-threads=1 service_down:: detection:: attribution::
 else
   echo "test.sh: WARNING: the Go-built Prometheus 3 and Alertmanager are not in $tools (see scripts/go-tools.sh): the version matrix was NOT RUN" >&2
 fi

@@ -3,7 +3,7 @@
 //! resolves after the revert, and afterwards nothing the harness started is
 //! left running or listening.
 
-mod common;
+use crate::common;
 
 use common::{Project, bound_ports, survivors};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! the shipped scenario passes, and three broken stacks each fail for the
 //! reason a user would need to see.
 
-mod common;
+use crate::common;
 
 use common::{FAST_SCENARIO, Project, survivors};
 use tokio_util::sync::CancellationToken;

@@ -10,7 +10,7 @@
 //! fails to evaluate is told by the shipped PrometheusRuleFailures; a dead
 //! Jaeger leaves the services serving, and TargetDown tells.
 
-mod common;
+use crate::common;
 
 use common::Project;
 use zeta_bench::names::SloKind;

@@ -3,7 +3,7 @@
 //! its own fault, the spread inside the band the configuration allows, and
 //! the inputs that cannot make trials refused before anything starts.
 
-mod common;
+use crate::common;
 
 use common::{FAST_SCENARIO, Project, survivors};
 

@@ -2,7 +2,7 @@
 //! into it and reverts on its own (duration over, or Ctrl-C), and Ctrl-C on
 //! `up` tears everything down.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

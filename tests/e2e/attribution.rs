@@ -6,7 +6,7 @@
 //! resolved, and each is counted as it is. PagerDuty's events are matched to
 //! the same group by their `dedup_key`.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! the scenario expects, and Alertmanager's own failed notifications fail
 //! delivery even when another integration got through.
 
-mod common;
+use crate::common;
 
 use common::Project;
 

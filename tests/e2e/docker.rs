@@ -4,7 +4,7 @@
 //! so in one line and passes; what is always checked is that asking for
 //! docker without an engine is "could not run" (exit 3) with the reason.
 
-mod common;
+use crate::common;
 
 use common::Project;
 

@@ -8,7 +8,7 @@
 //! them on PATH the same SLOs are reported as not measured (tested by the
 //! other end-to-end tests).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

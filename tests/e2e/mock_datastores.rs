@@ -3,7 +3,7 @@
 //! produces the errors (and cache misses) that DatabaseDown and
 //! CacheHitRateLow exist for.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

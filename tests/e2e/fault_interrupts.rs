@@ -2,7 +2,7 @@
 //! broken: no process the harness started is running (frozen ones
 //! included), no port it took is listening, nothing it mounted is mounted.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

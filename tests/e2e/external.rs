@@ -6,7 +6,7 @@
 //! credentials from the environment without ever printing them, and say
 //! "not measured" where it cannot see notifications.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,14 +44,16 @@ fn stand_ins() -> (String, Seen) {
                         }
                         "/grafana/api/ds/query" => (
                             200,
-                            include_str!("fixtures/grafana/ds_query_prometheus_response.json")
+                            include_str!("../fixtures/grafana/ds_query_prometheus_response.json")
                                 .to_string(),
                         ),
                         "/loki/ready" => (200, "ready".to_string()),
                         "/loki/loki/api/v1/query_range" => (
                             200,
-                            include_str!("fixtures/loki/marshal_query_range_streams_response.json")
-                                .to_string(),
+                            include_str!(
+                                "../fixtures/loki/marshal_query_range_streams_response.json"
+                            )
+                            .to_string(),
                         ),
                         "/jaeger/" => (200, "<html></html>".to_string()),
                         "/jaeger/api/v3/services" => {

@@ -2,7 +2,7 @@
 //! start, after SIGINT in the middle of the load, after SIGTERM during
 //! start-up.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! remote sampling endpoint tells them, so the seed's production strategy
 //! (10 %) fails the 100 % target.
 
-mod common;
+use crate::common;
 
 use common::{Project, survivors};
 use zeta_bench::stack::binaries::{Binaries, find};

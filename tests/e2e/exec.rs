@@ -7,7 +7,7 @@
 //! and a halt
 //! condition that reverts everything within 2 s and ends INCOMPLETE.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
