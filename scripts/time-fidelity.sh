@@ -145,6 +145,10 @@ from datetime import datetime, timezone
 rest = {}
 
 JOB = {"postgresql": "postgres-exporter"}
+# The series whose 0 shows the fault, beside `up`: at 1× postgres_exporter
+# answers its scrape after its wait, so `up` stays 1 and pg_up reads 0; at
+# a K where the scaled timeout cuts the scrape short, `up` reads 0.
+SHOWS = {"postgresql": "pg_up"}
 
 def ms(s):
     day, _, frac = s.rstrip("Z").partition(".")
@@ -170,8 +174,9 @@ for path in sorted(glob.glob(os.path.join(sys.argv[1], "*-k*", "*", "result.json
         if not (f and d.get("pending_at") and d.get("fault_took_effect_at") and os.path.isdir(data)):
             continue
         job = JOB.get(f["target"], f["target"])
-        series = list(dump(data, f'{{job="{job}",__name__=~"up|scrape_duration_seconds"}}'))
-        down = sorted(t for n, v, t in series if n == "up" and v == 0)
+        shows = {"up", SHOWS.get(f["target"], "up")}
+        series = list(dump(data, f'{{job="{job}",__name__=~"{"|".join(sorted(shows))}|scrape_duration_seconds"}}'))
+        down = sorted({t for n, v, t in series if n in shows and v == 0})
         length = {t: v for n, v, t in series if n == "scrape_duration_seconds"}
         at, pending = ms(d["fault_took_effect_at"]), ms(d["pending_at"])
         first = next((t for t in down if t >= at - 1000), None)
