@@ -105,7 +105,7 @@ for (rule, k), r in runs:
 
 if not rows:
     print(f"time-fidelity: no results in {out}"); sys.exit(3)
-print(f"MTTD per time scale, real-time seconds, every trial (trials 20 real minutes apart; results in {out})")
+print(f"MTTD per time scale, real-time seconds, every trial (trials in one run 20 real minutes apart; results in {out})")
 print(f"{'alert':<13} {'destination':<26} {'K':>3} {'runs':>4} {'n':>3} {'rejoin':>6} {'trial 1':>7} {'min':>6} {'p50':>6} {'p95':>6} {'max':>6} {'Δp50':>6}  K=1 in [min,max]")
 bad = 0
 for (alert, d), per_k in sorted(rows.items()):
